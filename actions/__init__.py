@@ -1,0 +1,1 @@
+"""Mistral actions: thin, idempotent adapters over site_recovery.core steps."""

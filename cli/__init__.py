@@ -1,0 +1,1 @@
+"""python-openstackclient plugin: the openstack protector / openstack dr commands."""

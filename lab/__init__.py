@@ -1,0 +1,1 @@
+"""The two-site lab for the demo, tests and benchmarks. Never imported by product code."""

@@ -1,0 +1,476 @@
+"""Protection groups on replicating arrays, in the vocabulary of disaster recovery.
+
+:class:`StorageDriver` is the one interface the DR engine uses for storage. It is written
+once, over :class:`~.base.ArrayClient`; the mock and FlashArray backends only supply the
+clients. Every method is idempotent: a rerun after a crash finds what exists and continues.
+
+Async groups are pgroups with the DR array as an allowed target. Sync groups are
+ActiveCluster pods stretched to the DR array, holding a pgroup of their own so a recovery
+point is one crash-consistent snapshot of all members. Recovery always *copies* a
+recovery point into new volumes at the DR array's root (FlashArray copies are metadata
+only, so this is instant): stretched pods cannot be promoted, Cinder's Pure driver refuses
+to manage volumes inside a pod, and leaving the pod and the replicated snapshots untouched
+keeps a drill from disturbing production and a failover from destroying what failback needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from .base import (
+    ArrayClient,
+    ArrayHealth,
+    Connection,
+    MaterialisedVolume,
+    ProtectionSpec,
+    Purpose,
+    RecoveryPoint,
+    ReplicationType,
+    check_name,
+    parse_time,
+)
+from .errors import (
+    AlreadyExists,
+    ArrayUnreachable,
+    InvalidArgument,
+    NoRecoveryPoint,
+    NotFound,
+    PendingEradication,
+    ReplicationLinkDown,
+    ReplicationTimeout,
+    StorageError,
+)
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
+def _fit(text: str, width: int) -> str:
+    """Shorten ``text`` to ``width`` characters, keeping it unique with a hash suffix."""
+    if len(text) <= width:
+        return text
+    return f"{text[:width - 7]}-{_digest(text, 6)}"
+
+
+def materialised_prefix(purpose: Purpose, group: str) -> str:
+    """Every volume materialised for ``group`` and ``purpose`` starts with this.
+
+    The group's hash comes first and has a fixed width, so one group's prefix is never
+    the beginning of another group's names.
+    """
+    return f"sr-{Purpose(purpose).value}-{_digest(group, 8)}-"
+
+
+def materialised_name(purpose: Purpose, group: str, source_volume: str) -> str:
+    """A DR volume name saying why it exists and whose group it belongs to (<= 63 chars)."""
+    head = f"{materialised_prefix(purpose, group)}{group[:16].rstrip('-')}-"   # hash: unique
+    return head + _fit(_bare(source_volume), 63 - len(head))
+
+
+def _bare(volume: str) -> str:
+    return volume.split("::", 1)[1] if "::" in volume else volume
+
+
+def _checked_volumes(volumes: Iterable[str]) -> list[str]:
+    volumes = list(volumes)
+    for volume in volumes:
+        check_name("volume", _bare(volume))
+    return volumes
+
+
+def _ignore_existing(call: Callable, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except PendingEradication:
+        raise
+    except AlreadyExists:
+        return None
+
+
+class StorageDriver:
+    """DR operations for protection groups, over one client per array (by array name)."""
+
+    def __init__(self, clients: Mapping[str, ArrayClient] | Callable[[str], ArrayClient], *,
+                 poll_interval: float = 0.2, setup_timeout: float = 60.0,
+                 copy_workers: int = 8, clock: Callable[[], datetime] | None = None):
+        self._clients = clients
+        self.poll_interval = poll_interval
+        self.setup_timeout = setup_timeout
+        self.copy_workers = copy_workers
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def client(self, array: str) -> ArrayClient:
+        if callable(self._clients):
+            return self._clients(array)
+        try:
+            return self._clients[array]
+        except KeyError:
+            raise InvalidArgument(f"unknown array {array!r}; configured: "
+                                  f"{', '.join(sorted(self._clients))}", obj=array) from None
+
+    # -- health --------------------------------------------------------------------------
+    def health(self, array: str) -> ArrayHealth:
+        """Whether the array answers, and the state of its replication connections."""
+        try:
+            client = self.client(array)
+            info = client.get_array()
+            connections = tuple(
+                Connection(peer=c["array_name"], status=c.get("status") or
+                           ("connected" if c.get("connected") else "disconnected"),
+                           types=tuple(c["type"] if isinstance(c["type"], list) else [c["type"]]))
+                for c in client.list_array_connections())
+        except ArrayUnreachable as exc:
+            return ArrayHealth(array=array, reachable=False, detail=exc.cause)
+        return ArrayHealth(array=array, reachable=True, version=info.get("version"),
+                           connections=connections)
+
+    def check_link(self, source: str, target: str) -> Connection:
+        """The replication connection from ``source`` to ``target``, if connected."""
+        health = self.health(source)
+        if not health.reachable:
+            raise ArrayUnreachable(source, health.detail)
+        connection = health.connection_to(target)
+        if connection is None:
+            raise ReplicationLinkDown(source, target, "not configured")
+        if not connection.connected:
+            raise ReplicationLinkDown(source, target, connection.status)
+        return connection
+
+    # -- protection ----------------------------------------------------------------------
+    def protect(self, spec: ProtectionSpec, volumes: Iterable[str] = ()) -> list[str]:
+        """Make the group replicate to its target and contain ``volumes``.
+
+        Returns the members as the source array names them (sync members live in the pod,
+        so they become ``<pod>::<volume>``).
+        """
+        volumes = _checked_volumes(volumes)
+        if spec.replication_type is ReplicationType.ASYNC:
+            self._protect_async(spec)
+            return self.add_members(spec, volumes)
+        source = self.client(spec.source_array)
+        self._create_or_reuse(source.create_pod, source.eradicate_pod, spec.name)
+        _ignore_existing(source.create_pgroup, spec.sync_pgroup)
+        members = self.add_members(spec, volumes)      # cheaper before the pod is stretched
+        if spec.target_array not in self._pod_arrays(source, spec.name):
+            _ignore_existing(source.add_pod, spec.name, spec.target_array)
+        # The workload's array keeps the pod online if the arrays lose each other.
+        source.set_pod(spec.name, failover_preference=[spec.source_array])
+        return members
+
+    def _create_or_reuse(self, create: Callable, eradicate: Callable, name: str):
+        try:
+            _ignore_existing(create, name)
+        except PendingEradication:
+            eradicate(name)
+            create(name)
+
+    def _protect_async(self, spec: ProtectionSpec):
+        source, target = self.client(spec.source_array), self.client(spec.target_array)
+        self._create_or_reuse(source.create_pgroup, source.eradicate_pgroup, spec.name)
+        source.set_pgroup(spec.name, all_for=spec.retention_seconds,
+                          target_all_for=spec.retention_seconds)
+        source.set_pgroup(spec.name, replicate_frequency=spec.replicate_interval)
+        _ignore_existing(source.set_pgroup, spec.name, addtargetlist=[spec.target_array])
+        replica = self._replica_name(spec)
+        self._wait_for(lambda: target.get_pgroup(replica),
+                       f"replica {replica} to appear on {spec.target_array}")
+        _ignore_existing(target.set_pgroup, replica, allowed=True)
+        source.set_pgroup(spec.name, replicate_enabled=True)
+
+    @staticmethod
+    def _pod_arrays(client: ArrayClient, pod: str) -> dict[str, dict]:
+        return {a["name"]: a for a in client.get_pod(pod)["arrays"]}
+
+    def members(self, spec: ProtectionSpec) -> list[str]:
+        return list(self.client(spec.source_array).get_pgroup(self._pgroup(spec))["volumes"])
+
+    def add_members(self, spec: ProtectionSpec, volumes: Iterable[str]) -> list[str]:
+        volumes = _checked_volumes(volumes)
+        source = self.client(spec.source_array)
+        if spec.replication_type is ReplicationType.SYNC:
+            volumes = self._place_in_pod(spec, volumes)
+        present = set(self.members(spec))
+        missing = [v for v in dict.fromkeys(volumes) if v not in present]
+        if missing:
+            try:
+                source.set_pgroup(self._pgroup(spec), addvollist=missing)
+            except AlreadyExists:           # raced with another writer: add one by one
+                for volume in missing:
+                    _ignore_existing(source.set_pgroup, self._pgroup(spec), addvollist=[volume])
+        return self.members(spec)
+
+    def remove_members(self, spec: ProtectionSpec, volumes: Iterable[str]) -> list[str]:
+        source = self.client(spec.source_array)
+        present = set(self.members(spec))
+        leaving = [v for v in volumes if v in present or f"{spec.name}::{v}" in present]
+        leaving = [v if v in present else f"{spec.name}::{v}" for v in leaving]
+        if leaving:
+            source.set_pgroup(self._pgroup(spec), remvollist=leaving)
+        return self.members(spec)
+
+    def _place_in_pod(self, spec: ProtectionSpec, volumes: list[str]) -> list[str]:
+        """Move volumes into the group's pod; returns their names there.
+
+        Purity only lets a volume into a *stretched* pod from a pod stretched to the same
+        arrays, so new members of a stretched pod pass together through a short-lived
+        helper pod. Each volume is found wherever an interrupted run left it.
+        """
+        source = self.client(spec.source_array)
+        pod = spec.name
+        helper = f"{pod[:56]}-join"
+        placed = [f"{pod}::{_bare(v)}" for v in volumes]
+        there = self._each(lambda name: self._exists(source, name), placed)
+        pending = [_bare(v) for v, done in zip(volumes, there, strict=True) if not done]
+        if not pending:
+            return placed
+        if len(self._pod_arrays(source, pod)) == 1:
+            self._each(lambda bare: source.move_volume(bare, pod), pending)
+            return placed
+        self._create_or_reuse(source.create_pod, source.eradicate_pod, helper)
+        in_helper = self._each(lambda bare: self._exists(source, f"{helper}::{bare}"), pending)
+        at_root = [b for b, done in zip(pending, in_helper, strict=True) if not done]
+        if at_root and spec.target_array in self._pod_arrays(source, helper):
+            source.remove_pod(helper, spec.target_array)
+        self._each(lambda bare: source.move_volume(bare, helper), at_root)
+        if spec.target_array not in self._pod_arrays(source, helper):
+            source.add_pod(helper, spec.target_array)
+        self._each(lambda bare: source.move_volume(f"{helper}::{bare}", pod), pending)
+        source.remove_pod(helper, spec.target_array)
+        source.destroy_pod(helper)
+        source.eradicate_pod(helper)
+        return placed
+
+    @staticmethod
+    def _exists(client: ArrayClient, volume: str) -> bool:
+        try:
+            client.get_volume(volume)
+        except NotFound:
+            return False
+        return True
+
+    def reverse(self, spec: ProtectionSpec, volumes: Iterable[str]) -> ProtectionSpec:
+        """Replicate the other way, from the DR array's ``volumes`` back to the old source.
+
+        Both arrays must answer. The returned spec is the group's new direction.
+        """
+        reversed_spec = spec.reversed()
+        self.protect(reversed_spec, volumes)
+        return reversed_spec
+
+    # -- recovery points -----------------------------------------------------------------
+    def _pgroup(self, spec: ProtectionSpec) -> str:
+        return spec.name if spec.replication_type is ReplicationType.ASYNC else spec.sync_pgroup
+
+    @staticmethod
+    def _replica_name(spec: ProtectionSpec) -> str:
+        return f"{spec.source_array}:{spec.name}"
+
+    def recovery_points(self, spec: ProtectionSpec) -> list[RecoveryPoint]:
+        """Recovery points on the target array, newest first (in-flight ones included)."""
+        target = self.client(spec.target_array)
+        if spec.replication_type is ReplicationType.SYNC:
+            point = self._sync_point(spec, target)
+            return [point] if point else []
+        try:
+            snapshots = target.get_pgroup(self._replica_name(spec), snap=True, transfer=True)
+        except NotFound:
+            return []
+        points = [(parse_time(s["created"]), index, RecoveryPoint(
+            name=s["name"], group=spec.name, array=spec.target_array,
+            created=parse_time(s["created"]), completed=parse_time(s.get("completed")),
+            progress=float(s.get("progress") or 0.0))) for index, s in enumerate(snapshots)]
+        return [p for _, _, p in sorted(points, key=lambda t: (t[0], t[1]), reverse=True)]
+
+    def _sync_point(self, spec: ProtectionSpec, target: ArrayClient) -> RecoveryPoint | None:
+        """A stretched pod's recovery point is its content on the target array: now while
+        that side is online, the moment it froze otherwise."""
+        try:
+            arrays = self._pod_arrays(target, spec.name)
+        except NotFound:
+            return None
+        mine = arrays.get(spec.target_array)
+        if mine is None:
+            return None
+        now = self._clock()
+        at = now if mine["status"] == "online" else (parse_time(mine.get("frozen_at")) or now)
+        return RecoveryPoint(name=spec.sync_pgroup, group=spec.name, array=spec.target_array,
+                             created=at, completed=at, progress=1.0)
+
+    def newest_recovery_point(self, spec: ProtectionSpec) -> RecoveryPoint:
+        """The newest fully transferred recovery point: what a recovery would use."""
+        points = self.recovery_points(spec)
+        usable = [p for p in points if p.fully_transferred]
+        if not usable:
+            detail = (f"{len(points)} point(s), none fully transferred" if points
+                      else "no replicated snapshot")
+            raise NoRecoveryPoint(spec.target_array, spec.name, detail)
+        return usable[0]
+
+    def rpo_seconds(self, spec: ProtectionSpec) -> float:
+        """Data that a recovery now would lose, in seconds (the array's timestamps)."""
+        return self.newest_recovery_point(spec).age_seconds(self._clock())
+
+    def replicate_now(self, spec: ProtectionSpec, timeout: float = 300.0) -> RecoveryPoint:
+        """Ship the current content to the target and wait until it is fully there."""
+        if spec.replication_type is ReplicationType.SYNC:
+            arrays = self._pod_arrays(self.client(spec.target_array), spec.name)
+            states = {name: a["status"] for name, a in arrays.items()}
+            if any(state != "online" for state in states.values()) or len(states) < 2:
+                raise ReplicationLinkDown(spec.source_array, spec.target_array,
+                                          f"pod {spec.name} is not in sync: {states}")
+            return self.newest_recovery_point(spec)
+        self.check_link(spec.source_array, spec.target_array)
+        source = self.client(spec.source_array)
+        suffix = "sr-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]   # ms: unique
+        local = source.create_pgroup_snapshot(spec.name, suffix=suffix, replicate_now=True)
+        wanted = f"{spec.source_array}:{local['name']}"
+        deadline = time.monotonic() + timeout
+        while True:
+            point = next((p for p in self.recovery_points(spec) if p.name == wanted), None)
+            if point is not None and point.fully_transferred:
+                return point
+            if time.monotonic() >= deadline:
+                raise ReplicationTimeout(spec.target_array, wanted, timeout,
+                                         point.progress if point else 0.0)
+            self.check_link(spec.source_array, spec.target_array)
+            time.sleep(self.poll_interval)
+
+    # -- recovery ------------------------------------------------------------------------
+    def materialise(self, spec: ProtectionSpec, point: RecoveryPoint,
+                    purpose: Purpose) -> list[MaterialisedVolume]:
+        """New, independent volumes on the target array holding ``point``'s data."""
+        purpose = Purpose(purpose)
+        with self._point_members(spec, point, f"sr-{purpose.value}") as members:
+            jobs = [(snapshot, source, materialised_name(purpose, spec.name, source))
+                    for snapshot, source in members]
+            return self._copy_all(spec.target_array, jobs, overwrite=False)
+
+    def restore(self, spec: ProtectionSpec, point: RecoveryPoint,
+                onto: Mapping[str, str]) -> list[MaterialisedVolume]:
+        """Write ``point``'s data over existing volumes (failback in place).
+
+        ``onto`` maps a member volume (as the point's source names it) to the volume on the
+        target array that receives its data.
+        """
+        with self._point_members(spec, point, "sr-restore") as members:
+            by_source = {source: snapshot for snapshot, source in members}
+            unknown = set(onto) - set(by_source)
+            if unknown:
+                raise InvalidArgument(f"{point.name} has no member(s) {sorted(unknown)}",
+                                      array=spec.target_array, obj=point.name)
+            jobs = [(by_source[source], source, dest) for source, dest in onto.items()]
+            return self._copy_all(spec.target_array, jobs, overwrite=True)
+
+    @contextlib.contextmanager
+    def _point_members(self, spec: ProtectionSpec, point: RecoveryPoint, suffix: str):
+        """(snapshot, source volume) pairs to copy from.
+
+        A sync group's point is the pod's live content, so it is first frozen into a
+        crash-consistent snapshot of the pod's pgroup on the DR array; that snapshot is
+        discarded once the copies exist. An interrupted run finds it and reuses it.
+        """
+        if not point.fully_transferred:
+            raise NoRecoveryPoint(point.array, spec.name,
+                                  f"{point.name} is not fully transferred ({point.progress:.0%})")
+        target = self.client(spec.target_array)
+        if spec.replication_type is ReplicationType.ASYNC:
+            yield _snapshot_members(target, point.name, lambda member: member)
+            return
+        snapshot = f"{spec.sync_pgroup}.{suffix}"
+        try:
+            target.get_pgroup(snapshot)
+        except NotFound:
+            target.create_pgroup_snapshot(spec.sync_pgroup, suffix=suffix)
+        yield _snapshot_members(target, snapshot, lambda member: f"{spec.name}::{member}")
+        _discard_pgroup_snapshot(target, snapshot)
+
+    def _copy_all(self, array: str, jobs: list[tuple[str, str, str]],
+                  overwrite: bool) -> list[MaterialisedVolume]:
+        client = self.client(array)
+
+        def copy(job):
+            snapshot, source, dest = job
+            try:
+                result = client.copy_volume(snapshot, dest, overwrite=overwrite)
+            except PendingEradication:
+                client.eradicate_volume(dest)
+                result = client.copy_volume(snapshot, dest, overwrite=overwrite)
+            except AlreadyExists:
+                result = client.get_volume(dest)      # made by an earlier, interrupted run
+            return MaterialisedVolume(source=source, name=result["name"],
+                                      serial=result["serial"], size=int(result["size"]))
+
+        return self._each(copy, jobs)
+
+    def _each(self, work: Callable, items: list) -> list:
+        """``work`` on every item, ``copy_workers`` at a time; every item is attempted, then
+        the first failure is raised (a rerun finishes the rest, idempotently)."""
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.copy_workers, len(items)))) as pool:
+            futures = [pool.submit(work, item) for item in items]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+        return [f.result() for f in futures]
+
+    def cleanup(self, spec: ProtectionSpec, purpose: Purpose,
+                serials: Iterable[str] = ()) -> list[str]:
+        """Destroy and eradicate what :meth:`materialise` made for this group and purpose.
+
+        Volumes are found by their name prefix and, once renamed (Cinder's manage renames
+        them), by ``serials``. Nothing else on the array is touched.
+        """
+        purpose = Purpose(purpose)
+        target = self.client(spec.target_array)
+        prefix = materialised_prefix(purpose, spec.name)
+        serials = set(serials)
+        doomed = [v for v in target.list_volumes(pending=True)
+                  if v["name"].startswith(prefix) or v["serial"] in serials]
+
+        def remove(volume):
+            if volume.get("time_remaining") is None:
+                target.destroy_volume(volume["name"])
+            target.eradicate_volume(volume["name"])
+            return volume["name"]
+
+        removed = self._each(remove, doomed)
+        if spec.replication_type is ReplicationType.SYNC:
+            _discard_pgroup_snapshot(target, f"{spec.sync_pgroup}.sr-{purpose.value}")
+        return removed
+
+    # -- helpers -------------------------------------------------------------------------
+    def _wait_for(self, probe: Callable, what: str):
+        deadline = time.monotonic() + self.setup_timeout
+        while True:
+            try:
+                return probe()
+            except NotFound:
+                if time.monotonic() >= deadline:
+                    raise StorageError(f"timed out after {self.setup_timeout:g} s waiting "
+                                       f"for {what}") from None
+                time.sleep(self.poll_interval)
+
+
+def _snapshot_members(client: ArrayClient, pgsnap: str,
+                      source_of: Callable[[str], str]) -> list[tuple[str, str]]:
+    """The (volume snapshot, source volume) pairs of one pgroup snapshot."""
+    prefix = f"{pgsnap}."
+    members = [(s["name"], source_of(s["name"][len(prefix):]))
+               for s in client.list_volumes(snap=True) if s["name"].startswith(prefix)]
+    if not members:
+        raise NoRecoveryPoint(client.name, pgsnap, "it holds no volumes")
+    return members
+
+
+def _discard_pgroup_snapshot(client: ArrayClient, name: str):
+    """Destroy and eradicate a pgroup snapshot, if it is there."""
+    for step in (client.destroy_pgroup, client.eradicate_pgroup):
+        with contextlib.suppress(NotFound):
+            step(name)

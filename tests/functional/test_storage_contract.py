@@ -1,0 +1,363 @@
+"""The storage driver contract, proven against both backends.
+
+``mock`` runs the DR driver over the SQLite fabric in process; ``flasharray`` runs it over
+the real ``purestorage`` SDK, HTTPS, and the lab's REST simulator serving the same fabric.
+Every test states behaviour a DR operator relies on, and both backends must show it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from site_recovery.lab.flasharray_sim import SimulatorServer
+from site_recovery.storage import (
+    AlreadyExists,
+    ArrayOperationFailed,
+    ArrayUnreachable,
+    InvalidArgument,
+    NoRecoveryPoint,
+    NotFound,
+    ProtectionSpec,
+    Purpose,
+    ReplicationLinkDown,
+    ReplicationTimeout,
+    materialised_prefix,
+)
+from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
+from tests.conftest import make_volumes
+
+DRIVER_OPTIONS = {"poll_interval": 0.02, "setup_timeout": 5.0}
+
+
+@pytest.fixture(params=["mock", "flasharray"])
+def driver(request, fabric, mock):
+    if request.param == "mock":
+        yield mock
+        return
+    servers = [SimulatorServer(fabric, name).start() for name in ("fa-a", "fa-b")]
+    try:
+        endpoints = [ArrayEndpoint(s.array, s.address, fabric.api_token(s.array), s.cert_file)
+                     for s in servers]
+        yield flasharray_driver(endpoints, connect_timeout=2.0, read_timeout=10.0,
+                                **DRIVER_OPTIONS)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def async_spec(name="web", **kw):
+    return ProtectionSpec(name, "async", "fa-a", "fa-b", **kw)
+
+
+def sync_spec(name="db"):
+    return ProtectionSpec(name, "sync", "fa-a", "fa-b")
+
+
+def everything(fabric):
+    return {array: fabric.inventory(array) for array in ("fa-a", "fa-b")}
+
+
+# -- protect ---------------------------------------------------------------------------------
+def test_protect_async_replicates_to_an_allowed_target_and_is_idempotent(driver, fabric):
+    volumes = make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    assert driver.protect(async_spec(replicate_interval=600), volumes) == volumes
+    before = everything(fabric)
+    assert driver.protect(async_spec(replicate_interval=600), volumes) == volumes
+    assert everything(fabric) == before
+
+    source = fabric.array("fa-a")
+    assert source.get_pgroup("web")["targets"] == [{"name": "fa-b", "allowed": True}]
+    schedule = source.get_pgroup("web", schedule=True)
+    assert schedule["replicate_enabled"] and schedule["replicate_frequency"] == 600
+    replica = fabric.array("fa-b").get_pgroup("fa-a:web")
+    assert replica["volumes"] == ["fa-a:web-1", "fa-a:web-2"]
+
+
+def test_protect_sync_stretches_a_pod_holding_the_members(driver, fabric):
+    make_volumes(fabric, "fa-a", ["db-1", "db-2", "db-3"])
+    assert driver.protect(sync_spec(), ["db-1", "db-2"]) == ["db::db-1", "db::db-2"]
+    pod = fabric.array("fa-b").get_pod("db")
+    assert {a["name"]: a["status"] for a in pod["arrays"]} == {"fa-a": "online",
+                                                               "fa-b": "online"}
+    assert pod["failover_preference"] == ["fa-a"]
+    # A member added to the already stretched pod arrives through a helper pod,
+    # which is gone afterwards; a write to a member reaches the DR array.
+    assert driver.add_members(sync_spec(), ["db-3"]) == ["db::db-1", "db::db-2", "db::db-3"]
+    assert everything(fabric)["fa-a"]["pods"] == ["db"]
+    generation = fabric.write("fa-a", "db::db-3")
+    assert fabric.generation("fa-b", "db::db-3") == generation
+
+
+def test_remove_member_leaves_the_volume_in_place(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    driver.protect(async_spec(), ["web-1", "web-2"])
+    assert driver.remove_members(async_spec(), ["web-2"]) == ["web-1"]
+    assert fabric.array("fa-a").get_volume("web-2")["name"] == "web-2"
+
+
+# -- recovery points and RPO ---------------------------------------------------------------
+def test_replicate_now_yields_the_newest_recovery_point_and_its_rpo(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1"])
+    with pytest.raises(NoRecoveryPoint, match="fa-b has no usable recovery point for web"):
+        driver.newest_recovery_point(spec)
+
+    first = driver.replicate_now(spec, timeout=5)
+    time.sleep(1.0)    # Purity timestamps have one-second resolution
+    second = driver.replicate_now(spec, timeout=5)
+    assert second.fully_transferred and second.array == "fa-b"
+    assert second.name.startswith("fa-a:web.")
+    assert [p.name for p in driver.recovery_points(spec)] == [second.name, first.name]
+    assert driver.newest_recovery_point(spec) == second
+    assert 0 <= driver.rpo_seconds(spec) < 5
+
+
+def test_a_point_still_in_transfer_is_listed_but_not_used(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1"])
+    done = driver.replicate_now(spec, timeout=5)
+    fabric.set_transfer_seconds(3600)
+    fabric.array("fa-a").create_pgroup_snapshot("web", suffix="late", replicate_now=True)
+    points = driver.recovery_points(spec)
+    assert [p.name for p in points] == ["fa-a:web.late", done.name]
+    assert points[0].progress < 1 and not points[0].fully_transferred
+    assert driver.newest_recovery_point(spec) == done
+    with pytest.raises(NoRecoveryPoint, match="not fully transferred"):
+        driver.materialise(spec, points[0], Purpose.DRILL)
+
+
+def test_scheduled_replication_keeps_the_rpo_within_the_interval(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1"])
+    spec = async_spec(replicate_interval=1)
+    driver.protect(spec, ["web-1"])
+    time.sleep(2.2)
+    assert len(driver.recovery_points(spec)) >= 1
+    assert driver.rpo_seconds(spec) < 3
+
+
+def test_sync_rpo_is_zero_while_stretched_and_grows_once_the_dr_side_freezes(driver, fabric):
+    make_volumes(fabric, "fa-a", ["db-1"])
+    spec = sync_spec()
+    driver.protect(spec, ["db-1"])
+    assert driver.rpo_seconds(spec) < 0.5
+    fabric.set_link("fa-a", "fa-b", up=False)
+    time.sleep(1.5)
+    assert driver.rpo_seconds(spec) >= 1
+    with pytest.raises(ReplicationLinkDown, match="pod db is not in sync"):
+        driver.replicate_now(spec)
+
+
+# -- materialise and cleanup -----------------------------------------------------------------
+def test_drill_volumes_hold_the_recovery_point_not_newer_writes(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1", "web-2"])
+    fabric.write("fa-a", "web-1")
+    replicated = fabric.write("fa-a", "web-1")
+    point = driver.replicate_now(spec, timeout=5)
+    fabric.write("fa-a", "web-1")              # after the recovery point
+
+    drill = driver.materialise(spec, point, Purpose.DRILL)
+    by_source = {m.source: m for m in drill}
+    assert sorted(by_source) == ["web-1", "web-2"]
+    assert fabric.generation("fa-b", by_source["web-1"].name) == replicated
+    assert fabric.generation("fa-b", by_source["web-2"].name) == 0
+    assert all(m.name.startswith(materialised_prefix(Purpose.DRILL, "web")) for m in drill)
+    assert all("drill" in m.name and "web" in m.name and len(m.name) <= 63 for m in drill)
+    # Rerun after a crash: the same volumes, nothing duplicated.
+    volumes = everything(fabric)["fa-b"]["volumes"]
+    assert driver.materialise(spec, point, Purpose.DRILL) == drill
+    assert everything(fabric)["fa-b"]["volumes"] == volumes
+
+
+def test_sync_failover_copies_the_pod_content_and_leaves_the_pod_alone(driver, fabric):
+    make_volumes(fabric, "fa-a", ["db-1", "db-2"])
+    spec = sync_spec()
+    driver.protect(spec, ["db-1", "db-2"])
+    written = fabric.write("fa-a", "db::db-2")
+    before = everything(fabric)
+    copies = driver.materialise(spec, driver.newest_recovery_point(spec), Purpose.FAILOVER)
+    assert {m.source: fabric.generation("fa-b", m.name) for m in copies} == {
+        "db::db-1": 0, "db::db-2": written}
+    assert all("::" not in m.name for m in copies)     # at the root: Cinder can manage them
+    after = everything(fabric)
+    assert after["fa-b"]["pgroup_snapshots"] == before["fa-b"]["pgroup_snapshots"]
+    assert after["fa-b"]["pods"] == ["db"]
+    assert len(after["fa-b"]["volumes"]) == len(before["fa-b"]["volumes"]) + 2
+
+
+def test_sync_recovery_after_the_link_fails_uses_the_frozen_content(driver, fabric):
+    make_volumes(fabric, "fa-a", ["db-1"])
+    spec = sync_spec()
+    driver.protect(spec, ["db-1"])
+    frozen = fabric.write("fa-a", "db::db-1")
+    fabric.set_link("fa-a", "fa-b", up=False)
+    fabric.write("fa-a", "db::db-1")          # the primary keeps the pod and goes on
+    copies = driver.materialise(spec, driver.newest_recovery_point(spec), Purpose.FAILOVER)
+    assert fabric.generation("fa-b", copies[0].name) == frozen
+
+
+def test_drill_cleanup_leaves_the_arrays_exactly_as_before(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1", "web-2", "app-1", "db-1"])
+    make_volumes(fabric, "fa-b", ["unrelated"])
+    web, app, db = async_spec("web"), async_spec("app"), sync_spec("db")
+    driver.protect(web, ["web-1", "web-2"])
+    driver.protect(app, ["app-1"])
+    driver.protect(db, ["db-1"])
+    web_point, app_point = driver.replicate_now(web, 5), driver.replicate_now(app, 5)
+    app_drill = driver.materialise(app, app_point, Purpose.DRILL)
+    web_failover = driver.materialise(web, web_point, Purpose.FAILOVER)
+    before = everything(fabric)
+
+    drill = driver.materialise(web, web_point, Purpose.DRILL)
+    db_drill = driver.materialise(db, driver.newest_recovery_point(db), Purpose.DRILL)
+    # Cinder's manage renames a volume; cleanup still finds it by its serial.
+    fabric.array("fa-b").rename_volume(drill[0].name, "volume-4f1c-cinder")
+    removed = driver.cleanup(web, Purpose.DRILL, serials=[drill[0].serial])
+    assert sorted(removed) == sorted(["volume-4f1c-cinder", drill[1].name])
+    assert driver.cleanup(db, Purpose.DRILL) == [db_drill[0].name]
+    assert everything(fabric) == before
+    assert driver.cleanup(web, Purpose.DRILL) == []          # nothing left, nothing touched
+    for kept in (*app_drill, *web_failover):
+        assert fabric.array("fa-b").get_volume(kept.name)["serial"] == kept.serial
+
+
+# -- failback ------------------------------------------------------------------------------
+def test_reverse_replication_carries_dr_writes_home_in_place(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1", "web-2"])
+    failover = driver.materialise(spec, driver.replicate_now(spec, 5), Purpose.FAILOVER)
+    dr_generation = fabric.write("fa-b", failover[0].name)      # the workload runs at DR
+
+    back = driver.reverse(spec, [m.name for m in failover])
+    assert (back.source_array, back.target_array) == ("fa-b", "fa-a")
+    point = driver.replicate_now(back, timeout=5)
+    assert point.array == "fa-a" and point.name.startswith("fa-b:web.")
+    restored = driver.restore(back, point, {m.name: m.source for m in failover})
+    assert [m.name for m in restored] == ["web-1", "web-2"]
+    assert fabric.generation("fa-a", "web-1") == dr_generation
+    assert fabric.array("fa-a").get_volume("web-1")["serial"] == restored[0].serial
+    with pytest.raises(InvalidArgument, match="no member"):
+        driver.restore(back, point, {"nope": "web-1"})
+
+
+# -- health and typed errors -----------------------------------------------------------------
+def test_health_reports_reachability_and_the_replication_link(driver, fabric):
+    health = driver.health("fa-a")
+    assert health.reachable and health.connection_to("fa-b").connected
+    fabric.set_link("fa-a", "fa-b", up=False)
+    assert not driver.health("fa-a").connection_to("fa-b").connected
+    fabric.set_array_up("fa-b", False)
+    down = driver.health("fa-b")
+    assert not down.reachable and down.detail
+
+
+def test_an_unreachable_array_raises_a_typed_error_naming_it(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1"])
+    fabric.set_array_up("fa-b", False)
+    with pytest.raises(ArrayUnreachable, match="array fa-b is unreachable") as caught:
+        driver.protect(async_spec(), ["web-1"])
+    assert caught.value.array == "fa-b"
+
+
+def test_a_link_down_refuses_replication_and_stalls_transfers(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1"])
+    fabric.set_link("fa-a", "fa-b", up=False)
+    with pytest.raises(ReplicationLinkDown, match="fa-a -> fa-b is down"):
+        driver.replicate_now(spec)
+
+
+def test_a_transfer_that_does_not_finish_in_time_raises_a_timeout(driver, fabric):
+    make_volumes(fabric, "fa-a", ["web-1"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1"])
+    fabric.set_transfer_seconds(3600)
+    with pytest.raises(ReplicationTimeout, match=r"did not complete within 0.3 s"):
+        driver.replicate_now(spec, timeout=0.3)
+
+
+def test_array_errors_are_typed_and_name_array_and_object(driver, fabric):
+    client = driver.client("fa-a")
+    with pytest.raises(NotFound, match=r"fa-a.*missing-vol.*does not exist") as caught:
+        client.get_volume("missing-vol")
+    assert (caught.value.array, caught.value.obj) == ("fa-a", "missing-vol")
+    client.create_volume("twice", 1 << 30)
+    with pytest.raises(AlreadyExists, match="already exists"):
+        client.create_volume("twice", 1 << 30)
+
+
+def test_bad_input_is_refused_before_anything_changes(driver, fabric):
+    before = everything(fabric)
+    with pytest.raises(InvalidArgument, match="invalid protection group name"):
+        ProtectionSpec("bad name!", "async", "fa-a", "fa-b")
+    with pytest.raises(InvalidArgument, match="source and target array are both fa-a"):
+        ProtectionSpec("web", "async", "fa-a", "fa-a")
+    with pytest.raises(ValueError):
+        ProtectionSpec("web", "semi-sync", "fa-a", "fa-b")
+    with pytest.raises(InvalidArgument, match="invalid volume name"):
+        driver.protect(async_spec(), ["-bad-"])
+    assert everything(fabric) == before
+
+
+def test_a_failing_copy_names_the_array_and_a_rerun_completes_without_duplicates(driver, fabric):
+    make_volumes(fabric, "fa-a", [f"web-{i}" for i in range(6)])
+    spec = async_spec()
+    driver.protect(spec, [f"web-{i}" for i in range(6)])
+    point = driver.replicate_now(spec, timeout=5)
+    fabric.fail_call("fa-b", "copy_volume", "Volume limit reached.", nth=3)
+    with pytest.raises(ArrayOperationFailed, match=r"array fa-b refused.*limit reached"):
+        driver.materialise(spec, point, Purpose.FAILOVER)
+    copies = driver.materialise(spec, point, Purpose.FAILOVER)
+    assert len(copies) == 6
+    prefix = materialised_prefix(Purpose.FAILOVER, "web")
+    assert len([v for v in everything(fabric)["fa-b"]["volumes"] if v.startswith(prefix)]) == 6
+
+
+# -- timeouts --------------------------------------------------------------------------------
+def test_a_closed_port_is_unreachable_within_the_timeout(fabric):
+    with socket.socket() as probe:          # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    driver = flasharray_driver([ArrayEndpoint("fa-a", f"127.0.0.1:{port}", "token")],
+                               connect_timeout=2.0, read_timeout=2.0)
+    started = time.monotonic()
+    with pytest.raises(ArrayUnreachable, match="array fa-a is unreachable"):
+        driver.client("fa-a").get_array()
+    assert time.monotonic() - started < 2.0 + 1.0
+
+
+def test_a_silent_array_is_unreachable_within_the_read_timeout(fabric):
+    server = SimulatorServer(fabric, "fa-a").start()
+    try:
+        driver = flasharray_driver(
+            [ArrayEndpoint("fa-a", server.address, fabric.api_token("fa-a"),
+                           server.cert_file)],
+            connect_timeout=1.0, read_timeout=1.0)
+        driver.client("fa-a").get_array()
+        fabric.add_latency("fa-a", 5.0)
+        started = time.monotonic()
+        with pytest.raises(ArrayUnreachable, match="fa-a"):
+            driver.client("fa-a").list_volumes()
+        assert time.monotonic() - started < 1.0 + 1.0
+    finally:
+        fabric.clear_faults()
+        server.stop()
+
+
+def test_mock_latency_beyond_the_timeout_is_unreachable_too(fabric):
+    from site_recovery.storage.mock import mock_driver
+
+    driver = mock_driver(fabric, timeout=0.5)
+    fabric.add_latency("fa-a", 5.0, operation="list_volumes")
+    started = time.monotonic()
+    with pytest.raises(ArrayUnreachable, match=r"no answer within 0.5 s"):
+        driver.client("fa-a").list_volumes()
+    assert time.monotonic() - started < 0.5 + 1.0

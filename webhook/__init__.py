@@ -1,0 +1,1 @@
+"""The protection service: Flask app, Keystone auth, peer sync, operations, Mistral launcher."""

@@ -1,0 +1,1 @@
+"""Mistral DSL v2 workbooks: the only place where the order of DR steps lives."""
