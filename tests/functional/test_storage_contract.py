@@ -247,6 +247,25 @@ def test_reverse_replication_carries_dr_writes_home_in_place(driver, fabric):
         driver.restore(back, point, {"nope": "web-1"})
 
 
+def test_sync_failback_rejoins_the_pod_and_restores_the_original_volumes(driver, fabric):
+    make_volumes(fabric, "fa-a", ["db-1"])
+    spec = sync_spec()
+    driver.protect(spec, ["db-1"])
+    fabric.set_array_up("fa-a", False)                          # site A is lost
+    (copy,) = driver.materialise(spec, driver.newest_recovery_point(spec), Purpose.FAILOVER)
+    dr_generation = fabric.write("fa-b", copy.name) + 1
+    fabric.write("fa-b", copy.name)
+    fabric.set_array_up("fa-a", True)                           # site A is back
+
+    back = driver.reverse(spec, [copy.name])
+    assert driver.members(back) == ["db::db-1", f"db::{copy.name}"]
+    assert fabric.array("fa-b").get_pod("db")["failover_preference"] == ["fa-b"]
+    point = driver.replicate_now(back)
+    driver.restore(back, point, {f"db::{copy.name}": "db::db-1"})
+    assert fabric.generation("fa-a", "db::db-1") == dr_generation
+    assert everything(fabric)["fa-a"]["pods"] == ["db"]         # the helper pod is gone
+
+
 # -- health and typed errors -----------------------------------------------------------------
 def test_health_reports_reachability_and_the_replication_link(driver, fabric):
     health = driver.health("fa-a")
