@@ -1,0 +1,1 @@
+"""Simulated Nova, Neutron, Cinder and Glance REST services for one lab site."""

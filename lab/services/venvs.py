@@ -1,0 +1,68 @@
+"""Virtual environments for the lab's real OpenStack services.
+
+Keystone, Heat and Mistral pin conflicting libraries, so each gets its own venv, made on
+first use and reused after (keyed by what is installed in it). Mistral's venv also holds
+this project, editable, so its ``mistral.actions`` entry points load our actions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "keystone": ("keystone==30.0.0", "gunicorn==27.0.1"),
+    "heat": ("openstack-heat==27.0.1", "psycopg2-binary==2.9.13"),
+    "mistral": ("mistral==23.0.0", "python-mistralclient==6.3.0", "psycopg2-binary==2.9.13",
+                "PyMySQL==1.1.2"),
+    "clients": ("python-openstackclient==10.5.0", "python-heatclient==5.3.0",
+                "python-mistralclient==6.3.0"),
+}
+INSTALL_TIMEOUT = 1800
+
+
+def project_root() -> Path:
+    """The source checkout this lab runs from (the lab is a development tool)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "setup.cfg").exists():
+        raise RuntimeError(f"the lab needs a source checkout of site-recovery; {root} is not one")
+    return root
+
+
+def ensure(venvs: Path, name: str, *, with_project: bool = False) -> Path:
+    """The venv for ``name``, created if missing; returns its directory."""
+    requirements = list(REQUIREMENTS[name])
+    key_parts = [sys.version, *requirements]
+    if with_project:
+        key_parts.append(str(project_root()))
+    key = hashlib.sha1("\n".join(key_parts).encode()).hexdigest()[:10]
+    path = venvs / f"{name}-{key}"
+    done = path / ".complete"
+    if done.exists():
+        return path
+    venvs.mkdir(parents=True, exist_ok=True)
+    with open(venvs / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # one creator; the others wait, then reuse
+        if done.exists():
+            return path
+        log = venvs / f"{path.name}.log"
+        with open(log, "w") as out:
+            def run(args):
+                try:
+                    subprocess.run(args, check=True, timeout=INSTALL_TIMEOUT, stdout=out,
+                                   stderr=subprocess.STDOUT)
+                except subprocess.CalledProcessError:
+                    raise RuntimeError(f"creating the {name} venv failed; see {log}") from None
+
+            run([sys.executable, "-m", "venv", "--clear", str(path)])
+            pip = [str(path / "bin" / "python"), "-m", "pip", "install",
+                   "--disable-pip-version-check"]
+            run([*pip, "--upgrade", "pip", "setuptools", "wheel"])
+            run([*pip, *requirements])
+            if with_project:
+                run([*pip, "-e", str(project_root())])
+        done.write_text("\n".join(requirements) + "\n")
+    return path

@@ -1,0 +1,71 @@
+"""The service refuses a bad configuration at start, naming the setting, hiding secrets."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from site_recovery.webhook.config import ConfigError, load, parse
+
+
+def minimal(tmp_path, **overrides) -> dict:
+    secret = tmp_path / "keystone.password"
+    secret.write_text("very-secret-password\n")
+    data = {
+        "site": "site-a",
+        "peer": {"name": "site-b", "url": "http://127.0.0.1:16010"},
+        "keystone": {"auth_url": "http://127.0.0.1:15000/v3", "username": "site-recovery",
+                     "password_file": str(secret)},
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_minimal_file_loads_with_sensible_defaults(tmp_path):
+    path = tmp_path / "protector.yaml"
+    path.write_text(yaml.safe_dump(minimal(tmp_path)))
+    config = load(path)
+    assert config.peer.failure_threshold == 3 and config.peer.success_threshold == 2
+    assert config.database_url.startswith("sqlite:")
+    assert config.keystone.password().get_secret_value() == "very-secret-password"
+    assert "very-secret" not in repr(config.keystone.password())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"peer": {"name": "site-a", "url": "http://x:1"}}, "peer.name must differ from site"),
+    ({"peer": {"name": "site-b", "url": "not a url"}}, "peer.url"),
+    ({"database_url": "oracle://db"}, "database_url must be sqlite, postgresql or mysql"),
+    ({"peer": {"name": "site-b", "url": "http://x:1", "failure_threshold": 0}},
+     "peer.failure_threshold"),
+    ({"colour": "blue"}, "colour: Extra inputs are not permitted"),
+    ({"monitoring": {"rules": [{"name": "dc down", "match": {"alertname": "SiteDown"},
+                                "operation": "site_failover"}]}},
+     "alert rules need shared_secret_file or hmac_secret_file"),
+])
+def test_bad_settings_are_refused_by_name(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(minimal(tmp_path, **change), source="protector.yaml")
+
+
+def test_a_missing_setting_is_named(tmp_path):
+    data = minimal(tmp_path)
+    del data["keystone"]
+    with pytest.raises(ConfigError, match="keystone: Field required"):
+        parse(data)
+
+
+def test_unreadable_and_malformed_files_are_explained(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(bad)
+
+
+def test_an_empty_secret_file_is_refused_without_showing_secrets(tmp_path):
+    data = minimal(tmp_path)
+    (tmp_path / "keystone.password").write_text("")
+    config = parse(data)
+    with pytest.raises(ConfigError, match=r"keystone.password_file: .* is empty"):
+        config.keystone.password()

@@ -1,0 +1,161 @@
+"""The protection service's one configuration file (YAML), checked at start.
+
+A missing or malformed setting stops the service with a message naming the setting, never
+its value when it is a secret. Secrets come from files (``*_file``) so the configuration
+itself can be shared and logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_DATABASE = "sqlite:////var/lib/site-recovery/protector.db"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PeerConfig(_Strict):
+    """The other site's protection service."""
+
+    name: str = Field(min_length=1, max_length=64)
+    url: HttpUrl
+    probe_timeout: float = Field(3.0, gt=0, le=60)
+    probe_interval: float = Field(10.0, gt=0, le=3600)
+    failure_threshold: int = Field(3, ge=1, le=100)   # failures in a row before "unreachable"
+    success_threshold: int = Field(2, ge=1, le=100)   # successes in a row before "reachable"
+
+
+class KeystoneConfig(_Strict):
+    """This site's Keystone, for validating tokens (keystonemiddleware) and for our own
+    service account."""
+
+    auth_url: HttpUrl
+    username: str
+    password_file: Path
+    project_name: str = "service"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    region_name: str = "RegionOne"
+    token_cache_time: int = Field(300, ge=-1)
+
+    def password(self) -> SecretStr:
+        return SecretStr(_read_secret(self.password_file, "keystone.password_file"))
+
+
+class MistralConfig(_Strict):
+    url: HttpUrl | None = None         # default: the workflowv2 endpoint of the catalog
+    timeout: float = Field(10.0, gt=0, le=120)
+
+
+class CloudsConfig(_Strict):
+    """clouds.yaml entries holding the DR service's credentials on each site."""
+
+    file: Path
+    local: str
+    peer: str
+
+
+class ArrayConfig(_Strict):
+    name: str
+    site: str
+    address: str
+    token_file: Path
+    ca_file: Path | None = None
+
+
+class AlertRule(_Strict):
+    name: str = Field(min_length=1)
+    match: dict[str, str] = Field(min_length=1)      # alert labels that must all be equal
+    operation: Literal["test_failover", "failover", "site_failover"]
+    selector: dict[str, str] = Field(default_factory=dict)   # which groups (labels -> PG fields)
+    mode: Literal["record", "dry_run", "execute"] = "record"
+    min_firing_seconds: int = Field(0, ge=0)
+
+
+class MonitoringConfig(_Strict):
+    shared_secret_file: Path | None = None
+    hmac_secret_file: Path | None = None
+    rules: list[AlertRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_guard(self):
+        if self.rules and not (self.shared_secret_file or self.hmac_secret_file):
+            raise ValueError("alert rules need shared_secret_file or hmac_secret_file")
+        return self
+
+
+class ServiceConfig(_Strict):
+    site: str = Field(min_length=1, max_length=64)
+    peer: PeerConfig
+    database_url: str = DEFAULT_DATABASE
+    keystone: KeystoneConfig
+    mistral: MistralConfig = MistralConfig()
+    clouds: CloudsConfig | None = None
+    arrays: list[ArrayConfig] = Field(default_factory=list)
+    monitoring: MonitoringConfig = MonitoringConfig()
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "postgresql", "mysql"):
+            raise ValueError("database_url must be sqlite, postgresql or mysql")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_sites(self):
+        if self.peer.name == self.site:
+            raise ValueError(f"peer.name must differ from site ({self.site})")
+        return self
+
+
+def _read_secret(path: Path, setting: str) -> str:
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{setting}: {path} is empty")
+    return value
+
+
+def load(path: str | Path) -> ServiceConfig:
+    """Read and check the configuration file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from None
+    return parse(data, source=str(path))
+
+
+def parse(data: object, source: str = "configuration") -> ServiceConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings")
+    try:
+        return ServiceConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'configuration'}: {error['msg']}"
+            for error in exc.errors(include_input=False))
+        raise ConfigError(f"{source}: {problems}") from None

@@ -1,0 +1,226 @@
+"""What the protection service keeps: sites, protection groups, mappings, operations, audit.
+
+Portable across SQLite (the default), PostgreSQL and MariaDB: plain types, JSON columns,
+string UUIDs, timezone-aware UTC timestamps. Durable operation state lives here, not only
+inside Mistral, so progress survives a Mistral restart and is readable without it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored naive in UTC (MariaDB keeps no zone), returned aware."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
+
+
+class Site(Base):
+    """This site and its peer, with the peer's reachability as the probes judged it."""
+
+    __tablename__ = "sites"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))                 # local | peer
+    url: Mapped[str] = mapped_column(String(255))
+    reachable: Mapped[bool | None] = mapped_column(Boolean)      # None until probed
+    state_since: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_successes: Mapped[int] = mapped_column(Integer, default=0)
+    last_probe_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProtectionGroup(Base):
+    """A tenant's VMs that fail over together (= Cinder group = array pgroup or pod)."""
+
+    __tablename__ = "protection_groups"
+    __table_args__ = (UniqueConstraint("project_name", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(String(255), default="")
+    project_name: Mapped[str] = mapped_column(String(64))
+    project_ids: Mapped[dict] = mapped_column(default=dict)      # site -> project id there
+    replication_type: Mapped[str] = mapped_column(String(8))     # async | sync
+    primary_site: Mapped[str] = mapped_column(String(64))
+    secondary_site: Mapped[str] = mapped_column(String(64))
+    volume_type: Mapped[str] = mapped_column(String(255))
+    rpo_target_seconds: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), default="unprotected")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    members: Mapped[list[Member]] = relationship(
+        back_populates="group", cascade="all, delete-orphan", order_by="Member.position")
+    mappings: Mapped[list[ResourceMapping]] = relationship(
+        back_populates="group", cascade="all, delete-orphan")
+
+
+class Member(Base):
+    """A VM of a group and, once captured, what is needed to rebuild it elsewhere."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("group_id", "server_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    group_id: Mapped[str] = mapped_column(ForeignKey("protection_groups.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(String(36))          # on the group's primary site
+    server_name: Mapped[str] = mapped_column(String(255), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    spec: Mapped[dict | None] = mapped_column()                  # the captured VM
+    captured_at: Mapped[datetime | None]
+
+    group: Mapped[ProtectionGroup] = relationship(back_populates="members")
+
+
+class ResourceMapping(Base):
+    """A primary-site resource and its DR-site equivalent, for one group or a project."""
+
+    __tablename__ = "resource_mappings"
+    __table_args__ = (UniqueConstraint("project_name", "group_id", "kind", "source"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_name: Mapped[str] = mapped_column(String(64))
+    group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("protection_groups.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))   # network | flavor | security_group | ip_rule
+    source: Mapped[str] = mapped_column(String(255))
+    target: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    group: Mapped[ProtectionGroup | None] = relationship(back_populates="mappings")
+
+
+class Operation(Base):
+    """One DR operation on one group or on a whole site, and how it went."""
+
+    __tablename__ = "operations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))             # protection_group | site
+    group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("protection_groups.id", ondelete="SET NULL"))
+    site: Mapped[str | None] = mapped_column(String(64))
+    project_name: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    completed_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
+    peer_reachable: Mapped[bool | None] = mapped_column(Boolean)
+    recovery_point: Mapped[str | None] = mapped_column(String(255))
+    rpo_achieved_seconds: Mapped[float | None] = mapped_column(Float)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    mistral_execution_id: Mapped[str | None] = mapped_column(String(36))
+    requested_by: Mapped[dict] = mapped_column(default=dict)    # user, project, roles
+    params: Mapped[dict] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    results: Mapped[list[OperationResult]] = relationship(
+        back_populates="operation", cascade="all, delete-orphan", order_by="OperationResult.id")
+
+    @property
+    def progress(self) -> int:
+        """Percent of groups finished, successfully or not."""
+        if not self.total:
+            return 100 if self.status in ("completed", "failed") else 0
+        return int(100 * (self.completed_count + self.failed_count) / self.total)
+
+
+class OperationResult(Base):
+    """One group's part of an operation: where it got to and, if it failed, why."""
+
+    __tablename__ = "operation_results"
+    __table_args__ = (UniqueConstraint("operation_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    operation_id: Mapped[str] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(String(36))
+    group_name: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    step: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    recovery_point: Mapped[str | None] = mapped_column(String(255))
+    rpo_achieved_seconds: Mapped[float | None] = mapped_column(Float)
+    timings: Mapped[dict] = mapped_column(default=dict)          # phase -> seconds
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    operation: Mapped[Operation] = relationship(back_populates="results")
+
+
+class AuditEntry(Base):
+    """Append-only: every change and every decision, with who asked and why."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[dict] = mapped_column(default=dict)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))            # accepted | refused | recorded
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(default=dict)
+
+
+class AlertDelivery(Base):
+    """Alerts already decided on, so a redelivery decides nothing twice."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("fingerprint", "starts_at", "status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))             # firing | resolved
+    rule: Mapped[str | None] = mapped_column(String(255))
+    decision: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
