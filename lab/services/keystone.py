@@ -9,14 +9,11 @@ cache. Keystone parses ``sys.argv`` itself, so gunicorn takes no arguments and r
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import requests
 
 from ..layout import ACCOUNTS, HEAT_DOMAIN, HEAT_DOMAIN_ADMIN, PROJECTS, REGION, ROLES, SiteLayout
 from . import venvs
-from .base import ServiceSpec
+from .base import ServiceSpec, run_once, service_env
 
 TIMEOUT = 30
 
@@ -70,30 +67,35 @@ def prepare(site: SiteLayout) -> ServiceSpec:
     conf = here / "keystone.conf"
     conf.write_text(_CONF.format(dir=here))
     (here / "gunicorn.conf.py").write_text(_GUNICORN.format(port=site.port("keystone"), dir=here))
-    env = {"OS_KEYSTONE_CONFIG_FILES": str(conf), "PYTHONWARNINGS": "ignore"}
-    if not (here / ".bootstrapped").exists():
-        _bootstrap(site, venv, conf, env)
-        (here / ".bootstrapped").touch()
-    return ServiceSpec("keystone", (str(venv / "bin" / "gunicorn"),), here,
-                       here / "gunicorn.log", site.keystone_url, env)
-
-
-def _bootstrap(site: SiteLayout, venv: Path, conf: Path, env: dict[str, str]):
+    env = {**service_env(venv), "OS_KEYSTONE_CONFIG_FILES": str(conf)}
     manage = [str(venv / "bin" / "keystone-manage"), "--config-file", str(conf)]
     admin = site.account("admin")
-    for args in (["fernet_setup", "--keystone-user", "root", "--keystone-group", "root"],
-                 ["credential_setup", "--keystone-user", "root", "--keystone-group", "root"],
-                 ["db_sync"],
-                 ["bootstrap", "--bootstrap-password", admin.password,
-                  "--bootstrap-username", admin.user, "--bootstrap-project-name", admin.project,
-                  "--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
-                  "--bootstrap-region-id", REGION,
-                  *(arg for kind in ("admin", "public", "internal")
-                    for arg in (f"--bootstrap-{kind}-url", site.keystone_url))]):
-        subprocess.run([*manage, *args], check=True, timeout=120, capture_output=True,
-                       env={**env, "PATH": f"{venv / 'bin'}:/usr/bin:/bin"})
-    for keys in ("fernet-keys", "credential-keys"):
-        (conf.parent / keys).chmod(0o700)
+    run_once(here / ".bootstrapped", site.keystone_url, [
+        [*manage, "fernet_setup", "--keystone-user", "root", "--keystone-group", "root"],
+        [*manage, "credential_setup", "--keystone-user", "root", "--keystone-group", "root"],
+        [*manage, "db_sync"],
+        [*manage, "bootstrap", "--bootstrap-password", admin.password,
+         "--bootstrap-username", admin.user, "--bootstrap-project-name", admin.project,
+         "--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
+         "--bootstrap-region-id", REGION,
+         *(arg for kind in ("admin", "public", "internal")
+           for arg in (f"--bootstrap-{kind}-url", site.keystone_url))],
+    ], here / "keystone-manage.log", env)
+    for keys in ("fernet-keys", "credential-keys"):     # else "world readable" warnings
+        (here / keys).chmod(0o700)
+    return ServiceSpec("keystone", (str(venv / "bin" / "gunicorn"),), here,
+                       here / "gunicorn.log", site.keystone_url, env, port=site.port("keystone"))
+
+
+def token(site: SiteLayout, user: str = "admin") -> str:
+    """A project-scoped token for a lab account."""
+    account = site.account(user)
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": account.user, "password": account.password, "domain": {"id": "default"}}}},
+        "scope": {"project": {"name": account.project, "domain": {"id": "default"}}}}}
+    reply = requests.post(f"{site.keystone_url}/auth/tokens", json=body, timeout=TIMEOUT)
+    reply.raise_for_status()
+    return reply.headers["X-Subject-Token"]
 
 
 class _Admin:
@@ -101,14 +103,8 @@ class _Admin:
 
     def __init__(self, site: SiteLayout):
         self.url = site.keystone_url
-        admin = site.account("admin")
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": admin.user, "password": admin.password, "domain": {"id": "default"}}}},
-            "scope": {"project": {"name": admin.project, "domain": {"id": "default"}}}}}
-        reply = requests.post(f"{self.url}/auth/tokens", json=body, timeout=TIMEOUT)
-        reply.raise_for_status()
         self.session = requests.Session()
-        self.session.headers["X-Auth-Token"] = reply.headers["X-Subject-Token"]
+        self.session.headers["X-Auth-Token"] = token(site)
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         reply = self.session.request(method, f"{self.url}{path}", timeout=TIMEOUT, **kwargs)

@@ -18,8 +18,11 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "heat": ("openstack-heat==27.0.1", "psycopg2-binary==2.9.13"),
     "mistral": ("mistral==23.0.0", "python-mistralclient==6.3.0", "psycopg2-binary==2.9.13",
                 "PyMySQL==1.1.2"),
+    # The openstack CLI, and the legacy clients real Heat uses (tests drive them directly).
     "clients": ("python-openstackclient==10.5.0", "python-heatclient==5.3.0",
-                "python-mistralclient==6.3.0"),
+                "python-mistralclient==6.3.0", "python-novaclient==18.13.1",
+                "python-neutronclient==14.0.0", "python-cinderclient==9.10.0",
+                "python-glanceclient==4.13.0"),
 }
 INSTALL_TIMEOUT = 1800
 

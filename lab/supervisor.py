@@ -1,0 +1,277 @@
+"""Brings the two-site lab up and down, and tells what runs where.
+
+Per site, in order: Keystone (then its accounts and catalog), the site's FlashArray
+simulator, the simulated Nova/Neutron/Cinder/Glance, Heat and Mistral. The arrays of both
+sites share one fabric, joined by a replication link. What runs is recorded in a state
+file, so ``up`` is idempotent, ``status`` and ``down`` work from any shell, and a site can
+be taken down and brought back as a fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import requests
+
+from site_recovery.storage.fabric import Fabric
+
+from .layout import DEFAULT_PORT_BASE, HOST, SITES, SiteLayout, lab_home
+from .services import base, keystone
+from .services.base import ServiceSpec
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    port_base: int = DEFAULT_PORT_BASE
+    home: Path | None = None
+    run_name: str = "default"
+    mistral_mode: str = "allinone"
+    ready_timeout: float = 180.0
+
+
+class Lab:
+    def __init__(self, options: LabOptions = LabOptions()):
+        self.options = options
+        self.home = options.home or lab_home()
+        self.sites = {name: SiteLayout.for_site(name, port_base=options.port_base,
+                                                home=self.home, run_name=options.run_name)
+                      for name in SITES}
+        self.run_dir = self.home / "run" / options.run_name
+        self.state_file = self.run_dir / "state.json"
+
+    # -- state ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return {"port_base": self.options.port_base, "sites": {}}
+
+    def _save(self, state: dict):
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_file)
+
+    @property
+    def fabric_path(self) -> Path:
+        return self.run_dir / "fabric.db"
+
+    @cached_property
+    def fabric(self) -> Fabric:
+        """The arrays of both sites, joined for replication (made on first use)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        new = not self.fabric_path.exists()
+        fabric = Fabric(self.fabric_path, transfer_seconds=2.0 if new else None)
+        for site in self.sites.values():
+            fabric.add_array(site.array_name)
+        fabric.connect(*(s.array_name for s in self.sites.values()))
+        return fabric
+
+    # -- the services of a site ----------------------------------------------------------
+    def _array(self, site: SiteLayout) -> list[ServiceSpec]:
+        here = site.service_dir("array")
+        return [ServiceSpec(
+            "array",
+            (sys.executable, "-m", "site_recovery.lab.flasharray_sim",
+             "--fabric", str(self.fabric_path), "--array", site.array_name,
+             "--port", str(site.port("array")), "--cert-dir", str(self.run_dir / "tls")),
+            here, here / "array.log", f"https://{HOST}:{site.port('array')}/api/api_version",
+            port=site.port("array"))]
+
+    def _cloud(self, site: SiteLayout) -> list[ServiceSpec]:
+        here = site.service_dir("cloud")
+        account = site.account("cloud")
+        return [ServiceSpec(
+            "cloud",
+            (sys.executable, "-m", "site_recovery.lab.cloud", "--site", site.name,
+             "--port", str(site.port("cloud")), "--db", str(here / "cloud.db"),
+             "--fabric", str(self.fabric_path), "--array", site.array_name,
+             "--keystone-url", site.keystone_url, "--service-user", account.user,
+             "--service-password", account.password, "--service-project", account.project),
+            here, here / "cloud.log", site.url("cloud", "/compute/"), port=site.port("cloud"))]
+
+    def _heat(self, site: SiteLayout) -> list[ServiceSpec]:
+        from .services import heat
+        return [heat.prepare(site)]
+
+    def _mistral(self, site: SiteLayout) -> list[ServiceSpec]:
+        from .services import mistral
+        return mistral.prepare(site, mode=self.options.mistral_mode)
+
+    def plan(self) -> list[tuple[str, Callable[[SiteLayout], list[ServiceSpec]]]]:
+        return [("keystone", lambda site: [keystone.prepare(site)]), ("array", self._array),
+                ("cloud", self._cloud), ("heat", self._heat), ("mistral", self._mistral)]
+
+    # -- commands ------------------------------------------------------------------------
+    def up(self, sites=SITES, progress=print) -> dict:
+        """Start whatever is not running yet; returns the state.
+
+        The sites come up side by side. Within a site Keystone comes first (everything
+        else authenticates against it), then the other components in parallel.
+        """
+        state = self.state()
+        lock = threading.Lock()
+        for name in sites:
+            self.fabric.set_array_up(self.sites[name].array_name, True)
+            state["sites"].setdefault(name, {})
+
+        def component(name: str, label: str, specs_of):
+            site = self.sites[name]
+            for spec in specs_of(site):
+                entry = state["sites"][name].get(spec.name)
+                if entry and _alive(entry["pid"]):
+                    continue
+                _refuse_busy_port(spec)
+                process = base.start_and_wait(spec, self.options.ready_timeout)
+                with lock:
+                    state["sites"][name][spec.name] = {
+                        "pid": process.pid, "url": spec.ready_url, "log": str(spec.log),
+                        "component": label}
+                    self._save(state)
+                progress(f"{name}: {spec.name} up (pid {process.pid}) {spec.ready_url}")
+            if label == "keystone":
+                keystone.provision(site)
+            if label == "mistral" and self.options.mistral_mode == "rabbit":
+                from .services import mistral
+                mistral.wait_workers(site)
+
+        def bring_up(name: str):
+            (first, first_specs), *rest = self.plan()
+            component(name, first, first_specs)
+            _all(lambda item: component(name, *item), rest)
+
+        _all(bring_up, list(sites))
+        return state
+
+    def down(self, sites=SITES, progress=print):
+        state = self.state()
+        for name in sites:
+            for service, entry in reversed(list(state["sites"].get(name, {}).items())):
+                if base.stop_group(entry["pid"]):
+                    progress(f"{name}: {service} stopped")
+            state["sites"].pop(name, None)
+        if state["sites"]:
+            self._save(state)
+        elif self.state_file.exists():
+            self.state_file.unlink()
+
+    def purge(self, progress=print):
+        """``down``, then remove everything the run made: databases, vhosts, its files."""
+        from .services import heat, mistral
+
+        self.down(progress=progress)
+        for site in self.sites.values():
+            heat.cleanup(site)
+            mistral.cleanup(site)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.__dict__.pop("fabric", None)
+
+    def status(self) -> dict:
+        """Every service of the lab with its URL, PID and health, and what clients need."""
+        state = self.state()
+        fabric = self.fabric if self.fabric_path.exists() else None
+        report = {"run_dir": str(self.run_dir), "sites": {}}
+        for name, site in self.sites.items():
+            services = {}
+            for service, entry in state["sites"].get(name, {}).items():
+                services[service] = {"url": entry["url"], "pid": entry["pid"],
+                                     "log": entry["log"], "healthy": _healthy(entry)}
+            report["sites"][name] = {
+                "keystone_url": site.keystone_url, "mistral_url": site.url("mistral", "/v2"),
+                "services": services,
+                "array": {"name": site.array_name, "management_address":
+                          f"{HOST}:{site.port('array')}",
+                          "api_token": fabric.api_token(site.array_name) if fabric else None,
+                          "ca_file": str(self.run_dir / "tls" / "flasharray-sim.pem")},
+            }
+        return report
+
+    # -- faults --------------------------------------------------------------------------
+    def site_down(self, name: str, progress=print):
+        """The whole site stops answering: its services stop and its array powers off."""
+        self.down(sites=[name], progress=progress)
+        self.fabric.set_array_up(self.sites[name].array_name, False)
+
+    def site_up(self, name: str, progress=print):
+        self.up(sites=[name], progress=progress)
+
+    def set_link(self, up: bool):
+        self.fabric.set_link(*(s.array_name for s in self.sites.values()), up=up)
+
+    def cloud_fault(self, name: str, fault: dict) -> dict:
+        """Inject a fault into a site's simulated Nova/Neutron/Cinder/Glance (see
+        :mod:`site_recovery.lab.cloud.faults` for the fields)."""
+        site = self.sites[name]
+        reply = requests.post(site.url("cloud", "/_lab/faults"), json=fault, timeout=30,
+                              headers={"X-Auth-Token": keystone.token(site)})
+        if reply.status_code != 201:
+            raise RuntimeError(f"{name}: fault refused ({reply.status_code}): {reply.text}")
+        return reply.json()["fault"]
+
+    def clear_faults(self):
+        """Lift every fault: arrays and link, and each running site's cloud faults."""
+        self.fabric.clear_faults()
+        running = self.state()["sites"]
+        for name, site in self.sites.items():
+            if "cloud" in running.get(name, {}):
+                requests.delete(site.url("cloud", "/_lab/faults"), timeout=30,
+                                headers={"X-Auth-Token": keystone.token(site)})
+
+    def clouds_yaml(self) -> Path:
+        """clouds.yaml with an entry per site and account: ``site-a`` is the admin,
+        ``site-a-alice`` a tenant member, and so on."""
+        import yaml
+
+        clouds = {}
+        for name, site in self.sites.items():
+            for user in ("admin", "dr-admin", "alice", "rita", "bob"):
+                entry = f"{name}" if user == "admin" else f"{name}-{user}"
+                clouds[entry] = {"auth": site.auth(user), "region_name": "RegionOne",
+                                 "identity_api_version": 3, "interface": "public"}
+        path = self.run_dir / "clouds.yaml"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump({"clouds": clouds}, sort_keys=False))
+        return path
+
+
+def _all(work, items):
+    """``work`` on every item at once; raises the first failure once all have ended."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        futures = [pool.submit(work, item) for item in items]
+    for future in futures:
+        future.result()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _healthy(entry: dict) -> bool:
+    if not _alive(entry["pid"]):
+        return False
+    status = base.probe(entry["url"])
+    return isinstance(status, int) and status < 500
+
+
+def _refuse_busy_port(spec: ServiceSpec):
+    """Fail clearly when something else already holds the service's port."""
+    if spec.port is None:
+        return
+    with contextlib.closing(socket.socket()) as probe:
+        if probe.connect_ex((HOST, spec.port)) == 0:
+            raise RuntimeError(f"{spec.name}: port {spec.port} is already in use by another "
+                               "process; choose another --port-base or stop it")

@@ -1,0 +1,210 @@
+"""The two-site lab, through real clients only: the openstack CLI, openstacksdk, heatclient.
+
+One lab for the module (its own port range and run name, the shared venvs of the lab
+home). The first run on a machine creates the services' venvs, which takes minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+
+import openstack
+import pytest
+import yaml
+
+from site_recovery.lab.layout import SITES, lab_home
+from site_recovery.lab.services import venvs
+from site_recovery.lab.supervisor import Lab, LabOptions
+
+PORT_BASE = 21000
+
+SERVER_STACK = """
+heat_template_version: 2021-04-16
+parameters:
+  network: {type: string}
+  volume: {type: string}
+  data_volume: {type: string}
+resources:
+  sg:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      rules: [{protocol: tcp, port_range_min: 443, port_range_max: 443}]
+  port:
+    type: OS::Neutron::Port
+    properties:
+      network: {get_param: network}
+      fixed_ips: [{ip_address: 10.0.0.77}]
+      security_groups: [{get_resource: sg}]
+  server:
+    type: OS::Nova::Server
+    properties:
+      flavor: m1.small
+      networks: [{port: {get_resource: port}}]
+      block_device_mapping_v2: [{boot_index: 0, volume_id: {get_param: volume}}]
+  attachment:
+    type: OS::Cinder::VolumeAttachment
+    properties:
+      instance_uuid: {get_resource: server}
+      volume_id: {get_param: data_volume}
+outputs:
+  server_id: {value: {get_resource: server}}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab():
+    lab = Lab(LabOptions(port_base=PORT_BASE, run_name=f"test-{uuid.uuid4().hex[:8]}"))
+    try:
+        lab.up(progress=lambda line: None)
+        from site_recovery.lab.seed import seed
+        seed(lab, progress=lambda line: None)
+        yield lab
+    finally:
+        lab.purge(progress=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def cli(lab):
+    """The real ``openstack`` CLI, from its own venv, with the lab's clouds.yaml."""
+    venv = venvs.ensure(lab_home() / "venvs", "clients")
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(lab.clouds_yaml()),
+           "PYTHONWARNINGS": "ignore"}
+
+    def run(cloud: str, *args: str, check=True) -> subprocess.CompletedProcess:
+        return subprocess.run([str(venv / "bin" / "openstack"), "--os-cloud", cloud, *args],
+                              env=env, capture_output=True, text=True, timeout=120,
+                              check=check)
+
+    return run
+
+
+def connect(lab, site, user):
+    return openstack.connect(**lab.sites[site].auth(user), region_name="RegionOne",
+                             api_timeout=60)
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_the_cli_lists_and_shows_every_resource_kind_on_both_sites(cli, site):
+    issued = json.loads(cli(f"{site}-alice", "token", "issue", "-f", "json").stdout)
+    assert issued["project_id"] and issued["expires"]
+    for kind in ("server", "volume", "network", "subnet", "port", "security group",
+                 "flavor", "keypair", "stack", "image"):
+        listed = json.loads(cli(f"{site}-alice", *kind.split(), "list", "-f", "json").stdout)
+        assert isinstance(listed, list)
+    networks = json.loads(cli(f"{site}-alice", "network", "list", "-f", "json").stdout)
+    shown = json.loads(cli(f"{site}-alice", "network", "show", networks[0]["ID"],
+                           "-f", "json").stdout)
+    assert shown["id"] == networks[0]["ID"]
+
+
+def test_site_a_holds_the_seeded_workload_with_its_fixed_ips(cli):
+    servers = json.loads(cli("site-a-alice", "server", "list", "--long", "-f", "json").stdout)
+    by_name = {s["Name"]: s for s in servers}
+    assert set(by_name) == {"web-1", "web-2", "app-1", "db-1"}
+    assert all(s["Status"] == "ACTIVE" for s in servers)
+    assert "10.0.1.31" in json.dumps(by_name["db-1"]["Networks"])
+    volume = json.loads(cli("site-a-alice", "volume", "show", "db-1-data", "-f", "json").stdout)
+    assert volume["status"] == "in-use" and volume["type"] == "replicated-sync"
+
+
+def test_the_sites_are_independent_clouds(lab):
+    a, b = connect(lab, "site-a", "admin"), connect(lab, "site-b", "admin")
+    assert a.identity.find_project("ecommerce").id != b.identity.find_project("ecommerce").id
+    assert {f.name for f in b.compute.flavors()} == {"dr.small", "dr.medium", "dr.large"}
+
+
+def test_a_reader_reads_but_cannot_create(cli):
+    assert cli("site-a-rita", "server", "list", "-f", "json").returncode == 0
+    denied = cli("site-a-rita", "network", "create", "rita-net", check=False)
+    assert denied.returncode != 0 and "403" in denied.stderr + denied.stdout
+
+
+def test_a_tenant_does_not_see_another_tenants_servers(lab):
+    assert list(connect(lab, "site-a", "bob").compute.servers()) == []
+
+
+def test_a_real_heat_stack_builds_a_server_from_volumes_and_deletes_cleanly(lab):
+    alice = connect(lab, "site-a", "alice")
+    boot = alice.block_storage.create_volume(name="stack-boot", size=1,
+                                             volume_type="replicated-ssd")
+    data = alice.block_storage.create_volume(name="stack-data", size=1)
+    for volume in (boot, data):
+        alice.block_storage.wait_for_status(volume, "available", wait=60)
+    network = alice.network.find_network("prod-net")
+    stack = alice.orchestration.create_stack(
+        name="lab-check", template=yaml.safe_load(SERVER_STACK.replace(
+            "2021-04-16", "'2021-04-16'")),
+        parameters={"network": network.id, "volume": boot.id, "data_volume": data.id})
+    stack = alice.orchestration.wait_for_status(stack, "CREATE_COMPLETE",
+                                                failures=["CREATE_FAILED"], interval=1, wait=180)
+    resources = {r.name: r.status for r in alice.orchestration.resources(stack)}
+    assert resources == dict.fromkeys(("sg", "port", "server", "attachment"), "CREATE_COMPLETE")
+    server = alice.compute.get_server(stack.outputs[0]["output_value"])
+    assert server.status == "ACTIVE"
+    assert alice.block_storage.get_volume(data.id).status == "in-use"
+    assert "10.0.0.77" in json.dumps(server.addresses)
+    alice.orchestration.delete_stack(stack)
+    alice.orchestration.wait_for_delete(stack, interval=1, wait=180)
+    assert alice.compute.find_server(server.id, ignore_missing=True) is None
+    assert alice.block_storage.get_volume(data.id).status == "available"
+
+
+def test_manage_existing_imports_an_array_volume_and_unmanage_leaves_it(lab):
+    site = lab.sites["site-b"]
+    lab.fabric.array(site.array_name).create_volume("restored-disk-0", "2G")
+    admin = connect(lab, "site-b", "admin")
+    volume = admin.block_storage.manage_volume(
+        host="cinder@pure#pure", ref={"source-name": "restored-disk-0", "name": "restored-disk-0"},
+        name="restored-disk-0", volume_type="replicated-ssd")
+    volume = admin.block_storage.wait_for_status(volume, "available", wait=60)
+    assert (volume.name, volume.volume_type, volume.size) == ("restored-disk-0",
+                                                              "replicated-ssd", 2)
+    admin.block_storage.unmanage_volume(volume)
+    admin.block_storage.wait_for_delete(volume, wait=60)
+    names = [v["name"] for v in lab.fabric.array(site.array_name).list_volumes()]
+    assert f"volume-{volume.id}-cinder-unmanaged" in names
+
+
+def test_an_injected_api_fault_reaches_the_client_until_cleared(lab):
+    alice = connect(lab, "site-a", "alice")
+    lab.cloud_fault("site-a", {"service": "compute", "method": "GET", "path": "/servers",
+                               "status": 503, "message": "compute is on fire"})
+    try:
+        with pytest.raises(openstack.exceptions.HttpException, match="compute is on fire"):
+            list(alice.compute.servers())
+    finally:
+        lab.clear_faults()
+    assert len(list(alice.compute.servers())) == 4
+
+
+def test_a_site_down_fails_fast_and_comes_back(lab, cli):
+    lab.site_down("site-b", progress=lambda line: None)
+    try:
+        started = time.monotonic()
+        failed = cli("site-b-alice", "server", "list", check=False)
+        assert failed.returncode != 0
+        assert time.monotonic() - started < 30
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", lab.sites["site-b"].port("keystone"))) != 0
+        assert cli("site-a-alice", "server", "list").returncode == 0
+    finally:
+        lab.site_up("site-b", progress=lambda line: None)
+    assert cli("site-b-alice", "server", "list").returncode == 0
+
+
+def test_down_leaves_no_process_and_no_listening_port(lab):
+    pids = [entry["pid"] for site in lab.state()["sites"].values() for entry in site.values()]
+    ports = [lab.sites[s].port(service) for s in SITES
+             for service in ("keystone", "cloud", "heat", "mistral", "array")]
+    lab.down(progress=lambda line: None)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, port
