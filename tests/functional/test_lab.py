@@ -128,7 +128,7 @@ def test_a_tenant_does_not_see_another_tenants_servers(lab):
     assert list(connect(lab, "site-a", "bob").compute.servers()) == []
 
 
-def test_a_real_heat_stack_builds_a_server_from_volumes_and_deletes_cleanly(lab):
+def test_a_real_heat_stack_builds_a_server_from_volumes_and_deletes_cleanly(lab, cli):
     alice = connect(lab, "site-a", "alice")
     boot = alice.block_storage.create_volume(name="stack-boot", size=1,
                                              volume_type="replicated-ssd")
@@ -142,7 +142,9 @@ def test_a_real_heat_stack_builds_a_server_from_volumes_and_deletes_cleanly(lab)
         parameters={"network": network.id, "volume": boot.id, "data_volume": data.id})
     stack = alice.orchestration.wait_for_status(stack, "CREATE_COMPLETE",
                                                 failures=["CREATE_FAILED"], interval=1, wait=180)
-    resources = {r.name: r.status for r in alice.orchestration.resources(stack)}
+    listed = json.loads(cli("site-a-alice", "stack", "resource", "list", stack.id,
+                            "-f", "json").stdout)
+    resources = {r["resource_name"]: r["resource_status"] for r in listed}
     assert resources == dict.fromkeys(("sg", "port", "server", "attachment"), "CREATE_COMPLETE")
     server = alice.compute.get_server(stack.outputs[0]["output_value"])
     assert server.status == "ACTIVE"
