@@ -99,6 +99,10 @@ class SiteLayout:
     def array_name(self) -> str:
         return f"pure-{self.name}"
 
+    @property
+    def peer(self) -> str:
+        return next(s for s in SITES if s != self.name)
+
     def account(self, user: str) -> Account:
         return next(a for a in ACCOUNTS if a.user == user)
 
@@ -114,6 +118,7 @@ class SiteLayout:
             "orchestration": self.url("heat", "/v1/%(tenant_id)s"),
             "cloudformation": self.url("heat_cfn", "/v1"),
             "workflowv2": self.url("mistral", "/v2"),
+            "protector": self.url("webhook", "/v1"),
         }
 
     def auth(self, user: str) -> dict[str, str]:

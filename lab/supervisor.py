@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 import requests
+import yaml
 
 from site_recovery.storage.fabric import Fabric
 
@@ -108,9 +109,34 @@ class Lab:
         from .services import mistral
         return mistral.prepare(site, mode=self.options.mistral_mode)
 
+    def _webhook(self, site: SiteLayout) -> list[ServiceSpec]:
+        """The protection service, peered with the other site's, probing it every second."""
+        here = site.service_dir("webhook")
+        account = site.account("site-recovery")
+        secret = here / "keystone.password"
+        secret.write_text(account.password)
+        secret.chmod(0o600)
+        peer = self.sites[site.peer]
+        config = here / "protector.yaml"
+        config.write_text(yaml.safe_dump({
+            "site": site.name,
+            "peer": {"name": peer.name, "url": peer.url("webhook"), "probe_interval": 1.0,
+                     "probe_timeout": 1.0, "failure_threshold": 3, "success_threshold": 2},
+            "database_url": f"sqlite:///{here / 'protector.db'}",
+            "keystone": {"auth_url": site.keystone_url, "username": account.user,
+                         "password_file": str(secret), "project_name": account.project},
+            "bind": f"{HOST}:{site.port('webhook')}", "workers": 2,
+        }, sort_keys=False))
+        return [ServiceSpec(
+            "webhook", (sys.executable, "-m", "site_recovery.webhook.serve", "--config",
+                        str(config)),
+            here, here / "webhook.log", site.url("webhook", "/healthz"),
+            {"PYTHONWARNINGS": "ignore"}, port=site.port("webhook"))]
+
     def plan(self) -> list[tuple[str, Callable[[SiteLayout], list[ServiceSpec]]]]:
         return [("keystone", lambda site: [keystone.prepare(site)]), ("array", self._array),
-                ("cloud", self._cloud), ("heat", self._heat), ("mistral", self._mistral)]
+                ("cloud", self._cloud), ("heat", self._heat), ("mistral", self._mistral),
+                ("webhook", self._webhook)]
 
     # -- commands ------------------------------------------------------------------------
     def up(self, sites=SITES, progress=print) -> dict:
@@ -188,6 +214,7 @@ class Lab:
                                      "log": entry["log"], "healthy": _healthy(entry)}
             report["sites"][name] = {
                 "keystone_url": site.keystone_url, "mistral_url": site.url("mistral", "/v2"),
+                "protector_url": site.url("webhook", "/v1"),
                 "services": services,
                 "array": {"name": site.array_name, "management_address":
                           f"{HOST}:{site.port('array')}",
@@ -230,8 +257,6 @@ class Lab:
     def clouds_yaml(self) -> Path:
         """clouds.yaml with an entry per site and account: ``site-a`` is the admin,
         ``site-a-alice`` a tenant member, and so on."""
-        import yaml
-
         clouds = {}
         for name, site in self.sites.items():
             for user in ("admin", "dr-admin", "alice", "rita", "bob"):

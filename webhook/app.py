@@ -14,8 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from . import db, errors, identity
+from . import db, errors, identity, sites
 from .config import ServiceConfig
+from .policy import Policy
 
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
@@ -31,7 +32,9 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes     # larger bodies: 413
     app.extensions["engine"] = engine or db.make_engine(config.database_url)
     app.extensions["sessions"] = db.session_factory(app.extensions["engine"])
+    app.extensions["policy"] = Policy(config.policy_file)
     errors.install(app)
+    app.register_blueprint(sites.bp)
     _observe(app)
 
     @app.get("/healthz")

@@ -113,6 +113,9 @@ class ServiceConfig(_Strict):
     arrays: list[ArrayConfig] = Field(default_factory=list)
     monitoring: MonitoringConfig = MonitoringConfig()
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    bind: str = Field("127.0.0.1:9090", pattern=r"^[^\s:]+:\d{1,5}$")
+    workers: int = Field(2, ge=1, le=64)
+    policy_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod

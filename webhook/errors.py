@@ -20,10 +20,12 @@ class APIError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, *, status: int | None = None, **details):
+    def __init__(self, message: str, *, status: int | None = None,
+                 headers: dict[str, str] | None = None, **details):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
         if status is not None:
             self.status = status
 
@@ -58,7 +60,9 @@ def validation_details(exc: ValidationError) -> dict:
 def install(app: Flask):
     @app.errorhandler(APIError)
     def api_error(exc: APIError):
-        return error_body(exc.status, exc.message, exc.details)
+        response = error_body(exc.status, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(ValidationError)
     def invalid(exc: ValidationError):

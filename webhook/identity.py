@@ -1,15 +1,16 @@
 """Who is calling: Keystone tokens, validated by keystonemiddleware's ``auth_token``.
 
 The middleware validates the token against this site's Keystone and sets the caller's
-identity headers; views read them through :func:`caller`. Health and metrics stay public
-(load balancers and Prometheus carry no token); everything else needs a valid token.
+identity headers; views read them through :func:`caller`, which refuses a missing or
+invalid token with 401. Health and metrics stay public (load balancers and Prometheus
+carry no token).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import request
+from flask import current_app, request
 from keystonemiddleware import auth_token
 
 from .config import ServiceConfig
@@ -39,8 +40,10 @@ class Caller:
 def caller() -> Caller:
     headers = request.headers
     if headers.get("X-Identity-Status") != "Confirmed" or not headers.get("X-Project-Id"):
-        raise APIError("authentication required: send a project-scoped Keystone token "
-                       "in X-Auth-Token", status=401)
+        keystone = current_app.config["SERVICE"].keystone.auth_url
+        raise APIError("authentication required: send a valid, project-scoped Keystone "
+                       "token in X-Auth-Token", status=401,
+                       headers={"WWW-Authenticate": f'Keystone uri="{keystone}"'})
     return Caller(user_id=headers.get("X-User-Id", ""), user_name=headers.get("X-User-Name", ""),
                   project_id=headers["X-Project-Id"],
                   project_name=headers.get("X-Project-Name", ""),
@@ -62,7 +65,8 @@ def protect(wsgi_app, config: ServiceConfig):
         "project_domain_name": keystone.project_domain_name,
         "region_name": keystone.region_name,
         "token_cache_time": str(keystone.token_cache_time),
-        "delay_auth_decision": "false",
+        # The app answers 401 itself, in the service's JSON error format.
+        "delay_auth_decision": "true",
         "http_connect_timeout": "5",
         "http_request_max_retries": "1",
     })

@@ -15,10 +15,11 @@ import uuid
 
 import openstack
 import pytest
+import requests
 import yaml
 
 from site_recovery.lab.layout import SITES, lab_home
-from site_recovery.lab.services import venvs
+from site_recovery.lab.services import keystone, venvs
 from site_recovery.lab.supervisor import Lab, LabOptions
 
 PORT_BASE = 21000
@@ -184,6 +185,34 @@ def test_an_injected_api_fault_reaches_the_client_until_cleared(lab):
     assert len(list(alice.compute.servers())) == 4
 
 
+def protector(lab, site: str, path: str, user: str | None = "alice") -> requests.Response:
+    """A call to a site's protection service, found in that site's Keystone catalog."""
+    layout = lab.sites[site]
+    headers = {"X-Auth-Token": keystone.token(layout, user)} if user else {}
+    catalog = connect(lab, site, "alice").session.get_endpoint(service_type="protector")
+    return requests.get(f"{catalog}{path}", headers=headers, timeout=10)
+
+
+def peer_state_becomes(lab, site: str, state: str, within: float = 20.0) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        peer = protector(lab, site, f"/sites/{lab.sites[site].peer}").json()["site"]
+        if peer["state"] == state or time.monotonic() > deadline:
+            return peer
+        time.sleep(0.5)
+
+
+def test_the_protection_service_validates_tokens_and_knows_its_peer(lab):
+    reply = protector(lab, "site-a", "/sites")
+    assert reply.status_code == 200
+    assert {s["name"]: s["state"] for s in reply.json()["sites"]} == {
+        "site-a": "local", "site-b": "reachable"}
+    anonymous = protector(lab, "site-a", "/sites", user=None)
+    assert anonymous.status_code == 401 and "Keystone uri=" in anonymous.headers[
+        "WWW-Authenticate"]
+    assert set(anonymous.json()["error"]) == {"code", "message", "details"}
+
+
 def test_a_site_down_fails_fast_and_comes_back(lab, cli):
     lab.site_down("site-b", progress=lambda line: None)
     try:
@@ -194,15 +223,18 @@ def test_a_site_down_fails_fast_and_comes_back(lab, cli):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", lab.sites["site-b"].port("keystone"))) != 0
         assert cli("site-a-alice", "server", "list").returncode == 0
+        peer = peer_state_becomes(lab, "site-a", "unreachable")
+        assert peer["state"] == "unreachable" and peer["since"] and peer["last_error"]
     finally:
         lab.site_up("site-b", progress=lambda line: None)
     assert cli("site-b-alice", "server", "list").returncode == 0
+    assert peer_state_becomes(lab, "site-a", "reachable")["state"] == "reachable"
 
 
 def test_down_leaves_no_process_and_no_listening_port(lab):
     pids = [entry["pid"] for site in lab.state()["sites"].values() for entry in site.values()]
     ports = [lab.sites[s].port(service) for s in SITES
-             for service in ("keystone", "cloud", "heat", "mistral", "array")]
+             for service in ("keystone", "cloud", "heat", "mistral", "array", "webhook")]
     lab.down(progress=lambda line: None)
     for pid in pids:
         with pytest.raises(ProcessLookupError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from site_recovery.webhook import db
+from site_recovery.webhook import db, prober, serve
 from site_recovery.webhook.app import create_app
 from site_recovery.webhook.config import parse
 from tests.unit.test_webhook_config import minimal
@@ -12,7 +12,9 @@ from tests.unit.test_webhook_config import minimal
 
 @pytest.fixture
 def client(tmp_path):
-    config = parse(minimal(tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}"))
+    config = parse(minimal(tmp_path, database_url=f"sqlite:///{tmp_path / 'p.db'}",
+                           peer={"name": "site-b", "url": "http://127.0.0.1:9",
+                                 "probe_timeout": 1}))
     app = create_app(config, keystone=False)
     db.upgrade(app.extensions["engine"])
     return app.test_client()
@@ -36,3 +38,38 @@ def test_metrics_count_the_requests_served(client):
     client.get("/healthz")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'protector_http_requests_total{endpoint="/healthz",method="GET",status="200"}' in text
+
+
+READER = {"X-Identity-Status": "Confirmed", "X-Project-Id": "p1", "X-Project-Name": "ecommerce",
+          "X-User-Id": "u1", "X-User-Name": "rita", "X-Roles": "reader"}
+
+
+def test_sites_need_a_token_and_show_both_sites_to_a_reader(client):
+    app = client.application
+    prober.ensure_sites(app.extensions["sessions"], app.config["SERVICE"])
+    anonymous = client.get("/v1/sites")
+    assert anonymous.status_code == 401 and "Keystone uri=" in anonymous.headers[
+        "WWW-Authenticate"]
+    reply = client.get("/v1/sites", headers=READER)
+    assert reply.status_code == 200
+    assert [(s["name"], s["state"]) for s in reply.json["sites"]] == [
+        ("site-a", "local"), ("site-b", "unknown")]
+    assert client.get("/v1/sites/site-z", headers=READER).status_code == 404
+
+
+def test_a_failed_probe_is_recorded_once_per_interval(client):
+    app = client.application
+    sessions, config = app.extensions["sessions"], app.config["SERVICE"]
+    prober.ensure_sites(sessions, config)
+    first = prober.probe_once(sessions, config)          # nothing listens on the peer's port
+    assert first.failures == 1 and "ConnectionError" in first.last_error
+    assert prober.probe_once(sessions, config) is None   # another worker just probed
+    shown = client.get("/v1/sites/site-b", headers=READER).json["site"]
+    assert shown["consecutive_failures"] == 1 and shown["state"] == "unknown"
+
+
+def test_the_service_refuses_a_bad_configuration_with_status_2(tmp_path, capsys):
+    bad = tmp_path / "protector.yaml"
+    bad.write_text("site: site-a\n")
+    assert serve.main(["--config", str(bad)]) == 2
+    assert "peer: Field required" in capsys.readouterr().err

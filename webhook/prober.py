@@ -1,0 +1,91 @@
+"""Probing the peer site and keeping its reachability in the database.
+
+Every worker runs a prober thread, but a probe result is written only if nobody recorded
+one since this worker read the state (a conditional update), so several workers still
+judge the peer as one. The verdict itself is :func:`.peer.judge`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import requests
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import db
+from .config import ServiceConfig
+from .models import Site
+from .peer import PeerState, judge
+
+log = logging.getLogger(__name__)
+
+
+def ensure_sites(sessions: sessionmaker[Session], config: ServiceConfig):
+    """This site and its peer exist in the database, with the configured URLs."""
+    with db.transaction(sessions) as session:
+        for name, role, url in ((config.site, "local", ""),
+                                (config.peer.name, "peer", str(config.peer.url))):
+            row = session.get(Site, name)
+            if row is None:
+                session.add(Site(name=name, role=role, url=url))
+            else:
+                row.role, row.url = role, url
+
+
+def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
+               now: datetime | None = None) -> PeerState | None:
+    """Probe the peer unless someone did within the interval; returns the new state."""
+    peer = config.peer
+    now = now or datetime.now(UTC)
+    with sessions() as session:
+        row = session.get(Site, peer.name)
+        seen = row.last_probe_at
+        if seen is not None and (now - seen).total_seconds() < peer.probe_interval * 0.8:
+            return None
+        state = PeerState(row.reachable, row.state_since, row.consecutive_failures,
+                          row.consecutive_successes, seen, row.last_error)
+    ok, error = _healthy(str(peer.url), peer.probe_timeout)
+    state = judge(state, ok, now, failure_threshold=peer.failure_threshold,
+                  success_threshold=peer.success_threshold, error=error)
+    with db.transaction(sessions) as session:
+        written = session.execute(
+            update(Site).where(Site.name == peer.name,
+                               Site.last_probe_at.is_(None) if seen is None
+                               else Site.last_probe_at == seen)
+            .values(reachable=state.reachable, state_since=state.since,
+                    consecutive_failures=state.failures,
+                    consecutive_successes=state.successes, last_probe_at=now,
+                    last_error=state.last_error)).rowcount
+    return state if written else None
+
+
+def _healthy(url: str, timeout: float) -> tuple[bool, str | None]:
+    try:
+        reply = requests.get(f"{url.rstrip('/')}/healthz", timeout=timeout)
+    except requests.RequestException as exc:
+        return False, f"{type(exc).__name__} after at most {timeout:g} s"
+    if reply.status_code != 200:
+        return False, f"health check answered HTTP {reply.status_code}"
+    return True, None
+
+
+class Prober(threading.Thread):
+    """Probes the peer every ``probe_interval`` seconds until stopped."""
+
+    def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig):
+        super().__init__(name="peer-prober", daemon=True)
+        self.sessions, self.config = sessions, config
+        self._stopped = threading.Event()
+
+    def run(self):
+        while not self._stopped.wait(self.config.peer.probe_interval):
+            try:
+                probe_once(self.sessions, self.config)
+            except Exception:                   # the prober must outlive a bad probe
+                log.exception("probing peer %s failed", self.config.peer.name)
+
+    def stop(self):
+        self._stopped.set()
