@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.serving import make_server
 
+from site_recovery.lab.serving import BackgroundServer
 from site_recovery.storage.fabric import ArrayDown, Fabric, FabricArray, PurityError
 
 # What a Purity 6.1 array lists; the SDK picks the newest 1.x it knows (1.19).
@@ -340,7 +340,7 @@ def ensure_certificate(cert_dir: str | Path) -> Path:
     return path
 
 
-class SimulatorServer:
+class SimulatorServer(BackgroundServer):
     """One simulated array served over HTTPS by a background thread.
 
     ``address`` ("host:port") is what the SDK takes as its target. ``port=0`` picks a free
@@ -350,15 +350,12 @@ class SimulatorServer:
 
     def __init__(self, fabric: Fabric, array: str, host: str = "127.0.0.1", port: int = 0,
                  session_ttl: float = 3600.0, cert_dir: str | Path | None = None):
+        super().__init__(host, port, name=f"flasharray-sim-{array}")
         self.fabric = fabric
         self.array = array
-        self.host = host
-        self.port = port
         self.session_ttl = session_ttl
         self.cert_dir = cert_dir
         self.cert_file: Path | None = None
-        self._server = None
-        self._thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     @property
@@ -367,46 +364,24 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         """Listen and serve; connections are accepted as soon as this returns."""
-        if self._server is not None:
+        if self.running:
             return self
         if self.cert_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="flasharray-sim-")
         self.cert_file = ensure_certificate(self.cert_dir or self._tmp.name)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert_file)
-        app = create_app(self.fabric, self.array, session_ttl=self.session_ttl)
-        try:
-            self._server = make_server(self.host, self.port, app, threaded=True,
-                                       ssl_context=context)
-        except SystemExit:         # werkzeug exits the process when it cannot bind
-            raise OSError(f"{self.array}: cannot listen on {self.address}") from None
-        self.port = self._server.port
-        # In-process servers (tests, demo, benchmarks) keep quiet; main() logs requests.
-        logging.getLogger("werkzeug").setLevel(
-            logging.INFO if logging.getLogger().isEnabledFor(logging.INFO) else logging.WARNING)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"flasharray-sim-{self.array}")
-        self._thread.start()
+        self._serve(create_app(self.fabric, self.array, session_ttl=self.session_ttl), context)
         return self
 
     def stop(self):
-        """Stop serving and close the listening socket (idempotent)."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._thread.join()          # serve_forever closes the socket on its way out
-        self._server = self._thread = None
+        super().stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
     def __enter__(self) -> SimulatorServer:
         return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
 
 def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(

@@ -12,7 +12,6 @@ Pure driver's extra specs; groups (3.13+) collect volumes. Manage and unmanage l
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import flask
@@ -26,6 +25,7 @@ from .common import (
     cloud,
     filter_docs,
     microversion,
+    microversions,
     next_links,
     not_found,
     paginate,
@@ -71,21 +71,7 @@ def blueprint(name: str) -> flask.Blueprint:
 bp = blueprint("cinder")
 
 
-def at_least(version: str) -> bool:
-    major, minor = version.split(".")
-    return flask.g.volume_version >= (int(major), int(minor))
-
-
-def since(version: str):
-    """The API exists from this microversion on (404 below, as Cinder answers)."""
-    def wrap(view):
-        @functools.wraps(view)
-        def versioned(*args, **kwargs):
-            if not at_least(version):
-                raise ApiError(404, f"API not available before microversion {version}.")
-            return view(*args, **kwargs)
-        return versioned
-    return wrap
+at_least, since = microversions("volume_version")
 
 
 def _store() -> Store:

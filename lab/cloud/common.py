@@ -9,6 +9,7 @@ URL was called.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -183,3 +184,25 @@ def next_links(page: list[dict]) -> list[dict]:
     query = {k: v for k, v in flask.request.args.items() if k != "marker"}
     query["marker"] = page[-1]["id"]
     return [{"rel": "next", "href": f"{flask.request.base_url}?{urlencode(query)}"}]
+
+
+def microversions(attribute: str):
+    """``at_least`` and ``since`` for one service's negotiated microversion, which the
+    service's blueprint keeps in ``flask.g.<attribute>`` as a (major, minor) tuple."""
+
+    def at_least(version: str) -> bool:
+        major, minor = version.split(".")
+        return getattr(flask.g, attribute) >= (int(major), int(minor))
+
+    def since(version: str):
+        """The API exists from this microversion on (404 below, as the real API answers)."""
+        def wrap(view):
+            @functools.wraps(view)
+            def versioned(*args, **kwargs):
+                if not at_least(version):
+                    raise ApiError(404, f"API not available before microversion {version}.")
+                return view(*args, **kwargs)
+            return versioned
+        return wrap
+
+    return at_least, since

@@ -10,7 +10,6 @@ answers as Nova does.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 
 import flask
@@ -23,6 +22,7 @@ from .common import (
     body,
     cloud,
     microversion,
+    microversions,
     not_found,
     truthy,
     version_string,
@@ -55,21 +55,7 @@ def blueprint(name: str) -> flask.Blueprint:
 bp = blueprint("nova_extras")
 
 
-def at_least(version: str) -> bool:
-    major, minor = version.split(".")
-    return flask.g.compute_version >= (int(major), int(minor))
-
-
-def since(version: str):
-    """The API exists from this microversion on (404 below, as Nova answers)."""
-    def wrap(view):
-        @functools.wraps(view)
-        def versioned(*args, **kwargs):
-            if not at_least(version):
-                raise ApiError(404, f"API not available before microversion {version}.")
-            return view(*args, **kwargs)
-        return versioned
-    return wrap
+at_least, since = microversions("compute_version")
 
 
 def link(path: str) -> list[dict]:

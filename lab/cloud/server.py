@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
-
-from werkzeug.serving import make_server
 
 from site_recovery.lab.layout import HOST, SiteLayout
+from site_recovery.lab.serving import BackgroundServer
 
 from .app import CloudConfig, create_app
 from .identity import wrap_with_keystone
@@ -22,47 +20,24 @@ from .identity import wrap_with_keystone
 log = logging.getLogger(__name__)
 
 
-class CloudServer:
-    """A WSGI app served by a background thread; ``port=0`` picks a free port."""
+class CloudServer(BackgroundServer):
+    """A site's cloud app served by a background thread; ``port=0`` picks a free port."""
 
     def __init__(self, app, host: str = HOST, port: int = 0):
+        super().__init__(host, port, name="cloud")
         self.app = app
-        self.host = host
-        self.port = port
-        self._server = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> CloudServer:
-        try:
-            self._server = make_server(self.host, self.port, self.app, threaded=True)
-        except SystemExit:          # werkzeug exits the process when it cannot bind
-            raise OSError(f"cannot listen on {self.host}:{self.port}") from None
-        self.port = self._server.port
-        # In-process servers (tests, demo) keep quiet; main() logs every request.
-        logging.getLogger("werkzeug").setLevel(
-            logging.INFO if logging.getLogger().isEnabledFor(logging.INFO) else logging.WARNING)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"cloud-{self.port}")
-        self._thread.start()
+        if not self.running:
+            self._serve(self.app)
         return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._server = self._thread = None
 
     def __enter__(self) -> CloudServer:
         return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
 
 def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(

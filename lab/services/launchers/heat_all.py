@@ -19,7 +19,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from socketserver import ThreadingMixIn
 from wsgiref import simple_server
 
@@ -116,13 +115,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except BaseException:  # a failed start must not leave service threads running
-        traceback.print_exc()
-        code = 1
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Non-daemon futurist and oslo.messaging worker threads would keep the process alive.
-    os._exit(code)
+    from launch import run_then_exit
+
+    run_then_exit(main)

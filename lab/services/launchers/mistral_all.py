@@ -12,12 +12,10 @@ Nothing of Mistral is patched. SIGTERM or SIGINT: stop the services in reverse o
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
 import threading
-import traceback
 
 STOP_TIMEOUT = 5.0
 
@@ -78,13 +76,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except BaseException:  # a failed start must not leave service threads running
-        traceback.print_exc()
-        code = 1
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Non-daemon futurist and oslo.messaging worker threads would keep the process alive.
-    os._exit(code)
+    from launch import run_then_exit
+
+    run_then_exit(main)
