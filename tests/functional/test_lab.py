@@ -17,10 +17,14 @@ import openstack
 import pytest
 import requests
 import yaml
+from mistralclient.api import client as mistral_client
 
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
 from site_recovery.lab.supervisor import Lab, LabOptions
+from site_recovery.webhook.config import parse
+from site_recovery.webhook.errors import APIError, Unavailable
+from site_recovery.webhook.launcher import Launcher, service_session
 
 PORT_BASE = 21000
 
@@ -249,3 +253,38 @@ def test_down_leaves_no_process_and_no_listening_port(lab):
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, port
+
+
+NOOP_WORKFLOW = """
+version: '2.0'
+lab_launcher_check:
+  input: [operation]
+  tasks:
+    say:
+      action: std.echo output=<% $.operation %>
+"""
+
+
+def test_the_launcher_starts_workflows_on_the_sites_mistral(lab, tmp_path):
+    site = lab.sites["site-a"]
+    account = site.account("site-recovery")
+    (tmp_path / "password").write_text(account.password)
+    config = parse({"site": "site-a", "peer": {"name": "site-b", "url": site.url("webhook")},
+                    "keystone": {"auth_url": site.keystone_url, "username": account.user,
+                                 "password_file": str(tmp_path / "password")}})
+    session = service_session(config, timeout=10)
+    launch = Launcher(session)                       # Mistral's URL from the catalog
+    mistral_client.client(mistral_url=launch.url, session=session).workflows.create(
+        NOOP_WORKFLOW)
+    started = launch.start("lab_launcher_check", {"operation": "op-1"}, description="op-1")
+    deadline = time.monotonic() + 30
+    while launch.get(started.id).state == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert launch.get(started.id).state == "SUCCESS"
+    with pytest.raises(APIError, match="not known to this site's Mistral"):
+        launch.start("no_such_workflow", {}, description="op-2")
+    began = time.monotonic()
+    with pytest.raises(Unavailable, match="Mistral is unreachable"):
+        Launcher(session, url="http://127.0.0.1:1/v2").start(
+            "lab_launcher_check", {"operation": "op-3"}, description="op-3")
+    assert time.monotonic() - began < 10

@@ -1,0 +1,80 @@
+"""Starting and following Mistral executions, with the service's own Keystone session.
+
+Operations are started under the DR service's account (the workflows need admin-only
+calls such as Cinder's manage); who asked is recorded in the operation, not in Mistral.
+Every call has a timeout; an unreachable Mistral is a 503 that names it, so the caller can
+mark the operation failed-to-start and leave nothing half-done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+from mistralclient.api import base as mistral_base
+from mistralclient.api import client as mistral_client
+
+from .config import ServiceConfig
+from .errors import APIError, Unavailable
+
+
+def service_session(config: ServiceConfig, timeout: float) -> ks_session.Session:
+    """A Keystone session for this service's account on its own site."""
+    keystone = config.keystone
+    auth = v3.Password(auth_url=str(keystone.auth_url), username=keystone.username,
+                       password=keystone.password().get_secret_value(),
+                       project_name=keystone.project_name,
+                       user_domain_name=keystone.user_domain_name,
+                       project_domain_name=keystone.project_domain_name)
+    return ks_session.Session(auth=auth, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: str
+    state: str            # IDLE | RUNNING | SUCCESS | ERROR | PAUSED | CANCELLED
+    state_info: str | None
+
+
+class Launcher:
+    def __init__(self, session: ks_session.Session, url: str | None = None):
+        self._session = session
+        self._url = url                 # None: the workflowv2 endpoint of the catalog
+        self._client = None
+
+    @property
+    def url(self) -> str:
+        return self._url or self._session.get_endpoint(service_type="workflowv2",
+                                                       interface="public")
+
+    def _mistral(self):
+        if self._client is None:
+            self._client = mistral_client.client(mistral_url=self.url, session=self._session)
+        return self._client
+
+    def start(self, workflow: str, workflow_input: dict, *, description: str) -> Execution:
+        """Create one execution of ``workflow``; returns at once (Mistral runs it)."""
+        execution = self._call(lambda m: m.executions.create(
+            workflow, workflow_input=workflow_input, description=description), workflow)
+        return Execution(execution.id, execution.state, execution.state_info)
+
+    def get(self, execution_id: str) -> Execution:
+        execution = self._call(lambda m: m.executions.get(execution_id), execution_id)
+        return Execution(execution.id, execution.state, execution.state_info)
+
+    def _call(self, call, subject: str):
+        try:
+            return call(self._mistral())
+        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
+                ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound) as exc:
+            raise Unavailable(f"Mistral is unreachable ({type(exc).__name__}); nothing was "
+                              f"started", mistral=self._url) from None
+        except mistral_base.APIException as exc:
+            # An unknown workflow is the engine's DBEntityNotFoundError, relayed by the API.
+            if exc.error_code == 404 or "DBEntityNotFoundError" in (exc.error_message or ""):
+                raise APIError(f"{subject} is not known to this site's Mistral: is the "
+                               "workbook installed?", status=500) from None
+            raise APIError(f"Mistral refused {subject}: {exc.error_message}",
+                           status=502) from None
