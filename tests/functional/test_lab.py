@@ -242,19 +242,6 @@ def test_a_site_down_fails_fast_and_comes_back(lab, cli):
     assert peer_state_becomes(lab, "site-a", "reachable")["state"] == "reachable"
 
 
-def test_down_leaves_no_process_and_no_listening_port(lab):
-    pids = [entry["pid"] for site in lab.state()["sites"].values() for entry in site.values()]
-    ports = [lab.sites[s].port(service) for s in SITES
-             for service in ("keystone", "cloud", "heat", "mistral", "array", "webhook")]
-    lab.down(progress=lambda line: None)
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    for port in ports:
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0, port
-
-
 NOOP_WORKFLOW = """
 version: '2.0'
 lab_launcher_check:
@@ -288,3 +275,18 @@ def test_the_launcher_starts_workflows_on_the_sites_mistral(lab, tmp_path):
         Launcher(session, url="http://127.0.0.1:1/v2").start(
             "lab_launcher_check", {"operation": "op-3"}, description="op-3")
     assert time.monotonic() - began < 10
+
+
+def test_down_leaves_no_process_and_no_listening_port(lab):
+    """Last in the module on purpose: it stops the lab every test above shares."""
+    pids = [entry["pid"] for site in lab.state()["sites"].values() for entry in site.values()]
+    ports = [lab.sites[s].port(service) for s in SITES
+             for service in ("keystone", "cloud", "heat", "mistral", "array", "webhook")]
+    lab.down(progress=lambda line: None)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, port
+
