@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from site_recovery.lab.cloud import CloudConfig, create_app
 from site_recovery.lab.cloud.testing import Client
 from tests.conftest import GIB
 
 HOST = "cinder@pure#pure"
 V38 = {"OpenStack-API-Version": "volume 3.8"}
-
-
-@pytest.fixture
-def app(tmp_path, fabric):
-    return create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
-                                  array="fa-a"))
 
 
 @pytest.fixture

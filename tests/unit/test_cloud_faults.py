@@ -6,15 +6,13 @@ import time
 
 import pytest
 
-from site_recovery.lab.cloud import CloudConfig, create_app
 from site_recovery.lab.cloud.testing import Client
 from tests.conftest import GIB
 
 
 @pytest.fixture
-def app(tmp_path, fabric):
-    app = create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
-                                 array="fa-a"))
+def app(app):
+    """The shared cloud, with a flavor to boot."""
     Client(app, "admin", "admin").post("/compute/v2.1/flavors", {"flavor": {
         "id": "1", "name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1}})
     return app

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from site_recovery.lab.cloud import CloudConfig, create_app
 from site_recovery.lab.cloud.testing import Client
 
 IMAGES = "/image/v2/images"
-
-
-@pytest.fixture
-def app(tmp_path, fabric):
-    return create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
-                                  array="fa-a"))
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ LATEST = {"OpenStack-API-Version": "compute 2.96"}
 
 
 @pytest.fixture
-def app(tmp_path, fabric):
-    app = create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
-                                 array="fa-a"))
+def app(app):
+    """The shared cloud, with flavors to boot."""
     admin = Client(app, "admin", "admin")
     for flavor_id, name, ram in (("1", "m1.tiny", 512), ("2", "m1.small", 2048)):
         admin.post(f"{NOVA}/flavors", {"flavor": {"id": flavor_id, "name": name, "ram": ram,

@@ -1,0 +1,14 @@
+"""Fixtures of the unit tests of the simulated cloud."""
+
+from __future__ import annotations
+
+import pytest
+
+from site_recovery.lab.cloud import CloudConfig, create_app
+
+
+@pytest.fixture
+def app(tmp_path, fabric):
+    """One site's simulated Nova/Neutron/Cinder/Glance, in process, over the test fabric."""
+    return create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
+                                  array="fa-a"))
