@@ -12,10 +12,12 @@ the clients authenticate with keystoneauth's ``token_endpoint`` plugin and a tok
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +27,11 @@ from site_recovery.lab.layout import lab_home
 from site_recovery.lab.services import venvs
 from tests.conftest import GIB
 
-CLIENT_VENV = venvs.ensure(lab_home() / "venvs", "clients")
-CLIENT_PYTHON = CLIENT_VENV / "bin" / "python"
+
+@functools.cache
+def client_venv() -> Path:
+    """The lab's client venv, made on first use (a test, not collection, pays for it)."""
+    return venvs.ensure(lab_home() / "venvs", "clients")
 
 PRELUDE = '''
 import io, json, os, sys, time
@@ -97,7 +102,8 @@ def run(url: str, script: str, **params) -> dict:
     """Run a scenario in the client virtualenv; its last stdout line is the JSON result."""
     env = {**os.environ, "CLOUD_URL": url, "PARAMS": json.dumps(params),
            "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([str(CLIENT_PYTHON), "-c", PRELUDE + textwrap.dedent(script)],
+    proc = subprocess.run([str(client_venv() / "bin" / "python"), "-c",
+                           PRELUDE + textwrap.dedent(script)],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -284,7 +290,7 @@ def test_openstack_cli_lists(cloud_url, tmp_path):
            "PYTHONWARNINGS": "ignore"}
 
     def cli(*args):
-        proc = subprocess.run([str(CLIENT_VENV / "bin" / "openstack"), "--os-cloud", "lab",
+        proc = subprocess.run([str(client_venv() / "bin" / "openstack"), "--os-cloud", "lab",
                                *args, "-f", "json"], env=env, capture_output=True, text=True,
                               timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
