@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start both sites")
     up.add_argument("--mistral-mode", choices=("allinone", "rabbit"), default="allinone")
+    up.add_argument("--protector-database", choices=("sqlite", "postgresql"),
+                    default="sqlite", help="the protection services' databases")
     up.add_argument("--site", choices=SITES, action="append", help="only this site")
     down = commands.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true",
@@ -44,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     kinds = fault.add_subparsers(dest="fault", required=True)
     for name in ("site-down", "site-up"):
         kinds.add_parser(name).add_argument("site", choices=SITES)
+    service_down = kinds.add_parser("service-down", help="stop one service of a site "
+                                    "(site-up starts it again)")
+    service_down.add_argument("site", choices=SITES)
+    service_down.add_argument("service", help="e.g. webhook, mistral, heat-engine")
     kinds.add_parser("link-down")
     kinds.add_parser("link-up")
     latency = kinds.add_parser("array-latency", help="slow one site's array down")
@@ -82,7 +88,8 @@ def _print_status(report: dict):
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     lab = Lab(LabOptions(port_base=args.port_base, home=args.home, run_name=args.run,
-                         mistral_mode=getattr(args, "mistral_mode", "allinone")))
+                         mistral_mode=getattr(args, "mistral_mode", "allinone"),
+                         protector_database=getattr(args, "protector_database", "sqlite")))
     try:
         if args.command == "up":
             lab.up(sites=args.site or SITES)
@@ -113,6 +120,8 @@ def _fault(lab: Lab, args):
         lab.site_down(args.site)
     elif args.fault == "site-up":
         lab.site_up(args.site)
+    elif args.fault == "service-down":
+        lab.service_down(args.site, args.service)
     elif args.fault in ("link-down", "link-up"):
         lab.set_link(up=args.fault == "link-up")
     elif args.fault == "array-latency":

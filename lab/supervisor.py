@@ -27,8 +27,8 @@ import yaml
 
 from site_recovery.storage.fabric import Fabric
 
-from .layout import DEFAULT_PORT_BASE, HOST, SITES, SiteLayout, lab_home
-from .services import base, keystone
+from .layout import DEFAULT_PORT_BASE, HOST, REGION, SITES, SiteLayout, lab_home
+from .services import base, keystone, postgres
 from .services.base import ServiceSpec
 
 
@@ -38,6 +38,7 @@ class LabOptions:
     home: Path | None = None
     run_name: str = "default"
     mistral_mode: str = "allinone"
+    protector_database: str = "sqlite"      # or postgresql: the machine's, a database per site
     ready_timeout: float = 180.0
 
 
@@ -110,21 +111,46 @@ class Lab:
         return mistral.prepare(site, mode=self.options.mistral_mode)
 
     def _webhook(self, site: SiteLayout) -> list[ServiceSpec]:
-        """The protection service, peered with the other site's, probing it every second."""
+        """The protection service, peered with the other site's, probing it every second.
+
+        It signs in to both sites' Keystones as the DR service account (``clouds.yaml``)
+        and accepts Alertmanager alerts with the bearer secret in ``alert.secret``; its
+        one alert rule records a ``SiteDown`` alert for the peer without acting on it.
+        """
         here = site.service_dir("webhook")
         account = site.account("site-recovery")
-        secret = here / "keystone.password"
-        secret.write_text(account.password)
-        secret.chmod(0o600)
         peer = self.sites[site.peer]
+        secrets = {"keystone.password": account.password,
+                   "alert.secret": f"lab-alert-secret-{site.name}"}
+        for name, value in secrets.items():
+            (here / name).write_text(value)
+            (here / name).chmod(0o600)
+        clouds = here / "clouds.yaml"
+        clouds.write_text(yaml.safe_dump({"clouds": {
+            layout.name: {"auth": layout.auth("site-recovery"), "region_name": REGION,
+                          "identity_api_version": 3, "interface": "public"}
+            for layout in (site, peer)}}, sort_keys=False))
+        clouds.chmod(0o600)
+        database = f"sqlite:///{here / 'protector.db'}"
+        if self.options.protector_database == "postgresql":
+            name = postgres.database_name(site, "protector")
+            postgres.pg_database(Path(sys.prefix), "ensure", name)    # needs psycopg2 here
+            database = postgres.postgres_url(name)
+            (here / ".postgresql").write_text(name)
         config = here / "protector.yaml"
         config.write_text(yaml.safe_dump({
             "site": site.name,
             "peer": {"name": peer.name, "url": peer.url("webhook"), "probe_interval": 1.0,
                      "probe_timeout": 1.0, "failure_threshold": 3, "success_threshold": 2},
-            "database_url": f"sqlite:///{here / 'protector.db'}",
+            "database_url": database,
             "keystone": {"auth_url": site.keystone_url, "username": account.user,
-                         "password_file": str(secret), "project_name": account.project},
+                         "password_file": str(here / "keystone.password"),
+                         "project_name": account.project},
+            "clouds": {"file": str(clouds), "local": site.name, "peer": peer.name},
+            "monitoring": {"shared_secret_file": str(here / "alert.secret"),
+                           "rules": [{"name": f"{peer.name} down",
+                                      "match": {"alertname": "SiteDown", "site": peer.name},
+                                      "operation": "site_failover", "mode": "record"}]},
             "bind": f"{HOST}:{site.port('webhook')}", "workers": 2,
         }, sort_keys=False))
         return [ServiceSpec(
@@ -199,6 +225,9 @@ class Lab:
         for site in self.sites.values():
             heat.cleanup(site)
             mistral.cleanup(site)
+            marker = site.run_dir / "webhook" / ".postgresql"
+            if marker.exists():
+                postgres.pg_database(Path(sys.prefix), "drop", marker.read_text())
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.__dict__.pop("fabric", None)
 
@@ -231,6 +260,16 @@ class Lab:
 
     def site_up(self, name: str, progress=print):
         self.up(sites=[name], progress=progress)
+
+    def service_down(self, name: str, service: str, progress=print):
+        """One service of a site stops; ``site_up`` (or ``up``) starts it again."""
+        state = self.state()
+        entry = state["sites"].get(name, {}).pop(service, None)
+        if entry is None:
+            raise RuntimeError(f"{name}: {service} is not running")
+        base.stop_group(entry["pid"])
+        self._save(state)
+        progress(f"{name}: {service} stopped")
 
     def set_link(self, up: bool):
         self.fabric.set_link(*(s.array_name for s in self.sites.values()), up=up)

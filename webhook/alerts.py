@@ -14,11 +14,18 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
+from . import audit, db, operations
 from .config import AlertRule
+from .errors import APIError
+from .models import AlertDelivery, ProtectionGroup, Site
+from .params import body
 
 UNPLANNED = {"failover", "site_failover"}
 
@@ -90,3 +97,109 @@ def decide(alert: Alert, rules: list[AlertRule], now: datetime, *,
                         f"{rule.operation}, but this site still reaches its peer")
     verb = {"record": "recorded", "dry_run": "would start", "execute": "starts"}[rule.mode]
     return Decision(alert, rule, rule.mode, f"rule {rule.name!r} {verb} {rule.operation}")
+
+
+# -- the receiver ----------------------------------------------------------------------------
+
+bp = Blueprint("alerts", __name__, url_prefix="/v1/alerts")
+
+
+@bp.post("/alertmanager")
+def alertmanager():
+    """Alertmanager's webhook: each alert decided on, recorded, and started if its rule
+    says so. A start that fails (Mistral unreachable) answers 503 so that Alertmanager
+    delivers again; everything else answers 200 with the decisions."""
+    config = current_app.config["SERVICE"]
+    shared, hmac_key = config.monitoring.secrets()
+    raw = request.get_data(cache=True)
+    if not authentic(raw, request.headers.get("Authorization"),
+                     request.headers.get("X-Signature"), shared_secret=shared,
+                     hmac_secret=hmac_key):
+        raise APIError("alert not accepted: send the shared secret as a bearer token or "
+                       "sign the body (X-Signature: sha256=...)" if shared or hmac_key else
+                       "this site accepts no alerts: monitoring has no secret configured",
+                       status=401, headers={"WWW-Authenticate": 'Bearer realm="alerts"'})
+    payload = body(AlertmanagerPayload)
+    sessions = current_app.extensions["sessions"]
+    now = datetime.now(UTC)
+    decisions = [_handle(sessions, config, decide(
+        alert, config.monitoring.rules, now,
+        already_decided=lambda a: _decided(sessions, a),
+        peer_unreachable=lambda: _peer_unreachable(sessions, config)))
+        for alert in payload.alerts]
+    return {"decisions": decisions}
+
+
+def _decided(sessions, alert: Alert) -> bool:
+    with sessions() as session:
+        return session.scalar(select(AlertDelivery.id).where(
+            AlertDelivery.fingerprint == alert.fingerprint,
+            AlertDelivery.starts_at == alert.startsAt.isoformat(),
+            AlertDelivery.status == alert.status)) is not None
+
+
+def _peer_unreachable(sessions, config) -> bool:
+    with sessions() as session:
+        return session.get(Site, config.peer.name).reachable is False
+
+
+def _handle(sessions, config, decision: Decision) -> dict:
+    alert, rule = decision.alert, decision.rule
+    answer = {"fingerprint": alert.fingerprint, "rule": rule.name if rule else None,
+              "action": decision.action, "reason": decision.reason, "operation_id": None}
+    actor = {"user": f"alertmanager ({rule.name})" if rule else "alertmanager",
+             "roles": [], "labels": alert.labels}
+    if decision.final and decision.action != "duplicate":
+        try:
+            with db.transaction(sessions) as session:
+                session.add(AlertDelivery(fingerprint=alert.fingerprint,
+                                          starts_at=alert.startsAt.isoformat(),
+                                          status=alert.status, rule=answer["rule"],
+                                          decision=decision.action))
+        except IntegrityError:                 # a concurrent delivery of the same alert
+            answer = {**answer, "action": "duplicate",
+                      "reason": "this alert delivery was already decided"}
+    if answer["action"] in ("dry_run", "execute"):
+        answer = _act(sessions, config, decision, answer, actor)
+    audit.record(sessions, actor, f"alert.{answer['action']}", alert.fingerprint,
+                 "recorded", answer["reason"],
+                 details={"rule": answer["rule"], "labels": alert.labels,
+                          "starts_at": alert.startsAt.isoformat(),
+                          "operation_id": answer["operation_id"]})
+    return answer
+
+
+def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dict:
+    """Find what the rule's operation covers here; start it if the mode is execute."""
+    rule = decision.rule
+    with sessions() as session:
+        query = select(ProtectionGroup).order_by(ProtectionGroup.name)
+        for name, wanted in rule.selector.items():
+            value = (decision.alert.labels.get(wanted[1:], "") if wanted.startswith("$")
+                     else wanted)
+            query = query.where(getattr(ProtectionGroup, name) == value)
+        recover_here = (ProtectionGroup.secondary_site == config.site
+                        if rule.operation == "test_failover"
+                        else ProtectionGroup.primary_site == config.peer.name)
+        groups = list(session.scalars(query.where(recover_here)))
+    names = ", ".join(g.name for g in groups) or "no protection group"
+    if decision.action == "dry_run" or not groups:
+        return {**answer, "reason": f"{decision.reason}: would cover {names}"}
+    kind = rule.operation
+    params = {"failover_type": "unplanned"} if kind != "test_failover" else {}
+    key = f"alert:{decision.alert.fingerprint}:{decision.alert.startsAt.isoformat()}"
+    try:
+        reply, _status = operations.start(
+            actor, None, kind, groups,
+            site=config.peer.name if kind == "site_failover" else None, params=params,
+            force=kind != "test_failover", key=key[:128])
+    except APIError as exc:
+        with db.transaction(sessions) as session:       # let Alertmanager deliver again
+            session.execute(delete(AlertDelivery).where(
+                AlertDelivery.fingerprint == decision.alert.fingerprint,
+                AlertDelivery.starts_at == decision.alert.startsAt.isoformat()))
+        audit.record(sessions, actor, f"alert.{decision.action}", decision.alert.fingerprint,
+                     "refused", exc.message, details={"rule": rule.name})
+        raise
+    return {**answer, "reason": f"{decision.reason} of {names}",
+            "operation_id": reply["operation"]["id"]}

@@ -14,9 +14,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from . import db, errors, identity, sites
+from . import (
+    alerts,
+    audit,
+    db,
+    errors,
+    groups,
+    identity,
+    internal,
+    openapi,
+    operations,
+    sites,
+)
 from .config import ServiceConfig
+from .launcher import Launcher, service_session
+from .peerlink import PeerLink
 from .policy import Policy
+from .registry import Registry
+from .starts import Starts
 
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
@@ -24,17 +39,28 @@ LATENCY = Histogram("protector_http_request_seconds", "HTTP request latency", ["
 
 
 def create_app(config: ServiceConfig, *, engine: Engine | None = None,
-               keystone: bool = True) -> Flask:
+               keystone: bool = True, peer: PeerLink | None = None,
+               launcher: Launcher | None = None) -> Flask:
     """The app for ``config``'s site. ``keystone=False`` leaves token validation to an
-    outer layer (the identity headers are then trusted as they arrive)."""
-    app = Flask(__name__)
+    outer layer (the identity headers are then trusted as they arrive); ``peer`` and
+    ``launcher`` replace the links to the peer site and to Mistral (unit tests)."""
+    app = Flask(__name__, static_folder=None)
     app.config["SERVICE"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes     # larger bodies: 413
     app.extensions["engine"] = engine or db.make_engine(config.database_url)
     app.extensions["sessions"] = db.session_factory(app.extensions["engine"])
     app.extensions["policy"] = Policy(config.policy_file)
+    app.extensions["registry"] = Registry(app.extensions["sessions"], config,
+                                          peer or PeerLink(config))
+    app.extensions["launcher"] = launcher or Launcher(
+        service_session(config, config.mistral.timeout),
+        str(config.mistral.url) if config.mistral.url else None)
+    app.extensions["starts"] = Starts(app.extensions["sessions"], app.extensions["launcher"],
+                                      config.mistral.start_workers)
     errors.install(app)
-    app.register_blueprint(sites.bp)
+    for blueprint in (sites.bp, groups.bp, audit.bp, internal.bp, operations.bp,
+                      alerts.bp, openapi.bp):
+        app.register_blueprint(blueprint)
     _observe(app)
 
     @app.get("/healthz")

@@ -42,6 +42,7 @@ class PeerConfig(_Strict):
     probe_interval: float = Field(10.0, gt=0, le=3600)
     failure_threshold: int = Field(3, ge=1, le=100)   # failures in a row before "unreachable"
     success_threshold: int = Field(2, ge=1, le=100)   # successes in a row before "reachable"
+    sync_timeout: float = Field(5.0, gt=0, le=60)     # one metadata push or forward
 
 
 class KeystoneConfig(_Strict):
@@ -64,14 +65,48 @@ class KeystoneConfig(_Strict):
 class MistralConfig(_Strict):
     url: HttpUrl | None = None         # default: the workflowv2 endpoint of the catalog
     timeout: float = Field(10.0, gt=0, le=120)
+    # How long a request waits for Mistral to accept an execution before it answers 202
+    # with the start under way (see webhook/starts.py), and how many starts run at once.
+    start_wait: float = Field(0.05, ge=0, le=60)
+    start_workers: int = Field(2, ge=1, le=64)
 
 
 class CloudsConfig(_Strict):
-    """clouds.yaml entries holding the DR service's credentials on each site."""
+    """clouds.yaml entries holding the DR service's credentials on each site: the
+    workflows use both, and this service signs in to the peer's Keystone with ``peer``."""
 
     file: Path
     local: str
     peer: str
+
+    def auth(self, which: Literal["local", "peer"]) -> dict:
+        """The entry's keystoneauth password arguments."""
+        name = getattr(self, which)
+        try:
+            clouds = yaml.safe_load(Path(self.file).read_text())["clouds"]
+            auth = dict(clouds[name]["auth"])
+        except OSError as exc:
+            raise ConfigError(f"clouds.file: cannot read {self.file}: {exc.strerror}") from None
+        except (yaml.YAMLError, KeyError, TypeError):
+            raise ConfigError(f"clouds.{which}: no entry {name!r} with an auth section in "
+                              f"{self.file}") from None
+        missing = {"auth_url", "username", "password"} - set(auth)
+        if missing:
+            raise ConfigError(f"clouds.{which}: entry {name!r} lacks {', '.join(sorted(missing))}")
+        return auth
+
+
+OPERATION_TYPES = ("test_failover", "test_cleanup", "failover", "failback", "site_failover")
+
+
+class WorkflowsConfig(_Strict):
+    """The Mistral workflow each operation starts."""
+
+    test_failover: str = "site_recovery.dr.test_failover"
+    test_cleanup: str = "site_recovery.dr.test_cleanup"
+    failover: str = "site_recovery.dr.failover"
+    failback: str = "site_recovery.dr.failback"
+    site_failover: str = "site_recovery.dr.site_failover"
 
 
 class ArrayConfig(_Strict):
@@ -96,6 +131,12 @@ class MonitoringConfig(_Strict):
     hmac_secret_file: Path | None = None
     rules: list[AlertRule] = Field(default_factory=list)
 
+    def secrets(self) -> tuple[str | None, str | None]:
+        """The shared secret and the HMAC key, read from their files."""
+        return tuple(_read_secret(path, f"monitoring.{name}") if path else None
+                     for name, path in (("shared_secret_file", self.shared_secret_file),
+                                        ("hmac_secret_file", self.hmac_secret_file)))
+
     @model_validator(mode="after")
     def _one_guard(self):
         if self.rules and not (self.shared_secret_file or self.hmac_secret_file):
@@ -109,12 +150,14 @@ class ServiceConfig(_Strict):
     database_url: str = DEFAULT_DATABASE
     keystone: KeystoneConfig
     mistral: MistralConfig = MistralConfig()
-    clouds: CloudsConfig | None = None
+    workflows: WorkflowsConfig = WorkflowsConfig()
+    clouds: CloudsConfig
     arrays: list[ArrayConfig] = Field(default_factory=list)
     monitoring: MonitoringConfig = MonitoringConfig()
     max_body_bytes: int = Field(1 << 20, ge=1024)
     bind: str = Field("127.0.0.1:9090", pattern=r"^[^\s:]+:\d{1,5}$")
     workers: int = Field(2, ge=1, le=64)
+    threads: int = Field(16, ge=1, le=256)           # per worker; most of a request is I/O
     policy_file: Path | None = None
 
     @field_validator("database_url")
@@ -129,6 +172,10 @@ class ServiceConfig(_Strict):
         if self.peer.name == self.site:
             raise ValueError(f"peer.name must differ from site ({self.site})")
         return self
+
+    @property
+    def sites(self) -> tuple[str, str]:
+        return (self.site, self.peer.name)
 
 
 def _read_secret(path: Path, setting: str) -> str:
@@ -156,9 +203,13 @@ def parse(data: object, source: str = "configuration") -> ServiceConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings")
     try:
-        return ServiceConfig.model_validate(data)
+        config = ServiceConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc']) or 'configuration'}: {error['msg']}"
             for error in exc.errors(include_input=False))
         raise ConfigError(f"{source}: {problems}") from None
+    config.clouds.auth("local")
+    config.clouds.auth("peer")
+    config.monitoring.secrets()
+    return config

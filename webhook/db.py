@@ -23,10 +23,14 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, **options)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
 def _sqlite_pragmas(connection, _record):
+    # pysqlite begins transactions lazily, at the first write: a read-then-write would
+    # act on a stale read. SQLAlchemy emits BEGIN itself instead (see _sqlite_begin).
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")        # several gunicorn workers, one file
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -56,12 +60,21 @@ def downgrade(engine: Engine, revision: str):
         command.downgrade(config, revision)
 
 
+def _sqlite_begin(connection):
+    """Writers take SQLite's write lock up front (``BEGIN IMMEDIATE``), so what they read
+    stays true until they commit, as a row lock would keep it on the other databases."""
+    immediate = connection.get_execution_options().get("write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]):
-    """A session that commits when the block ends and rolls back on any error."""
+    """A session for writing that commits when the block ends and rolls back on any
+    error. Rows it means to change are read with ``with_for_update``."""
     with factory() as session, session.begin():
+        session.connection(execution_options={"write": True})
         yield session

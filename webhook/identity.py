@@ -16,7 +16,8 @@ from keystonemiddleware import auth_token
 from .config import ServiceConfig
 from .errors import APIError
 
-PUBLIC_PATHS = ("/healthz", "/metrics")
+# Alertmanager carries no Keystone token: its receiver checks a shared secret instead.
+PUBLIC_PATHS = ("/healthz", "/metrics", "/v1/openapi.json", "/v1/alerts/alertmanager")
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,8 @@ class Operation(Base):
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="SET NULL"))
     site: Mapped[str | None] = mapped_column(String(64))
-    project_name: Mapped[str | None] = mapped_column(String(64))
+    project_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    requested_project: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(24), default="pending")
     total: Mapped[int] = mapped_column(Integer, default=0)
     completed_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -205,6 +206,7 @@ class AuditEntry(Base):
     actor: Mapped[dict] = mapped_column(default=dict)
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255))
+    project_name: Mapped[str | None] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(16))            # accepted | refused | recorded
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(default=dict)

@@ -16,6 +16,7 @@ from oslo_policy import policy
 
 from .errors import Forbidden
 from .identity import Caller
+from .params import flag
 
 READER = "role:reader or role:member or role:admin"
 MEMBER = "role:member or role:admin"
@@ -45,6 +46,14 @@ class Policy:
         credentials = {"roles": sorted(caller.roles), "project_id": caller.project_id,
                        "user_id": caller.user_id}
         return self._enforcer.enforce(rule, {}, credentials)
+
+    def all_projects(self, caller: Caller) -> bool:
+        """Whether the request asks for every project (``?all_projects=true``); only
+        those allowed may ask."""
+        if not flag("all_projects"):
+            return False
+        self.require("protector:all_projects", caller)
+        return True
 
     def require(self, rule: str, caller: Caller):
         if not self.allowed(rule, caller):

@@ -1,14 +1,12 @@
 """Probing the peer site and keeping its reachability in the database.
 
-Every worker runs a prober thread, but a probe result is written only if nobody recorded
-one since this worker read the state (a conditional update), so several workers still
-judge the peer as one. The verdict itself is :func:`.peer.judge`.
+Every worker probes (see ``serve.Housekeeper``), but a probe result is written only if
+nobody recorded one since this worker read the state (a conditional update), so several
+workers still judge the peer as one. The verdict itself is :func:`.peer.judge`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import UTC, datetime
 
 import requests
@@ -19,8 +17,6 @@ from . import db
 from .config import ServiceConfig
 from .models import Site
 from .peer import PeerState, judge
-
-log = logging.getLogger(__name__)
 
 
 def ensure_sites(sessions: sessionmaker[Session], config: ServiceConfig):
@@ -70,22 +66,3 @@ def _healthy(url: str, timeout: float) -> tuple[bool, str | None]:
     if reply.status_code != 200:
         return False, f"health check answered HTTP {reply.status_code}"
     return True, None
-
-
-class Prober(threading.Thread):
-    """Probes the peer every ``probe_interval`` seconds until stopped."""
-
-    def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig):
-        super().__init__(name="peer-prober", daemon=True)
-        self.sessions, self.config = sessions, config
-        self._stopped = threading.Event()
-
-    def run(self):
-        while not self._stopped.wait(self.config.peer.probe_interval):
-            try:
-                probe_once(self.sessions, self.config)
-            except Exception:                   # the prober must outlive a bad probe
-                log.exception("probing peer %s failed", self.config.peer.name)
-
-    def stop(self):
-        self._stopped.set()

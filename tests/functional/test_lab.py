@@ -258,7 +258,9 @@ def test_the_launcher_starts_workflows_on_the_sites_mistral(lab, tmp_path):
     (tmp_path / "password").write_text(account.password)
     config = parse({"site": "site-a", "peer": {"name": "site-b", "url": site.url("webhook")},
                     "keystone": {"auth_url": site.keystone_url, "username": account.user,
-                                 "password_file": str(tmp_path / "password")}})
+                                 "password_file": str(tmp_path / "password")},
+                    "clouds": {"file": str(site.service_dir("webhook") / "clouds.yaml"),
+                               "local": "site-a", "peer": "site-b"}})
     session = service_session(config, timeout=10)
     launch = Launcher(session)                       # Mistral's URL from the catalog
     mistral_client.client(mistral_url=launch.url, session=session).workflows.create(

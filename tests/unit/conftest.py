@@ -12,3 +12,7 @@ def app(tmp_path, fabric):
     """One site's simulated Nova/Neutron/Cinder/Glance, in process, over the test fabric."""
     return create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
                                   array="fa-a"))
+
+
+# Two linked protection services (site-a and site-b), for the webhook tests.
+from tests.unit.webhook_sites import sites  # noqa: E402, F401

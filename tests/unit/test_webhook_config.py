@@ -11,11 +11,17 @@ from site_recovery.webhook.config import ConfigError, load, parse
 def minimal(tmp_path, **overrides) -> dict:
     secret = tmp_path / "keystone.password"
     secret.write_text("very-secret-password\n")
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(yaml.safe_dump({"clouds": {
+        name: {"auth": {"auth_url": f"http://127.0.0.1:{port}/v3", "username": "site-recovery",
+                        "password": "cloud-secret", "project_name": "service"}}
+        for name, port in (("site-a", 15000), ("site-b", 16000))}}))
     data = {
         "site": "site-a",
         "peer": {"name": "site-b", "url": "http://127.0.0.1:16010"},
         "keystone": {"auth_url": "http://127.0.0.1:15000/v3", "username": "site-recovery",
                      "password_file": str(secret)},
+        "clouds": {"file": str(clouds), "local": "site-a", "peer": "site-b"},
     }
     data.update(overrides)
     return data

@@ -1,0 +1,162 @@
+"""Protection service benchmark: operation-status reads and operation triggers.
+
+On the lab (the service under gunicorn with the lab's 2 workers x 16 threads, real
+Keystone tokens validated by keystonemiddleware, the DR site's real Mistral behind a
+stand-in workbook), 50 concurrent clients, each a process with its own keep-alive connection:
+
+- ``status_polling``: each client polls one operation's status every 0.5 s, as
+  ``--wait`` does, each from its own moment (about 100 requests/s);
+- ``status_saturated``: each client reads back to back (the service's ceiling);
+- ``trigger_burst``: each client starts one drill, all at once (every one with its own
+  Idempotency-Key, so each is recorded and starts a real Mistral execution);
+- ``trigger_sustained``: each client starts drills back to back (Mistral, on the same
+  cores, runs every execution meanwhile);
+- ``trigger_one_client`` and ``mistral_create_one_client``: one client alone, through the
+  service and straight to Mistral, to tell the service's share of a trigger from
+  Mistral's.
+
+Prints one JSON line: p50/p99 in milliseconds, throughput, and errors, with the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import time
+import uuid
+
+import requests
+
+from site_recovery.lab import stand_in
+from site_recovery.lab.services import keystone
+from site_recovery.lab.services.postgres import POSTGRES_PORT, answers
+from site_recovery.lab.supervisor import Lab, LabOptions
+
+CLIENTS = 50
+TARGETS_MS = {"status_p99": 50.0, "trigger_p99": 200.0}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 1)
+
+
+def run_clients(work, *, seconds: float | None = None, each: int | None = None,
+                pause: float = 0.0, clients: int = CLIENTS) -> dict:
+    """``work(session)`` by every client for ``seconds`` or ``each`` times, ``pause``
+    seconds apart; the latencies of ``work`` alone.
+
+    Each client is a process of its own (forked, so ``work`` may be a closure), as real
+    clients are: 50 threads in one interpreter would queue for its lock and add that
+    wait to every latency.
+    """
+    context = multiprocessing.get_context("fork")
+    results, start = context.Queue(), context.Barrier(clients)
+
+    def client():
+        session = requests.Session()
+        start.wait()
+        time.sleep(random.uniform(0, pause))     # independent pollers, not one burst
+        latencies, errors, done = [], [], 0
+        began = time.monotonic()
+        deadline = began + (seconds or 0)
+        while (each is None or done < each) and (seconds is None
+                                                 or time.monotonic() < deadline):
+            sent = time.perf_counter()
+            status = work(session)
+            (latencies if status < 400 else errors).append(
+                (time.perf_counter() - sent) * 1000)
+            done += 1
+            time.sleep(pause)
+        results.put((latencies, errors, began, time.monotonic()))
+
+    processes = [context.Process(target=client) for _ in range(clients)]
+    for process in processes:
+        process.start()
+    reports = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join()
+    latencies = [ms for report in reports for ms in report[0]]
+    errors = sum(len(report[1]) for report in reports)
+    wall = max(r[3] for r in reports) - min(r[2] for r in reports)
+    return {"requests": len(latencies) + errors, "errors": errors,
+            "p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
+            "mean_ms": round(statistics.fmean(latencies), 1),
+            "per_second": round((len(latencies) + errors) / wall, 1)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port-base", type=int, default=25000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--triggers-per-client", type=int, default=4)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"),
+                        default="postgresql" if answers(POSTGRES_PORT) else "sqlite",
+                        help="the services' database (default: PostgreSQL if it answers)")
+    args = parser.parse_args(argv)
+    lab = Lab(LabOptions(port_base=args.port_base, run_name=f"bench-{uuid.uuid4().hex[:6]}",
+                         protector_database=args.database))
+    figures: dict = {"bench": "webhook", "clients": CLIENTS, "targets_ms": TARGETS_MS,
+                     "service": f"gunicorn, 2 workers x 16 threads, {args.database}; "
+                                "start_wait 0.05 s, 2 starts at once; Mistral allinone (as "
+                                f"shipped); {os.cpu_count()} CPUs for everything"}
+    try:
+        lab.up(progress=lambda line: None)
+        dr = lab.sites["site-b"]
+        stand_in.install(dr)
+        token = {"X-Auth-Token": keystone.token(lab.sites["site-a"], "alice")}
+        base_a = lab.sites["site-a"].url("webhook", "/v1")
+        group = requests.post(f"{base_a}/protection-groups", headers=token, timeout=30, json={
+            "name": "bench-web", "replication_type": "async", "primary_site": "site-a",
+            "secondary_site": "site-b", "volume_type": "replicated-ssd"}).json()[
+            "protection_group"]
+        dr_token = {"X-Auth-Token": keystone.token(dr, "alice")}
+        base = dr.url("webhook", "/v1")
+        trigger_url = f"{base}/protection-groups/{group['id']}/test-failover"
+        op = requests.post(trigger_url, headers=dr_token, timeout=30).json()["operation"]
+        status_url = f"{base}/operations/{op['id']}"
+
+        def read(session):
+            return session.get(status_url, headers=dr_token, timeout=30).status_code
+
+        def trigger(session):
+            key = {"Idempotency-Key": uuid.uuid4().hex}
+            return session.post(trigger_url, headers={**dr_token, **key},
+                                timeout=60).status_code
+
+        for _ in range(CLIENTS):                   # every worker's token cache is warm
+            read(requests)
+        figures["status_polling"] = run_clients(read, seconds=args.seconds, pause=0.5)
+        figures["status_saturated"] = run_clients(read, seconds=args.seconds)
+        figures["trigger_one_client"] = run_clients(trigger, each=20, clients=1)
+        mistral = stand_in.mistral(dr)
+
+        def create_execution(_session):
+            mistral.executions.create("site_recovery.dr.test_failover", workflow_input={
+                "operation_id": "bench", "operation_type": "test_failover",
+                "protection_group_ids": [], "source_site": "site-a",
+                "target_site": "site-b", "params": {}})
+            return 201
+
+        figures["mistral_create_one_client"] = run_clients(create_execution, each=20,
+                                                           clients=1)
+        figures["trigger_burst"] = run_clients(trigger, each=1)
+        time.sleep(5)                              # Mistral runs the burst's executions
+        figures["trigger_sustained"] = run_clients(trigger, each=args.triggers_per_client)
+        figures["met"] = {
+            "status_p99": figures["status_polling"]["p99_ms"] <= TARGETS_MS["status_p99"],
+            "trigger_burst_p99":
+                figures["trigger_burst"]["p99_ms"] <= TARGETS_MS["trigger_p99"],
+            "trigger_sustained_p99":
+                figures["trigger_sustained"]["p99_ms"] <= TARGETS_MS["trigger_p99"]}
+    finally:
+        lab.purge(progress=lambda line: None)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

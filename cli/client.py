@@ -1,0 +1,260 @@
+"""REST client of the protection service (docs/api.md): one method per API call.
+
+All knowledge of paths, bodies and the error format lives here; the commands only
+present what these methods return.
+"""
+
+from __future__ import annotations
+
+import uuid
+from http import HTTPStatus
+from urllib.parse import quote
+
+from keystoneauth1 import adapter
+from keystoneauth1 import exceptions as ks_exceptions
+from osc_lib import exceptions
+
+SERVICE_TYPE = "protector"
+API_PREFIX = "/v1"
+DEFAULT_TIMEOUT = 60.0
+# How often a read, or an operation's start (its Idempotency-Key makes that safe), is
+# sent again after it failed to connect or timed out.
+CONNECT_RETRIES = 3
+
+
+class ProtectorError(exceptions.CommandError):
+    """The service refused a request; the message names the status and the reason."""
+
+    def __init__(self, status: int, reason: str, message: str, details: dict | None = None):
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+        super().__init__(f"{message} (HTTP {f'{status} {reason}'.strip()})")
+
+
+class ServiceUnreachable(exceptions.CommandError):
+    """No answer at all: the request may be worth repeating, unlike a refusal."""
+
+
+def _segment(value: str) -> str:
+    """Ids and names go into a path as one segment: a name may hold '/' or spaces."""
+    return quote(str(value), safe="")
+
+
+def _all_projects(all_projects: bool) -> dict:
+    return {"all_projects": "true"} if all_projects else {}
+
+
+class Client:
+    """The protection service of one site, reached through its Keystone catalog."""
+
+    def __init__(self, session, *, interface: str | None = None,
+                 region_name: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self._api = adapter.Adapter(session, service_type=SERVICE_TYPE, interface=interface,
+                                    region_name=region_name, client_name="site-recovery-cli")
+        self._interface = interface
+        self._region_name = region_name
+        self._timeout = timeout
+        self._base_url: str | None = None
+
+    def _url(self, path: str) -> str:
+        """The catalog may name the service's root or its ``/v1``: both work."""
+        if self._base_url is None:
+            try:
+                endpoint = self._api.get_endpoint()
+            except ks_exceptions.EndpointNotFound:
+                endpoint = None
+            if not endpoint:
+                raise exceptions.CommandError(
+                    f"the Keystone catalog has no {SERVICE_TYPE!r} endpoint (interface "
+                    f"{self._interface or 'public'}, region {self._region_name or 'any'}): "
+                    "is the protection service registered on this site?")
+            base = endpoint.rstrip("/")
+            self._base_url = base if base.endswith(API_PREFIX) else base + API_PREFIX
+        return self._base_url + path
+
+    def _request(self, method: str, path: str, *, body: dict | None = None,
+                 params: dict | None = None, headers: dict | None = None):
+        url = self._url(path)
+        # Only a request that cannot act twice is repeated: a read, or one with a key.
+        repeatable = method == "GET" or "Idempotency-Key" in (headers or {})
+        try:
+            response = self._api.request(url, method, json=body, params=params or None,
+                                         headers=headers, raise_exc=False,
+                                         timeout=self._timeout,
+                                         connect_retries=CONNECT_RETRIES if repeatable else 0)
+        except ks_exceptions.ConnectionError as exc:
+            raise ServiceUnreachable(
+                f"cannot reach the protection service at {url}: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise exceptions.CommandError(
+                f"{url} answered {response.status_code} without JSON: is the catalog's "
+                f"{SERVICE_TYPE!r} endpoint the protection service?") from None
+
+    def _start(self, path: str, body: dict | None, idempotency_key: str | None,
+               all_projects: bool = False) -> dict:
+        """POST that starts an operation; the key makes a repeated request harmless."""
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        answer = self._request("POST", path, body=body, params=_all_projects(all_projects),
+                               headers=headers)
+        return answer["operation"]
+
+    # Sites
+
+    def list_sites(self) -> list[dict]:
+        return self._request("GET", "/sites")["sites"]
+
+    def get_site(self, name: str) -> dict:
+        return self._request("GET", f"/sites/{_segment(name)}")["site"]
+
+    # Protection groups and their members
+
+    def list_groups(self, *, all_projects: bool = False) -> list[dict]:
+        return self._request("GET", "/protection-groups",
+                             params=_all_projects(all_projects))["protection_groups"]
+
+    def create_group(self, **fields) -> dict:
+        return self._request("POST", "/protection-groups", body=fields)["protection_group"]
+
+    def get_group(self, group: str, *, all_projects: bool = False) -> dict:
+        return self._request("GET", f"/protection-groups/{_segment(group)}",
+                             params=_all_projects(all_projects))["protection_group"]
+
+    def update_group(self, group: str, *, all_projects: bool = False, **fields) -> dict:
+        return self._request("PATCH", f"/protection-groups/{_segment(group)}", body=fields,
+                             params=_all_projects(all_projects))["protection_group"]
+
+    def delete_group(self, group: str, *, all_projects: bool = False) -> None:
+        self._request("DELETE", f"/protection-groups/{_segment(group)}",
+                      params=_all_projects(all_projects))
+
+    def list_members(self, group: str, *, all_projects: bool = False) -> list[dict]:
+        return self._request("GET", f"/protection-groups/{_segment(group)}/members",
+                             params=_all_projects(all_projects))["members"]
+
+    def add_member(self, group: str, server_id: str, *, server_name: str | None = None,
+                   all_projects: bool = False) -> dict:
+        body = {"server_id": server_id}
+        if server_name is not None:
+            body["server_name"] = server_name
+        return self._request("POST", f"/protection-groups/{_segment(group)}/members",
+                             body=body, params=_all_projects(all_projects))["member"]
+
+    def remove_member(self, group: str, server_id: str, *, all_projects: bool = False) -> None:
+        self._request("DELETE",
+                      f"/protection-groups/{_segment(group)}/members/{_segment(server_id)}",
+                      params=_all_projects(all_projects))
+
+    # Resource mappings
+
+    def list_mappings(self, *, group: str | None = None) -> list[dict]:
+        params = {"protection_group": group} if group else None
+        return self._request("GET", "/resource-mappings", params=params)["resource_mappings"]
+
+    def create_mapping(self, kind: str, source: str, target: str, *,
+                       group: str | None = None) -> dict:
+        body = {"kind": kind, "source": source, "target": target}
+        if group:
+            body["protection_group"] = group
+        return self._request("POST", "/resource-mappings", body=body)["resource_mapping"]
+
+    def get_mapping(self, mapping_id: str) -> dict:
+        return self._request("GET",
+                             f"/resource-mappings/{_segment(mapping_id)}")["resource_mapping"]
+
+    def update_mapping(self, mapping_id: str, target: str, *,
+                       expected_version: int | None = None) -> dict:
+        body = {"target": target}
+        if expected_version is not None:
+            body["version"] = expected_version
+        return self._request("PATCH", f"/resource-mappings/{_segment(mapping_id)}",
+                             body=body)["resource_mapping"]
+
+    def delete_mapping(self, mapping_id: str) -> None:
+        self._request("DELETE", f"/resource-mappings/{_segment(mapping_id)}")
+
+    # DR operations
+
+    def test_failover(self, group: str, *, network_mapping: dict | None = None,
+                      recovery_point: str | None = None, all_projects: bool = False,
+                      idempotency_key: str | None = None) -> dict:
+        body = {}
+        if network_mapping:
+            body["network_mapping"] = network_mapping
+        if recovery_point:
+            body["recovery_point"] = recovery_point
+        return self._start(f"/protection-groups/{_segment(group)}/test-failover", body,
+                           idempotency_key, all_projects)
+
+    def test_cleanup(self, group: str, *, all_projects: bool = False,
+                     idempotency_key: str | None = None) -> dict:
+        return self._start(f"/protection-groups/{_segment(group)}/test-cleanup", None,
+                           idempotency_key, all_projects)
+
+    def failover(self, group: str, failover_type: str, *, force: bool = False,
+                 network_mapping: dict | None = None, all_projects: bool = False,
+                 idempotency_key: str | None = None) -> dict:
+        body = {"failover_type": failover_type, "force": force}
+        if network_mapping:
+            body["network_mapping"] = network_mapping
+        return self._start(f"/protection-groups/{_segment(group)}/failover", body,
+                           idempotency_key, all_projects)
+
+    def failback(self, group: str, *, all_projects: bool = False,
+                 idempotency_key: str | None = None) -> dict:
+        return self._start(f"/protection-groups/{_segment(group)}/failback", None,
+                           idempotency_key, all_projects)
+
+    def site_failover(self, site: str, failover_type: str, *, force: bool = False,
+                      idempotency_key: str | None = None) -> dict:
+        return self._start(f"/sites/{_segment(site)}/failover",
+                           {"failover_type": failover_type, "force": force}, idempotency_key)
+
+    def retry_operation(self, operation_id: str, *,
+                        idempotency_key: str | None = None) -> dict:
+        return self._start(f"/operations/{_segment(operation_id)}/retry", None,
+                           idempotency_key)
+
+    def list_operations(self, *, status: str | None = None, group: str | None = None,
+                        all_projects: bool = False) -> list[dict]:
+        params = _all_projects(all_projects)
+        if status:
+            params["status"] = status
+        if group:
+            params["protection_group"] = group
+        return self._request("GET", "/operations", params=params)["operations"]
+
+    def get_operation(self, operation_id: str) -> dict:
+        return self._request("GET", f"/operations/{_segment(operation_id)}")["operation"]
+
+    # Audit log
+
+    def list_audit(self, *, limit: int | None = None, marker: str | None = None) -> list[dict]:
+        params = {}
+        if limit is not None:
+            params["limit"] = limit
+        if marker:
+            params["marker"] = marker
+        return self._request("GET", "/audit-log", params=params)["entries"]
+
+
+def _error(response) -> ProtectorError:
+    """The service's ``{"error": {...}}``, or what a proxy in front of it said."""
+    try:
+        error = response.json()["error"]
+        message, details = error["message"], error.get("details") or {}
+    except (ValueError, KeyError, TypeError):
+        text = " ".join(response.text.split())[:200]
+        message, details = text or "the protection service gave no reason", {}
+    try:
+        reason = HTTPStatus(response.status_code).phrase
+    except ValueError:
+        reason = response.reason or ""
+    return ProtectorError(response.status_code, reason, message, details)

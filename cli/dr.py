@@ -1,0 +1,104 @@
+"""``openstack dr ...``: drills, failover and failback of protection groups and sites."""
+
+from __future__ import annotations
+
+from . import common
+from .operations import OperationCommand
+
+FAILOVER_TYPES = ("planned", "unplanned")
+
+
+def add_group(parser, help="Protection group (name or ID)"):
+    parser.add_argument("group", metavar="<protection-group>", help=help)
+    common.add_all_projects(parser)
+
+
+def add_failover_type(parser):
+    parser.add_argument(
+        "--failover-type", choices=FAILOVER_TYPES, required=True,
+        help="planned: the primary site is up; its VMs are stopped and replicated one last "
+             "time. unplanned: the primary site is lost; recover from the newest recovery "
+             "point (needs --force)")
+    parser.add_argument(
+        "--force", action="store_true",
+        help="Accept an unplanned failover's data loss (the replication lag)")
+
+
+class TestFailover(OperationCommand):
+    """Run a DR drill: recover a protection group on the DR site without touching production."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser, "Protection group (name or ID); a group named 'cleanup', or a "
+                          "prefix of it, goes after '--'")
+        common.add_network_mapping(parser)
+        parser.add_argument("--recovery-point", metavar="<recovery-point>",
+                            help="Recovery point to recover (default: the newest one fully "
+                                 "replicated)")
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.test_failover(parsed_args.group,
+                                    network_mapping=parsed_args.network_mapping,
+                                    recovery_point=parsed_args.recovery_point,
+                                    all_projects=parsed_args.all_projects,
+                                    idempotency_key=parsed_args.idempotency_key)
+
+
+class TestCleanup(OperationCommand):
+    """Remove everything a DR drill created for a protection group."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.test_cleanup(parsed_args.group, all_projects=parsed_args.all_projects,
+                                   idempotency_key=parsed_args.idempotency_key)
+
+
+class Failover(OperationCommand):
+    """Fail a protection group over to its secondary site."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        add_failover_type(parser)
+        common.add_network_mapping(parser)
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.failover(parsed_args.group, parsed_args.failover_type,
+                               force=parsed_args.force,
+                               network_mapping=parsed_args.network_mapping,
+                               all_projects=parsed_args.all_projects,
+                               idempotency_key=parsed_args.idempotency_key)
+
+
+class Failback(OperationCommand):
+    """Bring a failed-over protection group back to its original site."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.failback(parsed_args.group, all_projects=parsed_args.all_projects,
+                               idempotency_key=parsed_args.idempotency_key)
+
+
+class SiteFailover(OperationCommand):
+    """Fail every protection group of a failed site over to this site (dr_site_admin)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("site", metavar="<site>", help="The site that failed")
+        add_failover_type(parser)
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.site_failover(parsed_args.site, parsed_args.failover_type,
+                                    force=parsed_args.force,
+                                    idempotency_key=parsed_args.idempotency_key)

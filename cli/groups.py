@@ -1,0 +1,181 @@
+"""``openstack protector protection-group ...`` and ``... member ...``."""
+
+from __future__ import annotations
+
+from osc_lib import exceptions
+from osc_lib.command import command
+
+from . import common
+
+FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
+          "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
+          "member_count", "created_at", "updated_at")
+MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
+
+
+def add_group(parser):
+    parser.add_argument("group", metavar="<protection-group>",
+                        help="Protection group (name or ID)")
+    common.add_all_projects(parser)
+
+
+class CreateGroup(command.ShowOne):
+    """Create a protection group: VMs recovered together, on one replicated volume type."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("--name", metavar="<name>", required=True,
+                            help="Name, unique in the project")
+        parser.add_argument("--replication-type", choices=("async", "sync"), required=True,
+                            help="async: periodic snapshots, RPO = replication lag; "
+                                 "sync: ActiveCluster, RPO 0")
+        parser.add_argument("--primary-site", metavar="<site>", required=True,
+                            help="Site where the VMs run")
+        parser.add_argument("--secondary-site", metavar="<site>", required=True,
+                            help="Site where they are recovered")
+        parser.add_argument("--volume-type", metavar="<volume-type>", required=True,
+                            help="Replication-enabled Cinder volume type of the members' "
+                                 "volumes (name or ID)")
+        parser.add_argument("--description", metavar="<description>")
+        parser.add_argument("--rpo-target", metavar="<seconds>", type=int,
+                            help="Largest acceptable data loss, in seconds")
+        return parser
+
+    def take_action(self, parsed_args):
+        fields = {"name": parsed_args.name, "replication_type": parsed_args.replication_type,
+                  "primary_site": parsed_args.primary_site,
+                  "secondary_site": parsed_args.secondary_site,
+                  "volume_type": parsed_args.volume_type}
+        if parsed_args.description is not None:
+            fields["description"] = parsed_args.description
+        if parsed_args.rpo_target is not None:
+            fields["rpo_target_seconds"] = parsed_args.rpo_target
+        group = self.app.client_manager.protector.create_group(**fields)
+        return common.show(group, FIELDS)
+
+
+class ListGroups(command.Lister):
+    """List protection groups."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        common.add_all_projects(parser)
+        return parser
+
+    def take_action(self, parsed_args):
+        groups = self.app.client_manager.protector.list_groups(
+            all_projects=parsed_args.all_projects)
+        columns = [("ID", "id"), ("Name", "name"), ("Replication Type", "replication_type"),
+                   ("Primary Site", "primary_site"), ("Secondary Site", "secondary_site"),
+                   ("Status", "status"), ("Members", "member_count")]
+        if parsed_args.all_projects:
+            columns.insert(2, ("Project", "project_name"))
+        return common.listing(groups, tuple(columns))
+
+
+class ShowGroup(command.ShowOne):
+    """Show a protection group."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        return parser
+
+    def take_action(self, parsed_args):
+        group = self.app.client_manager.protector.get_group(
+            parsed_args.group, all_projects=parsed_args.all_projects)
+        return common.show(group, FIELDS)
+
+
+class SetGroup(command.Command):
+    """Change a protection group on both sites."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        parser.add_argument("--name", metavar="<name>", help="New name")
+        parser.add_argument("--description", metavar="<description>")
+        parser.add_argument("--volume-type", metavar="<volume-type>")
+        parser.add_argument("--rpo-target", metavar="<seconds>", type=int)
+        parser.add_argument("--expected-version", metavar="<version>", type=int,
+                            help="Refuse the change if the group has changed since this "
+                                 "version (see 'show')")
+        return parser
+
+    def take_action(self, parsed_args):
+        fields = {key: value for key, value in (
+            ("name", parsed_args.name), ("description", parsed_args.description),
+            ("volume_type", parsed_args.volume_type),
+            ("rpo_target_seconds", parsed_args.rpo_target)) if value is not None}
+        if not fields:
+            raise exceptions.CommandError(
+                "nothing to change: give --name, --description, --volume-type or --rpo-target")
+        if parsed_args.expected_version is not None:
+            fields["version"] = parsed_args.expected_version
+        self.app.client_manager.protector.update_group(
+            parsed_args.group, all_projects=parsed_args.all_projects, **fields)
+
+
+class DeleteGroup(command.Command):
+    """Delete protection groups on both sites."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("groups", metavar="<protection-group>", nargs="+",
+                            help="Protection group(s) to delete (name or ID)")
+        common.add_all_projects(parser)
+        return parser
+
+    def take_action(self, parsed_args):
+        client = self.app.client_manager.protector
+        common.delete_each(self.log, "protection group", parsed_args.groups,
+                           lambda group: client.delete_group(
+                               group, all_projects=parsed_args.all_projects))
+
+
+class AddMember(command.ShowOne):
+    """Add a server to a protection group."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
+        parser.add_argument("--server-name", metavar="<name>",
+                            help="Server name to record with it")
+        return parser
+
+    def take_action(self, parsed_args):
+        member = self.app.client_manager.protector.add_member(
+            parsed_args.group, parsed_args.server_id, server_name=parsed_args.server_name,
+            all_projects=parsed_args.all_projects)
+        return common.show(member, MEMBER_FIELDS)
+
+
+class ListMembers(command.Lister):
+    """List the servers of a protection group, in boot order."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        return parser
+
+    def take_action(self, parsed_args):
+        members = self.app.client_manager.protector.list_members(
+            parsed_args.group, all_projects=parsed_args.all_projects)
+        return common.listing(members, (
+            ("Position", "position"), ("Server ID", "server_id"),
+            ("Server Name", "server_name"), ("Captured At", "captured_at")))
+
+
+class RemoveMember(command.Command):
+    """Remove a server from a protection group."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
+        return parser
+
+    def take_action(self, parsed_args):
+        self.app.client_manager.protector.remove_member(
+            parsed_args.group, parsed_args.server_id, all_projects=parsed_args.all_projects)

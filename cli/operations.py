@@ -1,0 +1,129 @@
+"""DR operations: how one is shown, followed, listed and retried."""
+
+from __future__ import annotations
+
+import abc
+
+from cliff import columns
+from osc_lib.cli import format_columns
+from osc_lib.command import command
+
+from . import common, progress
+
+FIELDS = (
+    "operation_type", "status", "total_protection_groups", "completed_count", "failed_count",
+    "progress", "id", "protection_group", "site", "failover_type", "force", "peer_reachable",
+    "recovery_point", "rpo_achieved_seconds", "error", "mistral_execution_id",
+    "project_name", "requested_by", "params", "created_at", "started_at", "finished_at",
+    "results",
+)
+STATUSES = ("pending", "running", "completed", "failed", "partially_failed")
+DEFAULT_WAIT_TIMEOUT = 3600
+
+
+class ResultsColumn(columns.FormattableColumn):
+    """One line per group for people; every field of every group for ``-f json``."""
+
+    def human_readable(self):
+        return "\n".join(progress.result_line(r) for r in self._value or [])
+
+
+FORMATTERS = {"progress": common.PercentColumn, "results": ResultsColumn,
+              "params": format_columns.DictColumn, "requested_by": common.ActorColumn}
+
+
+def show_operation(operation: dict):
+    return common.show(operation, FIELDS, FORMATTERS)
+
+
+class ShowOperation(command.ShowOne):
+    """Show a DR operation: its progress and each protection group's outcome."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("operation", metavar="<operation>", help="Operation ID")
+        return parser
+
+    def take_action(self, parsed_args):
+        client = self.app.client_manager.protector
+        return show_operation(client.get_operation(parsed_args.operation))
+
+
+class ListOperations(command.Lister):
+    """List DR operations, newest first."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("--status", choices=STATUSES, help="Only operations in this status")
+        parser.add_argument("--protection-group", metavar="<protection-group>",
+                            help="Only operations of this protection group (name or ID)")
+        common.add_all_projects(parser)
+        return parser
+
+    def take_action(self, parsed_args):
+        client = self.app.client_manager.protector
+        operations = client.list_operations(status=parsed_args.status,
+                                            group=parsed_args.protection_group,
+                                            all_projects=parsed_args.all_projects)
+        return common.listing(operations, (
+            ("ID", "id"), ("Type", "operation_type"), ("Status", "status"),
+            ("Protection Group", "protection_group"), ("Site", "site"),
+            ("Progress", "progress"), ("Failed", "failed_count"), ("Created At", "created_at"),
+        ), FORMATTERS)
+
+
+class OperationCommand(command.ShowOne):
+    """Starts an operation, optionally follows it, and exits non-zero if it failed."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            "--wait", action="store_true",
+            help="Follow the operation to its end, showing progress on stderr; exit "
+                 "non-zero if it failed")
+        parser.add_argument(
+            "--timeout", metavar="<seconds>", type=float, default=DEFAULT_WAIT_TIMEOUT,
+            help=f"How long --wait waits (default {DEFAULT_WAIT_TIMEOUT}); the operation "
+                 "goes on after that")
+        parser.add_argument(
+            "--idempotency-key", metavar="<key>",
+            help="Repeating a request with the same key returns the operation it started "
+                 "instead of starting another (default: a new key each time)")
+        return parser
+
+    @abc.abstractmethod
+    def start(self, client, parsed_args) -> dict:
+        """Ask the service to start the operation; returns it as accepted."""
+
+    def take_action(self, parsed_args):
+        client = self.app.client_manager.protector
+        operation = self.start(client, parsed_args)
+        if parsed_args.wait:
+            operation = progress.follow(client, operation, timeout=parsed_args.timeout,
+                                        stream=self.app.stderr)
+        self.outcome = operation
+        return show_operation(operation)
+
+    def run(self, parsed_args):
+        super().run(parsed_args)
+        if self.outcome["status"] not in progress.FAILED:
+            return 0
+        hint = ""
+        if self.outcome.get("failed_count"):
+            hint = f"; retry the failed groups: openstack dr operation retry {self.outcome['id']}"
+        self.app.stderr.write(f"Operation {self.outcome['id']} {self.outcome['status']}"
+                              f"{hint}\n")
+        return 1
+
+
+class RetryOperation(OperationCommand):
+    """Retry a DR operation for the protection groups that failed."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("operation", metavar="<operation>", help="Operation ID")
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.retry_operation(parsed_args.operation,
+                                      idempotency_key=parsed_args.idempotency_key)

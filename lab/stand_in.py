@@ -1,0 +1,50 @@
+"""A stand-in for the DR engine's workbook, until the engine lands.
+
+It declares the workflows the protection service starts (``site_recovery.dr.<operation>``)
+with the inputs the service passes, and does nothing: tests and benchmarks of the service
+see exactly which executions it started, in the site's real Mistral.
+"""
+
+from __future__ import annotations
+
+import yaml
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+from mistralclient.api import client as mistral_client
+
+from .layout import SiteLayout
+
+OPERATIONS = ("test_failover", "test_cleanup", "failover", "failback", "site_failover")
+INPUTS = ["operation_id", "operation_type", "protection_group_ids", "source_site",
+          "target_site", "params"]
+
+
+def workbook() -> str:
+    # Mistral's workbook parser wants sequences indented under their key.
+    return yaml.dump({
+        "version": "2.0", "name": "site_recovery.dr",
+        "description": "stands in for the DR engine's workbook",
+        "workflows": {name: {"input": list(INPUTS), "tasks": {"noted": {"action": "std.noop"}}}
+                      for name in OPERATIONS}}, Dumper=_Indented, sort_keys=False)
+
+
+class _Indented(yaml.SafeDumper):
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def mistral(site: SiteLayout, timeout: float = 30):
+    """The site's Mistral as the DR service account, the one the protection service uses."""
+    auth = site.auth("site-recovery")
+    session = ks_session.Session(auth=v3.Password(**auth), timeout=timeout)
+    return mistral_client.client(mistral_url=site.url("mistral", "/v2"), session=session)
+
+
+def install(site: SiteLayout):
+    """Create or replace the stand-in workbook in the site's Mistral."""
+    client = mistral(site)
+    names = {w.name for w in client.workbooks.list()}
+    if "site_recovery.dr" in names:
+        client.workbooks.update(workbook())
+    else:
+        client.workbooks.create(workbook())

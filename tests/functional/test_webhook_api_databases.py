@@ -1,0 +1,64 @@
+"""The service's API tests, again on PostgreSQL and MariaDB.
+
+The same tests as the unit suite runs on SQLite (metadata sync, conflicts, concurrent
+edits, operations and their progress, alerts), with each site's database on a real
+server: row locks, isolation and types are the server's own. Opportunistic as in
+oslo.db: skipped, with the reason, where the server does not answer.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from tests.functional.test_webhook_db import _server_database
+from tests.unit import test_webhook_alerts, test_webhook_operations, test_webhook_registry
+from tests.unit.webhook_sites import make_site
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def database(request):
+    """A factory of empty databases on the server; all dropped at the end."""
+    drops = []
+
+    def new():
+        url, drop = _server_database(request.param)
+        drops.append(drop)
+        return url
+
+    yield new
+    for drop in drops:
+        drop()
+
+
+@pytest.fixture
+def sites(tmp_path, database):
+    apps = {name: make_site(tmp_path, name, peer, database_url=database())
+            for name, peer in (("site-a", "site-b"), ("site-b", "site-a"))}
+    links = {name: app.extensions["registry"].peer for name, app in apps.items()}
+    links["site-a"].client = apps["site-b"].test_client()
+    links["site-b"].client = apps["site-a"].test_client()
+    yield {name: app.test_client() for name, app in apps.items()}, links
+    for app in apps.values():
+        app.extensions["starts"].close()
+        app.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def dr_site(tmp_path, database):
+    client = test_webhook_alerts.alerting_site(tmp_path, database_url=database())
+    yield client
+    client.application.extensions["starts"].close()
+    client.application.extensions["engine"].dispose()
+
+
+def _uses_a_service(test) -> bool:
+    arguments = inspect.signature(test).parameters if callable(test) else {}
+    return bool({"sites", "dr_site"} & set(arguments))
+
+
+for module in (test_webhook_registry, test_webhook_operations, test_webhook_alerts):
+    for name, test in vars(module).items():
+        if name.startswith("test_") and _uses_a_service(test):
+            globals()[name] = test

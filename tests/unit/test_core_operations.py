@@ -1,0 +1,48 @@
+"""What an operation needs of the peer site, and how group results add up."""
+
+from __future__ import annotations
+
+import pytest
+
+from site_recovery.core.operations import Refused, Request, precheck, rollup
+
+
+@pytest.mark.parametrize("reachable", [True, False, None])
+@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup"])
+def test_drills_never_need_the_peer(operation, reachable):
+    precheck(Request(operation), "site-a", reachable)
+
+
+@pytest.mark.parametrize(("request_", "reachable", "says"), [
+    (Request("failover", "planned"), False, "needs peer site site-a, which is unreachable"),
+    (Request("failover", "planned"), None, "not yet probed"),
+    (Request("failback"), False, "planned failback needs peer site site-a"),
+    (Request("failover", "unplanned"), False, "needs force: peer site site-a does not answer"),
+    (Request("failover", "unplanned"), True, "needs force: peer site site-a still answers"),
+    (Request("site_failover", "unplanned"), False, "unplanned site failover needs force"),
+])
+def test_refusals_say_what_is_missing(request_, reachable, says):
+    with pytest.raises(Refused, match=says):
+        precheck(request_, "site-a", reachable)
+
+
+@pytest.mark.parametrize(("request_", "reachable"), [
+    (Request("failover", "planned"), True), (Request("failback"), True),
+    (Request("failover", "unplanned", force=True), False),
+    (Request("site_failover", "unplanned", force=True), True)])
+def test_what_is_allowed_starts(request_, reachable):
+    precheck(request_, "site-a", reachable)
+
+
+@pytest.mark.parametrize(("statuses", "started", "expected"), [
+    ([], False, ("pending", 0, 0)),
+    (["pending", "pending"], False, ("pending", 0, 0)),
+    (["running", "pending"], True, ("running", 0, 0)),
+    (["completed", "running"], True, ("running", 1, 0)),
+    (["completed", "completed"], True, ("completed", 2, 0)),
+    (["completed", "failed"], True, ("partially_failed", 1, 1)),
+    (["failed", "failed"], True, ("failed", 0, 2)),
+])
+def test_group_results_add_up_to_the_operation_status(statuses, started, expected):
+    summary = rollup(statuses, started=started)
+    assert (summary.status, summary.completed, summary.failed) == expected

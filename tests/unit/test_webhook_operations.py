@@ -1,0 +1,232 @@
+"""Operations: checked, recorded, launched once, followed through workflow reports."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from site_recovery.webhook import db, starts
+from site_recovery.webhook.models import Site
+from tests.unit.webhook_sites import ADMIN, ALICE, BOB, RITA, SERVICE, user
+
+WEB = {"name": "web", "replication_type": "async", "primary_site": "site-a",
+       "secondary_site": "site-b", "volume_type": "replicated-ssd"}
+DB = {**WEB, "name": "db", "replication_type": "sync"}
+DR_ADMIN = user("dr-admin", "admin", "admin", "dr_site_admin")
+
+
+def peer_is(client, reachable):
+    with db.transaction(client.application.extensions["sessions"]) as session:
+        session.get(Site, "site-a").reachable = reachable
+
+
+def launcher(client):
+    return client.application.extensions["launcher"]
+
+
+def setup_groups(sites, *bodies):
+    clients, _ = sites
+    for spec in bodies or (WEB,):
+        assert clients["site-a"].post("/v1/protection-groups", json=spec,
+                                      headers=ALICE).status_code == 201
+    return clients["site-b"]
+
+
+def test_a_drill_runs_on_the_dr_site_starting_one_workflow(sites):
+    dr = setup_groups(sites)
+    reply = dr.post("/v1/protection-groups/web/test-failover",
+                    json={"network_mapping": {"prod-net": "dr-test-net"}}, headers=ALICE)
+    assert reply.status_code == 202, reply.json
+    op = reply.json["operation"]
+    assert (op["operation_type"], op["status"], op["total_protection_groups"],
+            op["completed_count"], op["progress"]) == ("test_failover", "pending", 1, 0, 0)
+    assert op["mistral_execution_id"] == "execution-1"
+    assert op["requested_by"]["user"] == "alice"
+    ((workflow, given),) = launcher(dr).started
+    assert workflow == "site_recovery.dr.test_failover"
+    assert given["operation_id"] == op["id"]
+    assert given["params"]["network_mapping"] == {"prod-net": "dr-test-net"}
+
+
+def test_the_primary_site_points_to_the_site_that_recovers(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    reply = clients["site-a"].post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert reply.status_code == 409 and "recovers on site-b" in reply.json["error"]["message"]
+    assert launcher(clients["site-a"]).started == []
+
+
+def test_the_same_idempotency_key_returns_the_same_operation_and_starts_nothing(sites):
+    dr = setup_groups(sites)
+    headers = {**ALICE, "Idempotency-Key": "drill-2026-11-25"}
+    first = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
+    again = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["operation"]["id"] == first.json["operation"]["id"]
+    assert len(launcher(dr).started) == 1
+    other_kind = dr.post("/v1/protection-groups/web/test-cleanup", headers=headers)
+    assert other_kind.status_code == 409 and "use a new key" in other_kind.json["error"][
+        "message"]
+    # Another project's identical key is another key.
+    bob = dr.post("/v1/protection-groups/web/test-failover",
+                  headers={**BOB, "Idempotency-Key": "drill-2026-11-25"})
+    assert bob.status_code == 404
+
+
+def test_an_unreachable_mistral_fails_the_request_and_records_it_never_started(sites):
+    dr = setup_groups(sites)
+    launcher(dr).down = True
+    reply = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert reply.status_code == 503 and "Mistral is unreachable" in reply.json["error"][
+        "message"]
+    (op,) = dr.get("/v1/operations", headers=RITA).json["operations"]
+    assert op["status"] == "failed" and op["error"].startswith("never started")
+    assert op["results"][0]["reason"] == "the workflow never started"
+
+
+def test_planned_failover_needs_the_peer_and_unplanned_needs_force(sites):
+    dr = setup_groups(sites)
+    peer_is(dr, False)
+    planned = dr.post("/v1/protection-groups/web/failover",
+                      json={"failover_type": "planned"}, headers=ALICE)
+    assert planned.status_code == 409 and "unreachable" in planned.json["error"]["message"]
+    unforced = dr.post("/v1/protection-groups/web/failover",
+                       json={"failover_type": "unplanned"}, headers=ALICE)
+    assert unforced.status_code == 409 and "needs force" in unforced.json["error"]["message"]
+    assert launcher(dr).started == []
+    forced = dr.post("/v1/protection-groups/web/failover",
+                     json={"failover_type": "unplanned", "force": True}, headers=ALICE)
+    assert forced.status_code == 202
+    op = forced.json["operation"]
+    assert (op["force"], op["peer_reachable"], op["failover_type"]) == (True, False,
+                                                                        "unplanned")
+    refusals = [e for e in dr.get("/v1/audit-log", headers=RITA).json["entries"]
+                if e["outcome"] == "refused"]
+    assert [e["action"] for e in refusals] == ["operation.failover"] * 2
+
+
+def test_roles_decide_who_may_start_what(sites):
+    dr = setup_groups(sites)
+    reader = dr.post("/v1/protection-groups/web/test-failover", headers=RITA)
+    assert reader.status_code == 403
+    member_site = dr.post("/v1/sites/site-a/failover",
+                          json={"failover_type": "unplanned", "force": True}, headers=ALICE)
+    assert member_site.status_code == 403
+    admin_site = dr.post("/v1/sites/site-a/failover",
+                         json={"failover_type": "unplanned", "force": True}, headers=ADMIN)
+    assert admin_site.status_code == 403
+    assert launcher(dr).started == []
+
+
+def test_a_site_failover_fans_out_to_every_group_of_the_failed_site(sites):
+    dr = setup_groups(sites, WEB, DB)
+    peer_is(dr, False)
+    reply = dr.post("/v1/sites/site-a/failover",
+                    json={"failover_type": "unplanned", "force": True}, headers=DR_ADMIN)
+    assert reply.status_code == 202, reply.json
+    op = reply.json["operation"]
+    assert (op["operation_type"], op["scope"], op["site"], op["total_protection_groups"]) \
+        == ("site_failover", "site", "site-a", 2)
+    (( _, given),) = launcher(dr).started
+    assert len(given["protection_group_ids"]) == 2
+    itself = dr.post("/v1/sites/site-b/failover",
+                     json={"failover_type": "unplanned", "force": True}, headers=DR_ADMIN)
+    assert itself.status_code == 409 and "fail it over from its peer" in itself.json[
+        "error"]["message"]
+    shown = dr.get(f"/v1/operations/{op['id']}", headers=DR_ADMIN)
+    assert shown.status_code == 200
+    # The groups' project sees what happened to them; another project does not.
+    assert dr.get(f"/v1/operations/{op['id']}", headers=RITA).status_code == 200
+    assert dr.get(f"/v1/operations/{op['id']}", headers=BOB).status_code == 404
+
+
+def report(dr, op_id, **fields):
+    return dr.post(f"/v1/internal/operations/{op_id}/progress", json=fields,
+                   headers=SERVICE)
+
+
+def test_workflow_reports_make_the_progress_users_see_and_a_retry_takes_the_failures(sites):
+    dr = setup_groups(sites, WEB, DB)
+    peer_is(dr, False)
+    op = dr.post("/v1/sites/site-a/failover", json={"failover_type": "unplanned",
+                                                    "force": True},
+                 headers=DR_ADMIN).json["operation"]
+    web, db_ = (r["protection_group_id"] for r in op["results"])
+    assert report(dr, op["id"], status="running").json["operation"]["status"] == "running"
+    half = report(dr, op["id"], protection_group_id=web, status="completed",
+                  step="stack_created", recovery_point="pg-web.1234",
+                  rpo_achieved_seconds=42.0, timings={"heat": 12.5}).json["operation"]
+    assert (half["status"], half["completed_count"], half["progress"]) == ("running", 1, 50)
+    done = report(dr, op["id"], protection_group_id=db_, status="failed",
+                  step="manage_volumes", reason="volume type replicated-ssd unknown").json[
+        "operation"]
+    assert (done["status"], done["completed_count"], done["failed_count"],
+            done["progress"]) == ("partially_failed", 1, 1, 100)
+    failed = next(r for r in done["results"] if r["status"] == "failed")
+    assert (failed["step"], failed["reason"]) == ("manage_volumes",
+                                                  "volume type replicated-ssd unknown")
+    assert done["rpo_achieved_seconds"] == 42.0
+    late = report(dr, op["id"], status="running")
+    assert late.status_code == 409
+    retried = dr.post(f"/v1/operations/{op['id']}/retry", headers=DR_ADMIN)
+    assert retried.status_code == 202
+    again = retried.json["operation"]
+    assert again["total_protection_groups"] == 1
+    assert again["results"][0]["protection_group_id"] == db_
+    assert again["params"]["retry_of"] == op["id"]
+    assert dr.post(f"/v1/operations/{again['id']}/retry", headers=DR_ADMIN).status_code == 409
+
+
+def test_progress_reports_need_the_service_role_and_a_known_group(sites):
+    dr = setup_groups(sites)
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    assert dr.post(f"/v1/internal/operations/{op['id']}/progress", json={
+        "status": "running"}, headers=ALICE).status_code == 403
+    unknown = report(dr, op["id"], protection_group_id="nope", status="completed")
+    assert unknown.status_code == 404
+    assert report(dr, "no-such-op", status="running").status_code == 404
+
+
+def shown(dr, op_id, within=5.0, until=lambda op: True):
+    deadline = time.monotonic() + within
+    while True:
+        op = dr.get(f"/v1/operations/{op_id}", headers=RITA).json["operation"]
+        if until(op) or time.monotonic() > deadline:
+            return op
+        time.sleep(0.05)
+
+
+def test_a_slow_mistral_gets_a_202_at_once_and_the_execution_is_recorded_later(sites):
+    dr = setup_groups(sites)
+    launcher(dr).gate = threading.Event()
+    began = time.monotonic()
+    reply = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert reply.status_code == 202 and time.monotonic() - began < 2
+    op = reply.json["operation"]
+    assert (op["status"], op["mistral_execution_id"]) == ("pending", None)
+    launcher(dr).gate.set()
+    later = shown(dr, op["id"], until=lambda o: o["mistral_execution_id"])
+    assert later["mistral_execution_id"] == "execution-1" and later["status"] == "pending"
+
+
+def test_a_start_that_fails_after_the_answer_marks_the_operation_never_started(sites):
+    dr = setup_groups(sites)
+    launcher(dr).gate, launcher(dr).down = threading.Event(), True
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    launcher(dr).gate.set()
+    failed = shown(dr, op["id"], until=lambda o: o["status"] == "failed")
+    assert failed["status"] == "failed" and "Mistral is unreachable" in failed["error"]
+
+
+def test_a_start_lost_with_its_worker_is_marked_never_started(sites):
+    dr = setup_groups(sites)
+    launcher(dr).gate = threading.Event()          # never answers within the test
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    sessions = dr.application.extensions["sessions"]
+    assert starts.expire_unstarted(sessions, 60) == 0          # not old enough yet
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    assert starts.expire_unstarted(sessions, 60, now=later) == 1
+    lost = shown(dr, op["id"])
+    assert lost["status"] == "failed" and "start it again" in lost["error"]
+    launcher(dr).gate.set()

@@ -1,0 +1,92 @@
+"""Two protection services in one process, each with its own database, linked to each
+other: each one's peer link calls the other app directly, as the peer's service account
+would, and its Mistral launcher records what it was asked to start."""
+
+from __future__ import annotations
+
+import pytest
+
+from site_recovery.webhook import db, prober
+from site_recovery.webhook.app import create_app
+from site_recovery.webhook.config import parse
+from site_recovery.webhook.errors import Unavailable
+from site_recovery.webhook.launcher import Execution
+from site_recovery.webhook.peerlink import PeerUnreachable, Reply
+from tests.unit.test_webhook_config import minimal
+
+SERVICE = {"X-Identity-Status": "Confirmed", "X-Project-Id": "svc", "X-Project-Name": "service",
+           "X-User-Id": "sr", "X-User-Name": "site-recovery", "X-Roles": "admin,service"}
+
+
+def user(name: str, project: str, *roles: str) -> dict:
+    return {"X-Identity-Status": "Confirmed", "X-Project-Id": f"id-{project}",
+            "X-Project-Name": project, "X-User-Id": f"id-{name}", "X-User-Name": name,
+            "X-Roles": ",".join(roles)}
+
+
+ALICE = user("alice", "ecommerce", "member")
+RITA = user("rita", "ecommerce", "reader")
+BOB = user("bob", "analytics", "member")
+ADMIN = user("admin", "admin", "admin")
+
+
+class AppLink:
+    """The peer link, straight into the other app; ``down`` makes it unreachable."""
+
+    def __init__(self, name: str):
+        self.name, self.client, self.down = name, None, False
+        self.before_push = None
+
+    def request(self, method, path, body=None):
+        if self.down:
+            raise PeerUnreachable("ConnectTimeout")
+        if self.before_push and method == "PUT":
+            self.before_push()
+        reply = self.client.open(path, method=method, json=body, headers=SERVICE)
+        return Reply(reply.status_code, reply.get_json(silent=True) or {})
+
+
+class RecordingLauncher:
+    """Mistral as the service sees it: ``down`` makes it unreachable, ``gate`` slow."""
+
+    def __init__(self):
+        self.started, self.down = [], False
+        self.gate = None            # an Event: Mistral answers only once it is set
+
+    def start(self, workflow, workflow_input, *, description):
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.down:
+            raise Unavailable("Mistral is unreachable (ConnectFailure); nothing was started")
+        self.started.append((workflow, workflow_input))
+        return Execution(f"execution-{len(self.started)}", "RUNNING", None)
+
+
+def make_site(tmp_path, name: str, peer: str, **settings):
+    """One site's service, its database migrated; its peer link not yet connected."""
+    here = tmp_path / name
+    here.mkdir()
+    settings.setdefault("database_url", f"sqlite:///{here / 'p.db'}")
+    config = parse(minimal(here, site=name,
+                           peer={"name": peer, "url": "http://127.0.0.1:9"},
+                           clouds={"file": str(here / "clouds.yaml"), "local": name,
+                                   "peer": peer}, **settings))
+    app = create_app(config, keystone=False, peer=AppLink(peer), launcher=RecordingLauncher())
+    db.upgrade(app.extensions["engine"])
+    prober.ensure_sites(app.extensions["sessions"], config)
+    return app
+
+
+@pytest.fixture
+def sites(tmp_path):
+    """site-a and site-b, each with its own database, linked to each other."""
+    apps = {name: make_site(tmp_path, name, peer)
+            for name, peer in (("site-a", "site-b"), ("site-b", "site-a"))}
+    links = {name: app.extensions["registry"].peer for name, app in apps.items()}
+    links["site-a"].client = apps["site-b"].test_client()
+    links["site-b"].client = apps["site-a"].test_client()
+    yield {name: app.test_client() for name, app in apps.items()}, links
+    for app in apps.values():
+        app.extensions["starts"].close()
+
+

@@ -1,0 +1,166 @@
+"""``/v1/openapi.json``: the API described from the app itself.
+
+Paths come from the app's URL map and request bodies from the same pydantic models that
+validate them, so the document cannot drift from what the service accepts; what a route
+does and answers is listed here, once, and :func:`document` refuses an undocumented route.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app
+from pydantic.json_schema import models_json_schema
+
+from . import schemas
+from .alerts import AlertmanagerPayload
+
+bp = Blueprint("openapi", __name__)
+
+ALL_PROJECTS = {"name": "all_projects", "in": "query", "required": False,
+                "schema": {"type": "boolean"},
+                "description": "every project's objects (admin only)"}
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+               "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,64}$"},
+               "description": "the same key returns the same operation and starts nothing"}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+VERSION = _query("version", {"type": "integer", "minimum": 1},
+                 "the version the change was made against")
+STARTS = ([ALL_PROJECTS, IDEMPOTENCY], 202)
+
+# endpoint -> (tag, summary, body model, extra parameters, success status)
+ROUTES: dict[str, tuple] = {
+    "healthz": ("service", "Alive, and the database answers", None, [], 200),
+    "metrics": ("service", "Prometheus metrics", None, [], 200),
+    "openapi.spec": ("service", "This document", None, [], 200),
+    "sites.list_sites": ("sites", "This site and its peer, with reachability", None, [], 200),
+    "sites.show_site": ("sites", "One site", None, [], 200),
+    "groups.list_groups": ("protection groups", "Protection groups", None, [ALL_PROJECTS],
+                           200),
+    "groups.create_group": ("protection groups", "Create a group on both sites",
+                            schemas.GroupCreate, [], 201),
+    "groups.show_group": ("protection groups", "One group", None, [ALL_PROJECTS], 200),
+    "groups.update_group": ("protection groups", "Change a group on both sites",
+                            schemas.GroupUpdate, [ALL_PROJECTS], 200),
+    "groups.delete_group": ("protection groups", "Delete a group on both sites", None,
+                            [ALL_PROJECTS, VERSION], 204),
+    "groups.list_members": ("protection groups", "A group's VMs", None, [ALL_PROJECTS], 200),
+    "groups.add_member": ("protection groups", "Add a VM to a group", schemas.MemberAdd,
+                          [ALL_PROJECTS], 201),
+    "groups.remove_member": ("protection groups", "Remove a VM from a group", None,
+                             [ALL_PROJECTS], 204),
+    "groups.list_mappings": ("resource mappings", "Resource mappings", None,
+                             [ALL_PROJECTS, _query("protection_group", {"type": "string"},
+                                                   "a group's mappings and its project's")],
+                             200),
+    "groups.create_mapping": ("resource mappings", "Map a resource to its DR equivalent",
+                              schemas.MappingCreate, [ALL_PROJECTS], 201),
+    "groups.show_mapping": ("resource mappings", "One mapping", None, [ALL_PROJECTS], 200),
+    "groups.update_mapping": ("resource mappings", "Change a mapping's target",
+                              schemas.MappingUpdate, [ALL_PROJECTS], 200),
+    "groups.delete_mapping": ("resource mappings", "Delete a mapping", None, [ALL_PROJECTS],
+                              204),
+    "operations.test_failover": ("operations", "Start a DR drill", schemas.TestFailover,
+                                 *STARTS),
+    "operations.test_cleanup": ("operations", "Remove a drill's resources",
+                                schemas.NoOptions, *STARTS),
+    "operations.failover": ("operations", "Fail a group over to this site",
+                            schemas.Failover, *STARTS),
+    "operations.failback": ("operations", "Bring a failed-over group back",
+                            schemas.NoOptions, *STARTS),
+    "operations.site_failover": ("operations", "Fail over every group of the peer site",
+                                 schemas.SiteFailover, [IDEMPOTENCY], 202),
+    "operations.list_operations": ("operations", "Operations, newest first", None,
+                                   [ALL_PROJECTS, _query("status", {"type": "string"},
+                                                         "only operations in this status"),
+                                    _query("protection_group", {"type": "string"},
+                                           "only operations on this group")], 200),
+    "operations.show_operation": ("operations", "One operation with its groups' results",
+                                  None, [ALL_PROJECTS], 200),
+    "operations.retry": ("operations", "Retry the groups that failed", None, STARTS[0],
+                         202),
+    "audit.list_entries": ("audit", "The audit log, newest first", None,
+                           [ALL_PROJECTS, _query("limit", {"type": "integer", "minimum": 1,
+                                                           "maximum": 1000}, "at most"),
+                            _query("marker", {"type": "integer", "minimum": 0},
+                                   "entries older than this id")], 200),
+    "alerts.alertmanager": ("monitoring", "Alertmanager webhook (version 4)",
+                            AlertmanagerPayload, [], 200),
+    "internal.push_group": ("internal", "A group pushed by the peer", schemas.GroupPush, [],
+                            200),
+    "internal.push_group_deletion": ("internal", "A group deleted on the peer", None,
+                                     [VERSION], 204),
+    "internal.push_mapping": ("internal", "A mapping pushed by the peer",
+                              schemas.MappingPush, [], 200),
+    "internal.push_mapping_deletion": ("internal", "A mapping deleted on the peer", None,
+                                       [VERSION], 204),
+    "internal.forward": ("internal", "A change for this site to coordinate",
+                         schemas.Forwarded, [], 200),
+    "operations.report_progress": ("internal", "Progress reported by a workflow",
+                                   schemas.ProgressReport, [], 200),
+}
+PUBLIC = {"healthz", "metrics", "openapi.spec", "alerts.alertmanager"}
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def document(app: Flask) -> dict:
+    models = sorted({route[2] for route in ROUTES.values() if route[2]},
+                    key=lambda m: m.__name__)
+    _, definitions = models_json_schema([(m, "validation") for m in models],
+                                        ref_template="#/components/schemas/{model}")
+    components = dict(definitions.get("$defs", {}))
+    components["Error"] = {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message", "details"],
+                                 "properties": {"code": {"type": "integer"},
+                                                "message": {"type": "string", "minLength": 1},
+                                                "details": {"type": "object"}}}}}
+    paths: dict[str, dict] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint not in ROUTES:
+            raise LookupError(f"route {rule.rule} ({rule.endpoint}) is not documented")
+        tag, summary, model, parameters, success = ROUTES[rule.endpoint]
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                rule, tag, summary, model, parameters, success)
+    return {"openapi": "3.0.3",
+            "info": {"title": "Site Recovery protection service", "version": "1",
+                     "description": "Protection groups kept identical on two sites, and "
+                                    "the DR operations that recover them."},
+            "servers": [{"url": "/"}], "paths": paths,
+            "components": {"schemas": components, "securitySchemes": {
+                "keystone": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+                "alert_secret": {"type": "http", "scheme": "bearer"}}}}
+
+
+def _operation(rule, tag, summary, model, parameters, success) -> dict:
+    operation = {"tags": [tag], "summary": summary, "operationId": rule.endpoint,
+                 "parameters": [{"name": name, "in": "path", "required": True,
+                                 "schema": {"type": "string", "minLength": 1}}
+                                for name in rule.arguments] + parameters,
+                 "responses": {str(success): {"description": "done"},
+                               "default": {"description": "an error", "content": {
+                                   "application/json": {"schema": ERROR}}}}}
+    if model is not None:
+        required = any(f.is_required() for f in model.model_fields.values())
+        operation["requestBody"] = {"required": required,
+                                    "content": {"application/json": {"schema": {
+                                        "$ref": f"#/components/schemas/{model.__name__}"}}}}
+    if rule.endpoint == "alerts.alertmanager":
+        operation["security"] = [{"alert_secret": []}]
+    elif rule.endpoint not in PUBLIC:
+        operation["security"] = [{"keystone": []}]
+    return operation
+
+
+@bp.get("/v1/openapi.json")
+def spec():
+    app = current_app._get_current_object()
+    if "openapi" not in app.extensions:
+        app.extensions["openapi"] = document(app)
+    return app.extensions["openapi"]

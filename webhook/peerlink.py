@@ -1,0 +1,68 @@
+"""Calls to the peer site's protection service, as this service's own account there.
+
+The two sites have independent Keystones, so a user's token means nothing to the peer:
+site-to-site calls sign in to the peer's Keystone with the ``clouds.peer`` entry and the
+peer checks that account's ``service`` role. Every call has the configured timeout; a peer
+that does not answer (its service or its Keystone) is :class:`PeerUnreachable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from .config import ServiceConfig
+
+
+class PeerUnreachable(Exception):
+    """The peer's service or its Keystone did not answer."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict
+
+
+class PeerLink:
+    def __init__(self, config: ServiceConfig):
+        self.name = config.peer.name
+        self._url = str(config.peer.url).rstrip("/")
+        self._timeout = config.peer.sync_timeout
+        self._auth = config.clouds.auth("peer")
+        self._session: ks_session.Session | None = None
+
+    def _signed_in(self) -> ks_session.Session:
+        if self._session is None:
+            auth = self._auth
+            self._session = ks_session.Session(auth=v3.Password(
+                auth_url=auth["auth_url"], username=auth["username"],
+                password=auth["password"], project_name=auth.get("project_name", "service"),
+                user_domain_name=auth.get("user_domain_name", "Default"),
+                project_domain_name=auth.get("project_domain_name", "Default")),
+                timeout=self._timeout)
+        return self._session
+
+    def request(self, method: str, path: str, body: dict | None = None) -> Reply:
+        """One call to the peer's ``/v1/internal`` API; any HTTP status is returned."""
+        try:
+            response = self._signed_in().request(
+                f"{self._url}{path}", method, json=body, raise_exc=False,
+                connect_retries=0, timeout=self._timeout)
+        except (ks_exceptions.ConnectionError, ks_exceptions.RequestTimeout,
+                ks_exceptions.DiscoveryFailure) as exc:
+            raise PeerUnreachable(f"{type(exc).__name__}") from None
+        except ks_exceptions.Unauthorized:
+            raise PeerUnreachable("its Keystone refused this service's credentials") from None
+        except ks_exceptions.HttpError as exc:
+            raise PeerUnreachable(f"its Keystone answered HTTP {exc.http_status}") from None
+        try:
+            payload = response.json() if response.content else {}
+        except ValueError:
+            payload = {}
+        if response.status_code >= 500 and "error" not in payload:
+            raise PeerUnreachable(f"it answered HTTP {response.status_code}")
+        return Reply(response.status_code, payload)

@@ -1,0 +1,368 @@
+"""Protection groups and resource mappings, kept identical on both sites.
+
+Every change is a :class:`Change`: a small serialisable command that turns the current
+document of a group or mapping into the next one. One site coordinates each object (a
+group's primary site; for project-wide mappings the site whose name sorts first), so two
+sites never race on one object: a change received elsewhere is forwarded there. The
+coordinator builds the next document with ``version + 1`` and pushes it to the peer, which
+takes it only if it still holds the version the change was built on; only then is it
+stored locally. So both sites hold the same version or the change is refused:
+
+- peer unreachable (as judged by the prober, or on the push itself): 503, nothing stored;
+- another change won the race: 409, nothing stored.
+
+Documents are stored "if newer", so a coordinator that crashed after the push repairs
+itself from the peer's copy on its next conflict, and a repeated push is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import audit, db
+from .config import ServiceConfig
+from .errors import APIError, Conflict, NotFound, Unavailable
+from .models import Member, ProtectionGroup, ResourceMapping, Site, utcnow
+from .peerlink import PeerLink, PeerUnreachable
+
+GROUP_FIELDS = ("name", "description", "project_name", "replication_type", "primary_site",
+                "secondary_site", "volume_type", "rpo_target_seconds", "status")
+MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "spec")
+MAPPING_FIELDS = ("project_name", "group_id", "kind", "source", "target")
+
+
+# -- documents: the whole state of one object, as both sites store it ------------------------
+
+def group_document(group: ProtectionGroup) -> dict:
+    doc = {"id": group.id, "version": group.version,
+           "created_at": group.created_at.isoformat(),
+           "updated_at": group.updated_at.isoformat()}
+    doc.update({name: getattr(group, name) for name in GROUP_FIELDS})
+    doc["members"] = [
+        {**{name: getattr(m, name) for name in MEMBER_FIELDS},
+         "captured_at": m.captured_at.isoformat() if m.captured_at else None}
+        for m in group.members]
+    return doc
+
+
+def mapping_document(mapping: ResourceMapping) -> dict:
+    doc = {"id": mapping.id, "version": mapping.version}
+    doc.update({name: getattr(mapping, name) for name in MAPPING_FIELDS})
+    return doc
+
+
+def store_group(session: Session, doc: dict) -> ProtectionGroup:
+    """Store ``doc`` unless this site already holds that version or a newer one."""
+    group = session.get(ProtectionGroup, doc["id"])
+    if group is not None and group.version >= doc["version"]:
+        return group
+    if group is None:
+        group = ProtectionGroup(id=doc["id"],
+                                created_at=datetime.fromisoformat(doc["created_at"]))
+        session.add(group)
+    for name in GROUP_FIELDS:
+        setattr(group, name, doc[name])
+    group.version = doc["version"]
+    group.updated_at = datetime.fromisoformat(doc["updated_at"])
+    wanted = {m["id"]: m for m in doc["members"]}
+    for member in list(group.members):
+        if member.id not in wanted:
+            group.members.remove(member)
+    held = {m.id: m for m in group.members}
+    for item in doc["members"]:
+        member = held.get(item["id"])
+        if member is None:
+            member = Member(id=item["id"])
+            group.members.append(member)
+        for name in MEMBER_FIELDS[1:]:
+            setattr(member, name, item[name])
+        member.captured_at = (datetime.fromisoformat(item["captured_at"])
+                              if item["captured_at"] else None)
+    session.flush()
+    return group
+
+
+def store_mapping(session: Session, doc: dict) -> ResourceMapping:
+    mapping = session.get(ResourceMapping, doc["id"])
+    if mapping is not None and mapping.version >= doc["version"]:
+        return mapping
+    if mapping is None:
+        mapping = ResourceMapping(id=doc["id"])
+        session.add(mapping)
+    for name in MAPPING_FIELDS:
+        setattr(mapping, name, doc[name])
+    mapping.version = doc["version"]
+    session.flush()
+    return mapping
+
+
+KINDS = {"protection_group": (ProtectionGroup, group_document, store_group,
+                              "/v1/internal/protection-groups"),
+         "resource_mapping": (ResourceMapping, mapping_document, store_mapping,
+                              "/v1/internal/resource-mappings")}
+
+
+def held_version(session: Session, kind: str, object_id: str) -> int:
+    row = session.get(KINDS[kind][0], object_id)
+    return row.version if row is not None else 0
+
+
+def receive(session: Session, kind: str, object_id: str, doc: dict | None,
+            expected_version: int) -> dict | None:
+    """The peer's side of a push: take ``doc`` (None: delete) if this site still holds
+    ``expected_version`` (0: nothing). Raises Conflict carrying this site's copy."""
+    model, document, store, _ = KINDS[kind]
+    if doc is not None and doc["id"] != object_id:
+        raise APIError(f"the document is {doc['id']}, not {object_id}", field="document.id")
+    row = session.get(model, object_id, with_for_update=True)
+    held = row.version if row is not None else 0
+    if doc is None and row is None:
+        return None                                     # already gone: a repeated delete
+    if doc is not None and row is not None and held >= doc["version"] and \
+            document(row) == doc:
+        return doc                                      # a repeated push
+    if held != expected_version:
+        raise Conflict(f"{kind.replace('_', ' ')} {object_id} is at version {held} here, "
+                       f"not {expected_version}", current=document(row) if row else None)
+    if doc is None:
+        session.delete(row)
+        session.flush()
+        return None
+    try:
+        with session.begin_nested():
+            return document(store(session, doc))
+    except IntegrityError:
+        raise Conflict(f"another {kind.replace('_', ' ')} named like {object_id} exists "
+                       "here") from None
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    """One change, as forwarded between sites: ``action`` on ``kind`` ``object_id``."""
+
+    kind: str                        # protection_group | resource_mapping
+    action: str                      # create | update | delete | add_member | remove_member
+    object_id: str
+    project_name: str
+    values: dict = field(default_factory=dict)
+    expected_version: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "action": self.action, "object_id": self.object_id,
+                "project_name": self.project_name, "values": self.values,
+                "expected_version": self.expected_version}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Change:
+        return cls(**data)
+
+    def next_document(self, session: Session, current: dict | None,
+                      sites: tuple[str, str]) -> dict | None:
+        """The document after this change (None: deleted); refuses what cannot be."""
+        noun = self.kind.replace("_", " ")
+        if self.action == "create":
+            if current is not None:
+                raise Conflict(f"{noun} {self.object_id} exists already")
+            doc = {"id": self.object_id, "version": 1, **self.values}
+            if self.kind == "protection_group":
+                _check_group(session, doc, sites)
+                now = utcnow().isoformat()
+                doc.update(members=[], created_at=now, updated_at=now)
+            else:
+                _check_mapping(session, doc)
+            return doc
+        if current is None:
+            raise NotFound(f"{noun} {self.object_id} not found")
+        if self.expected_version is not None and current["version"] != self.expected_version:
+            raise Conflict(f"{noun} {self.object_id} is at version {current['version']}, "
+                           f"not {self.expected_version}: it changed since you read it",
+                           version=current["version"])
+        if self.action == "delete":
+            return None
+        doc = {**current, "version": current["version"] + 1}
+        if self.kind == "protection_group":
+            doc["updated_at"] = utcnow().isoformat()
+        if self.action == "update":
+            doc.update(self.values)
+            if self.kind == "protection_group":
+                _check_group(session, doc, sites)
+        elif self.action == "add_member":
+            doc["members"] = _with_member(current["members"], self.values)
+        elif self.action == "remove_member":
+            server = self.values["server_id"]
+            if not any(m["server_id"] == server for m in current["members"]):
+                raise NotFound(f"server {server} is not a member of protection group "
+                               f"{current['name']}")
+            doc["members"] = [m for m in current["members"] if m["server_id"] != server]
+        return doc
+
+
+def _check_group(session: Session, doc: dict, sites: tuple[str, str]):
+    _check_sites(doc, sites)
+    clash = session.scalar(select(ProtectionGroup.id).where(
+        ProtectionGroup.project_name == doc["project_name"],
+        ProtectionGroup.name == doc["name"], ProtectionGroup.id != doc["id"]))
+    if clash:
+        raise Conflict(f"project {doc['project_name']} already has a protection group "
+                       f"named {doc['name']!r}", id=clash)
+
+
+def _check_sites(doc: dict, sites: tuple[str, str]):
+    for role in ("primary_site", "secondary_site"):
+        if doc[role] not in sites:
+            raise APIError(f"{role} {doc[role]!r} is not a site of this pair "
+                           f"({' and '.join(sites)})", field=role)
+    if doc["primary_site"] == doc["secondary_site"]:
+        raise APIError("primary_site and secondary_site must be different sites",
+                       field="secondary_site")
+
+
+def _check_mapping(session: Session, doc: dict):
+    clash = session.scalar(select(ResourceMapping.id).where(
+        ResourceMapping.project_name == doc["project_name"],
+        ResourceMapping.group_id.is_(None) if doc["group_id"] is None
+        else ResourceMapping.group_id == doc["group_id"],
+        ResourceMapping.kind == doc["kind"], ResourceMapping.source == doc["source"]))
+    if clash:
+        raise Conflict(f"{doc['kind']} {doc['source']!r} is already mapped here "
+                       f"(mapping {clash}); change that one", id=clash)
+
+
+def _with_member(members: list[dict], values: dict) -> list[dict]:
+    if any(m["server_id"] == values["server_id"] for m in members):
+        raise Conflict(f"server {values['server_id']} is already a member")
+    position = max((m["position"] for m in members), default=-1) + 1
+    return [*members, {"id": str(uuid.uuid4()), "server_id": values["server_id"],
+                       "server_name": values.get("server_name") or "",
+                       "position": position, "spec": None, "captured_at": None}]
+
+
+# -- the coordinator -------------------------------------------------------------------------
+
+class Registry:
+    def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig,
+                 peer: PeerLink):
+        self.sessions, self.config, self.peer = sessions, config, peer
+
+    def coordinator(self, change: Change) -> str:
+        """The site that makes ``change``: the group's primary, else the first site."""
+        with self.sessions() as session:
+            group_id = (change.object_id if change.kind == "protection_group"
+                        else (change.values.get("group_id") or _mapping_group(
+                            session, change.object_id)))
+            group = session.get(ProtectionGroup, group_id) if group_id else None
+        if group is not None:
+            return group.primary_site
+        if change.kind == "protection_group" and change.action == "create":
+            _check_sites(change.values, self.config.sites)
+            return change.values["primary_site"]
+        return min(self.config.sites)
+
+    def submit(self, change: Change, actor: dict) -> dict | None:
+        """Make ``change`` on both sites, here or through the coordinator; the new document."""
+        try:
+            self.require_peer()
+            if self.coordinator(change) != self.config.site:
+                return self._forward(change, actor)
+            return self.coordinate(change, actor)
+        except APIError as exc:
+            audit.record(self.sessions, actor, f"{change.kind}.{change.action}",
+                         change.object_id, "refused", exc.message,
+                         project_name=change.project_name)
+            raise
+
+    def require_peer(self):
+        """Refuse at once when the prober already judged the peer unreachable."""
+        with self.sessions() as session:
+            peer = session.get(Site, self.config.peer.name)
+        if peer is not None and peer.reachable is False:
+            since = peer.state_since.isoformat(timespec="seconds") if peer.state_since else "?"
+            raise Unavailable(
+                f"peer site {peer.name} has been unreachable since {since}; changes are "
+                f"refused until it is back, so that both sites stay identical. Nothing was "
+                f"changed.", peer=peer.name, since=since, last_error=peer.last_error)
+
+    def coordinate(self, change: Change, actor: dict) -> dict | None:
+        model, document, store, path = KINDS[change.kind]
+        with self.sessions() as session:
+            row = session.get(model, change.object_id)
+            current = document(row) if row is not None else None
+            after = change.next_document(session, current, self.config.sites)
+        expected = current["version"] if current else 0
+        self._push(change, path, after, expected)
+        with db.transaction(self.sessions) as session:
+            if after is None:
+                row = session.get(model, change.object_id)
+                if row is not None:
+                    session.delete(row)
+            else:
+                store(session, after)
+            audit.record_in(session, actor, f"{change.kind}.{change.action}",
+                            change.object_id, "accepted",
+                            f"version {after['version'] if after else expected} on both sites",
+                            project_name=change.project_name,
+                            details={"values": change.values})
+        return after
+
+    def _push(self, change: Change, path: str, after: dict | None, expected: int):
+        url = f"{path}/{change.object_id}"
+        try:
+            if after is None:
+                reply = self.peer.request("DELETE", f"{url}?version={expected}")
+            else:
+                reply = self.peer.request("PUT", url, {"document": after,
+                                                       "expected_version": expected})
+        except PeerUnreachable as exc:
+            raise self._unreachable(str(exc)) from None
+        if reply.status in (200, 204):
+            return
+        error = reply.body.get("error", {})
+        if reply.status == 409:
+            self._repair(change.kind, error.get("details", {}).get("current"))
+            raise Conflict(f"the change lost a race at peer site {self.peer.name}: "
+                           f"{error.get('message')}; read it again and retry")
+        raise APIError(f"peer site {self.peer.name} refused the change: "
+                       f"{error.get('message', reply.status)}", status=502)
+
+    def _repair(self, kind: str, peer_copy: dict | None):
+        """Adopt the peer's copy when it is newer: a change pushed before a crash here."""
+        if peer_copy is None:
+            return
+        store = KINDS[kind][2]
+        with db.transaction(self.sessions) as session:
+            if held_version(session, kind, peer_copy["id"]) < peer_copy["version"]:
+                store(session, peer_copy)
+
+    def _forward(self, change: Change, actor: dict) -> dict | None:
+        coordinator = self.coordinator(change)
+        try:
+            reply = self.peer.request("POST", "/v1/internal/forward",
+                                      {"change": change.as_dict(), "actor": actor})
+        except PeerUnreachable as exc:
+            raise self._unreachable(str(exc)) from None
+        if reply.status >= 300:
+            error = reply.body.get("error", {})
+            raise APIError(error.get("message", f"{coordinator} answered {reply.status}"),
+                           status=reply.status, **error.get("details", {}))
+        after = reply.body.get("document")
+        if after is not None:                       # the push already stored it here
+            with db.transaction(self.sessions) as session:
+                KINDS[change.kind][2](session, after)
+        return after
+
+    def _unreachable(self, why: str) -> Unavailable:
+        return Unavailable(f"peer site {self.peer.name} did not answer ({why}); the change "
+                           "needs both sites, so nothing was changed", peer=self.peer.name)
+
+
+def _mapping_group(session: Session, mapping_id: str) -> str | None:
+    mapping = session.get(ResourceMapping, mapping_id)
+    return mapping.group_id if mapping is not None else None

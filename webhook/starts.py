@@ -1,0 +1,97 @@
+"""Starting an operation's workflow without making the caller queue behind Mistral.
+
+Mistral accepts executions one at a time per API worker (about 20 a second on the lab's
+two cores), so under a burst of requests a synchronous start would keep every caller
+waiting for the whole queue. Each start runs on a small pool instead; the request waits
+for it up to ``mistral.start_wait`` seconds. A start that fails within that time (Mistral
+refuses the connection, the workflow is unknown) fails the request, so nothing is
+half-done; one still under way answers 202 with the operation pending, and records its
+execution, or that it never started, when Mistral answers. An operation whose start was
+lost with its worker is found by :func:`expire_unstarted` and marked as never started.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as StillStarting
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import audit, db
+from .errors import APIError
+from .launcher import Launcher
+from .models import Operation
+
+
+def never_started(sessions: sessionmaker[Session], op_id: str, actor: dict, kind: str,
+                  why: str):
+    with db.transaction(sessions) as session:
+        op = session.get(Operation, op_id, with_for_update=True)
+        if op.mistral_execution_id or op.finished_at:
+            return
+        op.status, op.finished_at = "failed", datetime.now(UTC)
+        op.error = f"never started: {why}"
+        for result in op.results:
+            result.status, result.reason = "failed", "the workflow never started"
+        op.failed_count = len(op.results)
+        audit.record_in(session, actor, f"operation.{kind}", op_id, "refused", op.error,
+                        project_name=op.project_name)
+
+
+class Starts:
+    def __init__(self, sessions: sessionmaker[Session], launcher: Launcher, workers: int):
+        self.sessions, self.launcher = sessions, launcher
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mistral-start")
+
+    def start(self, op: Operation, actor: dict, workflow: str, workflow_input: dict, *,
+              wait: float) -> bool:
+        """Start ``op``'s workflow; True once started, False if still under way after
+        ``wait`` seconds. A start that failed within ``wait`` raises its APIError."""
+        future = self._pool.submit(self._start, op.id, op.type, op.project_name, actor,
+                                   workflow, workflow_input)
+        try:
+            future.result(timeout=wait)
+        except StillStarting:
+            return False
+        return True
+
+    def close(self):
+        """Wait for the starts under way (a worker's or a test's end)."""
+        self._pool.shutdown(wait=True)
+
+    def _start(self, op_id: str, kind: str, project: str | None, actor: dict,
+               workflow: str, workflow_input: dict):
+        try:
+            execution = self.launcher.start(workflow, workflow_input,
+                                            description=f"site-recovery {kind} {op_id}")
+        except APIError as exc:
+            never_started(self.sessions, op_id, actor, kind, exc.message)
+            raise
+        with db.transaction(self.sessions) as session:
+            session.get(Operation, op_id, with_for_update=True).mistral_execution_id = \
+                execution.id
+            audit.record_in(session, actor, f"operation.{kind}", op_id, "accepted",
+                            f"{workflow} started as execution {execution.id}",
+                            project_name=project,
+                            details={"params": workflow_input["params"]})
+
+
+def expire_unstarted(sessions: sessionmaker[Session], older_than: float,
+                     now: datetime | None = None) -> int:
+    """Mark operations whose start never reached Mistral (their worker stopped) as never
+    started; returns how many."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than)
+    with sessions() as session:
+        lost = session.scalars(select(Operation.id).where(
+            Operation.status == "pending", Operation.mistral_execution_id.is_(None),
+            Operation.finished_at.is_(None), Operation.created_at < cutoff)).all()
+    for op_id in lost:
+        with sessions() as session:
+            op = session.get(Operation, op_id)
+            actor, kind = op.requested_by, op.type
+        never_started(sessions, op_id, actor, kind,
+                      f"no Mistral execution {older_than:g} s after it was accepted (the "
+                      "service stopped while starting it); start it again")
+    return len(lost)
