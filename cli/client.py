@@ -154,8 +154,11 @@ class Client:
 
     # Resource mappings
 
-    def list_mappings(self, *, group: str | None = None) -> list[dict]:
-        params = {"protection_group": group} if group else None
+    def list_mappings(self, *, group: str | None = None,
+                      all_projects: bool = False) -> list[dict]:
+        params = _all_projects(all_projects)
+        if group:
+            params["protection_group"] = group
         return self._request("GET", "/resource-mappings", params=params)["resource_mappings"]
 
     def create_mapping(self, kind: str, source: str, target: str, *,
@@ -165,20 +168,22 @@ class Client:
             body["protection_group"] = group
         return self._request("POST", "/resource-mappings", body=body)["resource_mapping"]
 
-    def get_mapping(self, mapping_id: str) -> dict:
-        return self._request("GET",
-                             f"/resource-mappings/{_segment(mapping_id)}")["resource_mapping"]
+    def get_mapping(self, mapping_id: str, *, all_projects: bool = False) -> dict:
+        return self._request("GET", f"/resource-mappings/{_segment(mapping_id)}",
+                             params=_all_projects(all_projects))["resource_mapping"]
 
     def update_mapping(self, mapping_id: str, target: str, *,
-                       expected_version: int | None = None) -> dict:
+                       expected_version: int | None = None,
+                       all_projects: bool = False) -> dict:
         body = {"target": target}
         if expected_version is not None:
             body["version"] = expected_version
         return self._request("PATCH", f"/resource-mappings/{_segment(mapping_id)}",
-                             body=body)["resource_mapping"]
+                             body=body, params=_all_projects(all_projects))["resource_mapping"]
 
-    def delete_mapping(self, mapping_id: str) -> None:
-        self._request("DELETE", f"/resource-mappings/{_segment(mapping_id)}")
+    def delete_mapping(self, mapping_id: str, *, all_projects: bool = False) -> None:
+        self._request("DELETE", f"/resource-mappings/{_segment(mapping_id)}",
+                      params=_all_projects(all_projects))
 
     # DR operations
 
@@ -217,10 +222,10 @@ class Client:
         return self._start(f"/sites/{_segment(site)}/failover",
                            {"failover_type": failover_type, "force": force}, idempotency_key)
 
-    def retry_operation(self, operation_id: str, *,
+    def retry_operation(self, operation_id: str, *, all_projects: bool = False,
                         idempotency_key: str | None = None) -> dict:
         return self._start(f"/operations/{_segment(operation_id)}/retry", None,
-                           idempotency_key)
+                           idempotency_key, all_projects)
 
     def list_operations(self, *, status: str | None = None, group: str | None = None,
                         all_projects: bool = False) -> list[dict]:
@@ -231,13 +236,15 @@ class Client:
             params["protection_group"] = group
         return self._request("GET", "/operations", params=params)["operations"]
 
-    def get_operation(self, operation_id: str) -> dict:
-        return self._request("GET", f"/operations/{_segment(operation_id)}")["operation"]
+    def get_operation(self, operation_id: str, *, all_projects: bool = False) -> dict:
+        return self._request("GET", f"/operations/{_segment(operation_id)}",
+                             params=_all_projects(all_projects))["operation"]
 
     # Audit log
 
-    def list_audit(self, *, limit: int | None = None, marker: str | None = None) -> list[dict]:
-        params = {}
+    def list_audit(self, *, limit: int | None = None, marker: str | None = None,
+                   all_projects: bool = False) -> list[dict]:
+        params = _all_projects(all_projects)
         if limit is not None:
             params["limit"] = limit
         if marker:

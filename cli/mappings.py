@@ -55,14 +55,17 @@ class ListMappings(command.Lister):
         parser = super().get_parser(prog_name)
         parser.add_argument("--protection-group", metavar="<protection-group>",
                             help="Only the mappings of this protection group (name or ID)")
+        common.add_all_projects(parser)
         return parser
 
     def take_action(self, parsed_args):
         mappings = self.app.client_manager.protector.list_mappings(
-            group=parsed_args.protection_group)
-        return common.listing(mappings, (
-            ("ID", "id"), ("Kind", "kind"), ("Source", "source"), ("Target", "target"),
-            ("Protection Group", "protection_group_id"), ("Version", "version")), FORMATTERS)
+            group=parsed_args.protection_group, all_projects=parsed_args.all_projects)
+        columns = [("ID", "id"), ("Kind", "kind"), ("Source", "source"), ("Target", "target"),
+                   ("Protection Group", "protection_group_id"), ("Version", "version")]
+        if parsed_args.all_projects:
+            columns.insert(1, ("Project", "project_name"))
+        return common.listing(mappings, tuple(columns), FORMATTERS)
 
 
 class ShowMapping(command.ShowOne):
@@ -71,10 +74,12 @@ class ShowMapping(command.ShowOne):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("mapping", metavar="<mapping>", help="Mapping ID")
+        common.add_all_projects(parser)
         return parser
 
     def take_action(self, parsed_args):
-        mapping = self.app.client_manager.protector.get_mapping(parsed_args.mapping)
+        mapping = self.app.client_manager.protector.get_mapping(
+            parsed_args.mapping, all_projects=parsed_args.all_projects)
         return common.show(mapping, FIELDS, FORMATTERS)
 
 
@@ -89,12 +94,14 @@ class SetMapping(command.Command):
         parser.add_argument("--expected-version", metavar="<version>", type=int,
                             help="Refuse the change if the mapping has changed since this "
                                  "version")
+        common.add_all_projects(parser)
         return parser
 
     def take_action(self, parsed_args):
         self.app.client_manager.protector.update_mapping(
             parsed_args.mapping, parsed_args.target,
-            expected_version=parsed_args.expected_version)
+            expected_version=parsed_args.expected_version,
+            all_projects=parsed_args.all_projects)
 
 
 class DeleteMapping(command.Command):
@@ -104,8 +111,11 @@ class DeleteMapping(command.Command):
         parser = super().get_parser(prog_name)
         parser.add_argument("mappings", metavar="<mapping>", nargs="+",
                             help="Mapping ID(s) to delete")
+        common.add_all_projects(parser)
         return parser
 
     def take_action(self, parsed_args):
+        client = self.app.client_manager.protector
         common.delete_each(self.log, "resource mapping", parsed_args.mappings,
-                           self.app.client_manager.protector.delete_mapping)
+                           lambda mapping: client.delete_mapping(
+                               mapping, all_projects=parsed_args.all_projects))

@@ -42,11 +42,13 @@ class ShowOperation(command.ShowOne):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("operation", metavar="<operation>", help="Operation ID")
+        common.add_all_projects(parser)
         return parser
 
     def take_action(self, parsed_args):
         client = self.app.client_manager.protector
-        return show_operation(client.get_operation(parsed_args.operation))
+        return show_operation(client.get_operation(parsed_args.operation,
+                                                   all_projects=parsed_args.all_projects))
 
 
 class ListOperations(command.Lister):
@@ -122,8 +124,10 @@ class RetryOperation(OperationCommand):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("operation", metavar="<operation>", help="Operation ID")
+        common.add_all_projects(parser)
         return parser
 
     def start(self, client, parsed_args):
         return client.retry_operation(parsed_args.operation,
+                                      all_projects=parsed_args.all_projects,
                                       idempotency_key=parsed_args.idempotency_key)

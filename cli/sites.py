@@ -42,12 +42,15 @@ class ListAudit(command.Lister):
                             help="At most this many entries (the service's default: 100)")
         parser.add_argument("--marker", metavar="<entry-id>",
                             help="Start after this entry (the last one of the previous page)")
+        common.add_all_projects(parser)
         return parser
 
     def take_action(self, parsed_args):
-        entries = self.app.client_manager.protector.list_audit(limit=parsed_args.limit,
-                                                               marker=parsed_args.marker)
-        return common.listing(entries, (
-            ("ID", "id"), ("At", "at"), ("Actor", "actor"), ("Action", "action"),
-            ("Target", "target"), ("Outcome", "outcome"), ("Reason", "reason")),
-            {"actor": common.ActorColumn})
+        entries = self.app.client_manager.protector.list_audit(
+            limit=parsed_args.limit, marker=parsed_args.marker,
+            all_projects=parsed_args.all_projects)
+        columns = [("ID", "id"), ("At", "at"), ("Actor", "actor"), ("Action", "action"),
+                   ("Target", "target"), ("Outcome", "outcome"), ("Reason", "reason")]
+        if parsed_args.all_projects:
+            columns.append(("Project", "project_name"))
+        return common.listing(entries, tuple(columns), {"actor": common.ActorColumn})

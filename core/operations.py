@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-GROUP_OPERATIONS = ("test_failover", "test_cleanup", "failover", "failback")
 SITE_OPERATIONS = ("site_failover",)
 FINISHED = ("completed", "failed")
 

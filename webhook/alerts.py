@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -36,7 +36,7 @@ class Alert(BaseModel):
     status: str = Field(pattern="^(firing|resolved)$")
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime                   # Alertmanager's field name
+    startsAt: AwareDatetime              # Alertmanager's field name
     fingerprint: str = Field(min_length=1, max_length=64)
 
 
@@ -61,8 +61,9 @@ class Decision:
 
     @property
     def final(self) -> bool:
-        """Final decisions are remembered; a waiting alert is decided again on redelivery."""
-        return self.action != "waiting"
+        """Final decisions are remembered. A waiting alert, or one refused because the
+        peer still answered, is decided again when Alertmanager delivers it again."""
+        return self.action not in ("waiting", "refused")
 
 
 def authentic(body: bytes, authorization: str | None, signature: str | None, *,
@@ -70,10 +71,11 @@ def authentic(body: bytes, authorization: str | None, signature: str | None, *,
     """A bearer shared secret (Alertmanager's ``http_config.authorization``), or an
     HMAC-SHA256 of the body in ``X-Signature: sha256=<hex>`` (a signing proxy)."""
     if shared_secret and authorization and authorization.startswith("Bearer "):
-        return hmac.compare_digest(authorization[7:].encode(), shared_secret.encode())
+        return hmac.compare_digest(authorization[7:].encode(errors="replace"),
+                                   shared_secret.encode())
     if hmac_secret and signature and signature.startswith("sha256="):
         expected = hmac.new(hmac_secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(signature[7:], expected)
+        return hmac.compare_digest(signature[7:].encode(errors="replace"), expected.encode())
     return False
 
 
@@ -146,7 +148,7 @@ def _peer_unreachable(sessions, config) -> bool:
 def _handle(sessions, config, decision: Decision) -> dict:
     alert, rule = decision.alert, decision.rule
     answer = {"fingerprint": alert.fingerprint, "rule": rule.name if rule else None,
-              "action": decision.action, "reason": decision.reason, "operation_id": None}
+              "action": decision.action, "reason": decision.reason, "operation_ids": []}
     actor = {"user": f"alertmanager ({rule.name})" if rule else "alertmanager",
              "roles": [], "labels": alert.labels}
     if decision.final and decision.action != "duplicate":
@@ -165,41 +167,52 @@ def _handle(sessions, config, decision: Decision) -> dict:
                  "recorded", answer["reason"],
                  details={"rule": answer["rule"], "labels": alert.labels,
                           "starts_at": alert.startsAt.isoformat(),
-                          "operation_id": answer["operation_id"]})
+                          "operation_ids": answer["operation_ids"]})
     return answer
 
 
 def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dict:
-    """Find what the rule's operation covers here; start it if the mode is execute."""
-    rule = decision.rule
+    """Find what the rule's operation covers here; start it if the mode is execute: one
+    site failover, or one operation per group (each visible to the group's project)."""
+    rule, alert = decision.rule, decision.alert
     with sessions() as session:
         query = select(ProtectionGroup).order_by(ProtectionGroup.name)
         for name, wanted in rule.selector.items():
-            value = (decision.alert.labels.get(wanted[1:], "") if wanted.startswith("$")
-                     else wanted)
+            value = alert.labels.get(wanted[1:], "") if wanted.startswith("$") else wanted
             query = query.where(getattr(ProtectionGroup, name) == value)
         recover_here = (ProtectionGroup.secondary_site == config.site
                         if rule.operation == "test_failover"
                         else ProtectionGroup.primary_site == config.peer.name)
         groups = list(session.scalars(query.where(recover_here)))
-    names = ", ".join(g.name for g in groups) or "no protection group"
-    if decision.action == "dry_run" or not groups:
-        return {**answer, "reason": f"{decision.reason}: would cover {names}"}
+    if not groups:
+        return {**answer, "action": "ignored", "reason": f"rule {rule.name!r} matches no "
+                f"protection group that recovers on {config.site}"}
+    names = ", ".join(g.name for g in groups)
+    if decision.action == "dry_run":
+        return {**answer, "reason": f"{decision.reason} of {names}"}
     kind = rule.operation
     params = {"failover_type": "unplanned"} if kind != "test_failover" else {}
-    key = f"alert:{decision.alert.fingerprint}:{decision.alert.startsAt.isoformat()}"
+    batches = [groups] if kind == "site_failover" else [[g] for g in groups]
+    started = []
     try:
-        reply, _status = operations.start(
-            actor, None, kind, groups,
-            site=config.peer.name if kind == "site_failover" else None, params=params,
-            force=kind != "test_failover", key=key[:128])
+        for batch in batches:
+            # Keyed by alert and group: a redelivery after a failed start starts only
+            # what did not start (a key whose operation never started is released).
+            key = "alert:" + hashlib.sha256(
+                f"{alert.fingerprint}|{alert.startsAt.isoformat()}|{batch[0].id}".encode()
+            ).hexdigest()[:40]
+            reply, _status = operations.start(
+                actor, None, kind, batch,
+                site=config.peer.name if kind == "site_failover" else None,
+                params=dict(params), force=kind != "test_failover", key=key)
+            started.append(reply["operation"]["id"])
     except APIError as exc:
         with db.transaction(sessions) as session:       # let Alertmanager deliver again
             session.execute(delete(AlertDelivery).where(
-                AlertDelivery.fingerprint == decision.alert.fingerprint,
-                AlertDelivery.starts_at == decision.alert.startsAt.isoformat()))
-        audit.record(sessions, actor, f"alert.{decision.action}", decision.alert.fingerprint,
-                     "refused", exc.message, details={"rule": rule.name})
+                AlertDelivery.fingerprint == alert.fingerprint,
+                AlertDelivery.starts_at == alert.startsAt.isoformat()))
+        audit.record(sessions, actor, f"alert.{decision.action}", alert.fingerprint,
+                     "refused", exc.message,
+                     details={"rule": rule.name, "operation_ids": started})
         raise
-    return {**answer, "reason": f"{decision.reason} of {names}",
-            "operation_id": reply["operation"]["id"]}
+    return {**answer, "reason": f"{decision.reason} of {names}", "operation_ids": started}

@@ -96,9 +96,6 @@ class CloudsConfig(_Strict):
         return auth
 
 
-OPERATION_TYPES = ("test_failover", "test_cleanup", "failover", "failback", "site_failover")
-
-
 class WorkflowsConfig(_Strict):
     """The Mistral workflow each operation starts."""
 
@@ -124,6 +121,21 @@ class AlertRule(_Strict):
     selector: dict[str, str] = Field(default_factory=dict)   # which groups (labels -> PG fields)
     mode: Literal["record", "dry_run", "execute"] = "record"
     min_firing_seconds: int = Field(0, ge=0)
+
+    @field_validator("selector")
+    @classmethod
+    def _known_fields(cls, selector: dict[str, str]) -> dict[str, str]:
+        unknown = set(selector) - set(SELECTABLE)
+        if unknown:
+            raise ValueError(f"selector fields {sorted(unknown)} unknown; use "
+                             f"{', '.join(SELECTABLE)}")
+        return selector
+
+
+# Protection-group fields an alert rule's selector may match (a value "$label" takes the
+# alert's label).
+SELECTABLE = ("name", "project_name", "replication_type", "volume_type", "primary_site",
+              "secondary_site")
 
 
 class MonitoringConfig(_Strict):

@@ -173,6 +173,10 @@ def add_member(ref: str):
 
 @bp.delete("/protection-groups/<ref>/members/<server_id>")
 def remove_member(ref: str, server_id: str):
+    try:
+        server_id = str(uuid.UUID(server_id))       # as add_member stored it
+    except ValueError:
+        raise NotFound(f"server {server_id!r} is not a member: not a server id") from None
     _group_change(_require("protector:write"), ref, "remove_member",
                   values={"server_id": server_id})
     return "", 204

@@ -7,12 +7,13 @@ site's Keystone; the workflows' account) reach these endpoints.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
+from sqlalchemy import select
 
 from . import audit, db, schemas
 from .errors import Conflict
 from .identity import caller
 from .params import body, bounded_int
-from .registry import Change, receive
+from .registry import KINDS, Change, receive
 
 bp = Blueprint("internal", __name__, url_prefix="/v1/internal")
 
@@ -30,6 +31,25 @@ def _receive(who, kind: str, object_id: str, doc: dict | None, expected: int):
                         f"from peer site, version {doc['version'] if doc else 'deleted'}",
                         project_name=(doc or {}).get("project_name"))
     return stored
+
+
+def _documents(kind: str):
+    _service()
+    model, document, _, _ = KINDS[kind]
+    with current_app.extensions["sessions"]() as session:
+        return {"documents": [document(row) for row in session.scalars(
+            select(model).order_by(model.id))]}
+
+
+@bp.get("/protection-groups")
+def list_groups():
+    """Every group document, for the coordinator to catch up (``Registry.reconcile``)."""
+    return _documents("protection_group")
+
+
+@bp.get("/resource-mappings")
+def list_mappings():
+    return _documents("resource_mapping")
 
 
 @bp.put("/protection-groups/<object_id>")
@@ -69,7 +89,7 @@ def forward():
     forwarded = body(schemas.Forwarded)
     registry = current_app.extensions["registry"]
     change = Change.from_dict(forwarded.change.model_dump())
-    if registry.coordinator(change) != registry.config.site:
-        raise Conflict(f"site {registry.config.site} does not coordinate {change.kind} "
-                       f"{change.object_id}")
+    if registry.coordinator != registry.config.site:
+        raise Conflict(f"site {registry.config.site} does not coordinate changes; "
+                       f"{registry.coordinator} does")
     return {"document": registry.coordinate(change, forwarded.actor)}

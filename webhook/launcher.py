@@ -60,6 +60,10 @@ class Launcher:
             workflow, workflow_input=workflow_input, description=description), workflow)
         return Execution(execution.id, execution.state, execution.state_info)
 
+    def cancel(self, execution_id: str):
+        """Ask Mistral to cancel an execution (one started after it was given up)."""
+        self._call(lambda m: m.executions.update(execution_id, "CANCELLED"), execution_id)
+
     def get(self, execution_id: str) -> Execution:
         execution = self._call(lambda m: m.executions.get(execution_id), execution_id)
         return Execution(execution.id, execution.state, execution.state_info)

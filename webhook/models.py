@@ -117,12 +117,17 @@ class ResourceMapping(Base):
     """A primary-site resource and its DR-site equivalent, for one group or a project."""
 
     __tablename__ = "resource_mappings"
-    __table_args__ = (UniqueConstraint("project_name", "group_id", "kind", "source"),)
+    # ``scope`` is the group's id, or "project": unlike a NULL group_id it makes two
+    # project-wide mappings of one source collide.
+    __table_args__ = (UniqueConstraint("project_name", "group_id", "kind", "source"),
+                      UniqueConstraint("project_name", "scope", "kind", "source",
+                                       name="uq_resource_mappings_scope"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     project_name: Mapped[str] = mapped_column(String(64))
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(36), default="project")
     kind: Mapped[str] = mapped_column(String(16))   # network | flavor | security_group | ip_rule
     source: Mapped[str] = mapped_column(String(255))
     target: Mapped[str] = mapped_column(String(255))

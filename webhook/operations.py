@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from site_recovery.core import operations as rules
 
-from . import audit, db, schemas
+from . import audit, db, prober, schemas
 from .errors import APIError, Conflict, NotFound
 from .groups import find_group
 from .identity import Caller, caller
@@ -77,11 +77,19 @@ def _idempotency_key(who: Caller) -> str | None:
 
 
 def _existing(session: Session, key: str | None, kind: str) -> Operation | None:
-    """The operation this key already started; the key may not start another kind."""
+    """The operation this key already started; the key may not start another kind. A key
+    whose operation never started (Mistral refused it) is released: repeating the request
+    with it starts the operation now."""
     if key is None:
         return None
     op = session.scalar(select(Operation).where(Operation.idempotency_key == key))
-    if op is not None and op.type != kind:
+    if op is None:
+        return None
+    if op.status == "failed" and op.mistral_execution_id is None:
+        with db.transaction(current_app.extensions["sessions"]) as writing:
+            writing.get(Operation, op.id).idempotency_key = None
+        return None
+    if op.type != kind:
         raise Conflict(f"this Idempotency-Key already started operation {op.id}, a "
                        f"{op.type}; use a new key for a {kind}", operation_id=op.id)
     return op
@@ -89,6 +97,25 @@ def _existing(session: Session, key: str | None, kind: str) -> Operation | None:
 
 def _peer(session: Session) -> Site:
     return session.get(Site, current_app.config["SERVICE"].peer.name)
+
+
+def _peer_answers(config) -> bool:
+    """Whether the peer answers now: a failover decides on this and records it."""
+    ok, _ = prober.healthy(str(config.peer.url), config.peer.probe_timeout)
+    return ok
+
+
+def _busy(session: Session, kind: str, group_ids: list[str]) -> dict[str, str]:
+    """Groups that another unfinished operation holds: group id -> operation id. Drills
+    wait for any operation on the group; failovers only for another failover (a drill
+    must not hold back a recovery)."""
+    moving = ("failover", "failback", "site_failover")
+    conflicting = moving if kind in moving else (*moving, "test_failover", "test_cleanup")
+    rows = session.execute(
+        select(OperationResult.group_id, Operation.id).join(Operation).where(
+            Operation.status.in_(("pending", "running")), Operation.type.in_(conflicting),
+            OperationResult.group_id.in_(group_ids))).all()
+    return dict(rows)
 
 
 def start(actor: dict, requested_project: str | None, kind: str,
@@ -100,27 +127,51 @@ def start(actor: dict, requested_project: str | None, kind: str,
     sessions = current_app.extensions["sessions"]
     with sessions() as session:
         peer = _peer(session)
+        existing = _existing(session, key, kind)
+    if existing is not None:
+        return {"operation": operation_view(existing)}, 200
+    reachable = (_peer_answers(config) if kind in ("failover", "failback", "site_failover")
+                 else peer.reachable)
     try:
         rules.precheck(rules.Request(kind, params.get("failover_type"), force),
-                       peer.name, peer.reachable)
+                       peer.name, reachable)
     except rules.Refused as exc:
         audit.record(sessions, actor, f"operation.{kind}", site or groups[0].id,
                      "refused", str(exc), project_name=_project(groups))
-        raise Conflict(str(exc), peer=peer.name, peer_reachable=peer.reachable) from None
-    op = Operation(type=kind, scope="site" if kind in rules.SITE_OPERATIONS
-                   else "protection_group", group_id=groups[0].id if len(groups) == 1
-                   and kind not in rules.SITE_OPERATIONS else None, site=site,
-                   project_name=_project(groups), requested_project=requested_project,
-                   total=len(groups), force=force,
-                   peer_reachable=peer.reachable, idempotency_key=key,
-                   requested_by=actor, params=params,
-                   results=[OperationResult(group_id=g.id, group_name=g.name) for g in groups])
+        raise Conflict(str(exc), peer=peer.name, peer_reachable=reachable) from None
     try:
         with db.transaction(sessions) as session:
+            ids = [g.id for g in groups]
+            locked = session.scalars(select(ProtectionGroup.id).where(
+                ProtectionGroup.id.in_(ids)).with_for_update()).all()
+            busy = _busy(session, kind, ids)
+            if len(locked) < len(ids):
+                raise Conflict("a protection group of this operation was deleted meanwhile")
+            if busy and (kind != "site_failover" or len(busy) == len(ids)):
+                group, op_id = next(iter(busy.items()))
+                raise Conflict(f"operation {op_id} is under way on protection group "
+                               f"{next(g.name for g in groups if g.id == group)}; wait for "
+                               "it to end", operation_id=op_id)
+            if busy:              # a site failover goes on without what is already moving
+                params["skipped"] = sorted(g.name for g in groups if g.id in busy)
+                groups = [g for g in groups if g.id not in busy]
+            op = Operation(type=kind, scope="site" if kind in rules.SITE_OPERATIONS
+                           else "protection_group",
+                           group_id=groups[0].id if kind not in rules.SITE_OPERATIONS
+                           else None, site=site, project_name=_project(groups),
+                           requested_project=requested_project, total=len(groups),
+                           force=force, peer_reachable=reachable, idempotency_key=key,
+                           requested_by=actor, params=params,
+                           results=[OperationResult(group_id=g.id, group_name=g.name)
+                                    for g in groups])
             session.add(op)
-    except IntegrityError:                     # the same key, a moment earlier
+    except IntegrityError:
         with sessions() as session:
-            return {"operation": operation_view(_existing(session, key, kind))}, 200
+            existing = _existing(session, key, kind)
+        if existing is None:
+            raise Conflict("the operation could not be recorded (a group changed "
+                           "meanwhile); try again") from None
+        return {"operation": operation_view(existing)}, 200   # the same key, a moment ago
     workflow = getattr(config.workflows, kind)
     current_app.extensions["starts"].start(
         op, actor, workflow, {"operation_id": op.id, "operation_type": kind,
@@ -249,25 +300,34 @@ def show_operation(op_id: str):
 
 @bp.post("/operations/<op_id>/retry")
 def retry(op_id: str):
-    """A new operation of the same kind, for the groups that failed."""
+    """A new operation of the same kind, for the groups that failed (those the caller may
+    act on, recovering on this site)."""
     who = caller()
     policy = current_app.extensions["policy"]
+    everyone = policy.all_projects(who)
+    config = current_app.config["SERVICE"]
     with current_app.extensions["sessions"]() as session:
-        op = _visible(session, op_id, who, policy.all_projects(who))
+        op = _visible(session, op_id, who, everyone)
         policy.require(RULE[op.type], who)
         if op.status not in ("failed", "partially_failed"):
             raise Conflict(f"operation {op_id} is {op.status}: only a failed or partially "
                            "failed operation is retried")
         failed = [r.group_id for r in op.results if r.status == "failed"]
-        groups = session.scalars(select(ProtectionGroup).where(
-            ProtectionGroup.id.in_(failed))).all()
+        query = select(ProtectionGroup).where(ProtectionGroup.id.in_(failed),
+                                              ProtectionGroup.secondary_site == config.site)
+        if not everyone:
+            query = query.where(ProtectionGroup.project_name == who.project_name)
+        groups = session.scalars(query).all()
         key = _idempotency_key(who)
         existing = _existing(session, key, op.type)
         if existing is not None:
             return {"operation": operation_view(existing)}, 200
     if not groups:
-        raise Conflict(f"the groups that failed in operation {op_id} no longer exist")
+        raise Conflict(f"none of the groups that failed in operation {op_id} can be retried "
+                       f"here by {who.user_name or who.user_id}: they no longer exist, "
+                       "recover elsewhere, or belong to another project")
     params = {**op.params, "retry_of": op.id}
+    params.pop("skipped", None)
     return start(who.actor, who.project_name, op.type, list(groups), site=op.site,
                  params=params, force=op.force, key=key)
 

@@ -47,6 +47,6 @@ def bounded_int(name: str, default: int | None, low: int, high: int) -> int | No
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise APIError(f"{name} must be an integer from {low} to {high}", field=name)
     return int(raw)

@@ -18,7 +18,12 @@ from .config import ServiceConfig
 
 
 class PeerUnreachable(Exception):
-    """The peer's service or its Keystone did not answer."""
+    """The peer's service or its Keystone did not answer. ``maybe_delivered``: the request
+    may have reached the peer (a timeout), unlike a refused connection."""
+
+    def __init__(self, why: str, *, maybe_delivered: bool = False):
+        super().__init__(why)
+        self.maybe_delivered = maybe_delivered
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,13 @@ class PeerLink:
             response = self._signed_in().request(
                 f"{self._url}{path}", method, json=body, raise_exc=False,
                 connect_retries=0, timeout=self._timeout)
+        except ks_exceptions.ConnectFailure as exc:
+            raise PeerUnreachable(type(exc).__name__) from None
         except (ks_exceptions.ConnectionError, ks_exceptions.RequestTimeout,
                 ks_exceptions.DiscoveryFailure) as exc:
-            raise PeerUnreachable(f"{type(exc).__name__}") from None
+            # keystoneauth reports a read timeout as a connect timeout: the peer may have
+            # taken the request.
+            raise PeerUnreachable(type(exc).__name__, maybe_delivered=True) from None
         except ks_exceptions.Unauthorized:
             raise PeerUnreachable("its Keystone refused this service's credentials") from None
         except ks_exceptions.HttpError as exc:

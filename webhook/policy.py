@@ -29,7 +29,7 @@ RULES = [
     policy.RuleDefault("protector:all_projects", "role:admin", "Act on every project's groups"),
     policy.RuleDefault("protector:site_failover", "role:dr_site_admin",
                        "Fail every group of a site over"),
-    policy.RuleDefault("protector:internal", "role:service or role:admin",
+    policy.RuleDefault("protector:internal", "role:service",
                        "Progress reports from workflows, metadata sync from the peer site"),
 ]
 

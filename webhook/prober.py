@@ -43,7 +43,7 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
             return None
         state = PeerState(row.reachable, row.state_since, row.consecutive_failures,
                           row.consecutive_successes, seen, row.last_error)
-    ok, error = _healthy(str(peer.url), peer.probe_timeout)
+    ok, error = healthy(str(peer.url), peer.probe_timeout)
     state = judge(state, ok, now, failure_threshold=peer.failure_threshold,
                   success_threshold=peer.success_threshold, error=error)
     with db.transaction(sessions) as session:
@@ -58,7 +58,8 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
     return state if written else None
 
 
-def _healthy(url: str, timeout: float) -> tuple[bool, str | None]:
+def healthy(url: str, timeout: float) -> tuple[bool, str | None]:
+    """Whether the service at ``url`` answers its health check within ``timeout``."""
     try:
         reply = requests.get(f"{url.rstrip('/')}/healthz", timeout=timeout)
     except requests.RequestException as exc:

@@ -1,25 +1,27 @@
 """Protection groups and resource mappings, kept identical on both sites.
 
 Every change is a :class:`Change`: a small serialisable command that turns the current
-document of a group or mapping into the next one. One site coordinates each object (a
-group's primary site; for project-wide mappings the site whose name sorts first), so two
-sites never race on one object: a change received elsewhere is forwarded there. The
-coordinator builds the next document with ``version + 1`` and pushes it to the peer, which
-takes it only if it still holds the version the change was built on; only then is it
-stored locally. So both sites hold the same version or the change is refused:
+document of a group or mapping into the next one. One site of the pair makes every change
+(the coordinator: the first by name); the other forwards the changes it receives, so two
+changes never race from two sides. The coordinator builds the next document with
+``version + 1`` and pushes it to the peer, which takes it only if it still holds the
+version the change was built on (and no other object holds its name); only then is it
+stored on the coordinator. So both sites hold the same version, or the change is refused:
 
-- peer unreachable (as judged by the prober, or on the push itself): 503, nothing stored;
-- another change won the race: 409, nothing stored.
+- peer unreachable (as judged by the prober, or on the push itself): 503;
+- another change won the race, or the name is taken: 409.
 
-Documents are stored "if newer", so a coordinator that crashed after the push repairs
-itself from the peer's copy on its next conflict, and a repeated push is harmless.
+The other site is therefore never behind the coordinator. The coordinator may be behind
+it, when a push was taken but its answer lost (a timeout, a crash): its next conflict
+makes it adopt the other site's documents (:meth:`Registry.reconcile`), and the change
+that was lost in doubt is then visible on both sites.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +30,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import audit, db
 from .config import ServiceConfig
 from .errors import APIError, Conflict, NotFound, Unavailable
-from .models import Member, ProtectionGroup, ResourceMapping, Site, utcnow
+from .models import (
+    Member,
+    Operation,
+    OperationResult,
+    ProtectionGroup,
+    ResourceMapping,
+    Site,
+    utcnow,
+)
 from .peerlink import PeerLink, PeerUnreachable
 
 GROUP_FIELDS = ("name", "description", "project_name", "replication_type", "primary_site",
@@ -74,6 +84,7 @@ def store_group(session: Session, doc: dict) -> ProtectionGroup:
     for member in list(group.members):
         if member.id not in wanted:
             group.members.remove(member)
+    session.flush()                   # a server removed and added again: the old row first
     held = {m.id: m for m in group.members}
     for item in doc["members"]:
         member = held.get(item["id"])
@@ -97,6 +108,7 @@ def store_mapping(session: Session, doc: dict) -> ResourceMapping:
         session.add(mapping)
     for name in MAPPING_FIELDS:
         setattr(mapping, name, doc[name])
+    mapping.scope = doc["group_id"] or "project"
     mapping.version = doc["version"]
     session.flush()
     return mapping
@@ -106,11 +118,6 @@ KINDS = {"protection_group": (ProtectionGroup, group_document, store_group,
                               "/v1/internal/protection-groups"),
          "resource_mapping": (ResourceMapping, mapping_document, store_mapping,
                               "/v1/internal/resource-mappings")}
-
-
-def held_version(session: Session, kind: str, object_id: str) -> int:
-    row = session.get(KINDS[kind][0], object_id)
-    return row.version if row is not None else 0
 
 
 def receive(session: Session, kind: str, object_id: str, doc: dict | None,
@@ -131,6 +138,8 @@ def receive(session: Session, kind: str, object_id: str, doc: dict | None,
         raise Conflict(f"{kind.replace('_', ' ')} {object_id} is at version {held} here, "
                        f"not {expected_version}", current=document(row) if row else None)
     if doc is None:
+        if kind == "protection_group":
+            refuse_while_busy(session, object_id)
         session.delete(row)
         session.flush()
         return None
@@ -138,8 +147,18 @@ def receive(session: Session, kind: str, object_id: str, doc: dict | None,
         with session.begin_nested():
             return document(store(session, doc))
     except IntegrityError:
-        raise Conflict(f"another {kind.replace('_', ' ')} named like {object_id} exists "
-                       "here") from None
+        raise Conflict(f"another {kind.replace('_', ' ')} of project {doc['project_name']} "
+                       "has that name, or maps that source, here") from None
+
+
+def refuse_while_busy(session: Session, group_id: str):
+    """A group under an operation on this site may not be deleted."""
+    busy = session.scalar(select(Operation.id).where(
+        Operation.status.in_(("pending", "running")),
+        Operation.results.any(OperationResult.group_id == group_id)))
+    if busy:
+        raise Conflict(f"operation {busy} is under way on this group; delete it once the "
+                       "operation has ended", operation_id=busy)
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -186,6 +205,8 @@ class Change:
                            f"not {self.expected_version}: it changed since you read it",
                            version=current["version"])
         if self.action == "delete":
+            if self.kind == "protection_group":
+                refuse_while_busy(session, self.object_id)
             return None
         doc = {**current, "version": current["version"] + 1}
         if self.kind == "protection_group":
@@ -236,9 +257,15 @@ def _check_mapping(session: Session, doc: dict):
                        f"(mapping {clash}); change that one", id=clash)
 
 
+MAX_MEMBERS = 1000
+
+
 def _with_member(members: list[dict], values: dict) -> list[dict]:
     if any(m["server_id"] == values["server_id"] for m in members):
         raise Conflict(f"server {values['server_id']} is already a member")
+    if len(members) >= MAX_MEMBERS:
+        raise Conflict(f"a protection group holds at most {MAX_MEMBERS} servers; this one "
+                       "is full")
     position = max((m["position"] for m in members), default=-1) + 1
     return [*members, {"id": str(uuid.uuid4()), "server_id": values["server_id"],
                        "server_name": values.get("server_name") or "",
@@ -252,25 +279,18 @@ class Registry:
                  peer: PeerLink):
         self.sessions, self.config, self.peer = sessions, config, peer
 
-    def coordinator(self, change: Change) -> str:
-        """The site that makes ``change``: the group's primary, else the first site."""
-        with self.sessions() as session:
-            group_id = (change.object_id if change.kind == "protection_group"
-                        else (change.values.get("group_id") or _mapping_group(
-                            session, change.object_id)))
-            group = session.get(ProtectionGroup, group_id) if group_id else None
-        if group is not None:
-            return group.primary_site
-        if change.kind == "protection_group" and change.action == "create":
-            _check_sites(change.values, self.config.sites)
-            return change.values["primary_site"]
+    @property
+    def coordinator(self) -> str:
+        """The site that makes every change: the first of the pair by name."""
         return min(self.config.sites)
 
     def submit(self, change: Change, actor: dict) -> dict | None:
         """Make ``change`` on both sites, here or through the coordinator; the new document."""
         try:
+            if change.kind == "protection_group" and change.action == "create":
+                _check_sites(change.values, self.config.sites)
             self.require_peer()
-            if self.coordinator(change) != self.config.site:
+            if self.coordinator != self.config.site:
                 return self._forward(change, actor)
             return self.coordinate(change, actor)
         except APIError as exc:
@@ -291,13 +311,32 @@ class Registry:
                 f"changed.", peer=peer.name, since=since, last_error=peer.last_error)
 
     def coordinate(self, change: Change, actor: dict) -> dict | None:
-        model, document, store, path = KINDS[change.kind]
+        path = KINDS[change.kind][3]
+        try:
+            current, after = self._next(change)
+        except Conflict:                # maybe only because this site is behind the peer
+            if not self.reconcile(change.kind):
+                raise
+            current, after = self._next(change)
+        expected = current["version"] if current else 0
+        self._push(change, path, after, expected)
+        try:
+            self._store(change, after, expected, actor)
+        except IntegrityError:          # this site was behind the peer: catch up, then store
+            self.reconcile(change.kind)
+            self._store(change, after, expected, actor)
+        return after
+
+    def _next(self, change: Change) -> tuple[dict | None, dict | None]:
+        """The object's document here and after ``change``."""
+        model, document, _, _ = KINDS[change.kind]
         with self.sessions() as session:
             row = session.get(model, change.object_id)
             current = document(row) if row is not None else None
-            after = change.next_document(session, current, self.config.sites)
-        expected = current["version"] if current else 0
-        self._push(change, path, after, expected)
+            return current, change.next_document(session, current, self.config.sites)
+
+    def _store(self, change: Change, after: dict | None, expected: int, actor: dict):
+        model, _, store, _ = KINDS[change.kind]
         with db.transaction(self.sessions) as session:
             if after is None:
                 row = session.get(model, change.object_id)
@@ -310,7 +349,6 @@ class Registry:
                             f"version {after['version'] if after else expected} on both sites",
                             project_name=change.project_name,
                             details={"values": change.values})
-        return after
 
     def _push(self, change: Change, path: str, after: dict | None, expected: int):
         url = f"{path}/{change.object_id}"
@@ -321,46 +359,69 @@ class Registry:
                 reply = self.peer.request("PUT", url, {"document": after,
                                                        "expected_version": expected})
         except PeerUnreachable as exc:
-            raise self._unreachable(str(exc)) from None
+            raise self._unreachable(exc) from None
         if reply.status in (200, 204):
             return
         error = reply.body.get("error", {})
         if reply.status == 409:
-            self._repair(change.kind, error.get("details", {}).get("current"))
-            raise Conflict(f"the change lost a race at peer site {self.peer.name}: "
-                           f"{error.get('message')}; read it again and retry")
+            self.reconcile(change.kind)
+            raise Conflict(f"peer site {self.peer.name} refused the change: "
+                           f"{error.get('message')}. This site has caught up with it; read "
+                           "the object again before changing it")
         raise APIError(f"peer site {self.peer.name} refused the change: "
                        f"{error.get('message', reply.status)}", status=502)
 
-    def _repair(self, kind: str, peer_copy: dict | None):
-        """Adopt the peer's copy when it is newer: a change pushed before a crash here."""
-        if peer_copy is None:
-            return
-        store = KINDS[kind][2]
+    def reconcile(self, kind: str) -> int:
+        """Make this site's ``kind`` documents those of the peer, which never lags behind
+        the coordinator; returns how many objects changed here. Best effort: a peer that
+        does not answer leaves everything as it is."""
+        model, document, store, path = KINDS[kind]
+        try:
+            reply = self.peer.request("GET", path)
+        except PeerUnreachable:
+            return 0
+        if reply.status != 200:
+            return 0
+        theirs = {doc["id"]: doc for doc in reply.body.get("documents", [])}
+        changed = 0
         with db.transaction(self.sessions) as session:
-            if held_version(session, kind, peer_copy["id"]) < peer_copy["version"]:
-                store(session, peer_copy)
+            for row in session.scalars(select(model)).all():
+                if row.id not in theirs:
+                    session.delete(row)
+                    changed += 1
+            session.flush()
+            for doc in theirs.values():
+                row = session.get(model, doc["id"])
+                if row is None or document(row) != doc:
+                    if row is not None:
+                        row.version = 0               # take theirs, whatever its version
+                    store(session, doc)
+                    changed += 1
+        return changed
 
     def _forward(self, change: Change, actor: dict) -> dict | None:
-        coordinator = self.coordinator(change)
         try:
             reply = self.peer.request("POST", "/v1/internal/forward",
                                       {"change": change.as_dict(), "actor": actor})
         except PeerUnreachable as exc:
-            raise self._unreachable(str(exc)) from None
+            raise self._unreachable(exc) from None
         if reply.status >= 300:
             error = reply.body.get("error", {})
-            raise APIError(error.get("message", f"{coordinator} answered {reply.status}"),
-                           status=reply.status, **error.get("details", {}))
-        after = reply.body.get("document")
-        if after is not None:                       # the push already stored it here
-            with db.transaction(self.sessions) as session:
-                KINDS[change.kind][2](session, after)
-        return after
+            message = error.get("message", f"HTTP {reply.status}")
+            if reply.status in (400, 404, 409, 503):    # about the change itself
+                raise APIError(message, status=reply.status, **error.get("details", {}))
+            raise APIError(f"coordinating site {self.coordinator} could not make the change: "
+                           f"{message}", status=502)
+        return reply.body.get("document")   # its push has already stored it here
 
-    def _unreachable(self, why: str) -> Unavailable:
-        return Unavailable(f"peer site {self.peer.name} did not answer ({why}); the change "
-                           "needs both sites, so nothing was changed", peer=self.peer.name)
+    def _unreachable(self, exc: PeerUnreachable) -> Unavailable:
+        at = datetime.now(UTC).isoformat(timespec="seconds")
+        outcome = ("it may have taken the change before it stopped answering: if so, the "
+                   "next change finds it there" if exc.maybe_delivered
+                   else "nothing was changed")
+        return Unavailable(f"peer site {self.peer.name} did not answer at {at} ({exc}); the "
+                           f"change needs both sites, so it was not made here; {outcome}",
+                           peer=self.peer.name, since=at)
 
 
 def _mapping_group(session: Session, mapping_id: str) -> str | None:

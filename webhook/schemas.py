@@ -47,6 +47,10 @@ class GroupUpdate(Body):
         if not self.changes():
             raise ValueError("nothing to change: give name, description, volume_type or "
                              "rpo_target_seconds")
+        nulls = [f for f in ("name", "description", "volume_type")
+                 if f in self.model_fields_set and getattr(self, f) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null")
         return self
 
     def changes(self) -> dict:

@@ -14,13 +14,15 @@ import sys
 import threading
 
 from gunicorn.app.base import BaseApplication
-from sqlalchemy.orm import Session, sessionmaker
 
 from . import config as service_config
 from . import db, prober, starts
 from .app import create_app
 
 log = logging.getLogger(__name__)
+# An operation still without a Mistral execution this long after it was accepted lost its
+# start with its worker: the start pool drains far faster than this even under a burst.
+LOST_START = 300.0
 
 
 class _Gunicorn(BaseApplication):
@@ -42,18 +44,21 @@ class _Gunicorn(BaseApplication):
 
 class Housekeeper(threading.Thread):
     """Each worker's background duties, every ``peer.probe_interval`` seconds: probe the
-    peer, and mark operations whose start was lost with a stopped worker."""
+    peer, mark operations whose start was lost with a stopped worker, and fail those
+    whose workflow Mistral ended in error."""
 
-    def __init__(self, sessions: sessionmaker[Session], config: service_config.ServiceConfig):
+    def __init__(self, app):
         super().__init__(name="housekeeper", daemon=True)
-        self.sessions, self.config = sessions, config
+        self.sessions = app.extensions["sessions"]
+        self.launcher = app.extensions["launcher"]
+        self.config = app.config["SERVICE"]
         self._stopped = threading.Event()
 
     def run(self):
-        lost_after = self.config.mistral.timeout * 3 + self.config.mistral.start_wait
         while not self._stopped.wait(self.config.peer.probe_interval):
             for duty in (lambda: prober.probe_once(self.sessions, self.config),
-                         lambda: starts.expire_unstarted(self.sessions, lost_after)):
+                         lambda: starts.expire_unstarted(self.sessions, LOST_START),
+                         lambda: starts.follow_executions(self.sessions, self.launcher)):
                 try:
                     duty()
                 except Exception:              # the thread must outlive a bad round
@@ -65,8 +70,7 @@ class Housekeeper(threading.Thread):
 
 def _start_housekeeper(worker):
     """gunicorn's post_worker_init hook: ``worker.wsgi`` is this worker's Flask app."""
-    app = worker.wsgi
-    Housekeeper(app.extensions["sessions"], app.config["SERVICE"]).start()
+    Housekeeper(worker.wsgi).start()
 
 
 def main(argv=None) -> int:

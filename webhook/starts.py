@@ -12,6 +12,8 @@ lost with its worker is found by :func:`expire_unstarted` and marked as never st
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillStarting
 from datetime import UTC, datetime, timedelta
@@ -20,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, db
-from .errors import APIError
+from .errors import APIError, Unavailable
 from .launcher import Launcher
 from .models import Operation
+
+log = logging.getLogger(__name__)
 
 
 def never_started(sessions: sessionmaker[Session], op_id: str, actor: dict, kind: str,
@@ -46,16 +50,13 @@ class Starts:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mistral-start")
 
     def start(self, op: Operation, actor: dict, workflow: str, workflow_input: dict, *,
-              wait: float) -> bool:
-        """Start ``op``'s workflow; True once started, False if still under way after
-        ``wait`` seconds. A start that failed within ``wait`` raises its APIError."""
+              wait: float):
+        """Start ``op``'s workflow, waiting for it up to ``wait`` seconds; a start that
+        failed within them raises its APIError."""
         future = self._pool.submit(self._start, op.id, op.type, op.project_name, actor,
                                    workflow, workflow_input)
-        try:
+        with contextlib.suppress(StillStarting):
             future.result(timeout=wait)
-        except StillStarting:
-            return False
-        return True
 
     def close(self):
         """Wait for the starts under way (a worker's or a test's end)."""
@@ -63,19 +64,35 @@ class Starts:
 
     def _start(self, op_id: str, kind: str, project: str | None, actor: dict,
                workflow: str, workflow_input: dict):
+        with self.sessions() as session:
+            op = session.get(Operation, op_id)
+            if op is None or op.finished_at is not None:
+                return                            # given up while it waited its turn
         try:
             execution = self.launcher.start(workflow, workflow_input,
                                             description=f"site-recovery {kind} {op_id}")
         except APIError as exc:
             never_started(self.sessions, op_id, actor, kind, exc.message)
             raise
+        except Exception as exc:                  # TLS, credentials, a garbled answer
+            log.exception("starting %s for operation %s failed", workflow, op_id)
+            never_started(self.sessions, op_id, actor, kind,
+                          f"Mistral could not be asked ({type(exc).__name__})")
+            raise Unavailable(f"Mistral could not be asked to start {workflow} "
+                              f"({type(exc).__name__}); nothing was started") from None
         with db.transaction(self.sessions) as session:
-            session.get(Operation, op_id, with_for_update=True).mistral_execution_id = \
-                execution.id
-            audit.record_in(session, actor, f"operation.{kind}", op_id, "accepted",
-                            f"{workflow} started as execution {execution.id}",
+            op = session.get(Operation, op_id, with_for_update=True)
+            op.mistral_execution_id = execution.id
+            given_up = op.finished_at is not None
+            audit.record_in(session, actor, f"operation.{kind}", op_id,
+                            "refused" if given_up else "accepted",
+                            f"{workflow} started as execution {execution.id}"
+                            + (" after the operation was given up: cancelled"
+                               if given_up else ""),
                             project_name=project,
                             details={"params": workflow_input["params"]})
+        if given_up:
+            self.launcher.cancel(execution.id)
 
 
 def expire_unstarted(sessions: sessionmaker[Session], older_than: float,
@@ -95,3 +112,38 @@ def expire_unstarted(sessions: sessionmaker[Session], older_than: float,
                       f"no Mistral execution {older_than:g} s after it was accepted (the "
                       "service stopped while starting it); start it again")
     return len(lost)
+
+
+def follow_executions(sessions: sessionmaker[Session], launcher: Launcher) -> int:
+    """Fail the unfinished operations whose workflow Mistral ended in ERROR or CANCELLED
+    (a crashed workflow reports nothing more); returns how many."""
+    with sessions() as session:
+        running = session.execute(select(Operation.id, Operation.mistral_execution_id).where(
+            Operation.status.in_(("pending", "running")),
+            Operation.mistral_execution_id.is_not(None))).all()
+    ended = 0
+    for op_id, execution_id in running:
+        try:
+            execution = launcher.get(execution_id)
+        except APIError:
+            continue                          # Mistral away: ask again next round
+        if execution.state not in ("ERROR", "CANCELLED"):
+            continue
+        why = (f"its workflow ended {execution.state} in Mistral: "
+               f"{execution.state_info or 'no reason given'}")
+        with db.transaction(sessions) as session:
+            op = session.get(Operation, op_id, with_for_update=True)
+            if op.finished_at is not None:
+                continue
+            now = datetime.now(UTC)
+            for result in op.results:
+                if result.status not in ("completed", "failed"):
+                    result.status, result.finished_at, result.reason = "failed", now, why
+            op.completed_count = sum(r.status == "completed" for r in op.results)
+            op.failed_count = len(op.results) - op.completed_count
+            op.status = "failed" if not op.completed_count else "partially_failed"
+            op.error, op.finished_at = why, now
+            audit.record_in(session, {"user": "site-recovery"}, f"operation.{op.type}",
+                            op_id, "recorded", why, project_name=op.project_name)
+        ended += 1
+    return ended

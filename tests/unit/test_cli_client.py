@@ -190,6 +190,52 @@ def test_all_projects_is_a_query_parameter_also_on_actions(client, service):
         {"all_projects": "true"}, {"all_projects": "true"}, {}]
 
 
+
+def test_all_projects_reaches_mappings_operations_and_the_audit_log(client, service):
+    service.reply("GET", "/v1/resource-mappings", body={"resource_mappings": []})
+    service.reply("GET", "/v1/resource-mappings/map-1", body={"resource_mapping": {}})
+    service.reply("PATCH", "/v1/resource-mappings/map-1", body={"resource_mapping": {}})
+    service.reply("DELETE", "/v1/resource-mappings/map-1", 204)
+    service.reply("GET", "/v1/operations/op-1", body={"operation": OPERATION})
+    service.reply("POST", "/v1/operations/op-0/retry", 202, {"operation": OPERATION})
+    service.reply("GET", "/v1/audit-log", body={"entries": []})
+    client.list_mappings(group="db", all_projects=True)
+    client.get_mapping("map-1", all_projects=True)
+    client.update_mapping("map-1", "net-2", expected_version=3, all_projects=True)
+    client.delete_mapping("map-1", all_projects=True)
+    client.get_operation("op-1", all_projects=True)
+    client.retry_operation("op-0", all_projects=True)
+    client.list_audit(limit=5, all_projects=True)
+    everyone = {"all_projects": "true"}
+    assert [(r["method"], r["path"], r["query"]) for r in service.requests] == [
+        ("GET", "/v1/resource-mappings", {**everyone, "protection_group": "db"}),
+        ("GET", "/v1/resource-mappings/map-1", everyone),
+        ("PATCH", "/v1/resource-mappings/map-1", everyone),
+        ("DELETE", "/v1/resource-mappings/map-1", everyone),
+        ("GET", "/v1/operations/op-1", everyone),
+        ("POST", "/v1/operations/op-0/retry", everyone),
+        ("GET", "/v1/audit-log", {**everyone, "limit": "5"})]
+    assert service.requests[2]["json"] == {"target": "net-2", "version": 3}
+    assert "Idempotency-Key" in service.requests[5]["headers"]
+
+
+def test_without_all_projects_no_query_parameter_is_sent(client, service):
+    service.reply("GET", "/v1/resource-mappings", body={"resource_mappings": []})
+    service.reply("GET", "/v1/resource-mappings/map-1", body={"resource_mapping": {}})
+    service.reply("PATCH", "/v1/resource-mappings/map-1", body={"resource_mapping": {}})
+    service.reply("DELETE", "/v1/resource-mappings/map-1", 204)
+    service.reply("GET", "/v1/operations/op-1", body={"operation": OPERATION})
+    service.reply("POST", "/v1/operations/op-0/retry", 202, {"operation": OPERATION})
+    service.reply("GET", "/v1/audit-log", body={"entries": []})
+    client.list_mappings()
+    client.get_mapping("map-1")
+    client.update_mapping("map-1", "net-2")
+    client.delete_mapping("map-1")
+    client.get_operation("op-1")
+    client.retry_operation("op-0")
+    client.list_audit()
+    assert [r["query"] for r in service.requests] == [{}] * 7
+
 def test_operations_carry_an_idempotency_key_of_their_own(client, service):
     for path in ("/v1/protection-groups/db/test-failover",
                  "/v1/protection-groups/db/test-cleanup", "/v1/protection-groups/db/failover",

@@ -303,6 +303,71 @@ def test_mapping_list_and_set(client, service):
     assert service.requests[1]["json"] == {"target": "net-2"}
 
 
+
+MAPPING = {"id": "map-1", "project_name": "retail", "protection_group_id": "pg-1",
+           "kind": "network", "source": "net-1", "target": "net-2", "version": 1}
+
+
+def test_mapping_commands_reach_every_project(client, service):
+    service.reply("GET", "/v1/resource-mappings", body={"resource_mappings": [MAPPING]})
+    service.reply("GET", "/v1/resource-mappings/map-1", body={"resource_mapping": MAPPING})
+    service.reply("PATCH", "/v1/resource-mappings/map-1", body={"resource_mapping": MAPPING})
+    service.reply("DELETE", "/v1/resource-mappings/map-1", 204)
+    service.reply("DELETE", "/v1/resource-mappings/map-2", 204)
+    listed = json.loads(run(client, "protector", "mapping", "list", "--protection-group", "db",
+                            "--all-projects", "-f", "json").out)
+    shown = table(run(client, "protector", "mapping", "show", "map-1", "--all-projects").out)
+    run(client, "protector", "mapping", "set", "map-1", "--target", "net-3",
+        "--all-projects")
+    run(client, "protector", "mapping", "delete", "map-1", "map-2", "--all-projects")
+    assert [(r["method"], r["path"], r["query"]) for r in service.requests] == [
+        ("GET", "/v1/resource-mappings", {"protection_group": "db", "all_projects": "true"}),
+        ("GET", "/v1/resource-mappings/map-1", {"all_projects": "true"}),
+        ("PATCH", "/v1/resource-mappings/map-1", {"all_projects": "true"}),
+        ("DELETE", "/v1/resource-mappings/map-1", {"all_projects": "true"}),
+        ("DELETE", "/v1/resource-mappings/map-2", {"all_projects": "true"})]
+    assert listed[0]["Project"] == "retail"
+    assert shown["project_name"] == "retail"
+
+
+def test_mapping_list_shows_projects_only_when_it_spans_them(client, service):
+    service.reply("GET", "/v1/resource-mappings", body={"resource_mappings": [MAPPING]})
+    mine = json.loads(run(client, "protector", "mapping", "list", "-f", "json").out)
+    assert "Project" not in mine[0]
+    assert service.requests[0]["query"] == {}
+
+
+@pytest.mark.parametrize("command", ["protector", "dr"])
+def test_operation_show_reaches_every_project(client, service, command):
+    service.reply("GET", "/v1/operations/op-1", body={"operation": RUNNING})
+    shown = table(run(client, command, "operation", "show", "op-1", "--all-projects").out)
+    run(client, command, "operation", "show", "op-1")
+    assert shown["progress"] == "40%"
+    assert [r["query"] for r in service.requests] == [{"all_projects": "true"}, {}]
+
+
+def test_operation_retry_reaches_every_project(client, service):
+    service.reply("POST", "/v1/operations/op-0/retry", 202, {"operation": OPERATION})
+    result = run(client, "dr", "operation", "retry", "op-0", "--all-projects")
+    run(client, "dr", "operation", "retry", "op-0")
+    assert result.code == 0
+    assert [r["query"] for r in service.requests] == [{"all_projects": "true"}, {}]
+
+
+def test_audit_list_reaches_every_project(client, service):
+    entry = {"id": 7, "at": "2025-01-01T00:00:00", "action": "protection_group.update",
+             "actor": {"user": "bob", "project": "retail", "roles": ["member"]},
+             "target": "pg-9", "outcome": "done", "reason": None, "project_name": "retail",
+             "details": {}}
+    service.reply("GET", "/v1/audit-log", body={"entries": [entry]})
+    everyone = json.loads(run(client, "protector", "audit", "list", "--all-projects",
+                              "--limit", "5", "-f", "json").out)
+    mine = json.loads(run(client, "protector", "audit", "list", "-f", "json").out)
+    assert [r["query"] for r in service.requests] == [
+        {"all_projects": "true", "limit": "5"}, {}]
+    assert everyone[0]["Project"] == "retail"
+    assert "Project" not in mine[0]
+
 def test_sites_and_audit(client, service):
     peer = {"name": "site-a", "role": "peer", "url": "https://a", "state": "unreachable",
             "since": "2025-01-01T00:00:00", "last_probe_at": None, "consecutive_failures": 3,

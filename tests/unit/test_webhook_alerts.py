@@ -13,6 +13,7 @@ from site_recovery.webhook import db
 from site_recovery.webhook.alerts import AlertmanagerPayload, authentic, decide
 from site_recovery.webhook.config import AlertRule
 from site_recovery.webhook.models import Site
+from site_recovery.webhook.registry import store_group
 from tests.unit.webhook_sites import ADMIN, make_site
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -106,6 +107,18 @@ def dr_site(tmp_path):
     return alerting_site(tmp_path)
 
 
+def with_groups(client, *names):
+    """Groups of project ecommerce whose primary is site-a, as site-a's pushes left them."""
+    with db.transaction(client.application.extensions["sessions"]) as session:
+        for name in names:
+            store_group(session, {
+                "id": f"id-{name}", "version": 1, "name": name, "description": "",
+                "project_name": "ecommerce", "replication_type": "async",
+                "primary_site": "site-a", "secondary_site": "site-b", "volume_type": "ssd",
+                "rpo_target_seconds": None, "status": "protected", "members": [],
+                "created_at": NOW.isoformat(), "updated_at": NOW.isoformat()})
+
+
 def delivery(labels, status="firing", fingerprint="f00d"):
     return {"version": "4", "status": status, "receiver": "site-recovery",
             "alerts": [{"status": status, "fingerprint": fingerprint, "labels": labels,
@@ -127,13 +140,37 @@ def test_a_firing_alert_is_decided_once_and_a_redelivery_is_a_duplicate(dr_site)
     first = dr_site.post("/v1/alerts/alertmanager", json=delivery({"alertname": "SiteDown"}),
                          headers=BEARER)
     (decision,) = first.json["decisions"]
-    # No group has site-a as primary yet: the rule executes on nothing.
-    assert decision["action"] == "execute" and "no protection group" in decision["reason"]
-    again = dr_site.post("/v1/alerts/alertmanager", json=delivery({"alertname": "SiteDown"}),
-                         headers=BEARER)
+    # No group has site-a as its primary: the rule has nothing to act on.
+    assert decision["action"] == "ignored" and "matches no protection group" in decision[
+        "reason"]
+    with_groups(dr_site, "web", "db")
+    renewed = delivery({"alertname": "SiteDown"}, fingerprint="cafe")
+    started = dr_site.post("/v1/alerts/alertmanager", json=renewed, headers=BEARER)
+    (decision,) = started.json["decisions"]
+    assert decision["action"] == "execute" and len(decision["operation_ids"]) == 1
+    ((workflow, given),) = dr_site.application.extensions["launcher"].started
+    assert workflow == "site_recovery.dr.site_failover"
+    assert len(given["protection_group_ids"]) == 2
+    again = dr_site.post("/v1/alerts/alertmanager", json=renewed, headers=BEARER)
     assert again.json["decisions"][0]["action"] == "duplicate"
+    assert len(dr_site.application.extensions["launcher"].started) == 1
     entries = dr_site.get("/v1/audit-log?all_projects=true", headers=ADMIN).json["entries"]
-    assert [e["action"] for e in entries] == ["alert.duplicate", "alert.execute"]
+    assert [e["action"] for e in entries if e["action"].startswith("alert.")] == [
+        "alert.duplicate", "alert.execute", "alert.ignored"]
+
+
+def test_a_start_that_mistral_refused_is_made_when_the_alert_comes_again(dr_site):
+    with_groups(dr_site, "web")
+    launcher = dr_site.application.extensions["launcher"]
+    launcher.down = True
+    refused = dr_site.post("/v1/alerts/alertmanager", json=delivery(
+        {"alertname": "SiteDown"}), headers=BEARER)
+    assert refused.status_code == 503              # Alertmanager will deliver it again
+    launcher.down = False
+    again = dr_site.post("/v1/alerts/alertmanager", json=delivery(
+        {"alertname": "SiteDown"}), headers=BEARER)
+    assert again.status_code == 200 and again.json["decisions"][0]["action"] == "execute"
+    assert len(launcher.started) == 1
 
 
 def test_resolved_and_unmatched_alerts_start_nothing(dr_site):
@@ -150,3 +187,16 @@ def test_a_malformed_payload_is_a_400_naming_the_field(dr_site):
     reply = dr_site.post("/v1/alerts/alertmanager", json={"version": "3", "status": "firing",
                                                          "alerts": []}, headers=BEARER)
     assert reply.status_code == 400 and "version" in reply.json["error"]["message"]
+
+
+def test_a_signature_or_token_that_is_not_ascii_is_refused_not_a_crash():
+    assert not authentic(b"{}", None, "sha256=\u00e9t\u00e9", shared_secret=None,
+                         hmac_secret="key")
+    assert not authentic(b"{}", "Bearer \u00e9", None, shared_secret="s", hmac_secret=None)
+
+
+def test_an_alert_time_without_a_zone_is_a_400(dr_site):
+    body = delivery({"alertname": "SiteDown"})
+    body["alerts"][0]["startsAt"] = "2026-11-25T10:00:00"
+    reply = dr_site.post("/v1/alerts/alertmanager", json=body, headers=BEARER)
+    assert reply.status_code == 400 and "startsAt" in reply.json["error"]["message"]

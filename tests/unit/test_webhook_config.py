@@ -47,6 +47,9 @@ def test_a_minimal_file_loads_with_sensible_defaults(tmp_path):
     ({"monitoring": {"rules": [{"name": "dc down", "match": {"alertname": "SiteDown"},
                                 "operation": "site_failover"}]}},
      "alert rules need shared_secret_file or hmac_secret_file"),
+    ({"monitoring": {"rules": [{"name": "r", "match": {"a": "b"}, "operation": "failover",
+                                "selector": {"colour": "$c"}}]}},
+     r"selector fields \['colour'\] unknown"),
 ])
 def test_bad_settings_are_refused_by_name(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):

@@ -169,13 +169,18 @@ def test_workflow_reports_make_the_progress_users_see_and_a_retry_takes_the_fail
     assert done["rpo_achieved_seconds"] == 42.0
     late = report(dr, op["id"], status="running")
     assert late.status_code == 409
-    retried = dr.post(f"/v1/operations/{op['id']}/retry", headers=DR_ADMIN)
+    # The DR admin acts on another project's groups only when asking for all projects.
+    refused = dr.post(f"/v1/operations/{op['id']}/retry", headers=DR_ADMIN)
+    assert refused.status_code == 409 and "another project" in refused.json["error"][
+        "message"]
+    retried = dr.post(f"/v1/operations/{op['id']}/retry?all_projects=true", headers=DR_ADMIN)
     assert retried.status_code == 202
     again = retried.json["operation"]
     assert again["total_protection_groups"] == 1
     assert again["results"][0]["protection_group_id"] == db_
     assert again["params"]["retry_of"] == op["id"]
-    assert dr.post(f"/v1/operations/{again['id']}/retry", headers=DR_ADMIN).status_code == 409
+    assert dr.post(f"/v1/operations/{again['id']}/retry?all_projects=true",
+                   headers=DR_ADMIN).status_code == 409
 
 
 def test_progress_reports_need_the_service_role_and_a_known_group(sites):
@@ -230,3 +235,74 @@ def test_a_start_lost_with_its_worker_is_marked_never_started(sites):
     lost = shown(dr, op["id"])
     assert lost["status"] == "failed" and "start it again" in lost["error"]
     launcher(dr).gate.set()
+    dr.application.extensions["starts"].close()
+    # The start that was still waiting asked Mistral, and cancelled what it started.
+    assert launcher(dr).states == {"execution-1": ("CANCELLED", "cancelled by the service")}
+
+
+def test_a_workflow_that_mistral_ended_in_error_fails_its_operation(sites):
+    dr = setup_groups(sites)
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    sessions = dr.application.extensions["sessions"]
+    assert starts.follow_executions(sessions, launcher(dr)) == 0
+    launcher(dr).states["execution-1"] = ("ERROR", "Failed to run action std.noop")
+    assert starts.follow_executions(sessions, launcher(dr)) == 1
+    failed = shown(dr, op["id"])
+    assert failed["status"] == "failed" and "ended ERROR" in failed["error"]
+    assert "std.noop" in failed["results"][0]["reason"]
+    # The group is free for the next drill.
+    assert dr.post("/v1/protection-groups/web/test-failover",
+                   headers=ALICE).status_code == 202
+
+
+def test_a_group_under_an_operation_refuses_a_second_one_but_not_a_recovery(sites):
+    dr = setup_groups(sites, WEB, DB)
+    drill = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
+        "operation"]
+    second = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert second.status_code == 409 and drill["id"] in second.json["error"]["message"]
+    peer_is(dr, False)
+    # A drill never holds back a failover of the same group.
+    failover = dr.post("/v1/protection-groups/web/failover",
+                       json={"failover_type": "unplanned", "force": True}, headers=ALICE)
+    assert failover.status_code == 202
+    site = dr.post("/v1/sites/site-a/failover", json={"failover_type": "unplanned",
+                                                      "force": True}, headers=DR_ADMIN)
+    assert site.status_code == 202
+    op = site.json["operation"]
+    assert [r["protection_group"] for r in op["results"]] == ["db"]
+    assert op["params"]["skipped"] == ["web"]          # already failing over
+    clients, _ = sites
+    busy = clients["site-a"].delete("/v1/protection-groups/web", headers=ALICE)
+    assert busy.status_code == 409 and "under way" in busy.json["error"]["message"]
+
+
+def test_a_retry_acts_only_on_groups_the_caller_may_act_on(sites):
+    dr = setup_groups(sites)
+    peer_is(dr, False)
+    op = dr.post("/v1/protection-groups/web/failover?all_projects=true",
+                 json={"failover_type": "unplanned", "force": True},
+                 headers=ADMIN).json["operation"]
+    report(dr, op["id"], protection_group_id=op["results"][0]["protection_group_id"],
+           status="failed", reason="boom")
+    # Another member of the admin's project sees the operation it asked for...
+    colleague = user("carol", "admin", "member")
+    assert dr.get(f"/v1/operations/{op['id']}", headers=colleague).status_code == 200
+    # ...but cannot act on ecommerce's group through it.
+    refused = dr.post(f"/v1/operations/{op['id']}/retry", headers=colleague)
+    assert refused.status_code == 409
+    assert len(launcher(dr).started) == 1
+
+
+def test_a_key_whose_operation_never_started_starts_it_when_repeated(sites):
+    dr = setup_groups(sites)
+    headers = {**ALICE, "Idempotency-Key": "drill-once"}
+    launcher(dr).down = True
+    assert dr.post("/v1/protection-groups/web/test-failover",
+                   headers=headers).status_code == 503
+    launcher(dr).down = False
+    again = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
+    assert again.status_code == 202 and len(launcher(dr).started) == 1
+    repeated = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
+    assert repeated.status_code == 200
+    assert repeated.json["operation"]["id"] == again.json["operation"]["id"]

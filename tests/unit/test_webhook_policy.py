@@ -20,7 +20,7 @@ MATRIX = {   # rule -> roles allowed (of reader, member, admin, dr_site_admin, s
     "protector:failover": {"member", "admin"},
     "protector:all_projects": {"admin"},
     "protector:site_failover": {"dr_site_admin"},
-    "protector:internal": {"service", "admin"},
+    "protector:internal": {"service"},
 }
 
 

@@ -244,3 +244,109 @@ def test_internal_endpoints_need_the_service_role(sites):
     reply = clients["site-b"].put("/v1/internal/protection-groups/x", json={
         "document": {}, "expected_version": 0}, headers=ADMIN | {"X-Roles": "member"})
     assert reply.status_code == 403
+
+
+def test_a_create_whose_answer_was_lost_is_found_on_the_next_attempt(sites):
+    clients, links = sites
+    links["site-a"].lose_next_answer = True
+    lost = clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    assert lost.status_code == 503
+    assert "may have taken the change" in lost.json["error"]["message"]
+    again = clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    assert again.status_code == 409 and "caught up" in again.json["error"]["message"]
+    assert groups(clients["site-a"]) == groups(clients["site-b"])
+    assert [g["name"] for g in groups(clients["site-a"])] == ["prod-ecommerce-web"]
+
+
+def test_a_delete_whose_answer_was_lost_is_caught_up_and_the_name_is_free_again(sites):
+    clients, links = sites
+    clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    links["site-a"].lose_next_answer = True
+    assert clients["site-a"].delete("/v1/protection-groups/prod-ecommerce-web",
+                                    headers=ALICE).status_code == 503
+    assert groups(clients["site-b"]) == []            # the peer took it
+    # The coordinator still holds the group: creating its name again clashes there only.
+    created = clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    assert created.status_code == 201, created.json
+    assert groups(clients["site-a"]) == groups(clients["site-b"])
+    assert len(groups(clients["site-a"])) == 1
+
+
+def test_two_sites_creating_one_name_at_once_end_with_one_group_on_both(sites):
+    clients, links = sites
+    both_built = threading.Barrier(2, timeout=10)
+    links["site-a"].before_push = both_built.wait
+    replies = {}
+
+    def create(site):
+        client = clients[site].application.test_client()
+        replies[site] = client.post("/v1/protection-groups", json=WEB, headers=ALICE)
+
+    threads = [threading.Thread(target=create, args=(s,)) for s in ("site-a", "site-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in replies.values()) == [201, 409]
+    assert groups(clients["site-a"]) == groups(clients["site-b"])
+    assert len(groups(clients["site-a"])) == 1
+
+
+def test_a_refused_connection_changes_nothing_and_says_so(sites):
+    clients, links = sites
+    links["site-a"].down = True
+    refused = clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    assert refused.status_code == 503
+    assert "nothing was changed" in refused.json["error"]["message"]
+    assert refused.json["error"]["details"]["since"]
+
+
+def test_two_concurrent_project_wide_mappings_of_one_source_make_one(sites):
+    clients, links = sites
+    both_built = threading.Barrier(2, timeout=10)
+    links["site-a"].before_push = both_built.wait
+    replies = []
+
+    def create(target):
+        replies.append(clients["site-a"].application.test_client().post(
+            "/v1/resource-mappings", json={"kind": "network", "source": "prod-net",
+                                           "target": target}, headers=ALICE))
+
+    threads = [threading.Thread(target=create, args=(t,)) for t in ("dr-1", "dr-2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in replies) == [201, 409]
+    for client in clients.values():
+        assert len(client.get("/v1/resource-mappings", headers=ALICE).json[
+            "resource_mappings"]) == 1
+
+
+@pytest.mark.parametrize("change", [{"name": None}, {"volume_type": None},
+                                    {"description": None}])
+def test_a_required_field_cannot_be_set_to_null(sites, change):
+    clients, _ = sites
+    clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    reply = clients["site-a"].patch("/v1/protection-groups/prod-ecommerce-web", json=change,
+                                    headers=ALICE)
+    assert reply.status_code == 400 and "cannot be null" in reply.json["error"]["message"]
+
+
+def test_a_member_is_removed_however_its_id_is_written(sites):
+    clients, _ = sites
+    clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    server = "6f1d2b9e-3c1a-4c55-9d0e-0f6a1b2c3d4e"
+    clients["site-a"].post("/v1/protection-groups/prod-ecommerce-web/members",
+                           json={"server_id": server}, headers=ALICE)
+    written = server.upper().replace("-", "")
+    assert clients["site-a"].delete(f"/v1/protection-groups/prod-ecommerce-web/members/"
+                                    f"{written}", headers=ALICE).status_code == 204
+    assert clients["site-a"].delete("/v1/protection-groups/prod-ecommerce-web/members/"
+                                    "not-a-server", headers=ALICE).status_code == 404
+
+
+def test_a_query_number_in_another_script_is_a_400(sites):
+    clients, _ = sites
+    reply = clients["site-a"].get("/v1/audit-log?limit=\u00b2", headers=ALICE)
+    assert reply.status_code == 400 and "limit" in reply.json["error"]["message"]

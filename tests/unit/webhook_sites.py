@@ -31,18 +31,23 @@ ADMIN = user("admin", "admin", "admin")
 
 
 class AppLink:
-    """The peer link, straight into the other app; ``down`` makes it unreachable."""
+    """The peer link, straight into the other app; ``down`` makes it refuse connections,
+    ``lose_next_answer`` lose the answer to the next change the peer takes."""
 
     def __init__(self, name: str):
         self.name, self.client, self.down = name, None, False
         self.before_push = None
+        self.lose_next_answer = False
 
     def request(self, method, path, body=None):
         if self.down:
-            raise PeerUnreachable("ConnectTimeout")
+            raise PeerUnreachable("ConnectFailure")
         if self.before_push and method == "PUT":
             self.before_push()
         reply = self.client.open(path, method=method, json=body, headers=SERVICE)
+        if self.lose_next_answer and method != "GET":
+            self.lose_next_answer = False          # the peer took it; its answer is lost
+            raise PeerUnreachable("ConnectTimeout", maybe_delivered=True)
         return Reply(reply.status_code, reply.get_json(silent=True) or {})
 
 
@@ -52,6 +57,7 @@ class RecordingLauncher:
     def __init__(self):
         self.started, self.down = [], False
         self.gate = None            # an Event: Mistral answers only once it is set
+        self.states = {}            # execution id -> (state, state_info)
 
     def start(self, workflow, workflow_input, *, description):
         if self.gate is not None:
@@ -60,6 +66,13 @@ class RecordingLauncher:
             raise Unavailable("Mistral is unreachable (ConnectFailure); nothing was started")
         self.started.append((workflow, workflow_input))
         return Execution(f"execution-{len(self.started)}", "RUNNING", None)
+
+    def get(self, execution_id):
+        state, info = self.states.get(execution_id, ("RUNNING", None))
+        return Execution(execution_id, state, info)
+
+    def cancel(self, execution_id):
+        self.states[execution_id] = ("CANCELLED", "cancelled by the service")
 
 
 def make_site(tmp_path, name: str, peer: str, **settings):
