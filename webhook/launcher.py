@@ -9,6 +9,7 @@ mark the operation failed-to-start and leave nothing half-done.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
@@ -63,6 +64,15 @@ class Launcher:
     def cancel(self, execution_id: str):
         """Ask Mistral to cancel an execution (one started after it was given up)."""
         self._call(lambda m: m.executions.update(execution_id, "CANCELLED"), execution_id)
+
+    def ended_badly(self, since: datetime) -> list[Execution]:
+        """Executions that Mistral ended in ERROR or CANCELLED since ``since`` (UTC): one
+        call however many operations are under way."""
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        found = self._call(lambda m: m.executions.list(
+            state="in:ERROR,CANCELLED", updated_at=f"gte:{stamp}",
+            fields=["id", "state", "state_info"], limit=1000), "executions")
+        return [Execution(e.id, e.state, e.state_info) for e in found]
 
     def get(self, execution_id: str) -> Execution:
         execution = self._call(lambda m: m.executions.get(execution_id), execution_id)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # An operation still without a Mistral execution this long after it was accepted lost its
 # start with its worker: the start pool drains far faster than this even under a burst.
 LOST_START = 300.0
+FOLLOW_INTERVAL = 10.0        # seconds between looks at starts and Mistral's executions
 
 
 class _Gunicorn(BaseApplication):
@@ -43,9 +44,9 @@ class _Gunicorn(BaseApplication):
 
 
 class Housekeeper(threading.Thread):
-    """Each worker's background duties, every ``peer.probe_interval`` seconds: probe the
-    peer, mark operations whose start was lost with a stopped worker, and fail those
-    whose workflow Mistral ended in error."""
+    """Each worker's background duties: probe the peer every ``peer.probe_interval``
+    seconds; every ``FOLLOW_INTERVAL``, mark operations whose start was lost with a
+    stopped worker and fail those whose workflow Mistral ended in error."""
 
     def __init__(self, app):
         super().__init__(name="housekeeper", daemon=True)
@@ -55,10 +56,15 @@ class Housekeeper(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self):
+        rounds = max(1, round(FOLLOW_INTERVAL / self.config.peer.probe_interval))
+        round_ = 0
         while not self._stopped.wait(self.config.peer.probe_interval):
-            for duty in (lambda: prober.probe_once(self.sessions, self.config),
-                         lambda: starts.expire_unstarted(self.sessions, LOST_START),
-                         lambda: starts.follow_executions(self.sessions, self.launcher)):
+            round_ += 1
+            duties = [lambda: prober.probe_once(self.sessions, self.config)]
+            if round_ % rounds == 0:
+                duties += [lambda: starts.expire_unstarted(self.sessions, LOST_START),
+                           lambda: starts.follow_executions(self.sessions, self.launcher)]
+            for duty in duties:
                 try:
                     duty()
                 except Exception:              # the thread must outlive a bad round

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillStarting
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, db
@@ -116,34 +116,41 @@ def expire_unstarted(sessions: sessionmaker[Session], older_than: float,
 
 def follow_executions(sessions: sessionmaker[Session], launcher: Launcher) -> int:
     """Fail the unfinished operations whose workflow Mistral ended in ERROR or CANCELLED
-    (a crashed workflow reports nothing more); returns how many."""
+    (a crashed workflow reports nothing more); returns how many. One question to Mistral,
+    and none while no operation is under way."""
     with sessions() as session:
-        running = session.execute(select(Operation.id, Operation.mistral_execution_id).where(
-            Operation.status.in_(("pending", "running")),
-            Operation.mistral_execution_id.is_not(None))).all()
-    ended = 0
-    for op_id, execution_id in running:
-        try:
-            execution = launcher.get(execution_id)
-        except APIError:
-            continue                          # Mistral away: ask again next round
-        if execution.state not in ("ERROR", "CANCELLED"):
-            continue
-        why = (f"its workflow ended {execution.state} in Mistral: "
-               f"{execution.state_info or 'no reason given'}")
-        with db.transaction(sessions) as session:
-            op = session.get(Operation, op_id, with_for_update=True)
-            if op.finished_at is not None:
-                continue
-            now = datetime.now(UTC)
-            for result in op.results:
-                if result.status not in ("completed", "failed"):
-                    result.status, result.finished_at, result.reason = "failed", now, why
-            op.completed_count = sum(r.status == "completed" for r in op.results)
-            op.failed_count = len(op.results) - op.completed_count
-            op.status = "failed" if not op.completed_count else "partially_failed"
-            op.error, op.finished_at = why, now
-            audit.record_in(session, {"user": "site-recovery"}, f"operation.{op.type}",
-                            op_id, "recorded", why, project_name=op.project_name)
-        ended += 1
-    return ended
+        running = dict(session.execute(
+            select(Operation.mistral_execution_id, Operation.id).where(
+                Operation.status.in_(("pending", "running")),
+                Operation.mistral_execution_id.is_not(None))).all())
+        oldest = session.scalar(select(func.min(Operation.created_at)).where(
+            Operation.mistral_execution_id.in_(list(running)))) if running else None
+    if not running:
+        return 0
+    try:
+        ended = [e for e in launcher.ended_badly(oldest - timedelta(minutes=1))
+                 if e.id in running]
+    except APIError:
+        return 0                                  # Mistral away: ask again next round
+    for execution in ended:
+        _fail_ended(sessions, running[execution.id], execution)
+    return len(ended)
+
+
+def _fail_ended(sessions: sessionmaker[Session], op_id: str, execution):
+    why = (f"its workflow ended {execution.state} in Mistral: "
+           f"{execution.state_info or 'no reason given'}")
+    with db.transaction(sessions) as session:
+        op = session.get(Operation, op_id, with_for_update=True)
+        if op.finished_at is not None:
+            return
+        now = datetime.now(UTC)
+        for result in op.results:
+            if result.status not in ("completed", "failed"):
+                result.status, result.finished_at, result.reason = "failed", now, why
+        op.completed_count = sum(r.status == "completed" for r in op.results)
+        op.failed_count = len(op.results) - op.completed_count
+        op.status = "failed" if not op.completed_count else "partially_failed"
+        op.error, op.finished_at = why, now
+        audit.record_in(session, {"user": "site-recovery"}, f"operation.{op.type}", op_id,
+                        "recorded", why, project_name=op.project_name)

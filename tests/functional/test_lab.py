@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import openstack
 import pytest
@@ -252,6 +253,15 @@ lab_launcher_check:
 """
 
 
+FAILING_WORKFLOW = """
+version: '2.0'
+lab_launcher_failure:
+  tasks:
+    boom:
+      action: std.fail
+"""
+
+
 def test_the_launcher_starts_workflows_on_the_sites_mistral(lab, tmp_path):
     site = lab.sites["site-a"]
     account = site.account("site-recovery")
@@ -270,6 +280,17 @@ def test_the_launcher_starts_workflows_on_the_sites_mistral(lab, tmp_path):
     while launch.get(started.id).state == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert launch.get(started.id).state == "SUCCESS"
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    client = mistral_client.client(mistral_url=launch.url, session=session)
+    client.workflows.create(FAILING_WORKFLOW)
+    failing = launch.start("lab_launcher_failure", {}, description="op-4")
+    deadline = time.monotonic() + 30
+    while failing.id not in {e.id for e in launch.ended_badly(since)} and \
+            time.monotonic() < deadline:
+        time.sleep(0.3)
+    (ended,) = [e for e in launch.ended_badly(since) if e.id == failing.id]
+    assert ended.state == "ERROR" and "boom" in ended.state_info
+    assert started.id not in {e.id for e in launch.ended_badly(since)}
     with pytest.raises(APIError, match="not known to this site's Mistral"):
         launch.start("no_such_workflow", {}, description="op-2")
     began = time.monotonic()

@@ -67,9 +67,9 @@ class RecordingLauncher:
         self.started.append((workflow, workflow_input))
         return Execution(f"execution-{len(self.started)}", "RUNNING", None)
 
-    def get(self, execution_id):
-        state, info = self.states.get(execution_id, ("RUNNING", None))
-        return Execution(execution_id, state, info)
+    def ended_badly(self, since):
+        return [Execution(i, state, info) for i, (state, info) in self.states.items()
+                if state in ("ERROR", "CANCELLED")]
 
     def cancel(self, execution_id):
         self.states[execution_id] = ("CANCELLED", "cancelled by the service")
