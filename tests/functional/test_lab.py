@@ -20,6 +20,7 @@ import requests
 import yaml
 from mistralclient.api import client as mistral_client
 
+from site_recovery.core import stacks
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
 from site_recovery.lab.supervisor import Lab, LabOptions
@@ -167,6 +168,73 @@ def test_a_real_heat_stack_builds_a_server_from_volumes_and_deletes_cleanly(lab,
     alice.orchestration.wait_for_delete(stack, interval=1, wait=180)
     assert alice.compute.find_server(server.id, ignore_missing=True) is None
     assert alice.block_storage.get_volume(data.id).status == "available"
+
+
+def test_a_rendered_recovery_stack_passes_heats_validation_and_rebuilds_the_group(lab):
+    """core.stacks on the DR site (site-b): the seeded tier layout, volumes standing in
+    for the DR copies, networks and flavors mapped, one address re-addressed by a rule."""
+    alice_b = connect(lab, "site-b", "alice")
+    copies = {}
+    for name, size in (("web-1-boot", 1), ("db-1-boot", 1), ("db-1-data", 2)):
+        copies[name] = alice_b.block_storage.create_volume(name=f"copy-{name}", size=size,
+                                                         volume_type="replicated-ssd")
+    for volume in copies.values():
+        alice_b.block_storage.wait_for_status(volume, "available", wait=60)
+    networks = {n: alice_b.network.find_network(n) for n in ("dr-prod-net", "dr-db-net")}
+    subnets = [stacks.Subnet(s.id, net.id, s.cidr) for net in networks.values()
+               for s in alice_b.network.subnets(network_id=net.id)]
+    web_sg = stacks.SecurityGroup("sg-web", "web-sg", (
+        {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+         "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"},))
+    db_sg = stacks.SecurityGroup("sg-db", "db-sg", (
+        {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+         "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": "sg-web"},))
+    servers = [
+        stacks.Server("src-web-1", "web-1", "m1.small", (stacks.Port(
+            "prod-net", (stacks.FixedIp("10.0.0.11", "10.0.0.0/24"),), ("sg-web",)),),
+            (stacks.Volume("web-1-boot", 0),), key_name=None, metadata={"tier": "web"},
+            boot_order=1),
+        stacks.Server("src-db-1", "db-1", "m1.large", (stacks.Port(
+            "db-net", (stacks.FixedIp("10.0.1.31", "10.0.1.0/24"),), ("sg-db",)),),
+            (stacks.Volume("db-1-boot", 0), stacks.Volume("db-1-data", None, "/dev/vdb")),
+            metadata={"tier": "db"}, boot_order=0)]
+    template = stacks.render(
+        "prod-ecommerce", "drill", servers,
+        volumes={name: volume.id for name, volume in copies.items()},
+        mappings=stacks.Mappings(
+            network={"prod-net": networks["dr-prod-net"].id,
+                     "db-net": networks["dr-db-net"].id},
+            flavor={"m1.small": "dr.small", "m1.large": "dr.large"},
+            ip_rule={"10.0.1.0/24": "10.1.1.0/24"}),
+        subnets=subnets, security_groups={"sg-web": web_sg, "sg-db": db_sg})
+    parsed = yaml.safe_load(template)
+    validated = alice_b.orchestration.validate_template(template=parsed)   # Heat's own code
+    assert "Site Recovery drill" in validated["Description"]
+    stack = alice_b.orchestration.create_stack(name=stacks.stack_name("drill", "prod-ecommerce"),
+                                            template=parsed)
+    stack = alice_b.orchestration.wait_for_status(stack, "CREATE_COMPLETE",
+                                                failures=["CREATE_FAILED"], interval=1,
+                                                wait=240)
+    try:
+        (output,) = [o["output_value"] for o in stack.outputs if o["output_key"] == "servers"]
+        recovered = {o["name"]: alice_b.compute.get_server(o["id"]) for o in output}
+        assert sorted(recovered) == ["test-db-1", "test-web-1"]
+        assert all(server.status == "ACTIVE" for server in recovered.values())
+        assert recovered["test-web-1"].flavor["original_name"] == "dr.small"
+        assert recovered["test-db-1"].flavor["original_name"] == "dr.large"
+        web_ips = json.dumps(recovered["test-web-1"].addresses)
+        db_ips = json.dumps(recovered["test-db-1"].addresses)
+        assert "10.0.0.11" in web_ips and "10.1.1.31" in db_ips
+        assert alice_b.block_storage.get_volume(copies["db-1-data"].id).status == "in-use"
+        groups = {g.name: g for g in alice_b.network.security_groups()}
+        rules = list(alice_b.network.security_group_rules(
+            security_group_id=groups["test-db-sg"].id))
+        assert any(r.port_range_min == 5432 and r.remote_group_id == groups["test-web-sg"].id
+                   for r in rules)
+    finally:
+        alice_b.orchestration.delete_stack(stack)
+        alice_b.orchestration.wait_for_delete(stack, interval=1, wait=180)
+    assert alice_b.block_storage.get_volume(copies["web-1-boot"].id).status == "available"
 
 
 def test_manage_existing_imports_an_array_volume_and_unmanage_leaves_it(lab):

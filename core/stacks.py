@@ -1,0 +1,205 @@
+"""The Heat stack that rebuilds one protection group on the DR site.
+
+:func:`render` turns what capture recorded of each VM (see :class:`Server`) into one HOT
+template: ``test-<group>`` for a drill, ``dr-<group>`` for a failover. The decisions live
+here, in plain Python a unit test reaches; the Jinja2 template only lays them out:
+
+- networks must be mapped (the two clouds' ids never match); flavors and security groups
+  may be (else a flavor keeps its name, and a security group is recreated with its rules,
+  a rule naming another group pointing at that group's copy);
+- a port keeps its fixed IP when a DR subnet of its network contains it, is re-addressed
+  through the group's IP rules (same host part in the target CIDR) otherwise, and is left
+  to Neutron when neither applies;
+- servers boot in tiers: each waits for every server of the previous boot order;
+- boot volumes and data volumes are the DR copies (``volumes``: source id -> DR id).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+
+import jinja2
+
+PURPOSES = {"drill": "test", "failover": "dr"}
+TEMPLATE = "protection_group.yaml.j2"
+RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+               "remote_ip_prefix")
+
+
+class RenderError(ValueError):
+    """The group cannot be rebuilt from what is known; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class FixedIp:
+    ip_address: str
+    subnet_cidr: str                  # the source subnet's CIDR
+
+
+@dataclass(frozen=True)
+class Port:
+    network: str                      # source network id
+    fixed_ips: tuple[FixedIp, ...] = ()
+    security_groups: tuple[str, ...] = ()       # source security group ids
+
+
+@dataclass(frozen=True)
+class Volume:
+    id: str                           # source volume id
+    boot_index: int | None = None     # 0: the boot volume
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class Server:
+    """One VM as capture recorded it on the primary site."""
+
+    id: str
+    name: str
+    flavor: str
+    ports: tuple[Port, ...]
+    volumes: tuple[Volume, ...]
+    key_name: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    boot_order: int = 0               # lower boots first
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    name: str
+    rules: tuple[Mapping, ...] = ()   # Neutron rule fields, remote_group_id a source id
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    network: str                      # DR network id
+    cidr: str
+
+
+@dataclass(frozen=True)
+class Mappings:
+    network: Mapping[str, str] = field(default_factory=dict)
+    flavor: Mapping[str, str] = field(default_factory=dict)
+    security_group: Mapping[str, str] = field(default_factory=dict)
+    ip_rule: Mapping[str, str] = field(default_factory=dict)     # source CIDR -> DR CIDR
+
+
+def stack_name(purpose: str, group: str) -> str:
+    return f"{PURPOSES[purpose]}-{group}"
+
+
+def address(fixed: FixedIp, subnets: list[Subnet], ip_rules: Mapping[str, str]) -> dict | None:
+    """Where a fixed IP lands on the DR network: kept, re-addressed, or None (Neutron
+    allocates)."""
+    ip = ipaddress.ip_address(fixed.ip_address)
+    for subnet in subnets:
+        if ip in ipaddress.ip_network(subnet.cidr):
+            return {"subnet": subnet.id, "ip_address": str(ip)}
+    source = ipaddress.ip_network(fixed.subnet_cidr)
+    target_cidr = ip_rules.get(str(source))
+    if target_cidr is None or ip not in source:
+        return None
+    target = ipaddress.ip_network(target_cidr)
+    moved = target.network_address + (int(ip) - int(source.network_address))
+    for subnet in subnets:
+        if ipaddress.ip_network(subnet.cidr) == target and moved in target:
+            return {"subnet": subnet.id, "ip_address": str(moved)}
+    return None
+
+
+def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[str, str],
+           mappings: Mappings, subnets: list[Subnet],
+           security_groups: Mapping[str, SecurityGroup]) -> str:
+    """The HOT template (YAML) that rebuilds ``servers`` on the DR site."""
+    if purpose not in PURPOSES:
+        raise RenderError(f"purpose must be one of {sorted(PURPOSES)}, not {purpose!r}")
+    if not servers:
+        raise RenderError(f"protection group {group} has no captured server to rebuild")
+    recreated = _recreated_groups(servers, mappings, security_groups, purpose, group)
+    sg_targets = {**{source: {"get_resource": sg["resource"]}
+                     for source, sg in recreated.items()}, **mappings.security_group}
+    ordered = sorted(servers, key=lambda s: (s.boot_order, s.name))
+    plans = [_server_plan(index, server, volumes, mappings, subnets, sg_targets, purpose)
+             for index, server in enumerate(ordered)]
+    tiers = sorted({s.boot_order for s in servers})
+    for plan, server in zip(plans, ordered, strict=True):
+        tier = tiers.index(server.boot_order)
+        if tier:                        # wait for every server of the tier before
+            plan["depends_on"] = [p["resource"] for p, s in zip(plans, ordered, strict=True)
+                                  if s.boot_order == tiers[tier - 1]]
+    return _environment().get_template(TEMPLATE).render(
+        group=group, purpose=purpose, servers=plans,
+        security_groups=list(recreated.values()))
+
+
+def _recreated_groups(servers, mappings, security_groups, purpose, group) -> dict:
+    used = {sg for s in servers for p in s.ports for sg in p.security_groups}
+    wanted = sorted(used - set(mappings.security_group))
+    missing = [sg for sg in wanted if sg not in security_groups]
+    if missing:
+        raise RenderError(f"security groups {missing} of protection group {group} are "
+                          "neither mapped nor captured")
+    resources_ = {sg: f"sg_{i}" for i, sg in enumerate(wanted)}
+    recreated = {}
+    for sg in wanted:
+        captured = security_groups[sg]
+        rules = []
+        for rule in captured.rules:
+            copy = {k: rule[k] for k in RULE_FIELDS if rule.get(k) is not None}
+            remote = rule.get("remote_group_id")
+            if remote:
+                if remote in resources_:
+                    copy["remote_mode"] = "remote_group_id"
+                    copy["remote_group_id"] = {"get_resource": resources_[remote]}
+                elif remote in mappings.security_group:
+                    copy["remote_mode"] = "remote_group_id"
+                    copy["remote_group_id"] = mappings.security_group[remote]
+                else:
+                    continue        # a group outside this one: nothing to point at
+            rules.append(copy)
+        recreated[sg] = {"resource": resources_[sg], "source": captured.name,
+                         "name": f"{PURPOSES[purpose]}-{captured.name}", "rules": rules}
+    return recreated
+
+
+def _server_plan(index, server: Server, volumes, mappings: Mappings, subnets, sg_targets,
+                 purpose) -> dict:
+    boot = [v for v in server.volumes if v.boot_index == 0]
+    if len(boot) != 1:
+        raise RenderError(f"server {server.name} has {len(boot)} boot volumes; one is needed")
+    unknown = [v.id for v in server.volumes if v.id not in volumes]
+    if unknown:
+        raise RenderError(f"server {server.name}: no DR copy of volumes {unknown}")
+    ports = []
+    for number, port in enumerate(server.ports):
+        network = mappings.network.get(port.network)
+        if network is None:
+            raise RenderError(f"server {server.name}: network {port.network} has no mapping "
+                              "to a DR network")
+        on_network = [s for s in subnets if s.network == network]
+        fixed = [a for a in (address(f, on_network, mappings.ip_rule)
+                             for f in port.fixed_ips) if a]
+        ports.append({"resource": f"port_{index}_{number}", "network": network,
+                      "fixed_ips": fixed,
+                      "security_groups": [sg_targets[sg] for sg in port.security_groups]})
+    return {"resource": f"server_{index}", "name": f"{PURPOSES[purpose]}-{server.name}",
+            "source_id": server.id, "flavor": mappings.flavor.get(server.flavor, server.flavor),
+            "key_name": server.key_name,
+            "metadata": {**server.metadata, "site_recovery_source": server.id},
+            "ports": ports, "boot_volume": volumes[boot[0].id],
+            "data_volumes": [{"resource": f"volume_{index}_{n}", "id": volumes[v.id],
+                              "device": v.device}
+                             for n, v in enumerate(server.volumes) if v.boot_index != 0],
+            "depends_on": []}
+
+
+def _environment() -> jinja2.Environment:
+    source = resources.files("site_recovery.heat_templates")
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: source.joinpath(name).read_text()),
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)

@@ -1,0 +1,164 @@
+"""The Heat template that rebuilds a protection group: what lands where on the DR site."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from site_recovery.core.stacks import (
+    FixedIp,
+    Mappings,
+    Port,
+    RenderError,
+    SecurityGroup,
+    Server,
+    Subnet,
+    Volume,
+    address,
+    render,
+    stack_name,
+)
+
+WEB_SG = SecurityGroup("sg-web", "web-sg", (
+    {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 443,
+     "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"},))
+APP_SG = SecurityGroup("sg-app", "app-sg", (
+    {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 8080,
+     "port_range_max": 8080, "remote_group_id": "sg-web"},
+    {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22,
+     "port_range_max": 22, "remote_group_id": "sg-elsewhere"}))
+SUBNETS = [Subnet("sub-prod", "dr-prod-net", "10.0.0.0/24"),
+           Subnet("sub-db", "dr-db-net", "10.1.1.0/24")]
+MAPPINGS = Mappings(network={"prod-net": "dr-prod-net", "db-net": "dr-db-net"},
+                    flavor={"m1.small": "dr.small"},
+                    ip_rule={"10.0.1.0/24": "10.1.1.0/24"})
+
+
+def server(name, network="prod-net", ip="10.0.0.11", cidr="10.0.0.0/24", sgs=("sg-web",),
+           order=0, data=False, **extra):
+    volumes = (Volume(f"{name}-boot", 0),) + ((Volume(f"{name}-data", None, "/dev/vdb"),)
+                                              if data else ())
+    return Server(f"id-{name}", name, extra.pop("flavor", "m1.small"),
+                  (Port(network, (FixedIp(ip, cidr),), sgs),), volumes, boot_order=order,
+                  **extra)
+
+
+def rendered(servers, purpose="drill", mappings=MAPPINGS, **options) -> dict:
+    volumes = {v.id: f"dr-{v.id}" for s in servers for v in s.volumes}
+    text = render("prod-ecommerce", purpose, servers, volumes=volumes, mappings=mappings,
+                  subnets=SUBNETS, security_groups={"sg-web": WEB_SG, "sg-app": APP_SG},
+                  **options)
+    return yaml.safe_load(text)
+
+
+def of_type(template, kind):
+    return {name: r for name, r in template["resources"].items() if r["type"] == kind}
+
+
+def test_a_drill_stack_is_test_prefixed_and_a_failover_stack_dr_prefixed():
+    assert stack_name("drill", "prod-ecommerce-db") == "test-prod-ecommerce-db"
+    assert stack_name("failover", "prod-ecommerce-db") == "dr-prod-ecommerce-db"
+    (drill,) = of_type(rendered([server("web-1")]), "OS::Nova::Server").values()
+    assert drill["properties"]["name"] == "test-web-1"
+    (failover,) = of_type(rendered([server("web-1")], "failover"),
+                          "OS::Nova::Server").values()
+    assert failover["properties"]["name"] == "dr-web-1"
+
+
+def test_servers_boot_from_the_dr_copies_with_mapped_flavors_and_their_metadata():
+    template = rendered([server("web-1", key_name="ecommerce-key", metadata={"tier": "web"}),
+                         server("app-1", flavor="m1.medium", data=True)])
+    servers = {r["properties"]["name"]: r["properties"]
+               for r in of_type(template, "OS::Nova::Server").values()}
+    assert servers["test-web-1"]["flavor"] == "dr.small"
+    assert servers["test-app-1"]["flavor"] == "m1.medium"          # unmapped: same name
+    assert servers["test-web-1"]["key_name"] == "ecommerce-key"
+    assert servers["test-web-1"]["metadata"] == {"tier": "web",
+                                                 "site_recovery_source": "id-web-1"}
+    assert servers["test-web-1"]["block_device_mapping_v2"] == [
+        {"boot_index": 0, "volume_id": "dr-web-1-boot", "delete_on_termination": False}]
+    (attachment,) = of_type(template, "OS::Cinder::VolumeAttachment").values()
+    assert attachment["properties"]["volume_id"] == "dr-app-1-data"
+    assert attachment["properties"]["mountpoint"] == "/dev/vdb"
+
+
+@pytest.mark.parametrize(("ip", "cidr", "expected"), [
+    ("10.0.0.11", "10.0.0.0/24", {"subnet": "sub-prod", "ip_address": "10.0.0.11"}),
+    ("10.0.1.31", "10.0.1.0/24", {"subnet": "sub-db", "ip_address": "10.1.1.31"}),
+    ("172.16.0.5", "172.16.0.0/24", None),
+])
+def test_a_fixed_ip_is_kept_re_addressed_by_the_ip_rules_or_left_to_neutron(ip, cidr,
+                                                                             expected):
+    assert address(FixedIp(ip, cidr), SUBNETS, MAPPINGS.ip_rule) == expected
+
+
+def test_ports_land_on_mapped_networks_with_their_addresses():
+    template = rendered([server("db-1", network="db-net", ip="10.0.1.31",
+                                cidr="10.0.1.0/24")])
+    (port,) = of_type(template, "OS::Neutron::Port").values()
+    assert port["properties"]["network"] == "dr-db-net"
+    assert port["properties"]["fixed_ips"] == [{"subnet": "sub-db", "ip_address": "10.1.1.31"}]
+
+
+def test_security_groups_are_recreated_with_rules_pointing_at_their_copies():
+    template = rendered([server("web-1"), server("app-1", sgs=("sg-app",))])
+    groups = {r["properties"]["name"]: (name, r["properties"]["rules"])
+              for name, r in of_type(template, "OS::Neutron::SecurityGroup").items()}
+    web_resource, web_rules = groups["test-web-sg"]
+    assert web_rules[0]["port_range_min"] == 443
+    _, app_rules = groups["test-app-sg"]
+    # The rule from web-sg points at the copy; the one from a group outside is dropped.
+    assert app_rules == [{"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                          "port_range_min": 8080, "port_range_max": 8080,
+                          "remote_mode": "remote_group_id",
+                          "remote_group_id": {"get_resource": web_resource}}]
+
+
+def test_a_mapped_security_group_is_used_not_recreated():
+    mappings = Mappings(network=MAPPINGS.network, security_group={"sg-web": "dr-sg-web"})
+    template = rendered([server("web-1")], mappings=mappings)
+    assert of_type(template, "OS::Neutron::SecurityGroup") == {}
+    (port,) = of_type(template, "OS::Neutron::Port").values()
+    assert port["properties"]["security_groups"] == ["dr-sg-web"]
+
+
+def test_servers_boot_tier_by_tier():
+    template = rendered([server("db-1", order=0), server("app-1", order=1),
+                         server("app-2", order=1), server("web-1", order=2)])
+    servers = {r["properties"]["name"]: (name, r.get("depends_on", []))
+               for name, r in of_type(template, "OS::Nova::Server").items()}
+    db, _ = servers["test-db-1"]
+    assert servers["test-db-1"][1] == []
+    assert servers["test-app-1"][1] == servers["test-app-2"][1] == [db]
+    assert sorted(servers["test-web-1"][1]) == sorted(
+        [servers["test-app-1"][0], servers["test-app-2"][0]])
+
+
+def test_outputs_list_each_recovered_vm_with_its_source():
+    outputs = rendered([server("web-1"), server("web-2")])["outputs"]["servers"]["value"]
+    assert [(o["name"], o["source_id"]) for o in outputs] == [
+        ("test-web-1", "id-web-1"), ("test-web-2", "id-web-2")]
+    assert all(o["addresses"]["get_attr"][1] == "addresses" for o in outputs)
+
+
+def test_names_a_tenant_typed_stay_data_in_the_yaml():
+    tricky = server('web"1: {x}', metadata={"note": "a: b\n- c"})
+    (props,) = [r["properties"] for r in
+                of_type(rendered([tricky]), "OS::Nova::Server").values()]
+    assert props["name"] == 'test-web"1: {x}' and props["metadata"]["note"] == "a: b\n- c"
+
+
+@pytest.mark.parametrize(("servers", "mappings", "says"), [
+    ([server("web-1", network="lost-net")], MAPPINGS, "network lost-net has no mapping"),
+    ([server("web-1", sgs=("sg-unknown",))], MAPPINGS, "neither mapped nor captured"),
+    ([], MAPPINGS, "no captured server"),
+])
+def test_what_cannot_be_rebuilt_is_named(servers, mappings, says):
+    with pytest.raises(RenderError, match=says):
+        rendered(servers, mappings=mappings)
+
+
+def test_a_volume_without_a_dr_copy_is_named():
+    with pytest.raises(RenderError, match=r"web-1: no DR copy of volumes \['web-1-boot'\]"):
+        render("g", "drill", [server("web-1")], volumes={}, mappings=MAPPINGS,
+               subnets=SUBNETS, security_groups={"sg-web": WEB_SG})
