@@ -20,7 +20,7 @@ import requests
 import yaml
 from mistralclient.api import client as mistral_client
 
-from site_recovery.core import stacks
+from site_recovery.core import capture, stacks
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
 from site_recovery.lab.supervisor import Lab, LabOptions
@@ -235,6 +235,42 @@ def test_a_rendered_recovery_stack_passes_heats_validation_and_rebuilds_the_grou
         alice_b.orchestration.delete_stack(stack)
         alice_b.orchestration.wait_for_delete(stack, interval=1, wait=180)
     assert alice_b.block_storage.get_volume(copies["web-1-boot"].id).status == "available"
+
+
+def test_capture_records_the_seeded_workload_and_its_stack_validates_on_the_dr_site(lab):
+    alice_a, alice_b = connect(lab, "site-a", "alice"), connect(lab, "site-b", "alice")
+    ids = [alice_a.compute.find_server(n).id for n in ("web-1", "app-1", "db-1")]
+    servers, groups = capture.capture(alice_a, ids, tier_order=("db", "app", "web"))
+    web, app, db = servers
+    assert (web.name, web.flavor, web.key_name, web.boot_order) == (
+        "web-1", "m1.small", "ecommerce-key", 2)
+    assert (db.flavor, db.boot_order, app.boot_order) == ("m1.large", 0, 1)
+    assert [f.ip_address for f in web.ports[0].fixed_ips] == ["10.0.0.11"]
+    assert db.ports[0].fixed_ips[0].subnet_cidr == "10.0.1.0/24"
+    assert [v.boot_index for v in app.volumes] == [0, None]      # boot, then the data disk
+    assert [v.boot_index for v in web.volumes] == [0]
+    names = {g.name: g for g in groups.values()}
+    assert set(names) == {"web-sg", "app-sg", "db-sg"}
+    assert any(r.get("port_range_min") == 5432 and
+               r.get("remote_group_id") == names["app-sg"].id for r in names["db-sg"].rules)
+    networks = {n: alice_b.network.find_network(n) for n in ("dr-prod-net", "dr-db-net")}
+    prod, db_net = (alice_a.network.find_network(n).id for n in ("prod-net", "db-net"))
+    copies = {v.id: alice_b.block_storage.create_volume(name=f"copy-{v.id[:8]}", size=1)
+              for s in servers for v in s.volumes}
+    for volume in copies.values():
+        alice_b.block_storage.wait_for_status(volume, "available", wait=60)
+    template = stacks.render(
+        "prod-ecommerce", "failover", servers,
+        volumes={source: copy.id for source, copy in copies.items()},
+        mappings=stacks.Mappings(
+            network={prod: networks["dr-prod-net"].id, db_net: networks["dr-db-net"].id},
+            flavor={"m1.small": "dr.small", "m1.medium": "dr.medium", "m1.large": "dr.large"},
+            ip_rule={"10.0.1.0/24": "10.1.1.0/24"}),
+        subnets=[stacks.Subnet(s.id, net.id, s.cidr) for net in networks.values()
+                 for s in alice_b.network.subnets(network_id=net.id)],
+        security_groups=groups)
+    validated = alice_b.orchestration.validate_template(template=yaml.safe_load(template))
+    assert "protection group prod-ecommerce" in validated["Description"]
 
 
 def test_manage_existing_imports_an_array_volume_and_unmanage_leaves_it(lab):

@@ -1,0 +1,66 @@
+"""Capture: what the DR site needs to rebuild a VM once its primary site is gone.
+
+Read on the primary site through openstacksdk, as the tenant sees it: the flavor, key pair
+and metadata; every port in Nova's interface order with its network, fixed IPs (and their
+subnets' CIDRs, for re-addressing) and security groups; the volumes in device order, the
+root device's being the boot volume; and each security group with its rules. The result
+is what :func:`core.stacks.render` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .stacks import FixedIp, Port, SecurityGroup, Server, Volume
+
+RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+               "remote_ip_prefix", "remote_group_id")
+TIER_KEY = "tier"                    # server metadata naming the VM's tier
+
+
+def capture(conn, server_ids: Sequence[str], *, tier_order: Sequence[str] = ()
+            ) -> tuple[list[Server], dict[str, SecurityGroup]]:
+    """The servers ``server_ids`` and the security groups their ports use.
+
+    ``tier_order`` names the tiers (metadata ``tier``) in boot order; a VM of another tier,
+    or of none, boots last.
+    """
+    cidrs: dict[str, str] = {}
+    servers = [_server(conn, server_id, tier_order, cidrs) for server_id in server_ids]
+    used = sorted({sg for s in servers for p in s.ports for sg in p.security_groups})
+    groups = {sg_id: _security_group(conn, sg_id) for sg_id in used}
+    return servers, groups
+
+
+def _server(conn, server_id: str, tier_order: Sequence[str], cidrs: dict) -> Server:
+    server = conn.compute.get_server(server_id)
+    root = getattr(server, "root_device_name", None) or "/dev/vda"
+    attachments = sorted(conn.compute.volume_attachments(server), key=lambda a: a.device or "")
+    volumes = tuple(Volume(a.volume_id, 0, None) if a.device == root
+                    else Volume(a.volume_id, None, a.device) for a in attachments)
+    ports = tuple(_port(conn, interface.port_id, cidrs)
+                  for interface in conn.compute.server_interfaces(server))
+    metadata = dict(server.metadata or {})
+    tier = metadata.get(TIER_KEY)
+    flavor = server.flavor.original_name or server.flavor.name or server.flavor.id
+    return Server(server.id, server.name, flavor, ports, volumes, key_name=server.key_name,
+                  metadata=metadata, boot_order=(list(tier_order).index(tier)
+                                                 if tier in tier_order else len(tier_order)))
+
+
+def _port(conn, port_id: str, cidrs: dict) -> Port:
+    port = conn.network.get_port(port_id)
+    fixed = []
+    for entry in port.fixed_ips or []:
+        subnet = entry["subnet_id"]
+        if subnet not in cidrs:
+            cidrs[subnet] = conn.network.get_subnet(subnet).cidr
+        fixed.append(FixedIp(entry["ip_address"], cidrs[subnet]))
+    return Port(port.network_id, tuple(fixed), tuple(port.security_group_ids or ()))
+
+
+def _security_group(conn, sg_id: str) -> SecurityGroup:
+    group = conn.network.get_security_group(sg_id)
+    rules = tuple({k: rule.get(k) for k in RULE_FIELDS if rule.get(k) is not None}
+                  for rule in group.security_group_rules or [])
+    return SecurityGroup(group.id, group.name, rules)
