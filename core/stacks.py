@@ -24,6 +24,8 @@ from importlib import resources
 import jinja2
 
 PURPOSES = {"drill": "test", "failover": "dr"}
+# A drill's VMs and groups carry "test-" beside production's; a failover's keep their names.
+COPY_PREFIX = {"drill": "test-", "failover": ""}
 TEMPLATE = "protection_group.yaml.j2"
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix")
@@ -95,8 +97,9 @@ def stack_name(purpose: str, group: str) -> str:
 
 def address(fixed: FixedIp, subnets: list[Subnet], ip_rules: Mapping[str, str]) -> dict | None:
     """Where a fixed IP lands on the DR network: kept, re-addressed, or None (Neutron
-    allocates)."""
+    allocates). Rules may name their subnets loosely ("10.0.1.5/24" is 10.0.1.0/24)."""
     ip = ipaddress.ip_address(fixed.ip_address)
+    ip_rules = {str(ipaddress.ip_network(k, strict=False)): v for k, v in ip_rules.items()}
     for subnet in subnets:
         if ip in ipaddress.ip_network(subnet.cidr):
             return {"subnet": subnet.id, "ip_address": str(ip)}
@@ -104,7 +107,7 @@ def address(fixed: FixedIp, subnets: list[Subnet], ip_rules: Mapping[str, str]) 
     target_cidr = ip_rules.get(str(source))
     if target_cidr is None or ip not in source:
         return None
-    target = ipaddress.ip_network(target_cidr)
+    target = ipaddress.ip_network(target_cidr, strict=False)
     moved = target.network_address + (int(ip) - int(source.network_address))
     for subnet in subnets:
         if ipaddress.ip_network(subnet.cidr) == target and moved in target:
@@ -163,7 +166,7 @@ def _recreated_groups(servers, mappings, security_groups, purpose, group) -> dic
                     continue        # a group outside this one: nothing to point at
             rules.append(copy)
         recreated[sg] = {"resource": resources_[sg], "source": captured.name,
-                         "name": f"{PURPOSES[purpose]}-{captured.name}", "rules": rules}
+                         "name": f"{COPY_PREFIX[purpose]}{captured.name}", "rules": rules}
     return recreated
 
 
@@ -187,7 +190,7 @@ def _server_plan(index, server: Server, volumes, mappings: Mappings, subnets, sg
         ports.append({"resource": f"port_{index}_{number}", "network": network,
                       "fixed_ips": fixed,
                       "security_groups": [sg_targets[sg] for sg in port.security_groups]})
-    return {"resource": f"server_{index}", "name": f"{PURPOSES[purpose]}-{server.name}",
+    return {"resource": f"server_{index}", "name": f"{COPY_PREFIX[purpose]}{server.name}",
             "source_id": server.id, "flavor": mappings.flavor.get(server.flavor, server.flavor),
             "key_name": server.key_name,
             "metadata": {**server.metadata, "site_recovery_source": server.id},

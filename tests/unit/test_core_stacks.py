@@ -55,14 +55,14 @@ def of_type(template, kind):
     return {name: r for name, r in template["resources"].items() if r["type"] == kind}
 
 
-def test_a_drill_stack_is_test_prefixed_and_a_failover_stack_dr_prefixed():
+def test_a_drill_is_test_prefixed_and_a_failover_keeps_production_names():
     assert stack_name("drill", "prod-ecommerce-db") == "test-prod-ecommerce-db"
     assert stack_name("failover", "prod-ecommerce-db") == "dr-prod-ecommerce-db"
     (drill,) = of_type(rendered([server("web-1")]), "OS::Nova::Server").values()
     assert drill["properties"]["name"] == "test-web-1"
     (failover,) = of_type(rendered([server("web-1")], "failover"),
                           "OS::Nova::Server").values()
-    assert failover["properties"]["name"] == "dr-web-1"
+    assert failover["properties"]["name"] == "web-1"
 
 
 def test_servers_boot_from_the_dr_copies_with_mapped_flavors_and_their_metadata():
@@ -90,6 +90,12 @@ def test_servers_boot_from_the_dr_copies_with_mapped_flavors_and_their_metadata(
 def test_a_fixed_ip_is_kept_re_addressed_by_the_ip_rules_or_left_to_neutron(ip, cidr,
                                                                              expected):
     assert address(FixedIp(ip, cidr), SUBNETS, MAPPINGS.ip_rule) == expected
+
+
+def test_an_ip_rule_written_loosely_still_applies():
+    assert address(FixedIp("10.0.1.31", "10.0.1.0/24"), SUBNETS,
+                   {"10.0.1.1/24": "10.1.1.1/24"}) == {"subnet": "sub-db",
+                                                       "ip_address": "10.1.1.31"}
 
 
 def test_ports_land_on_mapped_networks_with_their_addresses():
