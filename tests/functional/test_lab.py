@@ -20,7 +20,7 @@ import requests
 import yaml
 from mistralclient.api import client as mistral_client
 
-from site_recovery.core import capture, stacks
+from site_recovery.core import capture, protection, stacks
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
 from site_recovery.lab.supervisor import Lab, LabOptions
@@ -271,6 +271,21 @@ def test_capture_records_the_seeded_workload_and_its_stack_validates_on_the_dr_s
         security_groups=groups)
     validated = alice_b.orchestration.validate_template(template=yaml.safe_load(template))
     assert "protection group prod-ecommerce" in validated["Description"]
+
+
+def test_only_members_whose_volumes_replicate_the_groups_way_may_be_protected(lab):
+    admin_a = connect(lab, "site-a", "admin")        # the DR service reads type specs
+    servers = {n: admin_a.compute.find_server(n, all_projects=True).id
+               for n in ("web-1", "app-1", "db-1")}
+    volumes, specs = protection.member_volumes(admin_a, [servers["web-1"], servers["app-1"]])
+    assert sorted(v.volume_name for v in volumes) == ["app-1-boot", "app-1-data",
+                                                      "web-1-boot"]
+    protection.check(volumes, specs, "async")
+    volumes, specs = protection.member_volumes(admin_a, list(servers.values()))
+    with pytest.raises(protection.Unprotectable,
+                       match="db-1: volume db-1-boot has volume type 'replicated-sync', "
+                             "which replicates sync, not async"):
+        protection.check(volumes, specs, "async")
 
 
 def test_manage_existing_imports_an_array_volume_and_unmanage_leaves_it(lab):
