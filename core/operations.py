@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 SITE_OPERATIONS = ("site_failover",)
+MOVING = ("failover", "failback", "site_failover")
 FINISHED = ("completed", "failed")
 
 
@@ -25,6 +26,13 @@ class Request:
     operation: str
     failover_type: str | None = None      # planned | unplanned (failovers only)
     force: bool = False
+
+
+def conflicting(operation: str) -> tuple[str, ...]:
+    """The operations that, unfinished on a group, keep ``operation`` from starting on it.
+    A drill waits for any operation; a failover only for another move of the group, as a
+    drill must never hold back a recovery."""
+    return MOVING if operation in MOVING else (*MOVING, "test_failover", "test_cleanup")
 
 
 def precheck(request: Request, peer: str, peer_reachable: bool | None):

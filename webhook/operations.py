@@ -106,14 +106,12 @@ def _peer_answers(config) -> bool:
 
 
 def _busy(session: Session, kind: str, group_ids: list[str]) -> dict[str, str]:
-    """Groups that another unfinished operation holds: group id -> operation id. Drills
-    wait for any operation on the group; failovers only for another failover (a drill
-    must not hold back a recovery)."""
-    moving = ("failover", "failback", "site_failover")
-    conflicting = moving if kind in moving else (*moving, "test_failover", "test_cleanup")
+    """Groups that an unfinished operation in ``rules.conflicting(kind)`` holds: group id
+    -> operation id."""
     rows = session.execute(
         select(OperationResult.group_id, Operation.id).join(Operation).where(
-            Operation.status.in_(("pending", "running")), Operation.type.in_(conflicting),
+            Operation.status.in_(("pending", "running")),
+            Operation.type.in_(rules.conflicting(kind)),
             OperationResult.group_id.in_(group_ids))).all()
     return dict(rows)
 

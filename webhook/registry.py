@@ -67,10 +67,11 @@ def mapping_document(mapping: ResourceMapping) -> dict:
     return doc
 
 
-def store_group(session: Session, doc: dict) -> ProtectionGroup:
-    """Store ``doc`` unless this site already holds that version or a newer one."""
+def store_group(session: Session, doc: dict, *, force: bool = False) -> ProtectionGroup:
+    """Store ``doc`` unless this site already holds that version or a newer one (``force``:
+    whatever this site holds)."""
     group = session.get(ProtectionGroup, doc["id"])
-    if group is not None and group.version >= doc["version"]:
+    if group is not None and group.version >= doc["version"] and not force:
         return group
     if group is None:
         group = ProtectionGroup(id=doc["id"],
@@ -99,9 +100,9 @@ def store_group(session: Session, doc: dict) -> ProtectionGroup:
     return group
 
 
-def store_mapping(session: Session, doc: dict) -> ResourceMapping:
+def store_mapping(session: Session, doc: dict, *, force: bool = False) -> ResourceMapping:
     mapping = session.get(ResourceMapping, doc["id"])
-    if mapping is not None and mapping.version >= doc["version"]:
+    if mapping is not None and mapping.version >= doc["version"] and not force:
         return mapping
     if mapping is None:
         mapping = ResourceMapping(id=doc["id"])
@@ -393,9 +394,7 @@ class Registry:
             for doc in theirs.values():
                 row = session.get(model, doc["id"])
                 if row is None or document(row) != doc:
-                    if row is not None:
-                        row.version = 0               # take theirs, whatever its version
-                    store(session, doc)
+                    store(session, doc, force=True)   # theirs, whatever its version
                     changed += 1
         return changed
 

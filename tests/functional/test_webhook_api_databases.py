@@ -14,7 +14,7 @@ import pytest
 
 from tests.functional.test_webhook_db import _server_database
 from tests.unit import test_webhook_alerts, test_webhook_operations, test_webhook_registry
-from tests.unit.webhook_sites import make_site
+from tests.unit.webhook_sites import linked_sites
 
 
 @pytest.fixture(params=["postgresql", "mysql"])
@@ -34,15 +34,7 @@ def database(request):
 
 @pytest.fixture
 def sites(tmp_path, database):
-    apps = {name: make_site(tmp_path, name, peer, database_url=database())
-            for name, peer in (("site-a", "site-b"), ("site-b", "site-a"))}
-    links = {name: app.extensions["registry"].peer for name, app in apps.items()}
-    links["site-a"].client = apps["site-b"].test_client()
-    links["site-b"].client = apps["site-a"].test_client()
-    yield {name: app.test_client() for name, app in apps.items()}, links
-    for app in apps.values():
-        app.extensions["starts"].close()
-        app.extensions["engine"].dispose()
+    yield from linked_sites(tmp_path, database)
 
 
 @pytest.fixture

@@ -88,18 +88,6 @@ def client_for(service: FakeService, **options) -> Client:
                   interface="public", region_name="site-b", **options)
 
 
-@pytest.fixture
-def service():
-    fake = FakeService()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def client(service):
-    return client_for(service, timeout=5)
-
-
 OPERATION = {"id": "op-1", "operation_type": "test_failover", "status": "pending",
              "total_protection_groups": 1, "completed_count": 0, "failed_count": 0,
              "progress": 0, "protection_group": "prod-ecommerce-db", "results": []}

@@ -14,7 +14,7 @@ from cliff.commandmanager import CommandManager
 from osc_lib import exceptions
 
 from site_recovery.cli import progress
-from tests.unit.test_cli_client import OPERATION, FakeService, client_for
+from tests.unit.test_cli_client import OPERATION
 
 GROUP = {"id": "pg-1", "name": "prod-ecommerce-db", "description": "", "project_name":
          "ecommerce", "replication_type": "sync", "primary_site": "site-a",
@@ -25,18 +25,6 @@ SITE_FAILOVER = {**OPERATION, "id": "op-9", "operation_type": "site_failover",
                  "scope": "site", "protection_group": None, "site": "cluster1",
                  "total_protection_groups": 5, "failover_type": "unplanned", "force": True,
                  "params": {"failover_type": "unplanned"}}
-
-
-@pytest.fixture
-def service():
-    fake = FakeService()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def client(service):
-    return client_for(service, timeout=5)
 
 
 def run(client, *argv: str, stderr=None):

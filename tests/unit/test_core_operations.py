@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from site_recovery.core.operations import Refused, Request, precheck, rollup
+from site_recovery.core.operations import Refused, Request, conflicting, precheck, rollup
 
 
 @pytest.mark.parametrize("reachable", [True, False, None])
@@ -46,3 +46,14 @@ def test_what_is_allowed_starts(request_, reachable):
 def test_group_results_add_up_to_the_operation_status(statuses, started, expected):
     summary = rollup(statuses, started=started)
     assert (summary.status, summary.completed, summary.failed) == expected
+
+
+@pytest.mark.parametrize(("running", "starting", "blocks"), [
+    ("test_failover", "test_failover", True), ("test_failover", "test_cleanup", True),
+    ("failover", "test_failover", True), ("test_failover", "failover", False),
+    ("test_cleanup", "site_failover", False), ("failover", "site_failover", True),
+    ("site_failover", "failback", True),
+])
+def test_a_drill_waits_for_anything_but_never_holds_back_a_recovery(running, starting,
+                                                                   blocks):
+    assert (running in conflicting(starting)) is blocks

@@ -20,6 +20,25 @@ WEB = {"name": "prod-ecommerce-web", "replication_type": "async", "primary_site"
        "secondary_site": "site-b", "volume_type": "replicated-ssd"}
 
 
+def racing(links, *requests_):
+    """Send each ``(client, method, path, body)`` at once, both changes built on the same
+    version before either reaches the peer (site-a coordinates); the replies in order."""
+    both_built = threading.Barrier(len(requests_), timeout=10)
+    links["site-a"].before_push = both_built.wait
+    replies = [None] * len(requests_)
+
+    def send(index, client, method, path, body):
+        replies[index] = client.application.test_client().open(path, method=method,
+                                                                json=body, headers=ALICE)
+
+    threads = [threading.Thread(target=send, args=(i, *r)) for i, r in enumerate(requests_)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return replies
+
+
 def groups(client, headers=ALICE) -> list[dict]:
     return client.get("/v1/protection-groups", headers=headers).json["protection_groups"]
 
@@ -115,21 +134,9 @@ def test_an_edit_against_an_old_version_is_a_conflict(sites):
 def test_of_two_concurrent_edits_one_wins_and_the_other_gets_a_conflict(sites):
     clients, links = sites
     clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
-    both_built = threading.Barrier(2, timeout=10)
-    links["site-a"].before_push = both_built.wait     # both read version 1, then push
-    app = clients["site-a"].application
-    replies = []
-
-    def edit(text):
-        replies.append(app.test_client().patch(
-            "/v1/protection-groups/prod-ecommerce-web", json={"description": text},
-            headers=ALICE))
-
-    threads = [threading.Thread(target=edit, args=(t,)) for t in ("one", "two")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    replies = racing(links, *((clients["site-a"], "PATCH",
+                               "/v1/protection-groups/prod-ecommerce-web",
+                               {"description": text}) for text in ("one", "two")))
     assert sorted(r.status_code for r in replies) == [200, 409]
     winner = next(r for r in replies if r.status_code == 200).json["protection_group"]
     assert [(g["description"], g["version"]) for c in clients.values() for g in groups(c)] \
@@ -274,20 +281,9 @@ def test_a_delete_whose_answer_was_lost_is_caught_up_and_the_name_is_free_again(
 
 def test_two_sites_creating_one_name_at_once_end_with_one_group_on_both(sites):
     clients, links = sites
-    both_built = threading.Barrier(2, timeout=10)
-    links["site-a"].before_push = both_built.wait
-    replies = {}
-
-    def create(site):
-        client = clients[site].application.test_client()
-        replies[site] = client.post("/v1/protection-groups", json=WEB, headers=ALICE)
-
-    threads = [threading.Thread(target=create, args=(s,)) for s in ("site-a", "site-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(r.status_code for r in replies.values()) == [201, 409]
+    replies = racing(links, *((clients[site], "POST", "/v1/protection-groups", WEB)
+                              for site in ("site-a", "site-b")))
+    assert sorted(r.status_code for r in replies) == [201, 409]
     assert groups(clients["site-a"]) == groups(clients["site-b"])
     assert len(groups(clients["site-a"])) == 1
 
@@ -303,20 +299,9 @@ def test_a_refused_connection_changes_nothing_and_says_so(sites):
 
 def test_two_concurrent_project_wide_mappings_of_one_source_make_one(sites):
     clients, links = sites
-    both_built = threading.Barrier(2, timeout=10)
-    links["site-a"].before_push = both_built.wait
-    replies = []
-
-    def create(target):
-        replies.append(clients["site-a"].application.test_client().post(
-            "/v1/resource-mappings", json={"kind": "network", "source": "prod-net",
-                                           "target": target}, headers=ALICE))
-
-    threads = [threading.Thread(target=create, args=(t,)) for t in ("dr-1", "dr-2")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    replies = racing(links, *((clients["site-a"], "POST", "/v1/resource-mappings",
+                               {"kind": "network", "source": "prod-net", "target": target})
+                              for target in ("dr-1", "dr-2")))
     assert sorted(r.status_code for r in replies) == [201, 409]
     for client in clients.values():
         assert len(client.get("/v1/resource-mappings", headers=ALICE).json[

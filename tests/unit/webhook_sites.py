@@ -90,10 +90,11 @@ def make_site(tmp_path, name: str, peer: str, **settings):
     return app
 
 
-@pytest.fixture
-def sites(tmp_path):
-    """site-a and site-b, each with its own database, linked to each other."""
-    apps = {name: make_site(tmp_path, name, peer)
+def linked_sites(tmp_path, database_url=lambda: None):
+    """site-a and site-b, each with its own database (``database_url()``, or SQLite),
+    linked to each other; yields their clients and links, and ends their starts."""
+    apps = {name: make_site(tmp_path, name, peer,
+                            **({"database_url": url} if (url := database_url()) else {}))
             for name, peer in (("site-a", "site-b"), ("site-b", "site-a"))}
     links = {name: app.extensions["registry"].peer for name, app in apps.items()}
     links["site-a"].client = apps["site-b"].test_client()
@@ -101,5 +102,11 @@ def sites(tmp_path):
     yield {name: app.test_client() for name, app in apps.items()}, links
     for app in apps.values():
         app.extensions["starts"].close()
+        app.extensions["engine"].dispose()
+
+
+@pytest.fixture
+def sites(tmp_path):
+    yield from linked_sites(tmp_path)
 
 
