@@ -26,29 +26,35 @@ def capture(conn, server_ids: Sequence[str], *, tier_order: Sequence[str] = ()
     or of none, boots last.
     """
     cidrs: dict[str, str] = {}
-    servers = [_server(conn, server_id, tier_order, cidrs) for server_id in server_ids]
+    names: dict[str, str] = {}
+    servers = [_server(conn, server_id, tier_order, cidrs, names) for server_id in server_ids]
     used = sorted({sg for s in servers for p in s.ports for sg in p.security_groups})
     groups = {sg_id: _security_group(conn, sg_id) for sg_id in used}
     return servers, groups
 
 
-def _server(conn, server_id: str, tier_order: Sequence[str], cidrs: dict) -> Server:
+def _server(conn, server_id: str, tier_order: Sequence[str], cidrs: dict,
+            names: dict) -> Server:
     server = conn.compute.get_server(server_id)
     root = getattr(server, "root_device_name", None) or "/dev/vda"
     attachments = sorted(conn.compute.volume_attachments(server), key=lambda a: a.device or "")
-    volumes = tuple(Volume(a.volume_id, 0, None) if a.device == root
-                    else Volume(a.volume_id, None, a.device) for a in attachments)
-    ports = tuple(_port(conn, interface.port_id, cidrs)
+    volumes = []
+    for attachment in attachments:
+        volume = conn.block_storage.get_volume(attachment.volume_id)
+        boot = attachment.device == root
+        volumes.append(Volume(volume.id, 0 if boot else None, None if boot else attachment.device,
+                              volume.name or "", volume.volume_type))
+    ports = tuple(_port(conn, interface.port_id, cidrs, names)
                   for interface in conn.compute.server_interfaces(server))
     metadata = dict(server.metadata or {})
     tier = metadata.get(TIER_KEY)
     flavor = server.flavor.original_name or server.flavor.name or server.flavor.id
-    return Server(server.id, server.name, flavor, ports, volumes, key_name=server.key_name,
+    return Server(server.id, server.name, flavor, ports, tuple(volumes), key_name=server.key_name,
                   metadata=metadata, boot_order=(list(tier_order).index(tier)
                                                  if tier in tier_order else len(tier_order)))
 
 
-def _port(conn, port_id: str, cidrs: dict) -> Port:
+def _port(conn, port_id: str, cidrs: dict, names: dict) -> Port:
     port = conn.network.get_port(port_id)
     fixed = []
     for entry in port.fixed_ips or []:
@@ -56,7 +62,10 @@ def _port(conn, port_id: str, cidrs: dict) -> Port:
         if subnet not in cidrs:
             cidrs[subnet] = conn.network.get_subnet(subnet).cidr
         fixed.append(FixedIp(entry["ip_address"], cidrs[subnet]))
-    return Port(port.network_id, tuple(fixed), tuple(port.security_group_ids or ()))
+    if port.network_id not in names:
+        names[port.network_id] = conn.network.get_network(port.network_id).name or ""
+    return Port(port.network_id, tuple(fixed), tuple(port.security_group_ids or ()),
+                names[port.network_id])
 
 
 def _security_group(conn, sg_id: str) -> SecurityGroup:

@@ -46,6 +46,7 @@ class Port:
     network: str                      # source network id
     fixed_ips: tuple[FixedIp, ...] = ()
     security_groups: tuple[str, ...] = ()       # source security group ids
+    network_name: str = ""            # for mappings that name the network
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Volume:
     id: str                           # source volume id
     boot_index: int | None = None     # 0: the boot volume
     device: str | None = None
+    name: str = ""
+    volume_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ ACCOUNTS = (
     Account("rita", "rita-pass", "ecommerce", ("reader",)),
     Account("bob", "bob-pass", "analytics", ("member", "heat_stack_owner")),
 )
+# The DR service builds a tenant's recovered workload in the tenant's own project, so it
+# holds a role there (the operator grants it when a project is protected; see docs/).
+DR_SERVICE_TENANT_ROLE = "admin"
+TENANT_PROJECTS = ("ecommerce", "analytics")
 ROLES = ("admin", "member", "reader", "service", "dr_site_admin", "heat_stack_owner",
          "heat_stack_user")
 PROJECTS = ("admin", "service", "ecommerce", "analytics")

@@ -1,8 +1,9 @@
-"""A stand-in for the DR engine's workbook, until the engine lands.
+"""A stand-in for the DR engine's workbook, for tests and benchmarks of the service alone.
 
-It declares the workflows the protection service starts (``site_recovery.dr.<operation>``)
-with the inputs the service passes, and does nothing: tests and benchmarks of the service
-see exactly which executions it started, in the site's real Mistral.
+It replaces ``site_recovery.dr`` with workflows of the same names and inputs that do
+nothing: tests of the protection service (roles, sync, launching) and its benchmark see
+exactly which executions it started in the site's real Mistral, without the DR steps
+acting on the clouds. The DR engine's own tests use the real workbook (``workbooks/``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -25,11 +26,14 @@ from pathlib import Path
 import requests
 import yaml
 
+from site_recovery.core.config import CONFIG_ENV
 from site_recovery.storage.fabric import Fabric
 
 from .layout import DEFAULT_PORT_BASE, HOST, REGION, SITES, SiteLayout, lab_home
 from .services import base, keystone, postgres
 from .services.base import ServiceSpec
+
+CINDER_HOST = "cinder@pure#pure"       # the simulated Cinder's one backend (lab/cloud)
 
 
 @dataclass(frozen=True)
@@ -107,15 +111,19 @@ class Lab:
         return [heat.prepare(site)]
 
     def _mistral(self, site: SiteLayout) -> list[ServiceSpec]:
+        """Mistral, whose executor runs the DR actions with the site's configuration."""
         from .services import mistral
-        return mistral.prepare(site, mode=self.options.mistral_mode)
+        config = self._site_config(site)
+        return mistral.prepare(site, mode=self.options.mistral_mode,
+                               env={CONFIG_ENV: str(config)})
 
-    def _webhook(self, site: SiteLayout) -> list[ServiceSpec]:
-        """The protection service, peered with the other site's, probing it every second.
-
-        It signs in to both sites' Keystones as the DR service account (``clouds.yaml``)
-        and accepts Alertmanager alerts with the bearer secret in ``alert.secret``; its
-        one alert rule records a ``SiteDown`` alert for the peer without acting on it.
+    def _site_config(self, site: SiteLayout) -> Path:
+        """The site's configuration file, shared by its protection service and the actions
+        its Mistral runs, as in a deployment: the protection service, peered with the other
+        site's and probing it every second; both sites' clouds as the DR service account
+        (``clouds.yaml``); the site's array (its API token in a file, the simulator's CA);
+        Alertmanager alerts accepted with the bearer secret in ``alert.secret``, whose one
+        rule records a ``SiteDown`` alert for the peer without acting on it.
         """
         here = site.service_dir("webhook")
         account = site.account("site-recovery")
@@ -123,14 +131,12 @@ class Lab:
         secrets = {"keystone.password": account.password,
                    "alert.secret": f"lab-alert-secret-{site.name}"}
         for name, value in secrets.items():
-            (here / name).write_text(value)
-            (here / name).chmod(0o600)
+            _write(here / name, value, private=True)
         clouds = here / "clouds.yaml"
-        clouds.write_text(yaml.safe_dump({"clouds": {
+        _write(clouds, yaml.safe_dump({"clouds": {
             layout.name: {"auth": layout.auth("site-recovery"), "region_name": REGION,
                           "identity_api_version": 3, "interface": "public"}
-            for layout in (site, peer)}}, sort_keys=False))
-        clouds.chmod(0o600)
+            for layout in (site, peer)}}, sort_keys=False), private=True)
         database = f"sqlite:///{here / 'protector.db'}"
         if self.options.protector_database == "postgresql":
             name = postgres.database_name(site, "protector")
@@ -138,7 +144,7 @@ class Lab:
             database = postgres.postgres_url(name)
             (here / ".postgresql").write_text(name)
         config = here / "protector.yaml"
-        config.write_text(yaml.safe_dump({
+        _write(config, yaml.safe_dump({
             "site": site.name,
             "peer": {"name": peer.name, "url": peer.url("webhook"), "probe_interval": 1.0,
                      "probe_timeout": 1.0, "failure_threshold": 3, "success_threshold": 2},
@@ -147,12 +153,29 @@ class Lab:
                          "password_file": str(here / "keystone.password"),
                          "project_name": account.project},
             "clouds": {"file": str(clouds), "local": site.name, "peer": peer.name},
+            "arrays": [{"name": layout.array_name, "site": layout.name,
+                        "address": f"{HOST}:{layout.port('array')}",
+                        "token_file": str(self._array_token(here, layout)),
+                        "ca_file": str(self.run_dir / "tls" / "flasharray-sim.pem"),
+                        "cinder_host": CINDER_HOST} for layout in (site, peer)],
+            "engine": {"poll_interval": 0.5},
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
                            "rules": [{"name": f"{peer.name} down",
                                       "match": {"alertname": "SiteDown", "site": peer.name},
                                       "operation": "site_failover", "mode": "record"}]},
             "bind": f"{HOST}:{site.port('webhook')}", "workers": 2,
         }, sort_keys=False))
+        return config
+
+    def _array_token(self, here: Path, layout: SiteLayout) -> Path:
+        path = here / f"{layout.array_name}.token"
+        _write(path, self.fabric.api_token(layout.array_name), private=True)
+        return path
+
+    def _webhook(self, site: SiteLayout) -> list[ServiceSpec]:
+        """The protection service (see :meth:`_site_config`)."""
+        here = site.service_dir("webhook")
+        config = self._site_config(site)
         return [ServiceSpec(
             "webhook", (sys.executable, "-m", "site_recovery.webhook.serve", "--config",
                         str(config)),
@@ -203,7 +226,21 @@ class Lab:
             _all(lambda item: component(name, *item), rest)
 
         _all(bring_up, list(sites))
+        _all(lambda name: self.install_workbooks(name, progress), list(sites))
         return state
+
+    def install_workbooks(self, name: str, progress=print):
+        """The DR workbooks into the site's Mistral, by the product's own install command."""
+        site = self.sites[name]
+        config = site.run_dir / "webhook" / "protector.yaml"
+        result = subprocess.run(
+            [sys.executable, "-m", "site_recovery.webhook.serve", "--config", str(config),
+             "install-workbooks"], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if result.returncode:
+            raise RuntimeError(f"{name}: installing the workbooks failed: "
+                               f"{(result.stdout + result.stderr).strip()[-2000:]}")
+        progress(f"{name}: {result.stdout.strip()}")
 
     def down(self, sites=SITES, progress=print):
         state = self.state()
@@ -306,6 +343,16 @@ class Lab:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"clouds": clouds}, sort_keys=False))
         return path
+
+
+def _write(path: Path, text: str, private: bool = False):
+    """Replace a file at once: Mistral's and the service's preparations write the same
+    files side by side, and a process may read them meanwhile."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(text)
+    if private:
+        tmp.chmod(0o600)
+    tmp.replace(path)
 
 
 def _all(work, items):

@@ -342,13 +342,18 @@ class StorageDriver:
             time.sleep(self.poll_interval)
 
     # -- recovery ------------------------------------------------------------------------
-    def materialise(self, spec: ProtectionSpec, point: RecoveryPoint,
-                    purpose: Purpose) -> list[MaterialisedVolume]:
-        """New, independent volumes on the target array holding ``point``'s data."""
+    def materialise(self, spec: ProtectionSpec, point: RecoveryPoint, purpose: Purpose,
+                    only: Iterable[str] | None = None) -> list[MaterialisedVolume]:
+        """New, independent volumes on the target array holding ``point``'s data.
+
+        ``only``: the members to copy, as the point names its sources (default: all), so a
+        rerun need not copy again what has already been handed on (renamed) elsewhere.
+        """
         purpose = Purpose(purpose)
+        wanted = None if only is None else set(only)
         with self._point_members(spec, point, f"sr-{purpose.value}") as members:
             jobs = [(snapshot, source, materialised_name(purpose, spec.name, source))
-                    for snapshot, source in members]
+                    for snapshot, source in members if wanted is None or source in wanted]
             return self._copy_all(spec.target_array, jobs, overwrite=False)
 
     def restore(self, spec: ProtectionSpec, point: RecoveryPoint,

@@ -21,8 +21,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from site_recovery.core.config import AlertRule
+
 from . import audit, db, operations
-from .config import AlertRule
 from .errors import APIError
 from .models import AlertDelivery, ProtectionGroup, Site
 from .params import body

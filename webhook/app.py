@@ -14,6 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from site_recovery.core.config import ServiceConfig
+
 from . import (
     alerts,
     audit,
@@ -26,7 +28,6 @@ from . import (
     operations,
     sites,
 )
-from .config import ServiceConfig
 from .launcher import Launcher, service_session
 from .peerlink import PeerLink
 from .policy import Policy

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from flask import current_app, request
 from keystonemiddleware import auth_token
 
-from .config import ServiceConfig
+from site_recovery.core.config import ServiceConfig
+
 from .errors import APIError
 
 # Alertmanager carries no Keystone token: its receiver checks a shared secret instead.

@@ -10,10 +10,11 @@ from flask import Blueprint, current_app, request
 from sqlalchemy import select
 
 from . import audit, db, schemas
-from .errors import Conflict
+from .errors import Conflict, NotFound
 from .identity import caller
+from .models import ProtectionGroup
 from .params import body, bounded_int
-from .registry import KINDS, Change, receive
+from .registry import KINDS, Change, group_document, receive
 
 bp = Blueprint("internal", __name__, url_prefix="/v1/internal")
 
@@ -33,12 +34,14 @@ def _receive(who, kind: str, object_id: str, doc: dict | None, expected: int):
     return stored
 
 
-def _documents(kind: str):
+def _documents(kind: str, project_name: str | None = None):
     _service()
     model, document, _, _ = KINDS[kind]
+    query = select(model).order_by(model.id)
+    if project_name is not None:
+        query = query.where(model.project_name == project_name)
     with current_app.extensions["sessions"]() as session:
-        return {"documents": [document(row) for row in session.scalars(
-            select(model).order_by(model.id))]}
+        return {"documents": [document(row) for row in session.scalars(query)]}
 
 
 @bp.get("/protection-groups")
@@ -47,9 +50,49 @@ def list_groups():
     return _documents("protection_group")
 
 
+@bp.get("/protection-groups/<object_id>")
+def show_group(object_id: str):
+    """One group's document, members' captured specs included: what a workflow rebuilds."""
+    _service()
+    with current_app.extensions["sessions"]() as session:
+        group = session.get(ProtectionGroup, object_id)
+        if group is None:
+            raise NotFound(f"protection group {object_id!r} not found")
+        return {"document": group_document(group)}
+
+
+@bp.put("/protection-groups/<object_id>/capture")
+def record_capture(object_id: str):
+    """Capture's result, stored on both sites (a change like any other)."""
+    return {"document": _workflow_change(object_id, "capture", body(schemas.Capture))}
+
+
+@bp.put("/protection-groups/<object_id>/state")
+def set_state(object_id: str):
+    """A group's status and, after a failover, its swapped sites. A failover's outcome is
+    recorded here even when the peer site is gone (``Registry.submit_even_alone``)."""
+    return {"document": _workflow_change(object_id, "set_state", body(schemas.GroupState),
+                                         even_alone=True)}
+
+
+def _workflow_change(object_id: str, action: str, values, even_alone: bool = False):
+    who = _service()
+    registry = current_app.extensions["registry"]
+    with current_app.extensions["sessions"]() as session:
+        group = session.get(ProtectionGroup, object_id)
+        if group is None:
+            raise NotFound(f"protection group {object_id!r} not found")
+        project = group.project_name
+    change = Change("protection_group", action, object_id, project,
+                    values.model_dump(exclude_none=True))
+    submit = registry.submit_even_alone if even_alone else registry.submit
+    return submit(change, who.actor)
+
+
 @bp.get("/resource-mappings")
 def list_mappings():
-    return _documents("resource_mapping")
+    """Every mapping document, or one project's (``?project_name=``)."""
+    return _documents("resource_mapping", request.args.get("project_name"))
 
 
 @bp.put("/protection-groups/<object_id>")

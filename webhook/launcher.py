@@ -11,13 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import yaml
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from mistralclient.api import base as mistral_base
 from mistralclient.api import client as mistral_client
 
-from .config import ServiceConfig
+from site_recovery import workbooks
+from site_recovery.core.config import ServiceConfig
+
 from .errors import APIError, Unavailable
 
 
@@ -54,6 +57,20 @@ class Launcher:
         if self._client is None:
             self._client = mistral_client.client(mistral_url=self.url, session=self._session)
         return self._client
+
+    def install_workbooks(self) -> list[str]:
+        """Create or replace the pack's workbooks in this site's Mistral; their names."""
+        mistral = self._mistral()
+        present = {w.name for w in mistral.workbooks.list()}
+        installed = []
+        for text in workbooks.workbooks().values():
+            name = yaml.safe_load(text)["name"]
+            if name in present:
+                mistral.workbooks.update(text)
+            else:
+                mistral.workbooks.create(text)
+            installed.append(name)
+        return installed
 
     def start(self, workflow: str, workflow_input: dict, *, description: str) -> Execution:
         """Create one execution of ``workflow``; returns at once (Mistral runs it)."""

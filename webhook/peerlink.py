@@ -14,7 +14,7 @@ from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from .config import ServiceConfig
+from site_recovery.core.config import ServiceConfig
 
 
 class PeerUnreachable(Exception):

@@ -13,8 +13,9 @@ import requests
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from site_recovery.core.config import ServiceConfig
+
 from . import db
-from .config import ServiceConfig
 from .models import Site
 from .peer import PeerState, judge
 

@@ -27,8 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from site_recovery.core.config import ServiceConfig
+
 from . import audit, db
-from .config import ServiceConfig
 from .errors import APIError, Conflict, NotFound, Unavailable
 from .models import (
     Member,
@@ -169,7 +170,7 @@ class Change:
     """One change, as forwarded between sites: ``action`` on ``kind`` ``object_id``."""
 
     kind: str                        # protection_group | resource_mapping
-    action: str                      # create | update | delete | add_member | remove_member
+    action: str       # create | update | delete | add_member | remove_member | capture | set_state
     object_id: str
     project_name: str
     values: dict = field(default_factory=dict)
@@ -224,6 +225,11 @@ class Change:
                 raise NotFound(f"server {server} is not a member of protection group "
                                f"{current['name']}")
             doc["members"] = [m for m in current["members"] if m["server_id"] != server]
+        elif self.action == "capture":
+            doc["members"] = _with_specs(current, self.values["specs"])
+        elif self.action == "set_state":
+            doc.update(self.values)
+            _check_sites(doc, sites)
         return doc
 
 
@@ -273,6 +279,17 @@ def _with_member(members: list[dict], values: dict) -> list[dict]:
                        "position": position, "spec": None, "captured_at": None}]
 
 
+def _with_specs(current: dict, specs: dict[str, dict]) -> list[dict]:
+    members = {m["server_id"]: m for m in current["members"]}
+    strangers = sorted(set(specs) - set(members))
+    if strangers:
+        raise APIError(f"servers {strangers} are not members of protection group "
+                       f"{current['name']}", field="specs")
+    at = utcnow().isoformat()
+    return [{**m, "spec": specs[m["server_id"]], "captured_at": at} if m["server_id"] in specs
+            else m for m in current["members"]]
+
+
 # -- the coordinator -------------------------------------------------------------------------
 
 class Registry:
@@ -299,6 +316,30 @@ class Registry:
                          change.object_id, "refused", exc.message,
                          project_name=change.project_name)
             raise
+
+    def submit_even_alone(self, change: Change, actor: dict) -> dict | None:
+        """Like :meth:`submit`, but when the peer cannot take the change, make it here only.
+
+        For what a failover did, which is true whether or not the lost site hears of it:
+        the site that now runs the workload records it. The document gets the next version
+        here; when the sites talk again the coordinator's next conflict adopts it (the
+        coordinator catches up from its peer), so the recovering site's record wins.
+        """
+        try:
+            return self.submit(change, actor)
+        except Unavailable as exc:
+            with db.transaction(self.sessions) as session:
+                model, document, store, _ = KINDS[change.kind]
+                row = session.get(model, change.object_id, with_for_update=True)
+                after = change.next_document(session, document(row) if row else None,
+                                             self.config.sites)
+                store(session, after)
+                audit.record_in(session, actor, f"{change.kind}.{change.action}",
+                                change.object_id, "accepted",
+                                f"version {after['version']} on this site only: {exc.message}",
+                                project_name=change.project_name,
+                                details={"values": change.values, "unsynced": True})
+            return after
 
     def require_peer(self):
         """Refuse at once when the prober already judged the peer unreachable."""

@@ -97,6 +97,29 @@ class SiteFailover(Body):
     force: bool = False
 
 
+GroupStatus = Literal["unprotected", "protected", "failed_over", "error"]
+
+
+class Capture(Body):
+    """What capture recorded of each member, by server id (``core.capture``)."""
+
+    specs: dict[Ref, dict] = Field(min_length=1, max_length=1000)
+
+
+class GroupState(Body):
+    """A group's status and, after a failover, its swapped sites."""
+
+    status: GroupStatus
+    primary_site: SiteName | None = None
+    secondary_site: SiteName | None = None
+
+    @model_validator(mode="after")
+    def _both_sites(self):
+        if (self.primary_site is None) != (self.secondary_site is None):
+            raise ValueError("give primary_site and secondary_site together")
+        return self
+
+
 class ProgressReport(Body):
     protection_group_id: Ref | None = None       # none: the operation as a whole
     status: Literal["running", "completed", "failed"]
@@ -197,6 +220,8 @@ CHANGE_VALUES = {
     ("protection_group", "delete"): NoOptions,
     ("protection_group", "add_member"): MemberAdd,
     ("protection_group", "remove_member"): MemberRemoval,
+    ("protection_group", "capture"): Capture,
+    ("protection_group", "set_state"): GroupState,
     ("resource_mapping", "create"): MappingValues,
     ("resource_mapping", "update"): MappingChanges,
     ("resource_mapping", "delete"): NoOptions,
@@ -205,7 +230,8 @@ CHANGE_VALUES = {
 
 class ChangeDocument(_Document):
     kind: Literal["protection_group", "resource_mapping"]
-    action: Literal["create", "update", "delete", "add_member", "remove_member"]
+    action: Literal["create", "update", "delete", "add_member", "remove_member", "capture",
+                    "set_state"]
     object_id: Ref
     project_name: SiteName
     values: dict

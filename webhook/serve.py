@@ -15,9 +15,11 @@ import threading
 
 from gunicorn.app.base import BaseApplication
 
-from . import config as service_config
+from site_recovery.core import config as service_config
+
 from . import db, prober, starts
 from .app import create_app
+from .launcher import Launcher, service_session
 
 log = logging.getLogger(__name__)
 # An operation still without a Mistral execution this long after it was accepted lost its
@@ -84,12 +86,22 @@ def main(argv=None) -> int:
                                      description="The Site Recovery protection service.")
     parser.add_argument("--config", default=os.environ.get("SITE_RECOVERY_CONFIG",
                                                            "/etc/site-recovery/protector.yaml"))
+    parser.add_argument("command", nargs="?", default="serve",
+                        choices=("serve", "install-workbooks"),
+                        help="serve the API (default), or create or replace the DR "
+                             "workbooks in this site's Mistral")
     args = parser.parse_args(argv)
     try:
         settings = service_config.load(args.config)
     except service_config.ConfigError as exc:
         print(f"site-recovery-protector: {exc}", file=sys.stderr)
         return 2
+    if args.command == "install-workbooks":
+        launcher = Launcher(service_session(settings, settings.mistral.timeout * 6),
+                            str(settings.mistral.url) if settings.mistral.url else None)
+        for name in launcher.install_workbooks():
+            print(f"workbook {name} installed")
+        return 0
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     prober.ensure_sites(db.session_factory(engine), settings)

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import requests
 
-from ..layout import ACCOUNTS, HEAT_DOMAIN, HEAT_DOMAIN_ADMIN, PROJECTS, REGION, ROLES, SiteLayout
+from ..layout import (
+    ACCOUNTS,
+    DR_SERVICE_TENANT_ROLE,
+    HEAT_DOMAIN,
+    HEAT_DOMAIN_ADMIN,
+    PROJECTS,
+    REGION,
+    ROLES,
+    TENANT_PROJECTS,
+    SiteLayout,
+)
 from . import venvs
 from .base import ServiceSpec, run_once, service_env
 
@@ -133,6 +143,10 @@ def provision(site: SiteLayout):
         for role in account.roles:
             api.call("PUT", f"/projects/{projects[account.project]}/users/{user['id']}"
                             f"/roles/{roles[role]}")
+    service_user = api.ensure("users", "user", {}, name="site-recovery", domain_id=default)
+    for project in TENANT_PROJECTS:
+        api.call("PUT", f"/projects/{projects[project]}/users/{service_user['id']}"
+                        f"/roles/{roles[DR_SERVICE_TENANT_ROLE]}")
     domain = api.ensure("domains", "domain", {"name": HEAT_DOMAIN}, name=HEAT_DOMAIN)
     heat_admin = api.ensure("users", "user", {"name": HEAT_DOMAIN_ADMIN.user,
                                               "domain_id": domain["id"],

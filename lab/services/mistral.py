@@ -45,13 +45,15 @@ class Unavailable(RuntimeError):
     """A backend the requested mode needs does not answer."""
 
 
-def prepare(site: SiteLayout, mode: str = "allinone") -> list[ServiceSpec]:
+def prepare(site: SiteLayout, mode: str = "allinone",
+            env: dict[str, str] | None = None) -> list[ServiceSpec]:
     """Venv, configuration and schema (each once); the processes to run, in start order.
 
     ``allinone``: one spec. ``rabbit``: engine, executor, notifier, api (raises
     :class:`Unavailable` naming what is missing when RabbitMQ or PostgreSQL does not answer).
     Every spec's process loads our ``mistral.actions`` entry points at start, from the venv
-    that has this project installed.
+    that has this project installed; ``env`` is added to their environment (the actions
+    find the site's configuration through ``SITE_RECOVERY_CONFIG``).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -61,9 +63,10 @@ def prepare(site: SiteLayout, mode: str = "allinone") -> list[ServiceSpec]:
             raise Unavailable(f"Mistral rabbit mode needs {' and '.join(missing)}")
     venv = venvs.ensure(site.venvs, "mistral", with_project=True)
     here = site.service_dir("mistral")
-    if mode == "allinone":
-        return [_allinone(site, venv, here)]
-    return _rabbit(site, venv, here)
+    specs = [_allinone(site, venv, here)] if mode == "allinone" else _rabbit(site, venv, here)
+    for spec in specs:
+        spec.env.update(env or {})
+    return specs
 
 
 def rabbit_missing() -> list[str]:

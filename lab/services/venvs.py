@@ -40,7 +40,10 @@ def ensure(venvs: Path, name: str, *, with_project: bool = False) -> Path:
     requirements = list(REQUIREMENTS[name])
     key_parts = [sys.version, *requirements]
     if with_project:
-        key_parts.append(str(project_root()))
+        # The project's requirements and entry points are installed with it: a change to
+        # either needs a new venv.
+        root = project_root()
+        key_parts += [str(root), (root / "setup.cfg").read_text()]
     key = hashlib.sha1("\n".join(key_parts).encode()).hexdigest()[:10]
     path = venvs / f"{name}-{key}"
     done = path / ".complete"

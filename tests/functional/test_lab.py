@@ -21,10 +21,10 @@ import yaml
 from mistralclient.api import client as mistral_client
 
 from site_recovery.core import capture, protection, stacks
+from site_recovery.core.config import parse
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
 from site_recovery.lab.supervisor import Lab, LabOptions
-from site_recovery.webhook.config import parse
 from site_recovery.webhook.errors import APIError, Unavailable
 from site_recovery.webhook.launcher import Launcher, service_session
 

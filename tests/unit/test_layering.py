@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "actions": {"site_recovery.lab"},
+    "actions": {"site_recovery.lab", "site_recovery.webhook", "site_recovery.cli"},
     "webhook": {"site_recovery.lab"},
     "cli": {"site_recovery.lab"},
     "core": {"site_recovery.lab", "site_recovery.actions", "site_recovery.webhook",

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from site_recovery.core.config import AlertRule
 from site_recovery.webhook import db
 from site_recovery.webhook.alerts import AlertmanagerPayload, authentic, decide
-from site_recovery.webhook.config import AlertRule
 from site_recovery.webhook.models import Site
 from site_recovery.webhook.registry import store_group
 from tests.unit.webhook_sites import ADMIN, make_site

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober, serve
 from site_recovery.webhook.app import create_app
-from site_recovery.webhook.config import parse
-from tests.unit.test_webhook_config import minimal
+from tests.unit.test_core_config import minimal
 
 
 @pytest.fixture

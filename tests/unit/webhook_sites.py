@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober
 from site_recovery.webhook.app import create_app
-from site_recovery.webhook.config import parse
 from site_recovery.webhook.errors import Unavailable
 from site_recovery.webhook.launcher import Execution
 from site_recovery.webhook.peerlink import PeerUnreachable, Reply
-from tests.unit.test_webhook_config import minimal
+from tests.unit.test_core_config import minimal
 
 SERVICE = {"X-Identity-Status": "Confirmed", "X-Project-Id": "svc", "X-Project-Name": "service",
            "X-User-Id": "sr", "X-User-Name": "site-recovery", "X-Roles": "admin,service"}

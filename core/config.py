@@ -7,6 +7,7 @@ itself can be shared and logged.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -107,11 +108,27 @@ class WorkflowsConfig(_Strict):
 
 
 class ArrayConfig(_Strict):
-    name: str
+    """One FlashArray: its Purity name, which site it serves, how to reach it, and the
+    Cinder backend that holds its volumes (``host@backend#pool``, for "manage existing")."""
+
+    name: str = Field(min_length=1, max_length=63)
     site: str
     address: str
     token_file: Path
-    ca_file: Path | None = None
+    ca_file: Path | None = None          # none: the system's CA bundle
+    cinder_host: str = Field(pattern=r"^[^@#\s]+@[^@#\s]+(#[^@#\s]+)?$")
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+    read_timeout: float = Field(60.0, gt=0, le=600)
+
+
+class EngineConfig(_Strict):
+    """How the DR workflows' actions wait for what they start (seconds)."""
+
+    api_timeout: float = Field(60.0, gt=0, le=600)        # one OpenStack API call
+    volume_timeout: float = Field(600.0, gt=0)            # manage/unmanage to settle
+    stack_timeout: float = Field(3600.0, gt=0)            # a recovery stack to build
+    replicate_timeout: float = Field(900.0, gt=0)         # a planned failover's last copy
+    poll_interval: float = Field(1.0, gt=0, le=60)
 
 
 class AlertRule(_Strict):
@@ -165,6 +182,7 @@ class ServiceConfig(_Strict):
     workflows: WorkflowsConfig = WorkflowsConfig()
     clouds: CloudsConfig
     arrays: list[ArrayConfig] = Field(default_factory=list)
+    engine: EngineConfig = EngineConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     max_body_bytes: int = Field(1 << 20, ge=1024)
     bind: str = Field("127.0.0.1:9090", pattern=r"^[^\s:]+:\d{1,5}$")
@@ -185,9 +203,29 @@ class ServiceConfig(_Strict):
             raise ValueError(f"peer.name must differ from site ({self.site})")
         return self
 
+    @model_validator(mode="after")
+    def _arrays_of_this_pair(self):
+        strangers = [a.name for a in self.arrays if a.site not in (self.site, self.peer.name)]
+        if strangers:
+            raise ValueError(f"arrays {strangers} serve a site other than {self.site} and "
+                             f"{self.peer.name}")
+        return self
+
     @property
     def sites(self) -> tuple[str, str]:
         return (self.site, self.peer.name)
+
+    def array_of(self, site: str) -> ArrayConfig:
+        """The array that holds ``site``'s protected volumes."""
+        for array in self.arrays:
+            if array.site == site:
+                return array
+        raise ConfigError(f"arrays: no array is configured for site {site}")
+
+    def which(self, site: str) -> Literal["local", "peer"]:
+        if site not in self.sites:
+            raise ConfigError(f"site {site!r} is not {self.site} or {self.peer.name}")
+        return "local" if site == self.site else "peer"
 
 
 def _read_secret(path: Path, setting: str) -> str:
@@ -198,6 +236,16 @@ def _read_secret(path: Path, setting: str) -> str:
     if not value:
         raise ConfigError(f"{setting}: {path} is empty")
     return value
+
+
+CONFIG_ENV = "SITE_RECOVERY_CONFIG"
+DEFAULT_CONFIG = "/etc/site-recovery/protector.yaml"
+
+
+def load_from_environment() -> ServiceConfig:
+    """The configuration the workflows' actions use: ``$SITE_RECOVERY_CONFIG``, else the
+    service's default path (Mistral's executor runs on the same host as the service)."""
+    return load(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
 
 
 def load(path: str | Path) -> ServiceConfig:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from site_recovery.webhook.config import ConfigError, load, parse
+from site_recovery.core.config import ConfigError, load, parse
 
 
 def minimal(tmp_path, **overrides) -> dict:

@@ -1,0 +1,184 @@
+"""The DR steps as Mistral actions: thin adapters over :mod:`site_recovery.core.recovery`.
+
+Each action reads this site's configuration (``$SITE_RECOVERY_CONFIG``), tells the
+protection service which step its group has reached (when the workflow runs for an
+operation), runs one step and returns a small JSON result. A failure is returned as the
+action's error, a message naming the group, the step and the cause, so the workflow can
+record it; the traceback goes to the executor's log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import lru_cache
+
+from mistral_lib import actions
+
+from site_recovery.core import recovery
+from site_recovery.core.config import CONFIG_ENV, DEFAULT_CONFIG, load
+
+LOG = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def _engine(path: str, modified: float) -> recovery.Engine:
+    return recovery.Engine.from_config(load(path))
+
+
+def engine() -> recovery.Engine:
+    """This process's engine, made again when the configuration file changes."""
+    path = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
+    try:
+        modified = os.stat(path).st_mtime
+    except OSError:
+        modified = 0.0
+    return _engine(path, modified)
+
+
+class Step(actions.Action):
+    """One DR step on one protection group."""
+
+    step = ""
+
+    def __init__(self, group_id: str, operation_id: str | None = None):
+        super().__init__()
+        self.group_id, self.operation_id = group_id, operation_id
+
+    def work(self, engine: recovery.Engine) -> dict:
+        raise NotImplementedError
+
+    def run(self, context):
+        started = time.monotonic()
+        try:
+            dr = engine()
+            dr.service.report(self.operation_id, protection_group_id=self.group_id,
+                              status="running", step=self.step)
+            result = self.work(dr)
+        except Exception as exc:            # every failure becomes a message
+            LOG.exception("step %s of group %s failed", self.step, self.group_id)
+            return actions.Result(error=f"{self.step}: {_describe(exc)}")
+        return {**result, "seconds": round(time.monotonic() - started, 3)}
+
+    def test(self, context):
+        return {"step": self.step, "seconds": 0.0}
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, (recovery.StepFailed, ValueError)) else \
+        f"{type(exc).__name__}: {text}"
+
+
+class Protect(Step):
+    """Check the members' volume types, then make the group replicate on the arrays."""
+
+    step = "protect"
+
+    def work(self, engine):
+        return recovery.protect(engine, self.group_id)
+
+
+class Capture(Step):
+    """Record what the DR site needs to rebuild each member."""
+
+    step = "capture"
+
+    def work(self, engine):
+        return recovery.capture(engine, self.group_id)
+
+
+class StopPrimary(Step):
+    step = "stop_primary"
+
+    def work(self, engine):
+        return recovery.stop_primary(engine, self.group_id)
+
+
+class RecoveryPoint(Step):
+    step = "recovery_point"
+
+    def __init__(self, group_id: str, operation_id: str | None = None,
+                 replicate: bool = False, name: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.replicate, self.name = bool(replicate), name or None
+
+    def work(self, engine):
+        return recovery.recovery_point(engine, self.group_id, replicate=self.replicate,
+                                       name=self.name)
+
+
+class ImportVolumes(Step):
+    step = "import_volumes"
+
+    def __init__(self, group_id: str, purpose: str, point: str,
+                 operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.purpose, self.point = purpose, point
+
+    def work(self, engine):
+        return recovery.import_volumes(engine, self.group_id, self.purpose, self.point)
+
+
+class BuildStack(Step):
+    step = "build_stack"
+
+    def __init__(self, group_id: str, purpose: str, network_mapping: dict | None = None,
+                 operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.purpose, self.network_mapping = purpose, dict(network_mapping or {})
+
+    def work(self, engine):
+        return recovery.build_stack(engine, self.group_id, self.purpose, self.network_mapping)
+
+
+class RemoveCopy(Step):
+    step = "remove_copy"
+
+    def __init__(self, group_id: str, purpose: str, site: str | None = None,
+                 operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.purpose, self.site = purpose, site
+
+    def work(self, engine):
+        return recovery.remove_copy(engine, self.group_id, self.purpose, self.site)
+
+
+class TakeOver(Step):
+    step = "take_over"
+
+    def __init__(self, group_id: str, site: str, operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.site = site
+
+    def work(self, engine):
+        return recovery.take_over(engine, self.group_id, self.site)
+
+
+class Report(actions.Action):
+    """Progress of an operation, or of one group in it, to the protection service."""
+
+    def __init__(self, operation_id: str | None, status: str,
+                 protection_group_id: str | None = None, step: str | None = None,
+                 reason: str | None = None, recovery_point: str | None = None,
+                 rpo_achieved_seconds: float | None = None, timings: dict | None = None):
+        super().__init__()
+        self.operation_id = operation_id
+        self.progress = {"status": status, "protection_group_id": protection_group_id,
+                         "step": step, "reason": (str(reason)[:4000] if reason else None),
+                         "recovery_point": recovery_point,
+                         "rpo_achieved_seconds": rpo_achieved_seconds,
+                         "timings": {k: float(v) for k, v in (timings or {}).items()
+                                     if v is not None}}
+
+    def run(self, context):
+        try:
+            engine().service.report(self.operation_id, **self.progress)
+        except Exception as exc:
+            LOG.exception("progress report for operation %s failed", self.operation_id)
+            return actions.Result(error=f"report: {_describe(exc)}")
+        return {"reported": bool(self.operation_id)}
+
+    def test(self, context):
+        return {"reported": False}

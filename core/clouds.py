@@ -1,0 +1,80 @@
+"""Clients for the two sites and their arrays, from the one configuration file.
+
+The workflows act with the DR service's own account on each site (``clouds.local`` and
+``clouds.peer``). What they build for a tenant lives in the tenant's project, so a
+connection may be scoped to a project by name (the service account holds a role there):
+the recovered stack, servers and volumes are then the tenant's, visible with its own
+credentials. Every client has the configured API timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import openstack
+from heatclient import client as heat_client
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from site_recovery.storage.driver import StorageDriver
+from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
+
+from .config import ConfigError, ServiceConfig
+
+
+class Clouds:
+    """openstacksdk connections and heatclients per (site, project), made once each."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self._cache: dict[tuple, object] = {}
+        self._lock = threading.RLock()          # heat() makes its session() inside
+
+    def _auth(self, site: str, project: str | None) -> dict:
+        auth = dict(self.config.clouds.auth(self.config.which(site)))
+        if project is not None:
+            auth["project_name"] = project
+            auth.pop("project_id", None)
+            auth.setdefault("project_domain_name", "Default")
+        return auth
+
+    def _once(self, key: tuple, make):
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]
+
+    def connect(self, site: str, project: str | None = None) -> openstack.connection.Connection:
+        """``site``'s cloud as the DR service, scoped to ``project`` (default: its own)."""
+        return self._once(("sdk", site, project), lambda: openstack.connect(
+            **self._auth(site, project), region_name=self.config.keystone.region_name,
+            identity_api_version="3", api_timeout=self.config.engine.api_timeout,
+            load_yaml_config=False, load_envvars=False))
+
+    def session(self, site: str, project: str | None = None) -> ks_session.Session:
+        return self._once(("session", site, project), lambda: ks_session.Session(
+            auth=v3.Password(**{k: v for k, v in self._auth(site, project).items()
+                                if k in _PASSWORD_ARGS}),
+            timeout=self.config.engine.api_timeout))
+
+    def heat(self, site: str, project: str):
+        """python-heatclient for ``project`` on ``site``."""
+        return self._once(("heat", site, project), lambda: heat_client.Client(
+            "1", session=self.session(site, project),
+            region_name=self.config.keystone.region_name))
+
+    def storage(self) -> StorageDriver:
+        """The arrays of both sites through the ``purestorage`` SDK."""
+        if not self.config.arrays:
+            raise ConfigError("arrays: none configured; the workflows need each site's array")
+        return self._once(("storage",), lambda: flasharray_driver(
+            [ArrayEndpoint.from_token_file(a.name, a.address, a.token_file,
+                                           a.ca_file if a.ca_file else True)
+             for a in self.config.arrays],
+            connect_timeout=min(a.connect_timeout for a in self.config.arrays),
+            read_timeout=max(a.read_timeout for a in self.config.arrays),
+            poll_interval=min(1.0, self.config.engine.poll_interval)))
+
+
+_PASSWORD_ARGS = ("auth_url", "username", "password", "user_domain_name", "user_domain_id",
+                  "project_name", "project_id", "project_domain_name", "project_domain_id")

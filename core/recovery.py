@@ -1,0 +1,365 @@
+"""The DR steps: plain functions the Mistral actions call, one step each.
+
+Each step works on one protection group, on the site where it runs, and is idempotent: it
+first finds what an earlier, interrupted run left (volumes by their metadata, stacks by
+name, array copies by name or serial) and only does what is missing. Steps pass ids and
+small summaries, never documents.
+
+Where things live:
+
+- recovery points, copies and cleanup: the storage layer, on the group's arrays;
+- volumes handed to the DR site's Cinder ("manage existing"), tagged with the group, the
+  purpose, the source volume and the array serial, in the tenant's project;
+- the Heat stack ``test-<group>`` / ``dr-<group>``, in the tenant's project.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from heatclient import exc as heat_exc
+
+from site_recovery.storage.base import Purpose, RecoveryPoint
+from site_recovery.storage.errors import NoRecoveryPoint
+
+from . import capture as capturing
+from . import protection, stacks
+from .clouds import Clouds
+from .config import ServiceConfig
+from .plan import GroupPlan, PlanError, array_volume_name, cinder_id_of, spec_document
+from .service import Protector
+
+TAG_GROUP = "site_recovery_group"
+TAG_PURPOSE = "site_recovery_purpose"
+TAG_SOURCE = "site_recovery_source"
+TAG_SERIAL = "site_recovery_serial"
+TAG_POINT = "site_recovery_point"
+DEFAULT_TIER_ORDER = ("db", "app", "web")      # data first, the front door last
+STACK_DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+STACK_BUSY = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS",
+              "ROLLBACK_IN_PROGRESS")
+
+
+class StepFailed(RuntimeError):
+    """A step could not finish; the message names the group, what failed and why."""
+
+
+@dataclass
+class Engine:
+    """What every step needs: the configuration, both sites' clients, this site's service."""
+
+    config: ServiceConfig
+    clouds: Clouds
+    service: Protector
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_config(cls, config: ServiceConfig) -> Engine:
+        clouds = Clouds(config)
+        return cls(config, clouds, Protector(clouds.session(config.site),
+                                             timeout=config.engine.api_timeout))
+
+    def group(self, group_id: str) -> GroupPlan:
+        return GroupPlan(self.service.group(group_id))
+
+    def wait(self, what: str, probe: Callable[[], bool], timeout: float):
+        """Poll ``probe`` until it is true; StepFailed naming ``what`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not probe():
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"timed out after {timeout:g} s waiting for {what}")
+            self.sleep(self.config.engine.poll_interval)
+
+
+# -- protect (primary site) ------------------------------------------------------------------
+
+def protect(engine: Engine, group_id: str) -> dict:
+    """Refuse members whose volumes do not replicate the group's way; else make the group
+    replicate: its array pgroup (async) or pod (sync) holding every member volume."""
+    group = engine.group(group_id)
+    admin = engine.clouds.connect(group.primary)
+    tenant = engine.clouds.connect(group.primary, group.project)
+    volumes, specs = protection.member_volumes(_TypesFrom(admin, tenant), group.server_ids)
+    protection.check(volumes, specs, group.replication_type.value)
+    spec = group.protection(engine.config)
+    storage = engine.clouds.storage()
+    members = storage.protect(spec, [array_volume_name(v.volume_id) for v in volumes])
+    try:                    # protected means recoverable: a first point on the DR array
+        storage.newest_recovery_point(spec)
+    except NoRecoveryPoint:
+        storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout)
+    engine.service.set_state(group.id, status="protected")
+    return {"protection_group": group.name, "array_group": spec.name,
+            "volumes": len(members)}
+
+
+class _TypesFrom:
+    """The tenant's view of servers and volumes, with volume types read as admin (Cinder
+    shows their replication extra specs to admins only)."""
+
+    def __init__(self, admin, tenant):
+        self.compute, self.block_storage = tenant.compute, _Volumes(tenant, admin)
+
+
+class _Volumes:
+    def __init__(self, tenant, admin):
+        self._tenant, self._admin = tenant.block_storage, admin.block_storage
+
+    def get_volume(self, volume_id):
+        return self._tenant.get_volume(volume_id)
+
+    def find_type(self, name, ignore_missing=True):
+        return self._admin.find_type(name, ignore_missing=ignore_missing)
+
+
+# -- capture (primary site) ------------------------------------------------------------------
+
+def capture(engine: Engine, group_id: str) -> dict:
+    """Record each member as the primary site runs it, on both sites."""
+    group = engine.group(group_id)
+    tenant = engine.clouds.connect(group.primary, group.project)
+    servers, security_groups = capturing.capture(tenant, group.server_ids,
+                                                 tier_order=DEFAULT_TIER_ORDER)
+    engine.service.record_capture(group.id, {s.id: spec_document(s, security_groups)
+                                             for s in servers})
+    return {"protection_group": group.name, "servers": len(servers),
+            "volumes": sum(len(s.volumes) for s in servers)}
+
+
+# -- recovery point --------------------------------------------------------------------------
+
+def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
+                   name: str | None = None) -> dict:
+    """The point a recovery uses, with the data it loses (achieved RPO), from the arrays'
+    own timestamps. ``replicate``: ship the current content first and use that (planned
+    failover: RPO 0). ``name``: a particular point, which must be fully transferred."""
+    group = engine.group(group_id)
+    spec = group.protection(engine.config)
+    storage = engine.clouds.storage()
+    if replicate:
+        point = storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout)
+        rpo = 0.0
+    else:
+        point = _named_point(storage, spec, name) if name else \
+            storage.newest_recovery_point(spec)
+        rpo = point.age_seconds(datetime.now(UTC))
+    return {"name": point.name, "created": point.created.isoformat(),
+            "rpo_seconds": round(rpo, 3)}
+
+
+def _named_point(storage, spec, name: str) -> RecoveryPoint:
+    for point in storage.recovery_points(spec):
+        if point.name == name:
+            if not point.fully_transferred:
+                raise NoRecoveryPoint(spec.target_array, spec.name,
+                                      f"{name} is not fully transferred ({point.progress:.0%})")
+            return point
+    raise NoRecoveryPoint(spec.target_array, spec.name, f"no recovery point named {name}")
+
+
+# -- import into the DR site's Cinder --------------------------------------------------------
+
+def imported_volumes(conn, group_id: str, purpose: str) -> dict[str, object]:
+    """The DR copies of a group's volumes for ``purpose``, by source volume id."""
+    found = {}
+    for volume in conn.block_storage.volumes(details=True):
+        tags = volume.metadata or {}
+        if tags.get(TAG_GROUP) == group_id and tags.get(TAG_PURPOSE) == purpose:
+            found[tags.get(TAG_SOURCE)] = volume
+    return found
+
+
+def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str) -> dict:
+    """Copy the recovery point's volumes on the DR array and hand them to the DR site's
+    Cinder, in the tenant's project; waits until every one is available."""
+    purpose = Purpose(purpose).value
+    group = engine.group(group_id)
+    dr = engine.clouds.connect(group.secondary, group.project)
+    array = engine.config.array_of(group.secondary)
+    existing = imported_volumes(dr, group.id, purpose)
+    for source, volume in list(existing.items()):
+        if volume.status in ("error_managing", "error"):       # a failed earlier attempt
+            dr.block_storage.delete_volume(volume, ignore_missing=True)
+            del existing[source]
+    wanted = {v.id: v for v in group.volumes}
+    missing = [v for v in wanted.values() if v.id not in existing]
+    if missing:
+        spec = group.protection(engine.config)
+        storage = engine.clouds.storage()
+        point = _named_point(storage, spec, point_name)
+        copies = storage.materialise(spec, point, Purpose(purpose),
+                                     only=[group.array_source(spec, v.id) for v in missing])
+        for copy in copies:
+            source = wanted[cinder_id_of(copy.source)]
+            prefix = stacks.COPY_PREFIX[purpose]
+            dr.block_storage.manage_volume(
+                host=array.cinder_host, ref={"source-name": copy.name},
+                name=f"{prefix}{source.name or source.id}",
+                volume_type=source.volume_type, bootable=source.boot_index == 0,
+                description=f"Site Recovery {purpose} copy of {source.id} from {point.name}",
+                metadata={TAG_GROUP: group.id, TAG_PURPOSE: purpose, TAG_SOURCE: source.id,
+                          TAG_SERIAL: copy.serial, TAG_POINT: point.name})
+
+    def settled() -> bool:
+        now = imported_volumes(dr, group.id, purpose)
+        failed = [f"{v.name} (copy of {source})" for source, v in now.items()
+                  if v.status in ("error_managing", "error")]
+        if failed:
+            raise StepFailed(f"protection group {group.name}: Cinder on {group.secondary} "
+                             f"could not manage {', '.join(sorted(failed))}")
+        return all(v in now and now[v].status in ("available", "in-use") for v in wanted)
+
+    engine.wait(f"{len(wanted)} volumes of {group.name} to become available on "
+                f"{group.secondary}", settled, engine.config.engine.volume_timeout)
+    return {"volumes": len(wanted), "imported": len(missing)}
+
+
+# -- the recovery stack ----------------------------------------------------------------------
+
+def build_stack(engine: Engine, group_id: str, purpose: str,
+                network_mapping: dict[str, str] | None = None) -> dict:
+    """Create (or finish) the group's stack on the DR site and wait until it is complete."""
+    purpose = Purpose(purpose).value
+    group = engine.group(group_id)
+    dr = engine.clouds.connect(group.secondary, group.project)
+    volumes = {source: v.id for source, v in imported_volumes(dr, group.id, purpose).items()}
+    raw = group.mappings(engine.service.mappings(group.project), network_mapping)
+    mappings = raw.resolve(
+        group.servers, group.security_groups,
+        lambda ref: _find_id(dr.network.find_network, ref),
+        lambda ref: _find_id(dr.network.find_security_group, ref))
+    subnets = [stacks.Subnet(s.id, s.network_id, s.cidr) for network in
+               set(mappings.network.values()) for s in dr.network.subnets(network_id=network)]
+    try:
+        template = stacks.render(group.name, purpose, _usable_keys(dr, group.servers),
+                                 volumes=volumes,
+                                 mappings=mappings, subnets=subnets,
+                                 security_groups=group.security_groups)
+    except stacks.RenderError as exc:
+        raise PlanError(str(exc)) from None
+    heat = engine.clouds.heat(group.secondary, group.project)
+    name = stacks.stack_name(purpose, group.name)
+    stack = _find_stack(heat, name)
+    if stack is None:
+        heat.stacks.create(stack_name=name, template=template,
+                           tags=f"site-recovery,{group.id}",
+                           timeout_mins=max(1, int(engine.config.engine.stack_timeout // 60)))
+    elif stack.stack_status.endswith("FAILED"):
+        heat.stacks.update(stack.id, template=template, existing=False)   # retry what failed
+    stack = _wait_stack(engine, heat, name, group.name)
+    servers = next((o["output_value"] for o in (stack.outputs or [])
+                    if o["output_key"] == "servers"), [])
+    return {"stack_id": stack.id, "stack_name": name, "servers": len(servers)}
+
+
+def _usable_keys(conn, servers: list[stacks.Server]) -> list[stacks.Server]:
+    """Key pairs belong to a user and a site. A VM recovered from a copy of its disk keeps
+    the keys it was first booted with, so a key pair the DR site lacks is only left out."""
+    names = {s.key_name for s in servers if s.key_name}
+    known = {n for n in names if conn.compute.find_keypair(n, ignore_missing=True)}
+    return [s if s.key_name in known or not s.key_name else replace(s, key_name=None)
+            for s in servers]
+
+
+def _find_id(find, ref: str) -> str | None:
+    found = find(ref, ignore_missing=True)
+    return found.id if found is not None else None
+
+
+def _find_stack(heat, name: str):
+    try:
+        return heat.stacks.get(name)
+    except heat_exc.HTTPNotFound:
+        return None
+
+
+def _wait_stack(engine: Engine, heat, name: str, group: str):
+    held = {}
+
+    def done() -> bool:
+        stack = held["stack"] = heat.stacks.get(name)
+        if stack.stack_status.endswith("FAILED"):
+            raise StepFailed(f"protection group {group}: stack {name} "
+                             f"{stack.stack_status}: {stack.stack_status_reason}")
+        return stack.stack_status in STACK_DONE
+
+    engine.wait(f"stack {name}", done, engine.config.engine.stack_timeout)
+    return held["stack"]
+
+
+# -- cleanup ---------------------------------------------------------------------------------
+
+def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = None) -> dict:
+    """Delete the group's ``purpose`` stack, unmanage its volumes and destroy them on the
+    array: what the drill (or an abandoned failover) made on ``site``, and nothing else."""
+    purpose = Purpose(purpose).value
+    group = engine.group(group_id)
+    site = site or group.secondary
+    heat = engine.clouds.heat(site, group.project)
+    name = stacks.stack_name(purpose, group.name)
+    stack = _find_stack(heat, name)
+    if stack is not None:
+        if stack.stack_status != "DELETE_IN_PROGRESS":
+            heat.stacks.delete(stack.id)
+
+        def gone() -> bool:
+            current = _find_stack(heat, name)
+            if current is not None and current.stack_status == "DELETE_FAILED":
+                raise StepFailed(f"protection group {group.name}: stack {name} could not be "
+                                 f"deleted: {current.stack_status_reason}")
+            return current is None or current.stack_status == "DELETE_COMPLETE"
+
+        engine.wait(f"stack {name} to be deleted", gone, engine.config.engine.stack_timeout)
+    conn = engine.clouds.connect(site, group.project)
+    volumes = imported_volumes(conn, group.id, purpose)
+    serials = [(v.metadata or {}).get(TAG_SERIAL) for v in volumes.values()]
+    for volume in volumes.values():
+        if volume.status in ("error_managing", "error"):
+            conn.block_storage.delete_volume(volume, ignore_missing=True)
+        else:
+            conn.block_storage.unmanage_volume(volume)
+    engine.wait(f"{len(volumes)} {purpose} volumes of {group.name} to leave Cinder",
+                lambda: not imported_volumes(conn, group.id, purpose),
+                engine.config.engine.volume_timeout)
+    spec = group.protection(engine.config)
+    if site == group.primary:
+        spec = spec.reversed()
+    removed = engine.clouds.storage().cleanup(spec, Purpose(purpose), [s for s in serials if s])
+    return {"stack_deleted": stack is not None, "volumes": len(volumes),
+            "array_volumes": len(removed)}
+
+
+# -- failover --------------------------------------------------------------------------------
+
+def stop_primary(engine: Engine, group_id: str) -> dict:
+    """Planned failover: stop the members on the primary site so nothing writes after the
+    last replication. Servers already stopped (a rerun) stay as they are."""
+    group = engine.group(group_id)
+    conn = engine.clouds.connect(group.primary, group.project)
+    stopping = []
+    for server_id in group.server_ids:
+        server = conn.compute.get_server(server_id)
+        if server.status == "ACTIVE":
+            conn.compute.stop_server(server)
+            stopping.append(server_id)
+
+    def stopped() -> bool:
+        return all(conn.compute.get_server(s).status in ("SHUTOFF", "ERROR") for s in stopping)
+
+    engine.wait(f"{len(stopping)} servers of {group.name} to stop on {group.primary}",
+                stopped, engine.config.engine.stack_timeout)
+    return {"stopped": len(stopping), "servers": len(group.server_ids)}
+
+
+def take_over(engine: Engine, group_id: str, site: str) -> dict:
+    """Record that ``site`` now runs the group: it becomes the primary, the old primary the
+    secondary. Recorded on this site even when the old primary is gone."""
+    group = engine.group(group_id)
+    if group.primary == site:
+        return {"primary_site": site, "changed": False}
+    engine.service.set_state(group.id, status="failed_over", primary_site=site,
+                             secondary_site=group.primary)
+    return {"primary_site": site, "changed": True}

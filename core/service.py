@@ -1,0 +1,79 @@
+"""The workflows' view of this site's protection service (its ``/v1/internal`` API).
+
+Group documents (with what capture recorded) and resource mappings are read from it;
+progress, captures and role swaps are written to it, so durable operation state lives in
+the service's database and reaches the peer site through the service's own sync. The
+endpoint comes from the Keystone catalog (service type ``protector``); the caller signs in
+as the DR service account, which holds the ``service`` role those endpoints require.
+"""
+
+from __future__ import annotations
+
+from keystoneauth1 import exceptions as ks_exceptions
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+ENDPOINT = {"service_type": "protector", "interface": "public"}
+
+
+class ServiceError(RuntimeError):
+    """The protection service refused or did not answer; the message says which and why."""
+
+
+class Protector:
+    def __init__(self, session, timeout: float = 30.0):
+        self.session, self.timeout = session, timeout
+
+    @retry(retry=retry_if_exception_type(ks_exceptions.ConnectFailure), reraise=True,
+           stop=stop_after_attempt(4), wait=wait_exponential(multiplier=0.5, max=5))
+    def _call(self, method: str, path: str, body: dict | None = None,
+              allowed: tuple[int, ...] = ()) -> dict | None:
+        try:
+            reply = self.session.request(path, method, json=body, endpoint_filter=ENDPOINT,
+                                         timeout=self.timeout, raise_exc=False)
+        except ks_exceptions.ConnectFailure:
+            raise
+        except ks_exceptions.ClientException as exc:
+            raise ServiceError(f"protection service: {method} {path} failed: {exc}") from None
+        if reply.status_code in allowed:
+            return None
+        if reply.status_code >= 300:
+            try:
+                message = reply.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = reply.text[:300]
+            raise ServiceError(f"protection service refused {method} {path} "
+                               f"({reply.status_code}): {message}")
+        return reply.json() if reply.content else {}
+
+    def group(self, group_id: str) -> dict:
+        return self._call("GET", f"internal/protection-groups/{group_id}")["document"]
+
+    def mappings(self, project_name: str) -> list[dict]:
+        return self._call("GET", f"internal/resource-mappings?project_name={project_name}"
+                          )["documents"]
+
+    def record_capture(self, group_id: str, specs: dict[str, dict]) -> dict:
+        """Store each member's captured spec (by server id) on both sites."""
+        return self._call("PUT", f"internal/protection-groups/{group_id}/capture",
+                          {"specs": specs})["document"]
+
+    def set_state(self, group_id: str, *, status: str, primary_site: str | None = None,
+                  secondary_site: str | None = None) -> dict:
+        """A group's status and, after a failover, its swapped sites."""
+        body = {"status": status}
+        if primary_site:
+            body.update(primary_site=primary_site, secondary_site=secondary_site)
+        return self._call("PUT", f"internal/protection-groups/{group_id}/state",
+                          body)["document"]
+
+    def report(self, operation_id: str | None, **progress):
+        """Progress of an operation, or of one group in it (``protection_group_id``).
+
+        A workflow started directly in Mistral has no operation: nothing to report. An
+        operation that has already finished (a late duplicate report) is left as it is.
+        """
+        if not operation_id:
+            return None
+        body = {k: v for k, v in progress.items() if v is not None}
+        return self._call("POST", f"internal/operations/{operation_id}/progress", body,
+                          allowed=(409,))

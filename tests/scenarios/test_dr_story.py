@@ -1,0 +1,207 @@
+"""The concept document's story on the lab, step by step, through the public interfaces:
+protect (started in Mistral directly), drill and cleanup, planned failover (through the
+protection service's API). Each step checks the clouds and arrays, not only statuses.
+
+The steps build on each other (one lab, one tenant), in file order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from site_recovery.core.plan import array_group_name
+
+GROUPS = {   # name -> (replication type, members)
+    "prod-ecommerce-web": ("async", ("web-1", "web-2")),
+    "prod-ecommerce-db": ("sync", ("db-1",)),
+}
+MAPPINGS = [("network", "prod-net", "dr-prod-net"), ("network", "db-net", "dr-db-net"),
+            ("flavor", "m1.small", "dr.small"), ("flavor", "m1.medium", "dr.medium"),
+            ("flavor", "m1.large", "dr.large"), ("ip_rule", "10.0.1.0/24", "10.1.1.0/24")]
+STATE: dict = {}
+
+
+def group_id(name: str) -> str:
+    return STATE["groups"][name]
+
+
+def inventory(lab, clouds) -> dict:
+    """Everything both sites' clouds and both arrays hold, by name or id."""
+    seen = {}
+    for site in ("site-a", "site-b"):
+        admin = clouds(site, "admin")
+        seen[site] = {
+            "servers": sorted((s.name, s.status) for s in
+                              admin.compute.servers(all_projects=True)),
+            "volumes": sorted((v.id, v.name, v.status) for v in
+                              admin.block_storage.volumes(all_projects=True)),
+            "ports": sorted(p.id for p in admin.network.ports()),
+            # Neutron makes a project's "default" group on the project's first port: its own
+            # doing, not the drill's.
+            "security_groups": sorted(g.id for g in admin.network.security_groups()
+                                      if g.name != "default"),
+            "stacks": sorted(s.name for s in clouds(site).orchestration.stacks()),
+        }
+        seen[lab.sites[site].array_name] = lab.fabric.inventory(lab.sites[site].array_name)
+    return seen
+
+
+def test_protect_started_in_mistral_replicates_and_captures_each_group(lab, api, cli, clouds):
+    alice_a = clouds("site-a")
+    servers = {s.name: s.id for s in alice_a.compute.servers()}
+    STATE["groups"] = {}
+    for name, (kind, members) in GROUPS.items():
+        group = api("site-a", "POST", "/protection-groups", expect=201, json={
+            "name": name, "replication_type": kind, "primary_site": "site-a",
+            "secondary_site": "site-b",
+            "volume_type": "replicated-sync" if kind == "sync" else "replicated-ssd"})
+        STATE["groups"][name] = group["protection_group"]["id"]
+        for member in members:
+            api("site-a", "POST", f"/protection-groups/{name}/members", expect=201,
+                json={"server_id": servers[member], "server_name": member})
+    for kind, source, target in MAPPINGS:
+        api("site-a", "POST", "/resource-mappings", expect=201,
+            json={"kind": kind, "source": source, "target": target})
+
+    started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
+                  json.dumps({"protection_group_ids": list(STATE["groups"].values())}),
+                  "-f", "json")
+    execution = wait_execution(cli, "site-a", started["ID"])
+    assert execution["State"] == "SUCCESS", execution["State info"]
+
+    web, db = group_id("prod-ecommerce-web"), group_id("prod-ecommerce-db")
+    array_a = lab.fabric.array(lab.sites["site-a"].array_name)
+    web_volumes = {v.id for s in ("web-1", "web-2")
+                   for v in volumes_of(alice_a, servers[s])}
+    assert set(array_a.get_pgroup(array_group_name(web))["volumes"]) == {
+        f"volume-{v}-cinder" for v in web_volumes}
+    pod = array_a.get_pod(array_group_name(db))
+    assert {a["name"]: a["status"] for a in pod["arrays"]} == {
+        "pure-site-a": "online", "pure-site-b": "online"}
+    for site in ("site-a", "site-b"):          # captured, and the record reached both sites
+        shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
+        assert shown["status"] == "protected"
+        members = api(site, "GET", "/protection-groups/prod-ecommerce-web/members")
+        assert all(m["captured_at"] for m in members["members"])
+
+
+def test_a_drill_rebuilds_the_db_group_on_the_isolated_network(lab, api, clouds):
+    STATE["before_drill"] = inventory(lab, clouds)
+    alice_b = clouds("site-b")
+    test_net = alice_b.network.find_network("dr-test-net")
+    started = api("site-b", "POST", "/protection-groups/prod-ecommerce-db/test-failover",
+                  expect=202, json={"network_mapping": {"db-net": test_net.id}})
+    op = api.wait_operation("site-b", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    (result,) = op["results"]
+    assert result["recovery_point"] and result["step"] == "done"
+    assert set(result["timings"]) == {"recovery_point", "import_volumes", "build_stack"}
+
+    stack = alice_b.orchestration.find_stack("test-prod-ecommerce-db")
+    assert stack.status == "CREATE_COMPLETE", stack.status_reason
+    server = alice_b.compute.find_server("test-db-1")
+    assert server.status == "ACTIVE"
+    assert server.flavor.original_name == "dr.large"
+    (port,) = alice_b.network.ports(device_id=server.id)
+    assert port.network_id == test_net.id
+    assert port.fixed_ips[0]["ip_address"].startswith("10.99.0.")
+    attached = [alice_b.block_storage.get_volume(a.volume_id)
+                for a in alice_b.compute.volume_attachments(server)]
+    assert sorted(v.name for v in attached) == ["test-db-1-boot", "test-db-1-data"]
+    # the copies hold what the pod held: the production volumes' data generation
+    alice_a = clouds("site-a")
+    production = {v.name: v for v in volumes_of(alice_a, alice_a.compute.find_server("db-1").id)}
+    pod = array_group_name(group_id("prod-ecommerce-db"))
+    for copy in attached:
+        source = production[copy.name.removeprefix("test-")]
+        assert lab.fabric.generation("pure-site-b", f"volume-{copy.id}-cinder") == \
+            lab.fabric.generation("pure-site-a", f"{pod}::volume-{source.id}-cinder")
+    # production untouched: db-1 runs, the pod stays stretched and in sync
+    assert alice_a.compute.find_server("db-1").status == "ACTIVE"
+    pod = lab.fabric.array("pure-site-a").get_pod(array_group_name(group_id("prod-ecommerce-db")))
+    assert {a["status"] for a in pod["arrays"]} == {"online"}
+
+
+def test_cleanup_leaves_both_sites_and_arrays_exactly_as_before_the_drill(lab, api, clouds):
+    started = api("site-b", "POST", "/protection-groups/prod-ecommerce-db/test-cleanup",
+                  expect=202, json={})
+    op = api.wait_operation("site-b", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    assert inventory(lab, clouds) == STATE["before_drill"]
+
+
+def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab, api, clouds):
+    started = api("site-b", "POST", "/protection-groups/prod-ecommerce-web/failover",
+                  expect=202, json={"failover_type": "planned"})
+    op = api.wait_operation("site-b", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    (result,) = op["results"]
+    assert result["rpo_achieved_seconds"] == 0
+    alice_a, alice_b = clouds("site-a"), clouds("site-b")
+    assert {alice_a.compute.find_server(n).status for n in ("web-1", "web-2")} == {"SHUTOFF"}
+    prod_net = alice_b.network.find_network("dr-prod-net")
+    for name, ip in (("web-1", "10.0.0.11"), ("web-2", "10.0.0.12")):
+        server = alice_b.compute.find_server(name)
+        assert server.status == "ACTIVE" and server.flavor.original_name == "dr.small"
+        (port,) = alice_b.network.ports(device_id=server.id)
+        assert (port.network_id, port.fixed_ips[0]["ip_address"]) == (prod_net.id, ip)
+        rules = {(r["port_range_min"], r["remote_ip_prefix"]) for g in
+                 port.security_group_ids for r in
+                 alice_b.network.get_security_group(g).security_group_rules}
+        assert {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")} <= rules
+    assert alice_b.orchestration.find_stack("dr-prod-ecommerce-web").status == "CREATE_COMPLETE"
+    for site in ("site-a", "site-b"):
+        shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
+        assert (shown["primary_site"], shown["secondary_site"], shown["status"]) == (
+            "site-b", "site-a", "failed_over")
+
+
+def volumes_of(conn, server_id: str) -> list:
+    return [conn.block_storage.get_volume(a.volume_id)
+            for a in conn.compute.volume_attachments(server_id)]
+
+
+def wait_execution(cli, cloud: str, execution_id: str, within: float = 600.0) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        shown = cli(cloud, "workflow", "execution", "show", execution_id, "-f", "json")
+        if shown["State"] not in ("RUNNING", "IDLE"):
+            return shown
+        if time.monotonic() > deadline:
+            pytest.fail(f"execution {execution_id} still {shown['State']}")
+        time.sleep(1.0)
+
+
+def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, clouds, cli):
+    alice_a = clouds("site-a")
+    db_volumes = {v.name: v.id for v in
+                  volumes_of(alice_a, alice_a.compute.find_server("db-1").id)}
+    pod_volume = f"{array_group_name(group_id('prod-ecommerce-db'))}::volume-{{}}-cinder"
+    lab.fabric.write("pure-site-a", pod_volume.format(db_volumes["db-1-data"]))  # in sync
+    written = lab.fabric.generation("pure-site-a", pod_volume.format(db_volumes["db-1-data"]))
+    lab.site_down("site-a", progress=lambda line: None)
+    deadline = time.monotonic() + 60
+    while api("site-b", "GET", "/sites/site-a", user="dr-admin")["site"]["state"] != \
+            "unreachable":
+        assert time.monotonic() < deadline, "site-b never saw site-a go"
+        time.sleep(0.5)
+
+    op = cli("site-b-dr-admin", "dr", "site", "failover", "site-a", "--failover-type",
+             "unplanned", "--force", "--wait", "-f", "json")
+    assert op["status"] == "completed", op
+    assert op["total_protection_groups"] == 1      # the web group already runs on site-b
+    alice_b = clouds("site-b")
+    db_net = alice_b.network.find_network("dr-db-net")
+    server = alice_b.compute.find_server("db-1")
+    assert server.status == "ACTIVE" and server.flavor.original_name == "dr.large"
+    (port,) = alice_b.network.ports(device_id=server.id)
+    assert (port.network_id, port.fixed_ips[0]["ip_address"]) == (db_net.id, "10.1.1.31")
+    data = next(alice_b.block_storage.get_volume(a.volume_id)
+                for a in alice_b.compute.volume_attachments(server)
+                if alice_b.block_storage.get_volume(a.volume_id).name == "db-1-data")
+    assert lab.fabric.generation("pure-site-b", f"volume-{data.id}-cinder") == written
+    shown = api("site-b", "GET", "/protection-groups/prod-ecommerce-db")["protection_group"]
+    assert (shown["primary_site"], shown["status"]) == ("site-b", "failed_over")
