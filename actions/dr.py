@@ -89,11 +89,43 @@ class Capture(Step):
         return recovery.capture(engine, self.group_id)
 
 
-class StopPrimary(Step):
-    step = "stop_primary"
+class StopServers(Step):
+    """Stop the members (or, with ``copies``, their failover copies) on ``site``."""
+
+    step = "stop_servers"
+
+    def __init__(self, group_id: str, site: str | None = None, copies: bool = False,
+                 operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.site, self.copies = site, bool(copies)
 
     def work(self, engine):
-        return recovery.stop_primary(engine, self.group_id)
+        return recovery.stop_servers(engine, self.group_id, self.site, self.copies)
+
+
+class StartServers(Step):
+    step = "start_servers"
+
+    def work(self, engine):
+        return recovery.start_servers(engine, self.group_id)
+
+
+class ReverseReplication(Step):
+    step = "reverse_replication"
+
+    def work(self, engine):
+        return recovery.reverse_replication(engine, self.group_id)
+
+
+class RestoreInPlace(Step):
+    step = "restore_in_place"
+
+    def __init__(self, group_id: str, point: str, operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.point = point
+
+    def work(self, engine):
+        return recovery.restore_in_place(engine, self.group_id, self.point)
 
 
 class RecoveryPoint(Step):
@@ -148,12 +180,27 @@ class RemoveCopy(Step):
 class TakeOver(Step):
     step = "take_over"
 
-    def __init__(self, group_id: str, site: str, operation_id: str | None = None):
+    def __init__(self, group_id: str, site: str, status: str = "failed_over",
+                 operation_id: str | None = None):
         super().__init__(group_id, operation_id)
-        self.site = site
+        self.site, self.status = site, status
 
     def work(self, engine):
-        return recovery.take_over(engine, self.group_id, self.site)
+        return recovery.take_over(engine, self.group_id, self.site, self.status)
+
+
+class GroupsRunningHere(actions.Action):
+    """The ids of the groups whose primary is this site (for the periodic capture)."""
+
+    def run(self, context):
+        try:
+            return {"ids": recovery.groups_running_here(engine())}
+        except Exception as exc:
+            LOG.exception("listing this site's groups failed")
+            return actions.Result(error=f"groups_running_here: {_describe(exc)}")
+
+    def test(self, context):
+        return {"ids": []}
 
 
 class Report(actions.Action):

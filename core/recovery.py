@@ -117,6 +117,15 @@ class _Volumes:
 
 # -- capture (primary site) ------------------------------------------------------------------
 
+def groups_running_here(engine: Engine) -> list[str]:
+    """The protected groups whose primary is this site and that have members: what
+    capture keeps up to date for the DR site. (A group failed over here runs as copies of
+    its members; it is captured again once it is back home.)"""
+    return [doc["id"] for doc in engine.service.groups()
+            if doc["primary_site"] == engine.config.site and doc["members"]
+            and doc["status"] == "protected"]
+
+
 def capture(engine: Engine, group_id: str) -> dict:
     """Record each member as the primary site runs it, on both sites."""
     group = engine.group(group_id)
@@ -334,13 +343,17 @@ def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = 
 
 # -- failover --------------------------------------------------------------------------------
 
-def stop_primary(engine: Engine, group_id: str) -> dict:
-    """Planned failover: stop the members on the primary site so nothing writes after the
-    last replication. Servers already stopped (a rerun) stay as they are."""
+def stop_servers(engine: Engine, group_id: str, site: str | None = None,
+                 copies: bool = False) -> dict:
+    """Stop a group's VMs on ``site`` (default: its primary) so nothing writes after the
+    last replication: the members themselves, or (``copies``) what its failover stack
+    runs. Servers already stopped (a rerun) stay as they are."""
     group = engine.group(group_id)
-    conn = engine.clouds.connect(group.primary, group.project)
+    site = site or group.primary
+    conn = engine.clouds.connect(site, group.project)
+    ids = _copy_ids(engine, group, site) if copies else group.server_ids
     stopping = []
-    for server_id in group.server_ids:
+    for server_id in ids:
         server = conn.compute.get_server(server_id)
         if server.status == "ACTIVE":
             conn.compute.stop_server(server)
@@ -349,17 +362,91 @@ def stop_primary(engine: Engine, group_id: str) -> dict:
     def stopped() -> bool:
         return all(conn.compute.get_server(s).status in ("SHUTOFF", "ERROR") for s in stopping)
 
-    engine.wait(f"{len(stopping)} servers of {group.name} to stop on {group.primary}",
+    engine.wait(f"{len(stopping)} servers of {group.name} to stop on {site}",
                 stopped, engine.config.engine.stack_timeout)
-    return {"stopped": len(stopping), "servers": len(group.server_ids)}
+    return {"stopped": len(stopping), "servers": len(ids)}
 
 
-def take_over(engine: Engine, group_id: str, site: str) -> dict:
+def start_servers(engine: Engine, group_id: str) -> dict:
+    """Start the members on the group's primary site (failback: the workload is home)."""
+    group = engine.group(group_id)
+    conn = engine.clouds.connect(group.primary, group.project)
+    starting = []
+    for server_id in group.server_ids:
+        server = conn.compute.get_server(server_id)
+        if server.status == "SHUTOFF":
+            conn.compute.start_server(server)
+            starting.append(server_id)
+
+    def active() -> bool:
+        states = {s: conn.compute.get_server(s).status for s in starting}
+        broken = sorted(s for s, state in states.items() if state == "ERROR")
+        if broken:
+            raise StepFailed(f"protection group {group.name}: servers {broken} went to ERROR "
+                             f"while starting on {group.primary}")
+        return all(state == "ACTIVE" for state in states.values())
+
+    engine.wait(f"{len(starting)} servers of {group.name} to start on {group.primary}",
+                active, engine.config.engine.stack_timeout)
+    return {"started": len(starting), "servers": len(group.server_ids)}
+
+
+def _copy_ids(engine: Engine, group: GroupPlan, site: str) -> list[str]:
+    stack = _find_stack(engine.clouds.heat(site, group.project),
+                        stacks.stack_name("failover", group.name))
+    if stack is None:
+        return []
+    servers = next((o["output_value"] for o in (stack.outputs or [])
+                    if o["output_key"] == "servers"), None) or []
+    return [s["id"] for s in servers if s.get("id")]
+
+
+# -- failback --------------------------------------------------------------------------------
+
+def reverse_replication(engine: Engine, group_id: str) -> dict:
+    """Make the failover copies replicate back to the group's original site (both arrays
+    must answer). Runs while the copy is the primary."""
+    group = engine.group(group_id)
+    copies = imported_volumes(engine.clouds.connect(group.primary, group.project), group.id,
+                              Purpose.FAILOVER.value)
+    missing = sorted(v.id for v in group.volumes if v.id not in copies)
+    if missing:
+        raise StepFailed(f"protection group {group.name}: no failover copy of volumes "
+                         f"{missing} on {group.primary}; nothing to fail back")
+    spec = group.protection(engine.config)
+    members = engine.clouds.storage().protect(
+        spec, [array_volume_name(v.id) for v in copies.values()])
+    return {"array_group": spec.name, "volumes": len(members)}
+
+
+def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
+    """Write the recovery point over the members' own volumes on the original site, so the
+    original VMs come back with their ids, ports and addresses."""
+    group = engine.group(group_id)
+    spec = group.protection(engine.config)          # from the copy back to home
+    home = engine.clouds.connect(group.secondary, group.project)
+    copies = imported_volumes(engine.clouds.connect(group.primary, group.project), group.id,
+                              Purpose.FAILOVER.value)
+    gone = sorted(source for source in copies
+                  if home.block_storage.find_volume(source, ignore_missing=True) is None)
+    if gone:
+        raise StepFailed(f"protection group {group.name}: volumes {gone} no longer exist on "
+                         f"{group.secondary}; failback restores in place and needs them")
+    storage = engine.clouds.storage()
+    point = _named_point(storage, spec, point_name)
+    restored = storage.restore(spec, point, {group.array_source(spec, copy.id):
+                                             group.array_source(spec, source)
+                                             for source, copy in copies.items()})
+    return {"restored": len(restored), "recovery_point": point.name}
+
+
+def take_over(engine: Engine, group_id: str, site: str, status: str = "failed_over") -> dict:
     """Record that ``site`` now runs the group: it becomes the primary, the old primary the
-    secondary. Recorded on this site even when the old primary is gone."""
+    secondary (``status``: failed_over, or protected once back home). Recorded on this site
+    even when the old primary is gone."""
     group = engine.group(group_id)
     if group.primary == site:
         return {"primary_site": site, "changed": False}
-    engine.service.set_state(group.id, status="failed_over", primary_site=site,
+    engine.service.set_state(group.id, status=status, primary_site=site,
                              secondary_site=group.primary)
     return {"primary_site": site, "changed": True}

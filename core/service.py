@@ -48,6 +48,9 @@ class Protector:
     def group(self, group_id: str) -> dict:
         return self._call("GET", f"internal/protection-groups/{group_id}")["document"]
 
+    def groups(self) -> list[dict]:
+        return self._call("GET", "internal/protection-groups")["documents"]
+
     def mappings(self, project_name: str) -> list[dict]:
         return self._call("GET", f"internal/resource-mappings?project_name={project_name}"
                           )["documents"]

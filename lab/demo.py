@@ -1,158 +1,177 @@
-"""The main job: the DR story told on the embedded lab, printed as a report.
+"""The main job: the concept document's DR story on the embedded two-site lab, end to end,
+through the public interfaces, printed as a report.
 
-Today the story is the storage layer's, on two simulated FlashArrays joined by a
-replication link: protect an async and a sync group, write data, replicate, list recovery
-points with their RPO, run a drill and clean it up, then lose site A's array and
-materialise both groups for failover on site B. The FlashArray driver talks to the
-simulators through the real ``purestorage`` SDK over HTTPS, as it would to real arrays.
+Both sites come up (real Keystone, Heat and Mistral; simulated Nova, Neutron, Cinder,
+Glance and FlashArrays), the e-commerce tenant is seeded on site-a, and then, as its
+users would type them: protection groups for web and app (async) and db (sync) with
+their mappings; protect, started in site-a's Mistral; a drill of the db group on the
+isolated test network, and its cleanup; a planned failover of web and its failback; then
+site-a goes down and a DR administrator fails the whole site over from site-b, with live
+progress. The operation records (RPO achieved, per-phase timings) and Heat's view of
+what was recovered close the report.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shlex
+import subprocess
 import sys
-import tempfile
 import time
-from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
-from site_recovery.lab.flasharray_sim import SimulatorServer
-from site_recovery.storage import ProtectionSpec, Purpose, StorageDriver
-from site_recovery.storage.fabric import Fabric
-from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
+from .seed import seed
+from .supervisor import Lab, LabOptions
 
-PRIMARY, DR = "pure-site-a", "pure-site-b"
-WEB = ProtectionSpec("prod-ecommerce-web", "async", PRIMARY, DR, replicate_interval=60)
-DB = ProtectionSpec("prod-ecommerce-db", "sync", PRIMARY, DR)
+PORT_BASE = 17000
+GROUPS = (("prod-ecommerce-web", "async", "replicated-ssd", ("web-1", "web-2")),
+          ("prod-ecommerce-app", "async", "replicated-ssd", ("app-1",)),
+          ("prod-ecommerce-db", "sync", "replicated-sync", ("db-1",)))
+MAPPINGS = (("network", "prod-net", "dr-prod-net"), ("network", "db-net", "dr-db-net"),
+            ("flavor", "m1.small", "dr.small"), ("flavor", "m1.medium", "dr.medium"),
+            ("flavor", "m1.large", "dr.large"), ("ip_rule", "10.0.1.0/24", "10.1.1.0/24"))
 
 
-class Report:
-    def __init__(self, out=sys.stdout):
-        self.out = out
+class Story:
+    def __init__(self, lab: Lab, out=sys.stdout):
+        self.lab, self.out = lab, out
         self.started = time.monotonic()
+        self.env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(lab.clouds_yaml()),
+                    "PYTHONWARNINGS": "ignore"}
+        self.openstack = str(Path(sys.executable).with_name("openstack"))
 
     def section(self, title: str):
-        print(f"\n== {title} ".ljust(92, "="), file=self.out)
+        print(f"\n== {title} ".ljust(92, "="), file=self.out, flush=True)
 
-    def line(self, text: str = ""):
-        print(f"  {text}", file=self.out)
+    def say(self, text: str = ""):
+        print(f"  {text}", file=self.out, flush=True)
 
-    def table(self, headers: list[str], rows: list[list]):
-        cells = [[str(c) for c in row] for row in rows]
-        widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-        fmt = "  " + "  ".join(f"{{:<{w}}}" for w in widths)
-        print(fmt.format(*headers), file=self.out)
-        print(fmt.format(*("-" * w for w in widths)), file=self.out)
-        for row in cells:
-            print(fmt.format(*row), file=self.out)
+    def run(self, cloud: str, *args: str, show: bool = True, live: bool = False) -> str:
+        """``openstack --os-cloud <cloud> ...``, echoed as a user would type it."""
+        print(f"\n$ openstack --os-cloud {cloud} {shlex.join(args)}", file=self.out, flush=True)
+        command = [self.openstack, "--os-cloud", cloud, *args]
+        if live:                        # --wait prints one line per change: let it through
+            done = subprocess.run(command, env=self.env, text=True, timeout=1800,
+                                  stdout=subprocess.PIPE)
+            output = done.stdout
+        else:
+            done = subprocess.run(command, env=self.env, capture_output=True, text=True,
+                                  timeout=1800)
+            output = done.stdout
+        if show or done.returncode:
+            print(output.rstrip() or "", file=self.out, flush=True)
+        if done.returncode:
+            raise RuntimeError(f"the command failed: {done.stderr.strip()[-2000:]}")
+        return output
+
+    def json(self, cloud: str, *args: str) -> dict | list:
+        return json.loads(self.run(cloud, *args, "-f", "json", show=False))
 
 
-def when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%H:%M:%S") if moment else "-"
+def tell(story: Story):
+    lab = story.lab
+    story.section("1. Protection groups for the e-commerce tenant (alice, on site-a)")
+    servers = {s["Name"]: s["ID"] for s in story.json("site-a-alice", "server", "list")}
+    for name, kind, volume_type, members in GROUPS:
+        story.run("site-a-alice", "protector", "protection-group", "create", "--name", name,
+                  "--replication-type", kind, "--primary-site", "site-a",
+                  "--secondary-site", "site-b", "--volume-type", volume_type, show=False)
+        for member in members:
+            story.run("site-a-alice", "protector", "member", "add", name, servers[member],
+                      "--server-name", member, show=False)
+    for kind, source, target in MAPPINGS:
+        story.run("site-a-alice", "protector", "mapping", "create", "--kind", kind,
+                  "--source", source, "--target", target, show=False)
+    story.run("site-b-alice", "protector", "protection-group", "list")
+
+    story.section("2. Protect: replication on the arrays, and capture (Mistral, site-a)")
+    ids = [g["ID"] for g in story.json("site-a-alice", "protector", "protection-group",
+                                       "list")]
+    execution = story.json("site-a", "workflow", "execution", "create",
+                           "site_recovery.dr.protect",
+                           json.dumps({"protection_group_ids": ids}))
+    state = _wait_execution(story, execution["ID"])
+    story.say(f"execution {execution['ID']}: {state}")
+    story.run("site-b-alice", "protector", "protection-group", "list")
+
+    story.section("3. DR drill of the database tier on the isolated test network (site-b)")
+    db_net = story.json("site-a-alice", "network", "show", "db-net")["id"]
+    test_net = story.json("site-b-alice", "network", "show", "dr-test-net")["id"]
+    story.run("site-b-alice", "dr", "test", "failover", "prod-ecommerce-db",
+              "--network-mapping", f"{db_net}={test_net}", "--wait", live=True)
+    story.run("site-b-alice", "server", "list")
+    story.run("site-b-alice", "stack", "list")
+    story.run("site-b-alice", "dr", "test", "failover", "cleanup", "prod-ecommerce-db",
+              "--wait", live=True)
+    story.run("site-b-alice", "server", "list")
+
+    story.section("4. Planned failover of the web tier to site-b, then failback")
+    story.run("site-b-alice", "dr", "failover", "prod-ecommerce-web", "--failover-type",
+              "planned", "--wait", live=True)
+    story.run("site-b-alice", "server", "list")
+    story.run("site-a-alice", "server", "list")
+    story.run("site-a-alice", "dr", "failback", "prod-ecommerce-web", "--wait", live=True)
+    story.run("site-a-alice", "server", "list")
+
+    story.section("5. Site-a is lost; a DR administrator fails the whole site over")
+    lab.site_down("site-a", progress=story.say)
+    deadline = time.monotonic() + 60
+    while story.json("site-b-dr-admin", "protector", "site", "show", "site-a")["state"] != \
+            "unreachable" and time.monotonic() < deadline:
+        time.sleep(1)
+    story.run("site-b-dr-admin", "dr", "site", "failover", "site-a", "--failover-type",
+              "unplanned", "--force", "--wait", live=True)
+    ops = story.json("site-b-dr-admin", "dr", "operation", "list", "--all-projects")
+    site_op = next(o for o in ops if o["Type"] == "site_failover")
+    record = story.json("site-b-dr-admin", "dr", "operation", "show", site_op["ID"])
+    story.say("per group: recovery point, RPO achieved, phase timings (s)")
+    for result in record["results"]:
+        timings = ", ".join(f"{k} {v:.1f}" for k, v in result["timings"].items())
+        story.say(f"{result['protection_group']:<20} {result['status']:<10} "
+                  f"{(result['recovery_point'] or '-')[-40:]:<40} "
+                  f"RPO {result['rpo_achieved_seconds'] or 0:.1f} s  [{timings}]")
+
+    story.section("6. What Heat recovered on site-b (alice's own view)")
+    story.run("site-b-alice", "stack", "list")
+    story.run("site-b-alice", "stack", "show", "dr-prod-ecommerce-db", "-c", "stack_name",
+              "-c", "stack_status", "-c", "outputs")
+    story.run("site-b-alice", "stack", "resource", "list", "dr-prod-ecommerce-db")
+    story.run("site-b-alice", "server", "list")
+    story.section("Done")
+    story.say(f"the story took {time.monotonic() - story.started:.0f} s")
 
 
-def story(fabric: Fabric, storage: StorageDriver, addresses: dict[str, str], report: Report):
-    report.section("Lab: two sites, two FlashArrays, one replication link")
-    for array in (PRIMARY, DR):
-        health = storage.health(array)
-        link = health.connection_to(DR if array == PRIMARY else PRIMARY)
-        report.line(f"{array:<12} https://{addresses[array]:<22} Purity {health.version}  "
-                    f"link: {link.status} ({', '.join(link.types)})")
-
-    site_a = fabric.array(PRIMARY)
-    web_volumes = [f"web-{i}-disk" for i in range(1, 4)]
-    db_volumes = ["db-1-data", "db-1-log"]
-    for name in web_volumes + db_volumes:
-        site_a.create_volume(name, "20G")
-
-    report.section("1. Protect: web tier async, database tier sync")
-    web_members = storage.protect(WEB, web_volumes)
-    db_members = storage.protect(DB, db_volumes)
-    pod = fabric.array(DR).get_pod(DB.name)
-    report.table(["group", "type", "direction", "members", "replication"], [
-        [WEB.name, "async", f"{PRIMARY} -> {DR}", len(web_members),
-         f"pgroup, every {WEB.replicate_interval} s"],
-        [DB.name, "sync", f"{PRIMARY} -> {DR}", len(db_members),
-         "pod stretched: " + ", ".join(f"{a['name']} {a['status']}" for a in pod["arrays"])],
-    ])
-
-    report.section("2. The application writes on site A")
-    for volume in ("web-1-disk", "web-1-disk", "web-2-disk"):
-        fabric.write(PRIMARY, volume)
-    for volume in db_members:
-        fabric.write(PRIMARY, volume)
-    report.table(["volume", "data generation"],
-                 [[v, fabric.generation(PRIMARY, v)] for v in web_volumes + db_members])
-
-    report.section("3. Replicate the web tier now; recovery points on site B")
-    point = storage.replicate_now(WEB, timeout=30)
-    fabric.write(PRIMARY, "web-1-disk")          # a write the recovery point does not hold
-    rows = [[p.name, when(p.created), when(p.completed), f"{p.progress:.0%}",
-             "yes" if p.fully_transferred else "no"] for p in storage.recovery_points(WEB)]
-    report.table(["recovery point", "created", "completed", "progress", "usable"], rows)
-    report.line(f"RPO now: {WEB.name} {storage.rpo_seconds(WEB):.1f} s, "
-                f"{DB.name} {storage.rpo_seconds(DB):.1f} s (stretched pod in sync)")
-
-    report.section("4. DR drill of the web tier on site B (production untouched)")
-    before = {a: fabric.inventory(a) for a in (PRIMARY, DR)}
-    drill = storage.materialise(WEB, point, Purpose.DRILL)
-    report.table(["drill volume", "from", "generation", "site A now"], [
-        [m.name, m.source, fabric.generation(DR, m.name), fabric.generation(PRIMARY, m.source)]
-        for m in drill])
-    report.line("The drill volumes hold the recovery point's data, not site A's later writes.")
-
-    report.section("5. Clean the drill up")
-    removed = storage.cleanup(WEB, Purpose.DRILL)
-    same = before == {a: fabric.inventory(a) for a in (PRIMARY, DR)}
-    report.line(f"destroyed and eradicated {len(removed)} volumes; both arrays exactly as "
-                f"before the drill: {'yes' if same else 'NO'}")
-
-    report.section(f"6. Site A is lost: {PRIMARY} stops answering")
-    fabric.write(PRIMARY, db_members[0])         # in sync: reaches site B before the loss
-    db_expected = {m: fabric.generation(PRIMARY, m) for m in db_members}
-    fabric.set_array_up(PRIMARY, False)
-    down = storage.health(PRIMARY)
-    report.line(f"{PRIMARY}: reachable={down.reachable} ({down.detail})")
-    rows = []
-    for spec, expected in ((WEB, None), (DB, db_expected)):
-        used = storage.newest_recovery_point(spec)
-        rpo = used.age_seconds(datetime.now(UTC))
-        copies = storage.materialise(spec, used, Purpose.FAILOVER)
-        for m in copies:
-            held = fabric.generation(DR, m.name)
-            rows.append([spec.name, used.name, f"{rpo:.1f} s", m.name, held,
-                         "" if expected is None else ("ok" if held == expected[m.source]
-                                                      else "LOST")])
-    report.table(["group", "recovery point used", "RPO achieved", "failover volume",
-                  "generation", "sync check"], rows)
-    report.line("Failover volumes sit at site B's array root, ready for Cinder to manage.")
-    report.section("Done")
-    report.line(f"storage story completed in {time.monotonic() - report.started:.1f} s")
+def _wait_execution(story: Story, execution_id: str, within: float = 900) -> str:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        shown = story.json("site-a", "workflow", "execution", "show", execution_id)
+        if shown["State"] not in ("RUNNING", "IDLE"):
+            if shown["State"] != "SUCCESS":
+                raise RuntimeError(f"protect ended {shown['State']}: {shown['State info']}")
+            return shown["State"]
+        time.sleep(2)
+    raise RuntimeError(f"protect still running after {within:.0f} s")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="site-recovery-demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, help="keep the lab's files here")
+    parser = argparse.ArgumentParser(prog="site-recovery-demo",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the lab running afterwards (site-a stays down)")
     args = parser.parse_args(argv)
-    report = Report()
-    print("Site Recovery for OpenStack: the DR story on the embedded lab")
-    with ExitStack() as stack:
-        workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        workdir.mkdir(parents=True, exist_ok=True)
-        for stale in workdir.glob("fabric.db*"):      # every run tells the story afresh
-            stale.unlink()
-        fabric = Fabric(workdir / "fabric.db", transfer_seconds=0.5)
-        for array in (PRIMARY, DR):
-            fabric.add_array(array)
-        fabric.connect(PRIMARY, DR)
-        servers = {a: stack.enter_context(SimulatorServer(fabric, a, cert_dir=workdir / "tls"))
-                   for a in (PRIMARY, DR)}
-        storage = flasharray_driver(
-            [ArrayEndpoint(a, s.address, fabric.api_token(a), s.cert_file)
-             for a, s in servers.items()],
-            connect_timeout=3.0, read_timeout=10.0)
-        story(fabric, storage, {a: s.address for a, s in servers.items()}, report)
+    lab = Lab(LabOptions(port_base=PORT_BASE, run_name="demo"))
+    print("Site Recovery for OpenStack: the DR story on the embedded two-site lab", flush=True)
+    lab.purge(progress=lambda line: None)              # every run tells the story afresh
+    try:
+        print("\n== The lab: two sites (the first run builds the service venvs) ".ljust(92, "="))
+        lab.up(progress=lambda line: print(f"  {line}", flush=True))
+        seed(lab, progress=lambda line: print(f"  {line}", flush=True))
+        tell(Story(lab))
+    finally:
+        if not args.keep:
+            lab.purge(progress=lambda line: None)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,19 @@ class Launcher:
             installed.append(name)
         return installed
 
+    def schedule_capture(self, pattern: str, name: str = "site_recovery.capture") -> str:
+        """The cron trigger that captures this site's groups on ``pattern`` (idempotent:
+        a trigger on another schedule is replaced)."""
+        mistral = self._mistral()
+        existing = {t.name: t for t in mistral.cron_triggers.list()}
+        trigger = existing.get(name)
+        if trigger is not None and trigger.pattern == pattern:
+            return name
+        if trigger is not None:
+            mistral.cron_triggers.delete(name)
+        mistral.cron_triggers.create(name, "site_recovery.dr.capture_site", {}, pattern=pattern)
+        return name
+
     def start(self, workflow: str, workflow_input: dict, *, description: str) -> Execution:
         """Create one execution of ``workflow``; returns at once (Mistral runs it)."""
         execution = self._call(lambda m: m.executions.create(

@@ -101,6 +101,9 @@ def main(argv=None) -> int:
                             str(settings.mistral.url) if settings.mistral.url else None)
         for name in launcher.install_workbooks():
             print(f"workbook {name} installed")
+        trigger = launcher.schedule_capture(settings.engine.capture_schedule)
+        print(f"cron trigger {trigger} captures this site's groups on "
+              f"'{settings.engine.capture_schedule}'")
         return 0
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)

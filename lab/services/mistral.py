@@ -226,6 +226,11 @@ def _config(site: SiteLayout, *, mode: str, transport: str, connection: str, log
         "executor": {"type": "remote"},
         "notifier": {"type": "remote"},
         "scheduler": {"fixed_delay": 0.1},
+        # An action whose executor died (Mistral killed mid-step) is failed after three
+        # missed 5 s heartbeats, not the stock 15 x 20 s: its group is then reported failed
+        # and a retry of the operation picks up where the steps left off.
+        "action_heartbeat": {"check_interval": 5, "max_missed_heartbeats": 3,
+                             "first_heartbeat_timeout": 30},
         "cron_trigger": {"run_in_api": "false"},
     }
     if exchange:

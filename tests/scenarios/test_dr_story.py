@@ -88,6 +88,19 @@ def test_protect_started_in_mistral_replicates_and_captures_each_group(lab, api,
         assert all(m["captured_at"] for m in members["members"])
 
 
+def test_the_periodic_capture_records_the_groups_again(api, cli):
+    (trigger,) = [t for t in cli("site-a", "cron", "trigger", "list", "-f", "json")
+                  if t["Name"] == "site_recovery.capture"]
+    assert (trigger["Workflow"], trigger["Pattern"]) == ("site_recovery.dr.capture_site",
+                                                         "*/30 * * * *")
+    before = api("site-b", "GET", "/protection-groups/prod-ecommerce-db/members")["members"]
+    started = cli("site-a", "workflow", "execution", "create",
+                  "site_recovery.dr.capture_site", "-f", "json")   # what the trigger runs
+    assert wait_execution(cli, "site-a", started["ID"])["State"] == "SUCCESS"
+    after = api("site-b", "GET", "/protection-groups/prod-ecommerce-db/members")["members"]
+    assert after[0]["captured_at"] > before[0]["captured_at"]
+
+
 def test_a_drill_rebuilds_the_db_group_on_the_isolated_network(lab, api, clouds):
     STATE["before_drill"] = inventory(lab, clouds)
     alice_b = clouds("site-b")
@@ -159,6 +172,34 @@ def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab,
             "site-b", "site-a", "failed_over")
 
 
+def test_failback_brings_the_web_group_home_in_place_and_removes_the_dr_copy(
+        lab, api, clouds):
+    alice_a, alice_b = clouds("site-a"), clouds("site-b")
+    originals = {n: alice_a.compute.find_server(n).id for n in ("web-1", "web-2")}
+    copy_boot = alice_b.block_storage.find_volume("web-1-boot")
+    lab.fabric.write("pure-site-b", f"volume-{copy_boot.id}-cinder")    # written at DR
+    written = lab.fabric.generation("pure-site-b", f"volume-{copy_boot.id}-cinder")
+
+    started = api("site-a", "POST", "/protection-groups/prod-ecommerce-web/failback",
+                  expect=202, json={})
+    op = api.wait_operation("site-a", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    for name, server_id in originals.items():        # the same VMs, running again
+        server = alice_a.compute.get_server(server_id)
+        assert (server.name, server.status) == (name, "ACTIVE")
+    home_boot = next(v for v in volumes_of(alice_a, originals["web-1"])
+                     if v.name == "web-1-boot")
+    assert lab.fabric.generation("pure-site-a", f"volume-{home_boot.id}-cinder") == written
+    assert alice_b.orchestration.find_stack("dr-prod-ecommerce-web") is None
+    assert not [v for v in alice_b.block_storage.volumes()
+                if v.metadata.get("site_recovery_purpose") == "failover"]
+    assert not [v["name"] for v in lab.fabric.array("pure-site-b").list_volumes()
+                if v["name"].startswith("sr-failover-")]
+    for site in ("site-a", "site-b"):
+        shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
+        assert (shown["primary_site"], shown["status"]) == ("site-a", "protected")
+
+
 def volumes_of(conn, server_id: str) -> list:
     return [conn.block_storage.get_volume(a.volume_id)
             for a in conn.compute.volume_attachments(server_id)]
@@ -192,7 +233,8 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
     op = cli("site-b-dr-admin", "dr", "site", "failover", "site-a", "--failover-type",
              "unplanned", "--force", "--wait", "-f", "json")
     assert op["status"] == "completed", op
-    assert op["total_protection_groups"] == 1      # the web group already runs on site-b
+    assert op["total_protection_groups"] == 2      # web is back home: both groups move
+    assert {r["protection_group"] for r in op["results"]} == set(GROUPS)
     alice_b = clouds("site-b")
     db_net = alice_b.network.find_network("dr-db-net")
     server = alice_b.compute.find_server("db-1")

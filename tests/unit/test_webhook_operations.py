@@ -41,7 +41,9 @@ def test_a_drill_runs_on_the_dr_site_starting_one_workflow(sites):
     op = reply.json["operation"]
     assert (op["operation_type"], op["status"], op["total_protection_groups"],
             op["completed_count"], op["progress"]) == ("test_failover", "pending", 1, 0, 0)
-    assert op["mistral_execution_id"] == "execution-1"
+    # in the answer when Mistral answers within start_wait; recorded just after otherwise
+    started = shown(dr, op["id"], until=lambda o: o["mistral_execution_id"])
+    assert started["mistral_execution_id"] == "execution-1"
     assert op["requested_by"]["user"] == "alice"
     ((workflow, given),) = launcher(dr).started
     assert workflow == "site_recovery.dr.test_failover"

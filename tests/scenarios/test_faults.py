@@ -1,0 +1,193 @@
+"""Faults during DR operations, on a group of its own (the ``analytics`` tenant): each run
+ends cleanly failed with the group, the step and the cause named; the retry completes with
+no duplicate volume or server, and cleanup leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from site_recovery.lab import seed as lab_seed
+from tests.scenarios.test_dr_story import inventory, wait_execution
+
+GROUP = "analytics-etl"
+VMS = (("etl-1", "10.20.0.11"), ("etl-2", "10.20.0.12"))
+
+
+@pytest.fixture(scope="module")
+def etl(lab, api, cli, clouds):
+    """Two VMs of bob's on site-a, their own networks on both sites, protected async."""
+    if "keystone" not in lab.state()["sites"].get("site-a", {}):
+        lab.site_up("site-a", progress=lambda line: None)          # after the story
+    bob_a, bob_b = clouds("site-a", "bob"), clouds("site-b", "bob")
+    network = lab_seed._network(bob_a, "etl-net", "etl-subnet", "10.20.0.0/24", dhcp=True)
+    lab_seed._network(bob_b, "dr-etl-net", "dr-etl-subnet", "10.20.0.0/24", dhcp=True)
+    sg = bob_a.network.find_security_group("etl-sg", ignore_missing=True) or \
+        bob_a.network.create_security_group(name="etl-sg")
+    image = bob_a.image.find_image(lab_seed.IMAGE)
+    servers = {}
+    for name, ip in VMS:
+        boot = lab_seed._volume(bob_a, f"{name}-boot", 10, "replicated-ssd", image.id)
+        port = bob_a.network.create_port(network_id=network.id, name=f"{name}-port",
+                                         fixed_ips=[{"ip_address": ip}],
+                                         security_group_ids=[sg.id])
+        server = bob_a.compute.create_server(
+            name=name, flavor_id=bob_a.compute.find_flavor("m1.small").id,
+            networks=[{"port": port.id}], metadata={"tier": "app"},
+            block_device_mapping=[{"uuid": boot.id, "source_type": "volume",
+                                   "destination_type": "volume", "boot_index": 0,
+                                   "delete_on_termination": False}])
+        servers[name] = bob_a.compute.wait_for_server(server, status="ACTIVE", wait=120).id
+    group = api("site-a", "POST", "/protection-groups", user="bob", expect=201, json={
+        "name": GROUP, "replication_type": "async", "primary_site": "site-a",
+        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
+    for name, server_id in servers.items():
+        api("site-a", "POST", f"/protection-groups/{GROUP}/members", user="bob",
+            expect=201, json={"server_id": server_id, "server_name": name})
+    for kind, source, target in (("network", "etl-net", "dr-etl-net"),
+                                 ("flavor", "m1.small", "dr.small")):
+        api("site-a", "POST", "/resource-mappings", user="bob", expect=201,
+            json={"kind": kind, "source": source, "target": target,
+                  "protection_group": GROUP})
+    started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
+                  json.dumps({"protection_group_ids": [group["id"]]}), "-f", "json")
+    assert wait_execution(cli, "site-a", started["ID"])["State"] == "SUCCESS"
+    return group
+
+
+def drill(api, *, retry_of: str | None = None) -> dict:
+    path = f"/operations/{retry_of}/retry" if retry_of else \
+        f"/protection-groups/{GROUP}/test-failover"
+    started = api("site-b", "POST", path, user="bob", expect=202, json={})
+    return api.wait_operation("site-b", started["operation"]["id"], user="bob")
+
+
+def cleanup(api):
+    started = api("site-b", "POST", f"/protection-groups/{GROUP}/test-cleanup", user="bob",
+                  expect=202, json={})
+    op = api.wait_operation("site-b", started["operation"]["id"], user="bob")
+    assert op["status"] == "completed", op
+
+
+def failed_result(op: dict) -> dict:
+    assert op["status"] == "failed", op
+    (result,) = op["results"]
+    assert result["protection_group"] == GROUP and result["status"] == "failed"
+    return {**result, "operation_id": op["id"]}
+
+
+def drill_copies(clouds) -> tuple[list, list]:
+    bob_b = clouds("site-b", "bob")
+    volumes = [v for v in bob_b.block_storage.volumes()
+               if v.metadata.get("site_recovery_purpose") == "drill"]
+    servers = [s for s in bob_b.compute.servers() if s.name.startswith("test-etl-")]
+    return volumes, servers
+
+
+def test_a_volume_cinder_cannot_manage_fails_the_drill_and_the_retry_leaves_no_duplicate(
+        lab, etl, api, clouds):
+    before = inventory(lab, clouds)
+    lab.cloud_fault("site-b", {"behaviour": "manage_error", "count": 1,
+                               "message": "the backend refused"})
+    result = failed_result(drill(api))
+    assert result["step"] == "import_volumes"
+    assert "could not manage" in result["reason"] and "etl-" in result["reason"]
+
+    op = drill(api, retry_of=result["operation_id"])
+    assert op["status"] == "completed", op
+    volumes, servers = drill_copies(clouds)
+    assert sorted(v.name for v in volumes) == ["test-etl-1-boot", "test-etl-2-boot"]
+    assert sorted((s.name, s.status) for s in servers) == [("test-etl-1", "ACTIVE"),
+                                                          ("test-etl-2", "ACTIVE")]
+    cleanup(api)
+    assert inventory(lab, clouds) == before
+
+
+def test_a_server_that_fails_to_build_fails_the_drill_and_the_retry_finishes_the_stack(
+        lab, etl, api, clouds):
+    before = inventory(lab, clouds)
+    # Heat itself retries a server that went to ERROR (action_retry_limit, 5 by default):
+    # a build that keeps failing is what fails the stack.
+    lab.cloud_fault("site-b", {"behaviour": "server_build_error", "count": 20})
+    try:
+        result = failed_result(drill(api))
+    finally:
+        lab.clear_faults()
+    assert result["step"] == "build_stack"
+    assert "test-analytics-etl" in result["reason"] and "FAILED" in result["reason"]
+
+    op = drill(api, retry_of=result["operation_id"])
+    assert op["status"] == "completed", op
+    volumes, servers = drill_copies(clouds)
+    assert len(volumes) == 2
+    assert sorted((s.name, s.status) for s in servers) == [("test-etl-1", "ACTIVE"),
+                                                          ("test-etl-2", "ACTIVE")]
+    cleanup(api)
+    assert inventory(lab, clouds) == before
+
+
+def test_the_dr_array_unreachable_fails_the_drill_naming_it_until_it_is_back(
+        lab, etl, api, clouds):
+    before = inventory(lab, clouds)
+    lab.fabric.set_array_up("pure-site-b", False)
+    try:
+        result = failed_result(drill(api))
+    finally:
+        lab.fabric.set_array_up("pure-site-b", True)
+    assert result["step"] == "recovery_point" and "pure-site-b" in result["reason"]
+    op = drill(api, retry_of=result["operation_id"])
+    assert op["status"] == "completed", op
+    cleanup(api)
+    assert inventory(lab, clouds) == before
+
+
+def test_a_planned_failover_is_refused_while_the_primary_sites_service_is_down(
+        lab, etl, api):
+    lab.service_down("site-a", "webhook", progress=lambda line: None)
+    try:
+        deadline = time.monotonic() + 60
+        while api("site-b", "GET", "/sites/site-a", user="bob")["site"]["state"] != \
+                "unreachable":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        refused = api("site-b", "POST", f"/protection-groups/{GROUP}/failover", user="bob",
+                      expect=409, json={"failover_type": "planned"})
+        assert "needs peer site site-a" in refused["error"]["message"]
+        assert not [o for o in api("site-b", "GET", "/operations", user="bob")["operations"]
+                    if o["operation_type"] == "failover"]
+    finally:
+        lab.site_up("site-a", progress=lambda line: None)
+
+
+
+def test_mistral_killed_mid_failover_then_the_retry_completes_with_no_duplicates(
+        lab, etl, api, clouds):
+    lab.cloud_fault("site-b", {"behaviour": "server_build_delay", "count": 2, "seconds": 20})
+    started = api("site-b", "POST", f"/protection-groups/{GROUP}/failover", user="bob",
+                  expect=202, json={"failover_type": "planned"})
+    op_id = started["operation"]["id"]
+    deadline = time.monotonic() + 300
+    while api("site-b", "GET", f"/operations/{op_id}", user="bob")["operation"]["results"][0][
+            "step"] != "build_stack":
+        assert time.monotonic() < deadline, "the failover never reached its stack"
+        time.sleep(0.5)
+    lab.service_down("site-b", "mistral", progress=lambda line: None)
+    lab.site_up("site-b", progress=lambda line: None)            # Mistral starts again
+
+    result = failed_result(api.wait_operation("site-b", op_id, user="bob"))
+    assert result["step"] == "build_stack"
+    op = api.wait_operation("site-b", api(
+        "site-b", "POST", f"/operations/{op_id}/retry", user="bob", expect=202,
+        json={})["operation"]["id"], user="bob")
+    assert op["status"] == "completed", op
+    bob_b = clouds("site-b", "bob")
+    servers = list(bob_b.compute.servers())
+    assert sorted((s.name, s.status) for s in servers) == [("etl-1", "ACTIVE"),
+                                                          ("etl-2", "ACTIVE")]
+    assert sorted(v.name for v in bob_b.block_storage.volumes()) == ["etl-1-boot",
+                                                                     "etl-2-boot"]
+    assert [s.name for s in bob_b.orchestration.stacks()] == ["dr-analytics-etl"]
+    assert sorted(p.fixed_ips[0]["ip_address"] for p in bob_b.network.ports()
+                  if p.device_id in {s.id for s in servers}) == ["10.20.0.11", "10.20.0.12"]
