@@ -129,6 +129,7 @@ class EngineConfig(_Strict):
     stack_timeout: float = Field(3600.0, gt=0)            # a recovery stack to build
     replicate_timeout: float = Field(900.0, gt=0)         # a planned failover's last copy
     poll_interval: float = Field(1.0, gt=0, le=60)
+    concurrency: int = Field(10, ge=1, le=100)            # groups one operation runs at once
     # When the groups this site runs are captured again (a Mistral cron trigger; cron
     # syntax, UTC), so the DR site can rebuild what runs now.
     capture_schedule: str = Field("*/30 * * * *", pattern=r"^\S+( \S+){4}$")

@@ -17,7 +17,7 @@ from .layout import SiteLayout
 
 OPERATIONS = ("test_failover", "test_cleanup", "failover", "failback", "site_failover")
 INPUTS = ["operation_id", "operation_type", "protection_group_ids", "source_site",
-          "target_site", "params"]
+          "target_site", "params", "concurrency"]
 
 
 def workbook() -> str:

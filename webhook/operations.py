@@ -175,7 +175,7 @@ def start(actor: dict, requested_project: str | None, kind: str,
         op, actor, workflow, {"operation_id": op.id, "operation_type": kind,
                               "protection_group_ids": [g.id for g in groups],
                               "source_site": config.peer.name, "target_site": config.site,
-                              "params": params},
+                              "params": params, "concurrency": config.engine.concurrency},
         wait=config.mistral.start_wait)
     with sessions() as session:
         return {"operation": operation_view(session.get(Operation, op.id))}, 202

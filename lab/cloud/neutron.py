@@ -563,6 +563,13 @@ def _list_filter(docs: list[Doc]) -> list[Doc]:
 
 
 # -- routes --------------------------------------------------------------------------------
+@bp.get("/floatingips")
+def list_floating_ips():
+    """The lab has no routers, so no floating IPs; Heat still asks for a server's (its
+    ``addresses`` attribute lists them beside the fixed ones)."""
+    return {"floatingips": []}
+
+
 @bp.get("/extensions")
 def extensions():
     return {"extensions": [{"alias": alias, "name": name, "description": name, "links": [],

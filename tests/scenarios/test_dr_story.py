@@ -165,7 +165,14 @@ def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab,
                  port.security_group_ids for r in
                  alice_b.network.get_security_group(g).security_group_rules}
         assert {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")} <= rules
-    assert alice_b.orchestration.find_stack("dr-prod-ecommerce-web").status == "CREATE_COMPLETE"
+    stack = alice_b.orchestration.find_stack("dr-prod-ecommerce-web")
+    assert stack.status == "CREATE_COMPLETE"
+    (servers,) = [o["output_value"] for o in alice_b.orchestration.get_stack(stack.id).outputs
+                  if o["output_key"] == "servers"]
+    assert sorted((s["name"], s["addresses"]["dr-prod-net"][0]["addr"]) for s in servers) == [
+        ("web-1", "10.0.0.11"), ("web-2", "10.0.0.12")]
+    assert {s["id"] for s in servers} == {alice_b.compute.find_server(n).id
+                                          for n in ("web-1", "web-2")}
     for site in ("site-a", "site-b"):
         shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
         assert (shown["primary_site"], shown["secondary_site"], shown["status"]) == (

@@ -49,6 +49,7 @@ def test_a_drill_runs_on_the_dr_site_starting_one_workflow(sites):
     assert workflow == "site_recovery.dr.test_failover"
     assert given["operation_id"] == op["id"]
     assert given["params"]["network_mapping"] == {"prod-net": "dr-test-net"}
+    assert given["concurrency"] == 10          # engine.concurrency: groups run at once
 
 
 def test_the_primary_site_points_to_the_site_that_recovers(sites):

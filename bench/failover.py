@@ -1,0 +1,194 @@
+"""Failover benchmark: one group of 10 VMs, then a site failover of N groups x M VMs.
+
+Everything goes through the public interfaces of a fresh lab (the protection service's
+API with real tokens; the real workbook in real Mistral; real Heat): VMs of one tenant
+are seeded on site-a, grouped, protected, then failed over (unplanned, forced) to site-b.
+Run twice: with zero injected latency, and with a latency profile on site-b (seconds per
+array copy, per Cinder manage request, per server build). Reported per run: the single
+group's failover time, the site failover's wall time, the slowest group's own time in it
+and their ratio (how well the groups overlap), and Mistral task executions per group.
+
+Prints one JSON line. Targets: 100 x 10 within 120 s at zero latency; ratio <= 1.3
+under the latency profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+
+import requests
+
+from site_recovery.lab.fleet import seed_fleet
+from site_recovery.lab.seed import seed
+from site_recovery.lab.services import keystone
+from site_recovery.lab.stand_in import mistral
+from site_recovery.lab.supervisor import Lab, LabOptions
+
+TARGETS = {"site_failover_100x10_s": 120.0, "latency_ratio": 1.3}
+SINGLE_VMS = 10
+
+
+class Service:
+    def __init__(self, lab: Lab):
+        self.lab, self.tokens = lab, {}
+
+    def __call__(self, site: str, method: str, path: str, user: str, **kwargs) -> dict:
+        if (site, user) not in self.tokens:
+            self.tokens[site, user] = keystone.token(self.lab.sites[site], user)
+        reply = requests.request(method, self.lab.sites[site].url("webhook", f"/v1{path}"),
+                                 headers={"X-Auth-Token": self.tokens[site, user]},
+                                 timeout=120, **kwargs)
+        if reply.status_code >= 300:
+            raise RuntimeError(f"{method} {path}: {reply.status_code} {reply.text[:500]}")
+        return reply.json() if reply.content else {}
+
+    def finished(self, site: str, op_id: str, user: str, within: float = 3600) -> dict:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            op = self(site, "GET", f"/operations/{op_id}", user)["operation"]
+            if op["status"] in ("completed", "failed", "partially_failed"):
+                return op
+            time.sleep(0.5)
+        raise RuntimeError(f"operation {op_id} still running after {within:.0f} s")
+
+
+def group_of(service: Service, name: str, servers: dict[str, str]) -> str:
+    group = service("site-a", "POST", "/protection-groups", "bob", json={
+        "name": name, "replication_type": "async", "primary_site": "site-a",
+        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
+    for server, server_id in servers.items():
+        service("site-a", "POST", f"/protection-groups/{name}/members", "bob",
+                json={"server_id": server_id, "server_name": server})
+    return group["id"]
+
+
+def protect(lab: Lab, ids: list[str]):
+    client = mistral(lab.sites["site-a"], timeout=120)
+    execution = client.executions.create("site_recovery.dr.protect",
+                                         workflow_input={"protection_group_ids": ids})
+    deadline = time.monotonic() + 3600
+    while (state := client.executions.get(execution.id).state) in ("RUNNING", "IDLE"):
+        if time.monotonic() > deadline:
+            raise RuntimeError("protect still running")
+        time.sleep(1)
+    if state != "SUCCESS":
+        raise RuntimeError(f"protect ended {state}: "
+                           f"{client.executions.get(execution.id).state_info}")
+
+
+def tasks_of(lab: Lab, execution_id: str) -> int:
+    client = mistral(lab.sites["site-b"], timeout=120)
+    executions = [execution_id] + [e.id for e in client.executions.list(
+        root_execution_id=execution_id, limit=1000) if e.id != execution_id]
+    return sum(len(client.tasks.list(workflow_execution_id=e, limit=1000))
+               for e in executions)
+
+
+def seconds(start: str | None, end: str | None) -> float | None:
+    if not (start and end):
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start))
+                 .total_seconds(), 2)
+
+
+def run(args, latency: bool) -> dict:
+    mode = "latency" if latency else "zero"
+    lab = Lab(LabOptions(port_base=args.port_base, run_name=f"bench-failover-{mode}"))
+    quiet = {"progress": lambda line: None}
+    lab.purge(**quiet)
+    figures: dict = {}
+    try:
+        lab.up(**quiet)
+        seed(lab, **quiet)
+        service = Service(lab)
+        started = time.perf_counter()
+        fleet = seed_fleet(lab, user="bob", prefix="bf", count=args.groups * args.vms,
+                           cidr="10.40.0.0/20")
+        single = seed_fleet(lab, user="bob", prefix="bs", count=SINGLE_VMS,
+                            cidr="10.50.0.0/24")
+        figures["seed_s"] = round(time.perf_counter() - started, 1)
+        for kind, source, target in (("network", "bf-net", "dr-bf-net"),
+                                     ("network", "bs-net", "dr-bs-net"),
+                                     ("flavor", "m1.small", "dr.small")):
+            service("site-a", "POST", "/resource-mappings", "bob",
+                    json={"kind": kind, "source": source, "target": target})
+        names = sorted(fleet, key=lambda n: int(n.rsplit("-", 1)[1]))
+        ids = [group_of(service, f"bf-group-{g + 1}",
+                        {n: fleet[n] for n in names[g * args.vms:(g + 1) * args.vms]})
+               for g in range(args.groups)]
+        single_id = group_of(service, "bs-group", single)
+        started = time.perf_counter()
+        protect(lab, [*ids, single_id])
+        figures["protect_s"] = round(time.perf_counter() - started, 1)
+        if latency:
+            lab.fabric.add_latency(lab.sites["site-b"].array_name, args.copy, "copy_volume")
+            lab.cloud_fault("site-b", {"service": "volume", "method": "POST",
+                                       "path": "/manageable_volumes$", "latency": args.manage})
+            lab.cloud_fault("site-b", {"behaviour": "server_build_delay",
+                                       "count": args.groups * args.vms + SINGLE_VMS,
+                                       "seconds": args.build})
+
+        started = time.perf_counter()
+        op = service("site-b", "POST", "/protection-groups/bs-group/failover", "bob",
+                     json={"failover_type": "unplanned", "force": True})["operation"]
+        op = service.finished("site-b", op["id"], "bob")
+        figures["single_group_s"] = round(time.perf_counter() - started, 2)
+        figures["single_group_status"] = op["status"]
+        figures["single_group_tasks"] = tasks_of(lab, op["mistral_execution_id"])
+
+        started = time.perf_counter()
+        op = service("site-b", "POST", "/sites/site-a/failover", "dr-admin",
+                     json={"failover_type": "unplanned", "force": True})["operation"]
+        op = service.finished("site-b", op["id"], "dr-admin")
+        wall = time.perf_counter() - started
+        per_group = [seconds(r["started_at"], r["finished_at"]) for r in op["results"]]
+        slowest = max(s for s in per_group if s is not None)
+        figures.update({
+            "site_failover_s": round(wall, 2), "site_failover_status": op["status"],
+            "groups_completed": op["completed_count"], "groups_failed": op["failed_count"],
+            "slowest_group_s": slowest, "ratio": round(wall / slowest, 2),
+            "tasks_per_group": round(tasks_of(lab, op["mistral_execution_id"])
+                                     / max(1, op["total_protection_groups"]), 2),
+        })
+        return figures
+    finally:
+        if not args.keep:
+            lab.purge(**quiet)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", type=int, default=20, help="groups (N, up to 100)")
+    parser.add_argument("--vms", type=int, default=5, help="VMs per group (M, up to 10)")
+    parser.add_argument("--copy", type=float, default=1.0, help="seconds per array copy")
+    parser.add_argument("--manage", type=float, default=2.0,
+                        help="seconds per Cinder manage request")
+    parser.add_argument("--build", type=float, default=5.0, help="seconds per server build")
+    parser.add_argument("--port-base", type=int, default=33000)
+    parser.add_argument("--keep", action="store_true", help="leave the labs running")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args(argv)
+    if not (1 <= args.groups <= 100 and 1 <= args.vms <= 10):
+        parser.error("--groups must be 1..100 and --vms 1..10")
+    figures = {"bench": "failover", "groups": args.groups, "vms_per_group": args.vms,
+               "concurrency": 10, "targets": TARGETS,
+               "profile": {"copy_s": args.copy, "manage_s": args.manage,
+                           "build_s": args.build},
+               "zero_latency": run(args, latency=False)}
+    if not args.skip_latency:
+        figures["with_latency"] = run(args, latency=True)
+        figures["latency_ratio_met"] = figures["with_latency"]["ratio"] <= TARGETS[
+            "latency_ratio"]
+    if (args.groups, args.vms) == (100, 10):
+        figures["target_100x10_met"] = figures["zero_latency"]["site_failover_s"] <= TARGETS[
+            "site_failover_100x10_s"]
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
