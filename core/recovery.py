@@ -39,8 +39,6 @@ TAG_SERIAL = "site_recovery_serial"
 TAG_POINT = "site_recovery_point"
 DEFAULT_TIER_ORDER = ("db", "app", "web")      # data first, the front door last
 STACK_DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-STACK_BUSY = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS",
-              "ROLLBACK_IN_PROGRESS")
 
 
 class StepFailed(RuntimeError):
