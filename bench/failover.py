@@ -97,7 +97,8 @@ def seconds(start: str | None, end: str | None) -> float | None:
 
 def run(args, latency: bool) -> dict:
     mode = "latency" if latency else "zero"
-    lab = Lab(LabOptions(port_base=args.port_base, run_name=f"bench-failover-{mode}"))
+    lab = Lab(LabOptions(port_base=args.port_base, run_name=f"bench-failover-{mode}",
+                         concurrency=args.concurrency))
     quiet = {"progress": lambda line: None}
     lab.purge(**quiet)
     figures: dict = {}
@@ -168,6 +169,8 @@ def main(argv=None):
     parser.add_argument("--manage", type=float, default=2.0,
                         help="seconds per Cinder manage request")
     parser.add_argument("--build", type=float, default=5.0, help="seconds per server build")
+    parser.add_argument("--concurrency", type=int, default=10,
+                        help="groups a site failover runs at once (engine.concurrency)")
     parser.add_argument("--port-base", type=int, default=33000)
     parser.add_argument("--keep", action="store_true", help="leave the labs running")
     parser.add_argument("--skip-latency", action="store_true")
@@ -175,7 +178,7 @@ def main(argv=None):
     if not (1 <= args.groups <= 100 and 1 <= args.vms <= 10):
         parser.error("--groups must be 1..100 and --vms 1..10")
     figures = {"bench": "failover", "groups": args.groups, "vms_per_group": args.vms,
-               "concurrency": 10, "targets": TARGETS,
+               "concurrency": args.concurrency, "targets": TARGETS,
                "profile": {"copy_s": args.copy, "manage_s": args.manage,
                            "build_s": args.build},
                "zero_latency": run(args, latency=False)}

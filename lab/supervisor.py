@@ -43,6 +43,7 @@ class LabOptions:
     run_name: str = "default"
     mistral_mode: str = "allinone"
     protector_database: str = "sqlite"      # or postgresql: the machine's, a database per site
+    concurrency: int = 10                   # groups one DR operation runs at once
     ready_timeout: float = 180.0
 
 
@@ -158,7 +159,7 @@ class Lab:
                         "token_file": str(self._array_token(here, layout)),
                         "ca_file": str(self.run_dir / "tls" / "flasharray-sim.pem"),
                         "cinder_host": CINDER_HOST} for layout in (site, peer)],
-            "engine": {"poll_interval": 0.5},
+            "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency},
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
                            "rules": [{"name": f"{peer.name} down",
                                       "match": {"alertname": "SiteDown", "site": peer.name},
