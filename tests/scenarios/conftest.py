@@ -103,3 +103,42 @@ def clouds(lab):
         return made[site, user]
 
     return connect
+
+
+def site_a_running(lab):
+    """Bring site-a back if an earlier story left it down."""
+    if "keystone" not in lab.state()["sites"].get("site-a", {}):
+        lab.site_up("site-a", progress=lambda line: None)
+
+
+def protected_group(lab, api, cli, *, name: str, prefix: str, servers: dict[str, str],
+                    user: str = "bob", within: float = 600.0) -> dict:
+    """An async group of ``servers`` (made by ``lab.fleet.seed_fleet`` with ``prefix``),
+    mapped to the DR site's ``dr-<prefix>-net`` and ``dr.small``, protected in site-a's
+    Mistral."""
+    group = api("site-a", "POST", "/protection-groups", user=user, expect=201, json={
+        "name": name, "replication_type": "async", "primary_site": "site-a",
+        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
+    for server, server_id in servers.items():
+        api("site-a", "POST", f"/protection-groups/{name}/members", user=user,
+            expect=201, json={"server_id": server_id, "server_name": server})
+    for kind, source, target in (("network", f"{prefix}-net", f"dr-{prefix}-net"),
+                                 ("flavor", "m1.small", "dr.small")):
+        api("site-a", "POST", "/resource-mappings", user=user, expect=201,
+            json={"kind": kind, "source": source, "target": target,
+                  "protection_group": name})
+    started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
+                  json.dumps({"protection_group_ids": [group["id"]]}), "-f", "json")
+    assert wait_execution(cli, "site-a", started["ID"], within)["State"] == "SUCCESS"
+    return group
+
+
+def wait_execution(cli, cloud: str, execution_id: str, within: float = 600.0) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        shown = cli(cloud, "workflow", "execution", "show", execution_id, "-f", "json")
+        if shown["State"] not in ("RUNNING", "IDLE"):
+            return shown
+        if time.monotonic() > deadline:
+            pytest.fail(f"execution {execution_id} still {shown['State']}")
+        time.sleep(1.0)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from site_recovery.core.plan import array_group_name
+from tests.scenarios.conftest import wait_execution
 
 GROUPS = {   # name -> (replication type, members)
     "prod-ecommerce-web": ("async", ("web-1", "web-2")),
@@ -211,16 +210,6 @@ def volumes_of(conn, server_id: str) -> list:
     return [conn.block_storage.get_volume(a.volume_id)
             for a in conn.compute.volume_attachments(server_id)]
 
-
-def wait_execution(cli, cloud: str, execution_id: str, within: float = 600.0) -> dict:
-    deadline = time.monotonic() + within
-    while True:
-        shown = cli(cloud, "workflow", "execution", "show", execution_id, "-f", "json")
-        if shown["State"] not in ("RUNNING", "IDLE"):
-            return shown
-        if time.monotonic() > deadline:
-            pytest.fail(f"execution {execution_id} still {shown['State']}")
-        time.sleep(1.0)
 
 
 def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, clouds, cli):

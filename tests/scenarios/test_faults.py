@@ -4,57 +4,24 @@ no duplicate volume or server, and cleanup leaves nothing behind."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
-from site_recovery.lab import seed as lab_seed
-from tests.scenarios.test_dr_story import inventory, wait_execution
+from site_recovery.lab.fleet import seed_fleet
+from tests.scenarios.conftest import protected_group, site_a_running
+from tests.scenarios.test_dr_story import inventory
 
 GROUP = "analytics-etl"
-VMS = (("etl-1", "10.20.0.11"), ("etl-2", "10.20.0.12"))
 
 
 @pytest.fixture(scope="module")
-def etl(lab, api, cli, clouds):
-    """Two VMs of bob's on site-a, their own networks on both sites, protected async."""
-    if "keystone" not in lab.state()["sites"].get("site-a", {}):
-        lab.site_up("site-a", progress=lambda line: None)          # after the story
-    bob_a, bob_b = clouds("site-a", "bob"), clouds("site-b", "bob")
-    network = lab_seed._network(bob_a, "etl-net", "etl-subnet", "10.20.0.0/24", dhcp=True)
-    lab_seed._network(bob_b, "dr-etl-net", "dr-etl-subnet", "10.20.0.0/24", dhcp=True)
-    sg = bob_a.network.find_security_group("etl-sg", ignore_missing=True) or \
-        bob_a.network.create_security_group(name="etl-sg")
-    image = bob_a.image.find_image(lab_seed.IMAGE)
-    servers = {}
-    for name, ip in VMS:
-        boot = lab_seed._volume(bob_a, f"{name}-boot", 10, "replicated-ssd", image.id)
-        port = bob_a.network.create_port(network_id=network.id, name=f"{name}-port",
-                                         fixed_ips=[{"ip_address": ip}],
-                                         security_group_ids=[sg.id])
-        server = bob_a.compute.create_server(
-            name=name, flavor_id=bob_a.compute.find_flavor("m1.small").id,
-            networks=[{"port": port.id}], metadata={"tier": "app"},
-            block_device_mapping=[{"uuid": boot.id, "source_type": "volume",
-                                   "destination_type": "volume", "boot_index": 0,
-                                   "delete_on_termination": False}])
-        servers[name] = bob_a.compute.wait_for_server(server, status="ACTIVE", wait=120).id
-    group = api("site-a", "POST", "/protection-groups", user="bob", expect=201, json={
-        "name": GROUP, "replication_type": "async", "primary_site": "site-a",
-        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
-    for name, server_id in servers.items():
-        api("site-a", "POST", f"/protection-groups/{GROUP}/members", user="bob",
-            expect=201, json={"server_id": server_id, "server_name": name})
-    for kind, source, target in (("network", "etl-net", "dr-etl-net"),
-                                 ("flavor", "m1.small", "dr.small")):
-        api("site-a", "POST", "/resource-mappings", user="bob", expect=201,
-            json={"kind": kind, "source": source, "target": target,
-                  "protection_group": GROUP})
-    started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
-                  json.dumps({"protection_group_ids": [group["id"]]}), "-f", "json")
-    assert wait_execution(cli, "site-a", started["ID"])["State"] == "SUCCESS"
-    return group
+def etl(lab, api, cli):
+    """Two VMs of bob's on site-a (10.20.0.11 and .12), their own networks on both sites,
+    protected async."""
+    site_a_running(lab)
+    servers = seed_fleet(lab, user="bob", prefix="etl", count=2, cidr="10.20.0.0/24")
+    return protected_group(lab, api, cli, name=GROUP, prefix="etl", servers=servers)
 
 
 def drill(api, *, retry_of: str | None = None) -> dict:

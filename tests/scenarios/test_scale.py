@@ -10,7 +10,7 @@ import pytest
 
 from site_recovery.lab.fleet import seed_fleet
 from site_recovery.lab.stand_in import mistral
-from tests.scenarios.test_dr_story import wait_execution
+from tests.scenarios.conftest import protected_group, site_a_running
 
 VMS = 100
 GROUP = "analytics-fleet"
@@ -20,24 +20,10 @@ MAX_FIELD_BYTES = 64 * 1024
 
 @pytest.fixture(scope="module")
 def fleet(lab, api, cli):
-    if "keystone" not in lab.state()["sites"].get("site-a", {}):
-        lab.site_up("site-a", progress=lambda line: None)
+    site_a_running(lab)
     servers = seed_fleet(lab, user="bob", prefix="fleet", count=VMS, cidr="10.30.0.0/23")
-    group = api("site-a", "POST", "/protection-groups", user="bob", expect=201, json={
-        "name": GROUP, "replication_type": "async", "primary_site": "site-a",
-        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
-    for name, server_id in servers.items():
-        api("site-a", "POST", f"/protection-groups/{GROUP}/members", user="bob",
-            expect=201, json={"server_id": server_id, "server_name": name})
-    for kind, source, target in (("network", "fleet-net", "dr-fleet-net"),
-                                 ("flavor", "m1.small", "dr.small")):
-        api("site-a", "POST", "/resource-mappings", user="bob", expect=201,
-            json={"kind": kind, "source": source, "target": target,
-                  "protection_group": GROUP})
-    started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
-                  json.dumps({"protection_group_ids": [group["id"]]}), "-f", "json")
-    assert wait_execution(cli, "site-a", started["ID"], within=1200)["State"] == "SUCCESS"
-    return group
+    return protected_group(lab, api, cli, name=GROUP, prefix="fleet", servers=servers,
+                           within=1200)
 
 
 def execution_tree(client, root_id: str) -> tuple[list, list]:
