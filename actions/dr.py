@@ -165,6 +165,20 @@ class BuildStack(Step):
         return recovery.build_stack(engine, self.group_id, self.purpose, self.network_mapping)
 
 
+class ProductionCheck(Step):
+    """After a drill: whether production still replicates as before (a finding, not a
+    failure: the drill itself worked)."""
+
+    step = "production_check"
+
+    def __init__(self, group_id: str, point: str, operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.point = point
+
+    def work(self, engine):
+        return recovery.production_check(engine, self.group_id, self.point)
+
+
 class RemoveCopy(Step):
     step = "remove_copy"
 
@@ -209,7 +223,8 @@ class Report(actions.Action):
     def __init__(self, operation_id: str | None, status: str,
                  protection_group_id: str | None = None, step: str | None = None,
                  reason: str | None = None, recovery_point: str | None = None,
-                 rpo_achieved_seconds: float | None = None, timings: dict | None = None):
+                 rpo_achieved_seconds: float | None = None, timings: dict | None = None,
+                 details: dict | None = None):
         super().__init__()
         self.operation_id = operation_id
         self.progress = {"status": status, "protection_group_id": protection_group_id,
@@ -217,6 +232,9 @@ class Report(actions.Action):
                          "recovery_point": recovery_point,
                          "rpo_achieved_seconds": rpo_achieved_seconds,
                          "timings": {k: float(v) for k, v in (timings or {}).items()
+                                     if v is not None},
+                         # what a step found, for people; the service takes 255 characters
+                         "details": {str(k): str(v)[:255] for k, v in (details or {}).items()
                                      if v is not None}}
 
     def run(self, context):

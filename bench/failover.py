@@ -154,11 +154,24 @@ def run(args, latency: bool) -> dict:
             "slowest_group_s": slowest, "ratio": round(wall / slowest, 2),
             "tasks_per_group": round(tasks_of(lab, op["mistral_execution_id"])
                                      / max(1, op["total_protection_groups"]), 2),
+            "failures": failures(op),
         })
         return figures
     finally:
         if not args.keep:
             lab.purge(**quiet)
+
+
+def failures(op: dict, shown: int = 5) -> dict:
+    """How many groups failed at each step, and the first few causes as the operation
+    records them: a figure without them cannot be acted on."""
+    failed = [r for r in op["results"] if r["status"] == "failed"]
+    by_step: dict[str, int] = {}
+    for result in failed:
+        by_step[result["step"]] = by_step.get(result["step"], 0) + 1
+    return {"by_step": by_step,
+            "first": [f"{r['protection_group']} at {r['step']}: {(r['reason'] or '')[:300]}"
+                      for r in failed[:shown]]}
 
 
 def main(argv=None):
@@ -171,7 +184,7 @@ def main(argv=None):
     parser.add_argument("--build", type=float, default=5.0, help="seconds per server build")
     parser.add_argument("--concurrency", type=int, default=10,
                         help="groups a site failover runs at once (engine.concurrency)")
-    parser.add_argument("--port-base", type=int, default=33000)
+    parser.add_argument("--port-base", type=int, default=12000)
     parser.add_argument("--keep", action="store_true", help="leave the labs running")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args(argv)

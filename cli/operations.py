@@ -22,10 +22,12 @@ DEFAULT_WAIT_TIMEOUT = 3600
 
 
 class ResultsColumn(columns.FormattableColumn):
-    """One line per group for people; every field of every group for ``-f json``."""
+    """One line per group for people, with what its steps found below it; every field of
+    every group for ``-f json``."""
 
     def human_readable(self):
-        return "\n".join(progress.result_line(r) for r in self._value or [])
+        return "\n".join(line for r in self._value or []
+                         for line in (progress.result_line(r), *progress.detail_lines(r)))
 
 
 FORMATTERS = {"progress": common.PercentColumn, "results": ResultsColumn,

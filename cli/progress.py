@@ -1,7 +1,8 @@
 """``--wait``: follow an operation to its end, showing its progress on stderr.
 
 A terminal gets a live bar; a log or a pipe gets one line per change, so a CI job's
-output tells the same story.
+output tells the same story. A drill ends with the lines the concept document promises
+(its status, the test VMs' prefix, whether production replication was affected).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from .client import ProtectorError, ServiceUnreachable
 FINISHED = frozenset({"completed", "failed", "partially_failed"})
 FAILED = frozenset({"failed", "partially_failed"})
 POLL_INTERVAL = 1.0
+# What a drill's group results say, as the concept document words it.
+DRILL_DETAILS = (("test_prefix", "Test VMs created with prefix"),
+                 ("production_replication", "Production replication"))
 
 
 def counts(operation: dict) -> str:
@@ -42,6 +46,30 @@ def result_line(result: dict) -> str:
     if result.get("rpo_achieved_seconds") is not None:
         line += f" (RPO achieved {result['rpo_achieved_seconds']} s)"
     return line
+
+
+def detail_lines(result: dict) -> list[str]:
+    """What a group's steps found (a drill: its test prefix and production's state)."""
+    return [f"  {key}: {value}" for key, value in (result.get("details") or {}).items()]
+
+
+def drill_outcome(operation: dict) -> list[str]:
+    """A finished drill as the concept document shows it: its status, then for each group
+    that completed its test VMs' prefix and whether production replication was affected
+    (named by group when there are several)."""
+    if operation.get("operation_type") != "test_failover":
+        return []
+    lines = [f"Status: {operation['status']}"]
+    results = operation.get("results") or []
+    for result in results:
+        if result.get("status") != "completed":
+            continue
+        name = "" if len(results) == 1 else \
+            f"{result.get('protection_group') or result.get('protection_group_id')}: "
+        details = result.get("details") or {}
+        lines += [f"{name}{label}: {details[key]}" for key, label in DRILL_DETAILS
+                  if key in details]
+    return lines
 
 
 def finished_results(operation: dict) -> list[str]:
@@ -110,7 +138,8 @@ class _Bar:
 
 def follow(client, operation: dict, *, timeout: float, interval: float | None = None,
            stream=None) -> dict:
-    """Poll until the operation finishes; the operation goes on if we stop watching."""
+    """Poll until the operation finishes, then say how a drill ended; the operation goes
+    on if we stop watching."""
     stream = stream or sys.stderr
     interval = POLL_INTERVAL if interval is None else interval
     hint = f"follow it with: openstack dr operation show {operation['id']}"
@@ -121,7 +150,7 @@ def follow(client, operation: dict, *, timeout: float, interval: float | None = 
             while True:
                 display.update(operation)
                 if operation["status"] in FINISHED:
-                    return operation
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise exceptions.CommandError(
@@ -132,6 +161,9 @@ def follow(client, operation: dict, *, timeout: float, interval: float | None = 
         except KeyboardInterrupt:
             display.note(f"Stopped watching; operation {operation['id']} goes on: {hint}")
             raise
+    for line in drill_outcome(operation):
+        print(line, file=stream, flush=True)
+    return operation
 
 
 def _poll(client, operation: dict, display) -> dict:

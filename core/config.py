@@ -133,6 +133,11 @@ class EngineConfig(_Strict):
     # When the groups this site runs are captured again (a Mistral cron trigger; cron
     # syntax, UTC), so the DR site can rebuild what runs now.
     capture_schedule: str = Field("*/30 * * * *", pattern=r"^\S+( \S+){4}$")
+    # The Cinder group type of each protection group's Cinder group, in the tenant's
+    # project on the primary site. An admin creates it once per site (a generic type: one
+    # with consistent_group_snapshot_enabled would make Cinder's Pure driver build a second
+    # array pgroup of its own beside ours).
+    cinder_group_type: str = Field("site-recovery", min_length=1, max_length=255)
 
 
 class AlertRule(_Strict):

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 from heatclient import exc as heat_exc
 
-from site_recovery.storage.base import Purpose, RecoveryPoint
-from site_recovery.storage.errors import NoRecoveryPoint
+from site_recovery.storage.base import Purpose, RecoveryPoint, ReplicationType
+from site_recovery.storage.errors import NoRecoveryPoint, StorageError
 
 from . import capture as capturing
 from . import protection, stacks
@@ -75,15 +75,20 @@ class Engine:
 # -- protect (primary site) ------------------------------------------------------------------
 
 def protect(engine: Engine, group_id: str) -> dict:
-    """Refuse members whose volumes do not replicate the group's way; else make the group
-    replicate: its array pgroup (async) or pod (sync) holding every member volume."""
+    """Refuse members whose volumes do not replicate the group's way or sit in another
+    Cinder group; else make the group replicate: its Cinder group, and its array pgroup
+    (async) or pod (sync), each holding every member volume. Every refusal comes before
+    anything changes."""
     group = engine.group(group_id)
     admin = engine.clouds.connect(group.primary)
     tenant = engine.clouds.connect(group.primary, group.project)
-    volumes, specs = protection.member_volumes(_TypesFrom(admin, tenant), group.server_ids)
+    read = _TypesFrom(admin, tenant)
+    volumes, specs = protection.member_volumes(read, group.server_ids)
     protection.check(volumes, specs, group.replication_type.value)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
+    cinder_group = _cinder_group(engine, group, tenant.block_storage, volumes,
+                                 read.block_storage)
     members = storage.protect(spec, [array_volume_name(v.volume_id) for v in volumes])
     try:                    # protected means recoverable: a first point on the DR array
         storage.newest_recovery_point(spec)
@@ -91,7 +96,7 @@ def protect(engine: Engine, group_id: str) -> dict:
         storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout)
     engine.service.set_state(group.id, status="protected")
     return {"protection_group": group.name, "array_group": spec.name,
-            "volumes": len(members)}
+            "volumes": len(members), "cinder_group": cinder_group}
 
 
 class _TypesFrom:
@@ -103,14 +108,84 @@ class _TypesFrom:
 
 
 class _Volumes:
+    """Keeps what it read: protect needs each volume's Cinder group and each type's id
+    too, and should not ask Cinder twice."""
+
     def __init__(self, tenant, admin):
         self._tenant, self._admin = tenant.block_storage, admin.block_storage
+        self.volumes, self.types = {}, {}
 
     def get_volume(self, volume_id):
-        return self._tenant.get_volume(volume_id)
+        self.volumes[volume_id] = self._tenant.get_volume(volume_id)
+        return self.volumes[volume_id]
 
     def find_type(self, name, ignore_missing=True):
-        return self._admin.find_type(name, ignore_missing=ignore_missing)
+        self.types[name] = self._admin.find_type(name, ignore_missing=ignore_missing)
+        return self.types[name]
+
+
+def _cinder_group(engine: Engine, group: GroupPlan, cinder, volumes,
+                  read: _Volumes) -> str | None:
+    """The group's Cinder group in the tenant's project on the primary site, made if
+    missing and holding every member volume: the tenant-visible record of membership.
+
+    Its group type (``engine.cinder_group_type``) is a generic one: for a type with
+    consistent_group_snapshot_enabled, Cinder's Pure driver would build an array pgroup of
+    its own, while the group's pgroup or pod is the storage layer's. None while the members
+    have no volumes: Cinder makes no group without volume types."""
+    if not volumes:
+        return None
+    description = f"Site Recovery protection group {group.id}"   # its name may change
+    listed = {g.id: g for g in cinder.groups()}
+    found = next((g for g in listed.values() if g.description == description), None)
+    ours = found.id if found else None
+    strays = []
+    for volume in volumes:
+        other = read.volumes[volume.volume_id].group_id
+        if other and other != ours:
+            label = f"{listed[other].name} ({other})" if other in listed else other
+            strays.append(f"{volume.server}: volume {volume.volume_name or volume.volume_id} "
+                          f"is in Cinder group {label}")
+    if strays:
+        raise StepFailed(f"protection group {group.name}: a volume belongs to one Cinder group "
+                         "at most; take these out of theirs first: " + "; ".join(strays))
+    type_ids = {read.types[v.volume_type].id for v in volumes}
+    if found is None:
+        type_name = engine.config.engine.cinder_group_type
+        group_type = cinder.find_group_type(type_name, ignore_missing=True)
+        if group_type is None:
+            raise StepFailed(f"protection group {group.name}: the Cinder group type "
+                             f"{type_name!r} (engine.cinder_group_type) does not exist on "
+                             f"{group.primary}; an operator must create it: openstack volume "
+                             f"group type create {type_name}")
+        found = cinder.create_group(name=group.name, description=description,
+                                    group_type=group_type.id, volume_types=sorted(type_ids))
+    else:
+        lacking = sorted({v.volume_type for v in volumes
+                          if read.types[v.volume_type].id not in found.volume_types})
+        if lacking:
+            raise StepFailed(f"protection group {group.name}: Cinder group {found.name} "
+                             f"({found.id}) was made without volume types {lacking}, and "
+                             "Cinder cannot add types to a group; take its volumes out and "
+                             "delete it, and protect makes it again")
+    _wait_group(engine, group, cinder, found.id)
+    joining = sorted({v.volume_id for v in volumes if read.volumes[v.volume_id].group_id is None})
+    if joining:
+        cinder.update_group(found.id, add_volumes=",".join(joining))
+        _wait_group(engine, group, cinder, found.id)
+    return found.id
+
+
+def _wait_group(engine: Engine, group: GroupPlan, cinder, group_id: str):
+    def available() -> bool:
+        status = cinder.get_group(group_id).status
+        if status.startswith("error"):
+            raise StepFailed(f"protection group {group.name}: Cinder group {group_id} went "
+                             f"to {status}")
+        return status == "available"
+
+    engine.wait(f"Cinder group {group_id} of {group.name} to be available", available,
+                engine.config.engine.volume_timeout)
 
 
 # -- capture (primary site) ------------------------------------------------------------------
@@ -297,6 +372,60 @@ def _wait_stack(engine: Engine, heat, name: str, group: str):
     return held["stack"]
 
 
+# -- after a drill (DR site) -----------------------------------------------------------------
+
+def production_check(engine: Engine, group_id: str, point_name: str) -> dict:
+    """After a drill, whether the group still replicates as protect left it: the link from
+    the primary's array up, every member volume in its pgroup or pod, and the drill's
+    recovery point still on the DR array. The drill itself worked, so what is wrong is
+    reported (``production_replication``: ``affected: ...``), never raised; an array that
+    does not answer is one such finding."""
+    group = engine.group(group_id)
+    spec = group.protection(engine.config)
+    storage = engine.clouds.storage()
+    found = [_finding(lambda: _link_down(storage, spec)),
+             _finding(lambda: _members_missing(storage, spec, group)),
+             _finding(lambda: _point_missing(storage, spec, point_name))]
+    found = list(dict.fromkeys(f for f in found if f))     # one unreachable array, once
+    return {"test_prefix": stacks.COPY_PREFIX[Purpose.DRILL.value],
+            "production_replication": "affected: " + "; ".join(found) if found
+            else "unaffected"}
+
+
+def _finding(check: Callable[[], str | None]) -> str | None:
+    """What one check found wrong: its text, or the storage error that stopped it."""
+    try:
+        return check()
+    except StorageError as exc:
+        return str(exc)
+
+
+def _link_down(storage, spec) -> None:
+    storage.check_link(spec.source_array, spec.target_array)   # raises what is down
+
+
+def _members_missing(storage, spec, group: GroupPlan) -> str | None:
+    wanted = [group.array_source(spec, v.id) for v in group.volumes]
+    present = set(storage.members(spec))
+    missing = [v for v in wanted if v not in present]
+    if not missing:
+        return None
+    kind = "pgroup" if spec.replication_type is ReplicationType.ASYNC else "pod"
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    return (f"{kind} {spec.name} on {spec.source_array} no longer holds {missing[0]}{more} "
+            f"({len(missing)} of {len(wanted)} member volumes)")
+
+
+def _point_missing(storage, spec, point_name: str) -> str | None:
+    """Points are listed newest first, so while the drill's point is there no usable point
+    is older than it; retention (24 h) keeps it far longer than a drill runs."""
+    newest = storage.newest_recovery_point(spec)        # NoRecoveryPoint: none usable left
+    if any(p.name == point_name for p in storage.recovery_points(spec)):
+        return None
+    return (f"recovery point {point_name}, which the drill used, is gone from "
+            f"{spec.target_array} (newest left: {newest.name})")
+
+
 # -- cleanup ---------------------------------------------------------------------------------
 
 def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = None) -> dict:
@@ -345,9 +474,20 @@ def stop_servers(engine: Engine, group_id: str, site: str | None = None,
                  copies: bool = False) -> dict:
     """Stop a group's VMs on ``site`` (default: its primary) so nothing writes after the
     last replication: the members themselves, or (``copies``) what its failover stack
-    runs. Servers already stopped (a rerun) stay as they are."""
+    runs. Servers already stopped (a rerun) stay as they are.
+
+    The last replication must be able to follow, so the link it takes (members: to the DR
+    array; copies: back home) is checked first: a link that is down stops nothing."""
     group = engine.group(group_id)
     site = site or group.primary
+    spec = group.protection(engine.config)
+    source, target = ((spec.target_array, spec.source_array) if copies
+                      else (spec.source_array, spec.target_array))
+    try:
+        engine.clouds.storage().check_link(source, target)
+    except StorageError as exc:
+        raise StepFailed(f"protection group {group.name}: nothing was stopped, the last "
+                         f"replication could not follow: {exc}") from None
     conn = engine.clouds.connect(site, group.project)
     ids = _copy_ids(engine, group, site) if copies else group.server_ids
     stopping = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,11 +25,16 @@ from .supervisor import Lab, LabOptions
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="site-recovery-lab",
                                      description="The two-site Site Recovery lab.")
-    parser.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
-                        help="site-a uses PORT_BASE.., site-b PORT_BASE+1000..")
+    parser.add_argument("--port-base", type=int,
+                        default=int(os.environ.get("SITE_RECOVERY_LAB_PORT_BASE",
+                                                   DEFAULT_PORT_BASE)),
+                        help="site-a uses PORT_BASE.., site-b PORT_BASE+1000.. "
+                             "(default: $SITE_RECOVERY_LAB_PORT_BASE or %(default)s)")
     parser.add_argument("--home", type=Path, help="lab files (default: $SITE_RECOVERY_LAB_HOME "
                                                   "or ~/.cache/site-recovery/lab)")
-    parser.add_argument("--run", default="default", help="name of this lab instance")
+    parser.add_argument("--run", default=os.environ.get("SITE_RECOVERY_LAB_RUN", "default"),
+                        help="name of this lab instance (default: $SITE_RECOVERY_LAB_RUN "
+                             "or %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start both sites")
     up.add_argument("--mistral-mode", choices=("allinone", "rabbit"), default="allinone")

@@ -4,7 +4,9 @@ Site A runs the tenant ``ecommerce``: web, app and database tiers booted from vo
 replicated volume types (async ``replicated-ssd``, sync ``replicated-sync``), fixed IPs on
 two networks, security groups per tier, a key pair, and data volumes attached. Site B has
 equivalent flavors under other ids and names, its own networks (one with the same CIDR,
-one re-addressed) and an isolated drill network, so protection groups need mappings.
+one re-addressed) and an isolated drill network, so protection groups need mappings. Both
+sites get the Cinder group type protect puts each group's Cinder group in, as an admin
+makes it once per site.
 Every step finds what exists first, so ``seed`` can run again.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import openstack
+
+from site_recovery.core.config import EngineConfig
 
 from .layout import SiteLayout
 
@@ -32,6 +36,7 @@ VOLUME_TYPES = {
     "replicated-sync": {"replication_enabled": "<is> True", "replication_type": "<in> sync",
                         "volume_backend_name": "pure"},
 }
+GROUP_TYPE = EngineConfig().cinder_group_type      # generic: no consistent group snapshots
 NETWORKS = {
     "site-a": [("prod-net", "prod-subnet", "10.0.0.0/24"), ("db-net", "db-subnet", "10.0.1.0/24")],
     "site-b": [("dr-prod-net", "dr-prod-subnet", "10.0.0.0/24"),
@@ -76,7 +81,7 @@ def seed(lab, progress=print):
         tenant = connect(site, "alice")
         for net, subnet, cidr in NETWORKS[name]:
             _network(tenant, net, subnet, cidr, dhcp=not net.endswith("test-net"))
-        progress(f"{name}: flavors, volume types, image and tenant networks ready")
+        progress(f"{name}: flavors, volume and group types, image and tenant networks ready")
     _seed_workload(connect(lab.sites["site-a"], "alice"), progress)
 
 
@@ -87,6 +92,9 @@ def _seed_admin(admin, site_name: str):
     for name, specs in VOLUME_TYPES.items():
         if admin.block_storage.find_type(name, ignore_missing=True) is None:
             admin.block_storage.create_type(name=name, extra_specs=specs)
+    if admin.block_storage.find_group_type(GROUP_TYPE, ignore_missing=True) is None:
+        admin.block_storage.create_group_type(name=GROUP_TYPE,
+                                              description="Site Recovery protection groups")
     if admin.image.find_image(IMAGE, ignore_missing=True) is None:
         admin.image.create_image(name=IMAGE, disk_format="qcow2", container_format="bare",
                                  visibility="public", allow_duplicates=False)

@@ -194,6 +194,7 @@ class OperationResult(Base):
     recovery_point: Mapped[str | None] = mapped_column(String(255))
     rpo_achieved_seconds: Mapped[float | None] = mapped_column(Float)
     timings: Mapped[dict] = mapped_column(default=dict)          # phase -> seconds
+    details: Mapped[dict] = mapped_column(default=dict)          # finding -> text, for people
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 

@@ -79,7 +79,8 @@ ROUTES: dict[str, tuple] = {
                                                          "only operations in this status"),
                                     _query("protection_group", {"type": "string"},
                                            "only operations on this group")], 200),
-    "operations.show_operation": ("operations", "One operation with its groups' results",
+    "operations.show_operation": ("operations", "One operation with its groups' results "
+                                  "(each with its step, timings and details)",
                                   None, [ALL_PROJECTS], 200),
     "operations.retry": ("operations", "Retry the groups that failed", None, STARTS[0],
                          202),
@@ -111,8 +112,8 @@ ROUTES: dict[str, tuple] = {
                                        [VERSION], 204),
     "internal.forward": ("internal", "A change for this site to coordinate",
                          schemas.Forwarded, [], 200),
-    "operations.report_progress": ("internal", "Progress reported by a workflow",
-                                   schemas.ProgressReport, [], 200),
+    "operations.report_progress": ("internal", "Progress reported by a workflow, with "
+                                   "what its steps found", schemas.ProgressReport, [], 200),
 }
 PUBLIC = {"healthz", "metrics", "openapi.spec", "alerts.alertmanager"}
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -40,6 +40,7 @@ def result_view(result: OperationResult) -> dict:
             "status": result.status, "step": result.step, "reason": result.reason,
             "recovery_point": result.recovery_point,
             "rpo_achieved_seconds": result.rpo_achieved_seconds, "timings": result.timings,
+            "details": result.details,
             "started_at": _iso(result.started_at), "finished_at": _iso(result.finished_at)}
 
 
@@ -369,6 +370,7 @@ def _report_group(op: Operation, report: schemas.ProgressReport, now: datetime):
     if report.rpo_achieved_seconds is not None:
         result.rpo_achieved_seconds = report.rpo_achieved_seconds
     result.timings = {**result.timings, **report.timings}
+    result.details = {**result.details, **report.details}
     result.started_at = result.started_at or now
     if report.status in rules.FINISHED:
         result.finished_at = now

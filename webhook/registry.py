@@ -290,6 +290,9 @@ def _with_specs(current: dict, specs: dict[str, dict]) -> list[dict]:
             else m for m in current["members"]]
 
 
+CATCH_UP_ACTOR = {"user": "site-recovery (catch-up with the peer site)", "roles": []}
+
+
 # -- the coordinator -------------------------------------------------------------------------
 
 class Registry:
@@ -437,6 +440,32 @@ class Registry:
                 if row is None or document(row) != doc:
                     store(session, doc, force=True)   # theirs, whatever its version
                     changed += 1
+        return changed
+
+    def catch_up(self) -> int | None:
+        """Adopt every document the peer holds in a newer version than this site: what it
+        recorded alone while this site was away (a failover's swap of sites). Documents
+        this site holds newer are left for the peer's own catch-up. Returns how many
+        objects changed here, or None when the peer did not answer (try again later)."""
+        changed = 0
+        for kind, (model, _, store, path) in KINDS.items():
+            try:
+                reply = self.peer.request("GET", path)
+            except PeerUnreachable:
+                return None
+            if reply.status != 200:
+                return None
+            with db.transaction(self.sessions) as session:
+                for doc in reply.body.get("documents", []):
+                    row = session.get(model, doc["id"])
+                    if row is not None and row.version >= doc["version"]:
+                        continue
+                    store(session, doc)
+                    changed += 1
+                    audit.record_in(session, CATCH_UP_ACTOR, f"{kind}.catch_up", doc["id"],
+                                    "accepted", f"version {doc['version']} from peer site "
+                                    f"{self.peer.name}, recorded there while this site was "
+                                    "away", project_name=doc["project_name"])
         return changed
 
     def _forward(self, change: Change, actor: dict) -> dict | None:

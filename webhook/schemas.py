@@ -129,6 +129,10 @@ class ProgressReport(Body):
     rpo_achieved_seconds: Annotated[float, Field(ge=0)] | None = None
     timings: dict[Annotated[str, StringConstraints(max_length=64)], float] = Field(
         default_factory=dict, max_length=50)
+    details: dict[Annotated[str, StringConstraints(max_length=64)], Text] = Field(
+        default_factory=dict, max_length=10,
+        description="what a step found, for people (a drill: test_prefix, "
+                    "production_replication); merged into the group's result")
 
 
 # -- site to site ----------------------------------------------------------------------------

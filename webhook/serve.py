@@ -20,6 +20,7 @@ from site_recovery.core import config as service_config
 from . import db, prober, starts
 from .app import create_app
 from .launcher import Launcher, service_session
+from .models import Site
 
 log = logging.getLogger(__name__)
 # An operation still without a Mistral execution this long after it was accepted lost its
@@ -47,22 +48,26 @@ class _Gunicorn(BaseApplication):
 
 class Housekeeper(threading.Thread):
     """Each worker's background duties: probe the peer every ``peer.probe_interval``
-    seconds; every ``FOLLOW_INTERVAL``, mark operations whose start was lost with a
-    stopped worker and fail those whose workflow Mistral ended in error."""
+    seconds, and catch up with it when it answers again; every ``FOLLOW_INTERVAL``, mark
+    operations whose start was lost with a stopped worker and fail those whose workflow
+    Mistral ended in error."""
 
     def __init__(self, app):
         super().__init__(name="housekeeper", daemon=True)
         self.sessions = app.extensions["sessions"]
         self.launcher = app.extensions["launcher"]
+        self.registry = app.extensions["registry"]
         self.config = app.config["SERVICE"]
         self._stopped = threading.Event()
+        self._caught_up = False
 
     def run(self):
         rounds = max(1, round(FOLLOW_INTERVAL / self.config.peer.probe_interval))
         round_ = 0
         while not self._stopped.wait(self.config.peer.probe_interval):
             round_ += 1
-            duties = [lambda: prober.probe_once(self.sessions, self.config)]
+            duties = [lambda: prober.probe_once(self.sessions, self.config),
+                      self.catch_up_once_reachable]
             if round_ % rounds == 0:
                 duties += [lambda: starts.expire_unstarted(self.sessions, LOST_START),
                            lambda: starts.follow_executions(self.sessions, self.launcher)]
@@ -71,6 +76,21 @@ class Housekeeper(threading.Thread):
                     duty()
                 except Exception:              # the thread must outlive a bad round
                     log.exception("housekeeping failed")
+
+    def catch_up_once_reachable(self):
+        """Whenever the peer answers again (and once after this worker starts), adopt
+        what it recorded alone meanwhile, so a failover made while this site was away is
+        known here before anyone asks for a failback."""
+        with self.sessions() as session:
+            reachable = session.get(Site, self.config.peer.name).reachable
+        if not reachable:
+            self._caught_up = False
+        elif not self._caught_up:
+            changed = self.registry.catch_up()
+            if changed:
+                log.info("caught up with peer site %s: %d objects", self.config.peer.name,
+                         changed)
+            self._caught_up = changed is not None
 
     def stop(self):
         self._stopped.set()

@@ -129,7 +129,8 @@ def protected_group(lab, api, cli, *, name: str, prefix: str, servers: dict[str,
                   "protection_group": name})
     started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
                   json.dumps({"protection_group_ids": [group["id"]]}), "-f", "json")
-    assert wait_execution(cli, "site-a", started["ID"], within)["State"] == "SUCCESS"
+    shown = wait_execution(cli, "site-a", started["ID"], within)
+    assert shown["State"] == "SUCCESS", shown["State info"]
     return group
 
 

@@ -4,10 +4,13 @@ the cause, never as a traceback; what Mistral needs to find them is registered."
 from __future__ import annotations
 
 from importlib import metadata
+from types import SimpleNamespace
 
 from mistral_lib import actions
 
 from site_recovery.actions import dr
+from site_recovery.webhook.schemas import ProgressReport
+from tests.unit.test_core_production_check import drilled
 
 
 def test_a_step_that_cannot_start_names_itself_and_why(tmp_path, monkeypatch):
@@ -32,3 +35,34 @@ def test_every_step_of_the_workbook_is_a_registered_action():
     ours = {name for name in used if name.startswith("site_recovery.")}
     assert ours and ours <= registered
     assert used - ours <= {"std.noop"}
+
+
+def test_a_drill_whose_production_check_finds_a_problem_still_succeeds_and_says_so(
+        fabric, mock, monkeypatch):
+    engine, group, _, point = drilled(fabric, mock)
+    reported = []
+    engine.service.report = lambda operation_id, **progress: reported.append(progress)
+    monkeypatch.setattr(dr, "engine", lambda: engine)
+    fabric.set_link("fa-a", "fa-b", up=False)
+    result = dr.ProductionCheck(group, point, operation_id="op-1").run(context=None)
+    assert not isinstance(result, actions.Result)
+    assert result["test_prefix"] == "test-"
+    assert result["production_replication"].startswith(
+        "affected: replication link fa-a -> fa-b is down")
+    assert reported == [{"protection_group_id": group, "status": "running",
+                         "step": "production_check"}]
+
+
+def test_a_drills_findings_reach_the_service_cut_to_what_it_stores(monkeypatch):
+    reported = []
+    service = SimpleNamespace(report=lambda operation_id, **progress: reported.append(progress))
+    monkeypatch.setattr(dr, "engine", lambda: SimpleNamespace(service=service))
+    finding = "affected: " + "replication link fa-a -> fa-b is down; " * 10
+    assert dr.Report("op-1", "completed", protection_group_id="g", step="done", details={
+        "test_prefix": "test-", "production_replication": finding}).run(context=None) == {
+        "reported": True}
+    (progress,) = reported
+    assert progress["details"] == {"test_prefix": "test-",
+                                   "production_replication": finding[:255]}
+    # what the protection service accepts (it refuses a longer text)
+    ProgressReport.model_validate({k: v for k, v in progress.items() if v is not None})

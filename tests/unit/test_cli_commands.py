@@ -407,9 +407,78 @@ def test_wait_prints_one_line_per_change_off_a_terminal(client, service, fast_po
         "test_failover op-1: running 0% (0/1 groups done, 0 failed)",
         "test_failover op-1: running 40% (0/1 groups done, 0 failed)",
         "test_failover op-1: completed 100% (1/1 groups done, 0 failed)",
-        "prod-ecommerce-db: completed (RPO achieved 12 s)"]
+        "prod-ecommerce-db: completed (RPO achieved 12 s)",
+        "Status: completed"]
     assert (result.code, table(result.out)["progress"]) == (0, "100%")
     assert [r["method"] for r in service.requests] == ["POST"] + ["GET"] * 4
+
+
+CHECKED = {"test_prefix": "test-", "production_replication": "unaffected"}
+
+
+def test_a_drill_ends_as_the_concept_document_shows_it(client, service, fast_polls):
+    checked = {**DONE, "results": [{**DONE["results"][0], "details": CHECKED}]}
+    script_drill(service, {"status": "running", "progress": 40}, checked)
+    result = run(client, "dr", "test", "failover", "db", "--wait")
+    assert result.err.splitlines()[-3:] == [
+        "Status: completed", "Test VMs created with prefix: test-",
+        "Production replication: unaffected"]
+    assert (result.code, table(result.out)["status"]) == (0, "completed")
+
+
+def test_a_drill_for_programs_keeps_its_outcome_off_the_json(client, service, fast_polls):
+    checked = {**DONE, "results": [{**DONE["results"][0], "details": CHECKED}]}
+    script_drill(service, checked)
+    result = run(client, "dr", "test", "failover", "db", "--wait", "-f", "json")
+    shown = json.loads(result.out)
+    assert shown["results"][0]["details"] == CHECKED
+    assert "Production replication: unaffected" in result.err
+
+
+def test_a_drill_of_several_groups_names_each_and_what_was_affected(client, service,
+                                                                   fast_polls):
+    link_down = "affected: replication link fa-a -> fa-b is down (connection status: connecting)"
+    script_drill(service, {
+        "status": "partially_failed", "progress": 100, "total_protection_groups": 3,
+        "completed_count": 2, "failed_count": 1, "results": [
+            {"protection_group": "prod-ecommerce-db", "status": "completed", "details": CHECKED},
+            {"protection_group": "prod-ecommerce-web", "status": "completed",
+             "details": {**CHECKED, "production_replication": link_down}},
+            {"protection_group": "prod-ecommerce-cache", "status": "failed",
+             "step": "build_stack", "reason": "quota exceeded"}]})
+    result = run(client, "dr", "test", "failover", "db", "--wait")
+    lines = result.err.splitlines()
+    start = lines.index("Status: partially_failed")
+    assert lines[start:start + 5] == [
+        "Status: partially_failed",
+        "prod-ecommerce-db: Test VMs created with prefix: test-",
+        "prod-ecommerce-db: Production replication: unaffected",
+        "prod-ecommerce-web: Test VMs created with prefix: test-",
+        f"prod-ecommerce-web: Production replication: {link_down}"]
+    assert result.code == 1
+
+
+def test_only_a_drill_ends_with_the_drills_outcome(client, service, fast_polls):
+    service.reply("POST", "/v1/protection-groups/db/failover", 202,
+                  {"operation": {**OPERATION, "operation_type": "failover"}})
+    service.reply("GET", "/v1/operations/op-1",
+                  body={"operation": {**OPERATION, **DONE, "operation_type": "failover"}})
+    result = run(client, "dr", "failover", "db", "--failover-type", "planned", "--wait")
+    assert result.code == 0
+    assert not any(line.startswith("Status:") for line in result.err.splitlines())
+
+
+def test_operation_show_lists_what_each_groups_steps_found(client, service):
+    results = [{**RUNNING["results"][0], "details": CHECKED}, *RUNNING["results"][1:]]
+    service.reply("GET", "/v1/operations/op-1", body={"operation": {**RUNNING,
+                                                                    "results": results}})
+    shown = table(run(client, "dr", "operation", "show", "op-1").out)
+    assert shown["results"].splitlines() == [
+        "prod-ecommerce-db: completed (RPO achieved 0 s)",
+        "test_prefix: test-",
+        "production_replication: unaffected",
+        "prod-ecommerce-web: failed at create_stack: quota exceeded",
+        "prod-ecommerce-cache: running at import_volumes"]
 
 
 def test_wait_draws_a_bar_on_a_terminal(client, service, fast_polls):

@@ -33,6 +33,7 @@ def test_a_minimal_file_loads_with_sensible_defaults(tmp_path):
     config = load(path)
     assert config.peer.failure_threshold == 3 and config.peer.success_threshold == 2
     assert config.database_url.startswith("sqlite:")
+    assert config.engine.cinder_group_type == "site-recovery"
     assert config.keystone.password().get_secret_value() == "very-secret-password"
     assert "very-secret" not in repr(config.keystone.password())
 

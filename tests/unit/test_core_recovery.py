@@ -1,11 +1,21 @@
-"""Decisions inside the DR steps that need no cloud to check."""
+"""Decisions inside the DR steps: most need no cloud to check; protect's Cinder group is
+checked against the simulated cloud, served in process, through openstacksdk."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import openstack
+import pytest
+from keystoneauth1 import session as ks_session
+from keystoneauth1.token_endpoint import Token
+
 from site_recovery.core import recovery
+from site_recovery.core.config import parse
 from site_recovery.core.stacks import Server
+from site_recovery.lab.cloud import CloudConfig, CloudServer, create_app
+from site_recovery.lab.cloud.testing import Client, wrap_with_tokens
+from tests.unit.test_core_config import minimal
 
 
 class Keypairs:
@@ -38,3 +48,181 @@ def test_copies_are_recognised_by_their_tags_only_for_their_group_and_purpose():
     conn = SimpleNamespace(block_storage=SimpleNamespace(volumes=lambda details: listed))
     assert set(recovery.imported_volumes(conn, "g1", "drill")) == {"v1"}
     assert set(recovery.imported_volumes(conn, "g1", "failover")) == {"v2"}
+
+
+# -- protect: the Cinder group, against the simulated Cinder through openstacksdk ------------
+
+GROUP_ID = "0d6f3c52-9d1e-4a8e-8f0c-1b2a3c4d5e6f"
+VOLUMES = "/volume/v3/ecommerce"
+GROUPS_API = {"OpenStack-API-Version": "volume 3.25"}
+
+
+class LabClouds:
+    """Site-a's simulated cloud as the DR service sees it (tokens stand in for Keystone),
+    and the arrays through the mock storage driver."""
+
+    def __init__(self, url: str, storage):
+        self.url, self._storage = url, storage
+
+    def connect(self, site: str, project: str | None = None):
+        token = f"{project}:member,reader" if project else "admin:admin,member,reader"
+        return openstack.connection.Connection(
+            session=ks_session.Session(auth=Token(self.url, token)),
+            block_storage_api_version="3",
+            compute_endpoint_override=f"{self.url}/compute/v2.1",
+            block_storage_endpoint_override=f"{self.url}/volume/v3/{project or 'admin'}")
+
+    def storage(self):
+        return self._storage
+
+
+class Service:
+    """The protection service's record of one group."""
+
+    def __init__(self, document: dict):
+        self.document, self.states = document, []
+
+    def group(self, group_id: str) -> dict:
+        return self.document
+
+    def set_state(self, group_id: str, **state):
+        self.states.append(state)
+
+
+@pytest.fixture
+def lab(tmp_path, fabric, mock):
+    """Site-a with web-1 and web-2 booted from replicated volumes, the group type
+    ``site-recovery``, and a protection group of both VMs."""
+    app = create_app(CloudConfig(db=str(tmp_path / "cloud.db"), fabric=fabric.path,
+                                 array="fa-a"))
+    admin = Client(app, "admin", "admin,member,reader",   # tokens: served wrapped, below
+                   headers={**GROUPS_API, "X-Auth-Token": "admin:admin,member,reader"})
+    alice = Client(app, "ecommerce", headers={**GROUPS_API,
+                                              "X-Auth-Token": "ecommerce:member,reader"})
+    admin.post("/compute/v2.1/flavors", {"flavor": {"id": "1", "name": "m1.tiny", "ram": 512,
+                                                    "vcpus": 1, "disk": 1}})
+    admin.post("/volume/v3/admin/types", {"volume_type": {
+        "name": "replicated-ssd", "extra_specs": {"replication_enabled": "<is> True",
+                                                  "replication_type": "<in> async"}}})
+    admin.post("/volume/v3/admin/group_types", {"group_type": {"name": "site-recovery"}})
+    members, volumes = [], {}
+    for name in ("web-1", "web-2"):
+        volume = alice.post(f"{VOLUMES}/volumes", {"volume": {
+            "size": 1, "name": f"{name}-boot", "volume_type": "replicated-ssd"}})[1]["volume"]
+        advance(admin)
+        status, body = alice.post("/compute/v2.1/servers", {"server": {
+            "name": name, "flavorRef": "1", "networks": "none",
+            "block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume",
+                                         "boot_index": 0, "uuid": volume["id"]}]}})
+        assert status == 202, body
+        members.append({"server_id": body["server"]["id"], "server_name": name})
+        volumes[name] = volume["id"]
+    advance(admin)
+    config = parse(minimal(tmp_path, arrays=[
+        {"name": array, "site": site, "address": array, "token_file": str(tmp_path / "token"),
+         "cinder_host": "cinder@pure#pure"} for array, site in (("fa-a", "site-a"),
+                                                                ("fa-b", "site-b"))]))
+    service = Service({"id": GROUP_ID, "name": "prod-web", "project_name": "ecommerce",
+                       "primary_site": "site-a", "secondary_site": "site-b",
+                       "replication_type": "async", "rpo_target_seconds": 600,
+                       "members": members})
+    with CloudServer(wrap_with_tokens(app)) as server:
+        engine = recovery.Engine(config, LabClouds(server.url, mock), service,
+                                 sleep=lambda seconds: advance(admin))
+        yield SimpleNamespace(engine=engine, admin=admin, alice=alice, volumes=volumes,
+                              service=service, fabric=fabric)
+
+
+def advance(admin, seconds=5):
+    assert admin.post("/_lab/clock", {"advance": seconds})[0] == 200
+
+
+def cinder_groups(client) -> list[dict]:
+    groups = client.get(f"{VOLUMES}/groups/detail?list_volume=true")[1]["groups"]
+    return sorted(groups, key=lambda g: g["name"])
+
+
+def array_groups(lab) -> list[str]:
+    return lab.fabric.inventory("fa-a")["pgroups"]
+
+
+def test_protect_puts_the_members_volumes_in_one_cinder_group_and_a_rerun_adds_none(lab):
+    result = recovery.protect(lab.engine, GROUP_ID)
+    [group] = cinder_groups(lab.alice)
+    assert result["cinder_group"] == group["id"]
+    assert (group["name"], group["status"]) == ("prod-web", "available")
+    assert group["description"] == f"Site Recovery protection group {GROUP_ID}"
+    assert sorted(group["volumes"]) == sorted(lab.volumes.values())
+    [group_type] = lab.admin.get("/volume/v3/admin/group_types")[1]["group_types"]
+    assert group["group_type"] == group_type["id"]
+    assert array_groups(lab) == [f"sr-{GROUP_ID}"]
+
+    again = recovery.protect(lab.engine, GROUP_ID)
+    assert again["cinder_group"] == group["id"]
+    assert cinder_groups(lab.alice) == [group]
+
+
+def test_a_member_volume_in_another_cinder_group_is_refused_before_anything_changes(lab):
+    _, made = lab.alice.post(f"{VOLUMES}/groups", {"group": {
+        "name": "legacy", "group_type": "site-recovery", "volume_types": ["replicated-ssd"]}})
+    advance(lab.admin)
+    lab.alice.put(f"{VOLUMES}/groups/{made['group']['id']}",
+                  {"group": {"add_volumes": lab.volumes["web-2"]}})
+    with pytest.raises(recovery.StepFailed) as refused:
+        recovery.protect(lab.engine, GROUP_ID)
+    assert f"web-2: volume web-2-boot is in Cinder group legacy ({made['group']['id']})" \
+        in str(refused.value)
+    assert "web-1" not in str(refused.value)
+    assert [g["name"] for g in cinder_groups(lab.alice)] == ["legacy"]
+    assert array_groups(lab) == [] and lab.service.states == []
+
+
+def test_a_missing_group_type_is_named_and_nothing_is_made(lab):
+    [group_type] = lab.admin.get("/volume/v3/admin/group_types")[1]["group_types"]
+    lab.admin.delete(f"/volume/v3/admin/group_types/{group_type['id']}")
+    with pytest.raises(recovery.StepFailed,
+                       match=r"the Cinder group type 'site-recovery' .* does not exist on "
+                             r"site-a; an operator must create it: openstack volume group "
+                             r"type create site-recovery"):
+        recovery.protect(lab.engine, GROUP_ID)
+    assert cinder_groups(lab.alice) == []
+    assert array_groups(lab) == [] and lab.service.states == []
+
+
+def test_a_new_member_of_a_type_the_cinder_group_lacks_is_refused_naming_the_type(lab):
+    recovery.protect(lab.engine, GROUP_ID)
+    lab.admin.post("/volume/v3/admin/types", {"volume_type": {
+        "name": "pure-default", "extra_specs": {"replication_enabled": "<is> True"}}})
+    volume = lab.alice.post(f"{VOLUMES}/volumes", {"volume": {
+        "size": 1, "name": "app-1-boot", "volume_type": "pure-default"}})[1]["volume"]
+    advance(lab.admin)
+    _, body = lab.alice.post("/compute/v2.1/servers", {"server": {
+        "name": "app-1", "flavorRef": "1", "networks": "none",
+        "block_device_mapping_v2": [{"source_type": "volume", "destination_type": "volume",
+                                     "boot_index": 0, "uuid": volume["id"]}]}})
+    advance(lab.admin)
+    lab.service.document["members"].append({"server_id": body["server"]["id"],
+                                            "server_name": "app-1"})
+    with pytest.raises(recovery.StepFailed, match=r"prod-web \(.*\) was made without volume "
+                                                  r"types \['pure-default'\]"):
+        recovery.protect(lab.engine, GROUP_ID)
+    [group] = cinder_groups(lab.alice)
+    assert volume["id"] not in group["volumes"]
+
+
+def test_a_group_whose_members_have_no_volumes_gets_no_cinder_group(lab):
+    lab.service.document["members"] = []
+    assert recovery.protect(lab.engine, GROUP_ID)["cinder_group"] is None
+    assert cinder_groups(lab.alice) == []
+
+
+def test_a_planned_failover_with_the_link_down_stops_no_vm_and_says_why(lab):
+    recovery.protect(lab.engine, GROUP_ID)
+    lab.fabric.set_link("fa-a", "fa-b", up=False)
+    with pytest.raises(recovery.StepFailed, match=r"prod-web: nothing was stopped.*fa-a"):
+        recovery.stop_servers(lab.engine, GROUP_ID)
+    servers = lab.alice.get("/compute/v2.1/servers/detail")[1]["servers"]
+    assert {s["status"] for s in servers} == {"ACTIVE"}
+
+    lab.fabric.set_link("fa-a", "fa-b", up=True)
+    assert recovery.stop_servers(lab.engine, GROUP_ID) == {"stopped": 2, "servers": 2}

@@ -1,5 +1,6 @@
 """What the DR workflows write through ``/v1/internal``: captures and a group's state,
-on both sites like any change; a failover's outcome even when the peer is gone."""
+on both sites like any change; a failover's outcome even when the peer is gone; what a
+drill's steps found, kept with the group's result."""
 
 from __future__ import annotations
 
@@ -91,6 +92,35 @@ def test_a_failover_is_recorded_on_the_recovering_site_while_the_peer_is_gone(si
     assert any("on this site only" in (e["reason"] or "") for e in audit)
 
 
+def test_the_lost_site_adopts_the_failover_when_it_is_back_and_keeps_what_it_holds_newer(
+        sites):
+    clients, _ = sites
+    group = a_group_with_a_member(clients)
+    with db.transaction(clients["site-b"].application.extensions["sessions"]) as session:
+        session.get(Site, "site-a").reachable = False
+    clients["site-b"].put(f"/v1/internal/protection-groups/{group}/state", json={
+        "status": "failed_over", "primary_site": "site-b", "secondary_site": "site-a"},
+        headers=SERVICE)
+    site_a = clients["site-a"].application.extensions["registry"]
+    assert site_a.catch_up() == 1
+    shown = clients["site-a"].get("/v1/protection-groups/prod-ecommerce-web",
+                                  headers=ALICE).json["protection_group"]
+    assert (shown["primary_site"], shown["status"], shown["version"]) == (
+        "site-b", "failed_over", 3)
+    audit = clients["site-a"].get("/v1/audit-log", headers=ALICE).json["entries"]
+    assert audit[0]["action"] == "protection_group.catch_up" and "site-b" in audit[0]["reason"]
+    # Nothing newer there: a second catch-up changes nothing, and site-b adopts nothing.
+    assert site_a.catch_up() == 0
+    assert clients["site-b"].application.extensions["registry"].catch_up() == 0
+
+
+def test_a_catch_up_with_a_peer_that_does_not_answer_changes_nothing(sites):
+    clients, links = sites
+    a_group_with_a_member(clients)
+    links["site-a"].down = True
+    assert clients["site-a"].application.extensions["registry"].catch_up() is None
+
+
 def test_a_state_with_one_site_only_is_refused(sites):
     clients, _ = sites
     group = a_group_with_a_member(clients)
@@ -99,3 +129,46 @@ def test_a_state_with_one_site_only_is_refused(sites):
                                   headers=SERVICE)
     assert reply.status_code == 400
     assert "primary_site and secondary_site together" in reply.json["error"]["message"]
+
+
+def a_drill(clients) -> tuple[str, str]:
+    a_group_with_a_member(clients)
+    op = clients["site-b"].post("/v1/protection-groups/prod-ecommerce-web/test-failover",
+                                headers=ALICE).json["operation"]
+    return op["id"], op["results"][0]["protection_group_id"]
+
+
+def test_a_drills_findings_are_kept_with_its_result_and_shown(sites):
+    clients, _ = sites
+    op_id, group = a_drill(clients)
+    dr = clients["site-b"]
+    progress = f"/v1/internal/operations/{op_id}/progress"
+    assert dr.post(progress, json={"protection_group_id": group, "status": "running",
+                                   "step": "production_check"},
+                   headers=SERVICE).status_code == 200
+    reply = dr.post(progress, json={
+        "protection_group_id": group, "status": "completed", "step": "done",
+        "details": {"test_prefix": "test-", "production_replication": "unaffected"}},
+        headers=SERVICE)
+    assert reply.status_code == 200, reply.json
+    shown = dr.get(f"/v1/operations/{op_id}", headers=RITA).json["operation"]
+    assert shown["status"] == "completed"
+    assert shown["results"][0]["details"] == {"test_prefix": "test-",
+                                              "production_replication": "unaffected"}
+    listed = dr.get("/v1/operations", headers=RITA).json["operations"]
+    assert listed[0]["results"][0]["details"]["production_replication"] == "unaffected"
+
+
+def test_findings_too_long_or_too_many_are_refused_and_change_nothing(sites):
+    clients, _ = sites
+    op_id, group = a_drill(clients)
+    dr = clients["site-b"]
+    progress = f"/v1/internal/operations/{op_id}/progress"
+    for details in ({"production_replication": "x" * 256}, {"k" * 65: "unaffected"},
+                    {f"finding-{i}": "ok" for i in range(11)}, {"test_prefix": 5}):
+        reply = dr.post(progress, json={"protection_group_id": group, "status": "completed",
+                                        "details": details}, headers=SERVICE)
+        assert reply.status_code == 400, details
+        assert "details" in reply.json["error"]["message"]
+    (result,) = dr.get(f"/v1/operations/{op_id}", headers=RITA).json["operation"]["results"]
+    assert (result["status"], result["details"]) == ("pending", {})

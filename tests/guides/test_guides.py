@@ -1,0 +1,103 @@
+"""The operator guides in ``docs/guides`` are run, so they cannot rot.
+
+Each guide's ``sh`` blocks run in order, as one bash script with ``set -euo pipefail``,
+against one fresh two-site lab, guide after guide as an operator would follow them; its
+``python`` blocks run in this interpreter; every ``yaml`` block that shows the service's
+configuration must be accepted by the service's own configuration code. ``sh-host``
+blocks (packages and init systems) are the lab's launcher's job; the commands after them
+check their effect. Values a deployment chooses are shell variables with a default in the
+guides; the lab's values are given here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from site_recovery.core.config import ServiceConfig
+from site_recovery.lab.seed import seed
+from site_recovery.lab.supervisor import Lab, LabOptions
+
+GUIDES = Path(__file__).resolve().parents[2] / "docs" / "guides"
+PORT_BASE = 19000            # site-b: 20000; below the ephemeral ports (32768..)
+BLOCK = re.compile(r"^```([\w-]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+RUN = {"sh", "python"}
+SHOWN = {"sh-host", "text", "ini", "yaml"}
+
+
+def blocks(guide: Path) -> list[tuple[str, str]]:
+    return [(kind, body) for kind, body in BLOCK.findall(guide.read_text())]
+
+
+def guides() -> list[Path]:
+    return sorted(GUIDES.glob("[0-9][0-9]-*.md"))
+
+
+@pytest.fixture(scope="module")
+def lab():
+    lab = Lab(LabOptions(port_base=PORT_BASE, run_name=f"guides-{uuid.uuid4().hex[:8]}"))
+    try:
+        lab.up(progress=lambda line: None)
+        seed(lab, progress=lambda line: None)
+        yield lab
+    finally:
+        lab.purge(progress=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def environment(lab) -> dict[str, str]:
+    site_a, site_b = lab.sites["site-a"], lab.sites["site-b"]
+    return {**os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "OS_CLIENT_CONFIG_FILE": str(lab.clouds_yaml()),
+            "SITE_RECOVERY_CONFIG": str(site_a.run_dir / "webhook" / "protector.yaml"),
+            "PROTECTOR_URL_SITE_A": site_a.url("webhook", "/v1"),
+            "PROTECTOR_URL_SITE_B": site_b.url("webhook", "/v1"),
+            "SITE_RECOVERY_LAB_PORT_BASE": str(PORT_BASE),
+            "SITE_RECOVERY_LAB_RUN": lab.options.run_name,
+            "PYTHONWARNINGS": "ignore"}
+
+
+def test_every_guide_is_listed_in_the_index_and_every_block_is_run_or_shown():
+    index = (GUIDES / "README.md").read_text()
+    assert guides(), f"no guides in {GUIDES}"
+    for guide in guides():
+        assert f"]({guide.name})" in index, f"{guide.name} is not in docs/guides/README.md"
+        kinds = [kind for kind, _ in blocks(guide)]
+        assert any(kind in RUN for kind in kinds), f"{guide.name} runs nothing"
+        unknown = set(kinds) - RUN - SHOWN
+        assert not unknown, f"{guide.name}: blocks of unknown kind {sorted(unknown)}"
+
+
+def test_the_configuration_shown_is_one_the_service_accepts():
+    shown = [yaml.safe_load(body) for guide in guides() for kind, body in blocks(guide)
+             if kind == "yaml"]
+    configurations = [doc for doc in shown if isinstance(doc, dict) and "site" in doc]
+    assert configurations, "no guide shows the service's configuration"
+    for document in configurations:
+        ServiceConfig.model_validate(document)
+
+
+@pytest.mark.parametrize("guide", guides(), ids=lambda path: path.stem)
+def test_the_guide_runs_on_the_lab(guide, environment, tmp_path):
+    for number, (kind, body) in enumerate(blocks(guide)):
+        if kind == "python":
+            run([sys.executable, "-c", body], environment, guide, number, body)
+    script = "\n".join(body for kind, body in blocks(guide) if kind == "sh")
+    run(["bash", "-c", f"set -euo pipefail -x\n{script}"], environment, guide, None, script)
+
+
+def run(command: list[str], environment: dict, guide: Path, number: int | None, body: str):
+    done = subprocess.run(command, env=environment, capture_output=True, text=True,
+                          timeout=1800, cwd=guide.parent)
+    where = f"{guide.name}" + (f", block {number}" if number is not None else "")
+    assert done.returncode == 0, (
+        f"{where} failed (exit {done.returncode}); the last commands and their output:\n"
+        f"{done.stderr[-6000:]}\n--- stdout ---\n{done.stdout[-3000:]}")
