@@ -304,8 +304,10 @@ def create_app(fabric: Fabric, array: str, *, session_ttl: float = 3600.0) -> fl
 def ensure_certificate(cert_dir: str | Path) -> Path:
     """A self-signed key and certificate (one PEM) for 127.0.0.1 and localhost.
 
-    Made once per directory and reused; written atomically, so array processes that share
-    the directory never read half a file or a key that does not match the certificate.
+    Made once per directory and reused; published with a hard link, which fails when the
+    file exists, so of two array processes starting at once the first one's certificate
+    is the one both serve (a rename would let the second replace the file the first had
+    already loaded, and clients trusting the file would then refuse the first array).
     """
     cert_dir = Path(cert_dir)
     path = cert_dir / CERT_FILE
@@ -334,9 +336,14 @@ def ensure_certificate(cert_dir: str | Path) -> Path:
                             serialization.NoEncryption()) + \
         cert.public_bytes(serialization.Encoding.PEM)
     fd, tmp = tempfile.mkstemp(dir=cert_dir, suffix=".tmp")       # mode 0600
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        os.link(tmp, path)
+    except FileExistsError:
+        pass                                  # another process published first: use its
+    finally:
+        os.unlink(tmp)
     return path
 
 

@@ -14,13 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import purestorage
 import pytest
 import requests
 
-from site_recovery.lab.flasharray_sim import SimulatorServer
+from site_recovery.lab.flasharray_sim import SimulatorServer, ensure_certificate
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
@@ -315,3 +316,23 @@ def test_a_busy_port_raises_instead_of_ending_the_process(fabric):
     with SimulatorServer(fabric, "fa-a") as first, \
             pytest.raises(OSError, match=r"fa-a: cannot listen on 127.0.0.1"):
         SimulatorServer(fabric, "fa-a", port=first.port).start()
+
+
+def test_arrays_starting_at_once_serve_the_certificate_their_clients_trust(tmp_path):
+    """Both sites' arrays start side by side on one certificate directory: whichever
+    certificate a process loads must stay the one on disk that clients verify against."""
+    start = threading.Barrier(8)
+    loaded = []
+
+    def array_process():
+        start.wait()
+        loaded.append(ensure_certificate(tmp_path).read_bytes())
+
+    threads = [threading.Thread(target=array_process) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    on_disk = (tmp_path / "flasharray-sim.pem").read_bytes()
+    assert loaded == [on_disk] * 8
+    assert [p.name for p in tmp_path.iterdir()] == ["flasharray-sim.pem"]
