@@ -419,11 +419,12 @@ def _members_missing(storage, spec, group: GroupPlan) -> str | None:
 def _point_missing(storage, spec, point_name: str) -> str | None:
     """Points are listed newest first, so while the drill's point is there no usable point
     is older than it; retention (24 h) keeps it far longer than a drill runs."""
-    newest = storage.newest_recovery_point(spec)        # NoRecoveryPoint: none usable left
-    if any(p.name == point_name for p in storage.recovery_points(spec)):
+    points = storage.recovery_points(spec)
+    if any(p.name == point_name for p in points):
         return None
+    newest = next((p.name for p in points if p.fully_transferred), "none usable")
     return (f"recovery point {point_name}, which the drill used, is gone from "
-            f"{spec.target_array} (newest left: {newest.name})")
+            f"{spec.target_array} (newest left: {newest})")
 
 
 # -- cleanup ---------------------------------------------------------------------------------
@@ -476,15 +477,14 @@ def stop_servers(engine: Engine, group_id: str, site: str | None = None,
     last replication: the members themselves, or (``copies``) what its failover stack
     runs. Servers already stopped (a rerun) stay as they are.
 
-    The last replication must be able to follow, so the link it takes (members: to the DR
-    array; copies: back home) is checked first: a link that is down stops nothing."""
+    The last replication must be able to follow, so the link it takes, from the group's
+    primary to its secondary (a failback's primary is the DR site, so there it leads back
+    home), is checked first: a link that is down stops nothing."""
     group = engine.group(group_id)
     site = site or group.primary
     spec = group.protection(engine.config)
-    source, target = ((spec.target_array, spec.source_array) if copies
-                      else (spec.source_array, spec.target_array))
     try:
-        engine.clouds.storage().check_link(source, target)
+        engine.clouds.storage().check_link(spec.source_array, spec.target_array)
     except StorageError as exc:
         raise StepFailed(f"protection group {group.name}: nothing was stopped, the last "
                          f"replication could not follow: {exc}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from site_recovery.storage.fabric import Fabric
@@ -31,3 +33,19 @@ def make_volumes(fabric: Fabric, array: str, names, size=GIB) -> list[str]:
     for name in names:
         handle.create_volume(name, size)
     return list(names)
+
+
+def fresh_lab(port_base: int, name: str, *, seeded: bool = True):
+    """A two-site lab of its own on ``port_base`` (seeded with the e-commerce tenant unless
+    told not to), purged afterwards: the body of the lab-backed fixtures."""
+    from site_recovery.lab.seed import seed
+    from site_recovery.lab.supervisor import Lab, LabOptions
+
+    lab = Lab(LabOptions(port_base=port_base, run_name=f"{name}-{uuid.uuid4().hex[:8]}"))
+    try:
+        lab.up(progress=lambda line: None)
+        if seeded:
+            seed(lab, progress=lambda line: None)
+        yield lab
+    finally:
+        lab.purge(progress=lambda line: None)

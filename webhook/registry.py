@@ -421,13 +421,10 @@ class Registry:
         the coordinator; returns how many objects changed here. Best effort: a peer that
         does not answer leaves everything as it is."""
         model, document, store, path = KINDS[kind]
-        try:
-            reply = self.peer.request("GET", path)
-        except PeerUnreachable:
+        documents = self._peer_documents(path)
+        if documents is None:
             return 0
-        if reply.status != 200:
-            return 0
-        theirs = {doc["id"]: doc for doc in reply.body.get("documents", [])}
+        theirs = {doc["id"]: doc for doc in documents}
         changed = 0
         with db.transaction(self.sessions) as session:
             for row in session.scalars(select(model)).all():
@@ -449,14 +446,11 @@ class Registry:
         objects changed here, or None when the peer did not answer (try again later)."""
         changed = 0
         for kind, (model, _, store, path) in KINDS.items():
-            try:
-                reply = self.peer.request("GET", path)
-            except PeerUnreachable:
-                return None
-            if reply.status != 200:
+            documents = self._peer_documents(path)
+            if documents is None:
                 return None
             with db.transaction(self.sessions) as session:
-                for doc in reply.body.get("documents", []):
+                for doc in documents:
                     row = session.get(model, doc["id"])
                     if row is not None and row.version >= doc["version"]:
                         continue
@@ -467,6 +461,14 @@ class Registry:
                                     f"{self.peer.name}, recorded there while this site was "
                                     "away", project_name=doc["project_name"])
         return changed
+
+    def _peer_documents(self, path: str) -> list[dict] | None:
+        """Every document of one kind as the peer holds it; None when it does not answer."""
+        try:
+            reply = self.peer.request("GET", path)
+        except PeerUnreachable:
+            return None
+        return reply.body.get("documents", []) if reply.status == 200 else None
 
     def _forward(self, change: Change, actor: dict) -> dict | None:
         try:

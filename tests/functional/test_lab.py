@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import openstack
@@ -24,9 +23,9 @@ from site_recovery.core import capture, protection, stacks
 from site_recovery.core.config import parse
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
-from site_recovery.lab.supervisor import Lab, LabOptions
 from site_recovery.webhook.errors import APIError, Unavailable
 from site_recovery.webhook.launcher import Launcher, service_session
+from tests.conftest import fresh_lab
 
 PORT_BASE = 21000
 
@@ -65,14 +64,7 @@ outputs:
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(LabOptions(port_base=PORT_BASE, run_name=f"test-{uuid.uuid4().hex[:8]}"))
-    try:
-        lab.up(progress=lambda line: None)
-        from site_recovery.lab.seed import seed
-        seed(lab, progress=lambda line: None)
-        yield lab
-    finally:
-        lab.purge(progress=lambda line: None)
+    yield from fresh_lab(PORT_BASE, "test")
 
 
 @pytest.fixture(scope="module")

@@ -22,19 +22,14 @@ import requests
 
 from site_recovery.lab import stand_in as stand_in_workbook
 from site_recovery.lab.services import alertmanager, keystone
-from site_recovery.lab.supervisor import Lab, LabOptions
+from tests.conftest import fresh_lab
 
 PORT_BASE = 23000
 ALERTMANAGER_PORT = 28010
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(LabOptions(port_base=PORT_BASE, run_name=f"test-{uuid.uuid4().hex[:8]}"))
-    try:
-        lab.up(progress=lambda line: None)
-        yield lab
-    finally:
-        lab.purge(progress=lambda line: None)
+    yield from fresh_lab(PORT_BASE, "test", seeded=False)
 
 
 TOKENS: dict[tuple[str, str], str] = {}

@@ -15,15 +15,13 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
 from site_recovery.core.config import ServiceConfig
-from site_recovery.lab.seed import seed
-from site_recovery.lab.supervisor import Lab, LabOptions
+from tests.conftest import fresh_lab
 
 GUIDES = Path(__file__).resolve().parents[2] / "docs" / "guides"
 PORT_BASE = 19000            # site-b: 20000; below the ephemeral ports (32768..)
@@ -42,13 +40,7 @@ def guides() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def lab():
-    lab = Lab(LabOptions(port_base=PORT_BASE, run_name=f"guides-{uuid.uuid4().hex[:8]}"))
-    try:
-        lab.up(progress=lambda line: None)
-        seed(lab, progress=lambda line: None)
-        yield lab
-    finally:
-        lab.purge(progress=lambda line: None)
+    yield from fresh_lab(PORT_BASE, "guides")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import openstack
@@ -19,6 +18,7 @@ import requests
 from site_recovery.lab.seed import seed
 from site_recovery.lab.services import keystone
 from site_recovery.lab.supervisor import Lab, LabOptions
+from tests.conftest import fresh_lab
 
 PORT_BASE = 30000
 
@@ -32,13 +32,7 @@ def lab():
         seed(lab, progress=lambda line: None)
         yield lab
         return
-    lab = Lab(LabOptions(port_base=PORT_BASE, run_name=f"scenario-{uuid.uuid4().hex[:8]}"))
-    try:
-        lab.up(progress=lambda line: None)
-        seed(lab, progress=lambda line: None)
-        yield lab
-    finally:
-        lab.purge(progress=lambda line: None)
+    yield from fresh_lab(PORT_BASE, "scenario")
 
 
 class Api:
