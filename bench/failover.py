@@ -6,7 +6,9 @@ are seeded on site-a, grouped, protected, then failed over (unplanned, forced) t
 Run twice: with zero injected latency, and with a latency profile on site-b (seconds per
 array copy, per Cinder manage request, per server build). Reported per run: the single
 group's failover time, the site failover's wall time, the slowest group's own time in it
-and their ratio (how well the groups overlap), and Mistral task executions per group.
+and their ratio (how well the groups overlap), Mistral task executions per group, and the
+CPU seconds each lab component spent during the site failover (the machine's two cores
+bound the wall time from below by their sum divided by two).
 
 Prints one JSON line. Targets: 100 x 10 within 120 s at zero latency; ratio <= 1.3
 under the latency profile.
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import requests
 
@@ -141,11 +145,14 @@ def run(args, latency: bool) -> dict:
         figures["single_group_status"] = op["status"]
         figures["single_group_tasks"] = tasks_of(lab, op["mistral_execution_id"])
 
+        cpu_before = lab_cpu(lab)
         started = time.perf_counter()
         op = service("site-b", "POST", "/sites/site-a/failover", "dr-admin",
                      json={"failover_type": "unplanned", "force": True})["operation"]
         op = service.finished("site-b", op["id"], "dr-admin")
         wall = time.perf_counter() - started
+        cpu = {name: round(seconds - cpu_before.get(name, 0.0), 1)
+               for name, seconds in lab_cpu(lab).items()}
         per_group = [seconds(r["started_at"], r["finished_at"]) for r in op["results"]]
         slowest = max(s for s in per_group if s is not None)
         figures.update({
@@ -155,11 +162,39 @@ def run(args, latency: bool) -> dict:
             "tasks_per_group": round(tasks_of(lab, op["mistral_execution_id"])
                                      / max(1, op["total_protection_groups"]), 2),
             "failures": failures(op),
+            "cpu_s": cpu, "cpu_s_total": round(sum(cpu.values()), 1),
+            "heat_cpu_s_per_vm": round(cpu.get("site-b/heat", 0.0)
+                                       / (args.groups * args.vms), 3),
         })
         return figures
     finally:
         if not args.keep:
             lab.purge(**quiet)
+
+
+def lab_cpu(lab: Lab) -> dict[str, float]:
+    """CPU seconds (user and system) of each lab component, ``<site>/<component>``, its
+    child processes included (gunicorn's workers). PostgreSQL and RabbitMQ are not the
+    lab's processes and are left out."""
+    parents: dict[int, int] = {}
+    own: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue                              # ended meanwhile
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        own[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def tree(pid: int) -> float:
+        return own.get(pid, 0.0) + sum(tree(child) for child, parent in parents.items()
+                                       if parent == pid)
+
+    return {f"{site}/{component}": tree(entry["pid"])
+            for site, components in lab.state()["sites"].items()
+            for component, entry in components.items() if "pid" in entry}
 
 
 def failures(op: dict, shown: int = 5) -> dict:

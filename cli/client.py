@@ -187,6 +187,13 @@ class Client:
 
     # DR operations
 
+    def protect(self, group: str, *, all_projects: bool = False,
+                idempotency_key: str | None = None) -> dict:
+        """Only the group's primary site protects it; another site's service refuses,
+        naming that site."""
+        return self._start(f"/protection-groups/{_segment(group)}/protect", None,
+                           idempotency_key, all_projects)
+
     def test_failover(self, group: str, *, network_mapping: dict | None = None,
                       recovery_point: str | None = None, all_projects: bool = False,
                       idempotency_key: str | None = None) -> dict:

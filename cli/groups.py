@@ -1,4 +1,4 @@
-"""``openstack protector protection-group ...`` and ``... member ...``."""
+"""``openstack protector protection-group ...`` (protect among them) and ``... member ...``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from osc_lib import exceptions
 from osc_lib.command import command
 
 from . import common
+from .operations import OperationCommand
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
@@ -131,6 +132,20 @@ class DeleteGroup(command.Command):
         common.delete_each(self.log, "protection group", parsed_args.groups,
                            lambda group: client.delete_group(
                                group, all_projects=parsed_args.all_projects))
+
+
+class ProtectGroup(OperationCommand):
+    """Protect a protection group: make its volumes replicate to the secondary site and
+    capture its VMs. Run it against the group's primary site (the cloud its VMs run on)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_group(parser)
+        return parser
+
+    def start(self, client, parsed_args):
+        return client.protect(parsed_args.group, all_projects=parsed_args.all_projects,
+                              idempotency_key=parsed_args.idempotency_key)
 
 
 class AddMember(command.ShowOne):

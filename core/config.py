@@ -100,6 +100,7 @@ class CloudsConfig(_Strict):
 class WorkflowsConfig(_Strict):
     """The Mistral workflow each operation starts."""
 
+    protect: str = "site_recovery.dr.protect"
     test_failover: str = "site_recovery.dr.test_failover"
     test_cleanup: str = "site_recovery.dr.test_cleanup"
     failover: str = "site_recovery.dr.failover"

@@ -1,10 +1,12 @@
 """The rules of DR operations that hold wherever they are started from.
 
-What an operation needs of the peer site before it may start, and how per-group results
-add up to the operation's status. (A group's operations run on its secondary site, the
-one that brings the workload up; after a failover the roles have swapped, so a failback
-runs on the original primary.) The protection service applies
-them before launching a workflow; the workflows report results that :func:`rollup` sums.
+What an operation needs of the peer site before it may start, which operations keep
+which others from starting on a group, and how per-group results add up to the
+operation's status. (A group's recovery operations run on its secondary site, the one
+that brings the workload up; after a failover the roles have swapped, so a failback runs
+on the original primary. A protect runs on the group's primary site, where its VMs and
+volumes are.) The protection service applies them before launching a workflow; the
+workflows report results that :func:`rollup` sums.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 
 SITE_OPERATIONS = ("site_failover",)
 MOVING = ("failover", "failback", "site_failover")
+DRILLS = ("test_failover", "test_cleanup")
+ON_PRIMARY = ("protect",)          # run on the group's primary site, not its secondary
+KINDS = (*ON_PRIMARY, *DRILLS, *MOVING)
 FINISHED = ("completed", "failed")
 
 
@@ -30,17 +35,22 @@ class Request:
 
 def conflicting(operation: str) -> tuple[str, ...]:
     """The operations that, unfinished on a group, keep ``operation`` from starting on it.
-    A drill waits for any operation; a failover only for another move of the group, as a
-    drill must never hold back a recovery."""
-    return MOVING if operation in MOVING else (*MOVING, "test_failover", "test_cleanup")
+    A protect waits for any operation, and every operation waits for a protect (the
+    group's replication is being set up); a drill waits for any operation; a failover
+    only for a protect or another move of the group, as a drill must never hold back a
+    recovery."""
+    if operation in ON_PRIMARY:
+        return KINDS
+    return (*MOVING, *ON_PRIMARY) if operation in MOVING else (*MOVING, *DRILLS, *ON_PRIMARY)
 
 
 def precheck(request: Request, peer: str, peer_reachable: bool | None):
-    """Refuse what the peer's state does not allow. Drills never need the peer; a planned
-    failover or a failback needs it (the primary is shut down cleanly and replication is
-    reversed); an unplanned failover must be forced, so nobody splits the brain by
-    accident while the primary might still be serving."""
-    if request.operation in ("test_failover", "test_cleanup"):
+    """Refuse what the peer's state does not allow. Drills and protect never need the
+    peer (a protect works on the primary site's Cinder and arrays; the peer service is
+    told of its result later); a planned failover or a failback needs it (the primary is
+    shut down cleanly and replication is reversed); an unplanned failover must be forced,
+    so nobody splits the brain by accident while the primary might still be serving."""
+    if request.operation in (*DRILLS, *ON_PRIMARY):
         return
     planned = request.operation == "failback" or request.failover_type == "planned"
     if planned and peer_reachable is not True:

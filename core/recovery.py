@@ -15,6 +15,7 @@ Where things live:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -245,12 +246,15 @@ def _named_point(storage, spec, name: str) -> RecoveryPoint:
 # -- import into the DR site's Cinder --------------------------------------------------------
 
 def imported_volumes(conn, group_id: str, purpose: str) -> dict[str, object]:
-    """The DR copies of a group's volumes for ``purpose``, by source volume id."""
+    """The DR copies of a group's volumes for ``purpose``, by source volume id. Cinder
+    filters them by their tags: a project's other volumes (thousands, in a site failover)
+    never cross the wire on each poll."""
+    tags = {TAG_GROUP: group_id, TAG_PURPOSE: purpose}
     found = {}
-    for volume in conn.block_storage.volumes(details=True):
-        tags = volume.metadata or {}
-        if tags.get(TAG_GROUP) == group_id and tags.get(TAG_PURPOSE) == purpose:
-            found[tags.get(TAG_SOURCE)] = volume
+    for volume in conn.block_storage.volumes(details=True, properties=json.dumps(tags)):
+        metadata = volume.metadata or {}
+        if all(metadata.get(k) == v for k, v in tags.items()):    # a Cinder that ignored it
+            found[metadata.get(TAG_SOURCE)] = volume
     return found
 
 
@@ -353,23 +357,23 @@ def _find_id(find, ref: str) -> str | None:
 
 def _find_stack(heat, name: str):
     try:
-        return heat.stacks.get(name)
+        return heat.stacks.get(name, resolve_outputs=False)
     except heat_exc.HTTPNotFound:
         return None
 
 
 def _wait_stack(engine: Engine, heat, name: str, group: str):
-    held = {}
-
+    """The stack once complete, with its outputs. Polled without them: resolving the
+    outputs asks Nova for every server's addresses, a cost Heat pays on each poll."""
     def done() -> bool:
-        stack = held["stack"] = heat.stacks.get(name)
+        stack = heat.stacks.get(name, resolve_outputs=False)
         if stack.stack_status.endswith("FAILED"):
             raise StepFailed(f"protection group {group}: stack {name} "
                              f"{stack.stack_status}: {stack.stack_status_reason}")
         return stack.stack_status in STACK_DONE
 
     engine.wait(f"stack {name}", done, engine.config.engine.stack_timeout)
-    return held["stack"]
+    return heat.stacks.get(name)
 
 
 # -- after a drill (DR site) -----------------------------------------------------------------

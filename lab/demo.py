@@ -4,7 +4,7 @@ through the public interfaces, printed as a report.
 Both sites come up (real Keystone, Heat and Mistral; simulated Nova, Neutron, Cinder,
 Glance and FlashArrays), the e-commerce tenant is seeded on site-a, and then, as its
 users would type them: protection groups for web and app (async) and db (sync) with
-their mappings; protect, started in site-a's Mistral; a drill of the db group on the
+their mappings; protect, through site-a's protection service; a drill of the db group on the
 isolated test network, and its cleanup; a planned failover of web and its failback; then
 site-a goes down and a DR administrator fails the whole site over from site-b, with live
 progress. The operation records (RPO achieved, per-phase timings) and Heat's view of
@@ -86,14 +86,10 @@ def tell(story: Story):
                   "--source", source, "--target", target, show=False)
     story.run("site-b-alice", "protector", "protection-group", "list")
 
-    story.section("2. Protect: replication on the arrays, and capture (Mistral, site-a)")
-    ids = [g["ID"] for g in story.json("site-a-alice", "protector", "protection-group",
-                                       "list")]
-    execution = story.json("site-a", "workflow", "execution", "create",
-                           "site_recovery.dr.protect",
-                           json.dumps({"protection_group_ids": ids}))
-    state = _wait_execution(story, execution["ID"])
-    story.say(f"execution {execution['ID']}: {state}")
+    story.section("2. Protect: replication on the arrays, and capture (site-a's service)")
+    for name, *_ in GROUPS:
+        story.run("site-a-alice", "protector", "protection-group", "protect", name, "--wait",
+                  live=True)
     story.run("site-b-alice", "protector", "protection-group", "list")
 
     story.section("3. DR drill of the database tier on the isolated test network (site-b)")
@@ -141,18 +137,6 @@ def tell(story: Story):
     story.run("site-b-alice", "server", "list")
     story.section("Done")
     story.say(f"the story took {time.monotonic() - story.started:.0f} s")
-
-
-def _wait_execution(story: Story, execution_id: str, within: float = 900) -> str:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        shown = story.json("site-a", "workflow", "execution", "show", execution_id)
-        if shown["State"] not in ("RUNNING", "IDLE"):
-            if shown["State"] != "SUCCESS":
-                raise RuntimeError(f"protect ended {shown['State']}: {shown['State info']}")
-            return shown["State"]
-        time.sleep(2)
-    raise RuntimeError(f"protect still running after {within:.0f} s")
 
 
 def main(argv=None):

@@ -15,7 +15,8 @@ from mistralclient.api import client as mistral_client
 
 from .layout import SiteLayout
 
-OPERATIONS = ("test_failover", "test_cleanup", "failover", "failback", "site_failover")
+OPERATIONS = ("protect", "test_failover", "test_cleanup", "failover", "failback",
+              "site_failover")
 INPUTS = ["operation_id", "operation_type", "protection_group_ids", "source_site",
           "target_site", "params", "concurrency"]
 

@@ -64,6 +64,8 @@ ROUTES: dict[str, tuple] = {
                               schemas.MappingUpdate, [ALL_PROJECTS], 200),
     "groups.delete_mapping": ("resource mappings", "Delete a mapping", None, [ALL_PROJECTS],
                               204),
+    "operations.protect": ("operations", "Protect a group: replicate it and capture its "
+                           "VMs, on its primary site", schemas.NoOptions, *STARTS),
     "operations.test_failover": ("operations", "Start a DR drill", schemas.TestFailover,
                                  *STARTS),
     "operations.test_cleanup": ("operations", "Remove a drill's resources",

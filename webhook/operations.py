@@ -1,11 +1,13 @@
-"""DR operations: start them (drill, cleanup, failover, failback, site failover), follow
-them, retry what failed; and the internal endpoint where workflows report progress.
+"""DR operations: start them (protect, drill, cleanup, failover, failback, site failover),
+follow them, retry what failed; and the internal endpoint where workflows report progress.
 
 Starting one: the caller's role is checked, the groups are found, :mod:`core.operations`
 decides whether the peer's state allows it, the operation is recorded, and only then is
-the Mistral workflow started. An ``Idempotency-Key`` returns the operation it first
-started and starts nothing. If Mistral cannot be reached the operation is recorded as
-failed (it never started) and the caller gets 503: nothing is half-done.
+the Mistral workflow started. A group's recovery operations start on its secondary site,
+a protect on its primary (``core.operations.ON_PRIMARY``). An ``Idempotency-Key`` returns
+the operation it first started and starts nothing. If Mistral cannot be reached the
+operation is recorded as failed (it never started) and the caller gets 503: nothing is
+half-done.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from .params import body
 
 bp = Blueprint("operations", __name__, url_prefix="/v1")
 
-RULE = {"test_failover": "protector:test_failover", "test_cleanup": "protector:test_failover",
+RULE = {"protect": "protector:write",
+        "test_failover": "protector:test_failover", "test_cleanup": "protector:test_failover",
         "failover": "protector:failover", "failback": "protector:failover",
         "site_failover": "protector:site_failover"}
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
@@ -172,10 +175,14 @@ def start(actor: dict, requested_project: str | None, kind: str,
                            "meanwhile); try again") from None
         return {"operation": operation_view(existing)}, 200   # the same key, a moment ago
     workflow = getattr(config.workflows, kind)
+    # A recovery brings the workload here from the peer; a protect replicates it from
+    # here, its primary, to the peer.
+    source, target = ((config.site, config.peer.name) if kind in rules.ON_PRIMARY
+                      else (config.peer.name, config.site))
     current_app.extensions["starts"].start(
         op, actor, workflow, {"operation_id": op.id, "operation_type": kind,
                               "protection_group_ids": [g.id for g in groups],
-                              "source_site": config.peer.name, "target_site": config.site,
+                              "source_site": source, "target_site": target,
                               "params": params, "concurrency": config.engine.concurrency},
         wait=config.mistral.start_wait)
     with sessions() as session:
@@ -200,12 +207,23 @@ def _group_operation(ref: str, kind: str, model: type[schemas.Body]):
         if existing is not None:
             return {"operation": operation_view(existing)}, 200
         group = find_group(session, ref, who, everyone)
-    if group.secondary_site != config.site:
+    if kind in rules.ON_PRIMARY:
+        if group.primary_site != config.site:
+            raise Conflict(f"protection group {group.name} runs on {group.primary_site}: "
+                           f"{kind.replace('_', ' ')} it there", site=group.primary_site)
+    elif group.secondary_site != config.site:
         raise Conflict(f"protection group {group.name} recovers on {group.secondary_site}: "
                        f"run its {kind.replace('_', ' ')} there", site=group.secondary_site)
     params = options.model_dump()
     return start(who.actor, who.project_name, kind, [group], site=None, params=params,
                  force=params.pop("force", False), key=key)
+
+
+@bp.post("/protection-groups/<ref>/protect")
+def protect(ref: str):
+    """Make the group replicate to its secondary site and capture its VMs; here, on its
+    primary site."""
+    return _group_operation(ref, "protect", schemas.NoOptions)
 
 
 @bp.post("/protection-groups/<ref>/test-failover")
@@ -300,7 +318,8 @@ def show_operation(op_id: str):
 @bp.post("/operations/<op_id>/retry")
 def retry(op_id: str):
     """A new operation of the same kind, for the groups that failed (those the caller may
-    act on, recovering on this site)."""
+    act on, that run the kind on this site: recovering here, or for a protect, running
+    here)."""
     who = caller()
     policy = current_app.extensions["policy"]
     everyone = policy.all_projects(who)
@@ -312,8 +331,10 @@ def retry(op_id: str):
             raise Conflict(f"operation {op_id} is {op.status}: only a failed or partially "
                            "failed operation is retried")
         failed = [r.group_id for r in op.results if r.status == "failed"]
+        here = (ProtectionGroup.primary_site if op.type in rules.ON_PRIMARY
+                else ProtectionGroup.secondary_site)
         query = select(ProtectionGroup).where(ProtectionGroup.id.in_(failed),
-                                              ProtectionGroup.secondary_site == config.site)
+                                              here == config.site)
         if not everyone:
             query = query.where(ProtectionGroup.project_name == who.project_name)
         groups = session.scalars(query).all()
@@ -324,7 +345,8 @@ def retry(op_id: str):
     if not groups:
         raise Conflict(f"none of the groups that failed in operation {op_id} can be retried "
                        f"here by {who.user_name or who.user_id}: they no longer exist, "
-                       "recover elsewhere, or belong to another project")
+                       f"{'run' if op.type in rules.ON_PRIMARY else 'recover'} elsewhere, "
+                       "or belong to another project")
     params = {**op.params, "retry_of": op.id}
     params.pop("skipped", None)
     return start(who.actor, who.project_name, op.type, list(groups), site=op.site,

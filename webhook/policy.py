@@ -23,7 +23,8 @@ MEMBER = "role:member or role:admin"
 
 RULES = [
     policy.RuleDefault("protector:read", READER, "List and show groups, mappings, operations"),
-    policy.RuleDefault("protector:write", MEMBER, "Create, change and delete groups and mappings"),
+    policy.RuleDefault("protector:write", MEMBER,
+                       "Create, change, protect and delete groups and mappings"),
     policy.RuleDefault("protector:test_failover", MEMBER, "Run and clean up a DR drill"),
     policy.RuleDefault("protector:failover", MEMBER, "Fail a group over, or back"),
     policy.RuleDefault("protector:all_projects", "role:admin", "Act on every project's groups"),

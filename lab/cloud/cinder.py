@@ -12,6 +12,7 @@ Pure driver's extra specs; groups (3.13+) collect volumes. Manage and unmanage l
 
 from __future__ import annotations
 
+import ast
 import logging
 
 import flask
@@ -246,7 +247,7 @@ def _volume_list(detail: bool):
     docs = filter_docs(_visible_volumes(store),
                        ["name", "status", "availability_zone", "group_id", "bootable"])
     if "metadata" in flask.request.args:
-        wanted = flask.json.loads(flask.request.args["metadata"])
+        wanted = _metadata_filter(flask.request.args["metadata"])
         docs = [d for d in docs if all(d["metadata"].get(k) == v for k, v in wanted.items())]
     if "volume_type" in flask.request.args:
         wanted = flask.request.args["volume_type"]
@@ -262,6 +263,18 @@ def _volume_list(detail: bool):
     if at_least("3.45") and truthy(flask.request.args.get("with_count", "false")):
         result["count"] = total
     return result
+
+
+def _metadata_filter(text: str) -> dict:
+    """Cinder reads ``?metadata=`` as a Python literal (``ast.literal_eval``), which a JSON
+    object of strings also is."""
+    try:
+        wanted = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        wanted = None
+    if not isinstance(wanted, dict):
+        raise ApiError(400, f"Invalid filter metadata={text!r}: not a dictionary.")
+    return wanted
 
 
 @bp.get("/volumes")
@@ -465,9 +478,9 @@ def availability_zones():
 
 @bp.get("/limits")
 def limits():
-    volumes = _store().list("volume", caller().project_id)
+    volumes, gigabytes = _store().totals("volume", caller().project_id, "$.size")
     return {"limits": {"rate": [], "absolute": {
         "maxTotalVolumes": 100, "maxTotalVolumeGigabytes": 10000, "maxTotalSnapshots": 100,
         "maxTotalBackups": 10, "maxTotalBackupGigabytes": 1000,
-        "totalVolumesUsed": len(volumes), "totalGigabytesUsed": sum(v["size"] for v in volumes),
+        "totalVolumesUsed": volumes, "totalGigabytesUsed": gigabytes,
         "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}}

@@ -351,7 +351,7 @@ def _build(store: Store, data: dict, flavor: Doc, image: Doc | None, mappings: l
            "server_groups": [server_group["id"]] if server_group else [],
            "security_groups": [store.get("security_group", g)["name"] for g in groups]
            or ["default"], "user_data": data.get("user_data"),
-           "instance_name": f"instance-{len(store.list('server')) + 1:08x}",
+           "instance_name": f"instance-{store.count('server') + 1:08x}",
            "reservation_id": f"r-{new_id()[:8]}", "volumes": [], "_created_ports": []}
     if failure is None:
         failure_message = _plug(store, doc, mappings, groups, requests, ready)

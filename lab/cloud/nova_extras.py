@@ -427,11 +427,9 @@ QUOTAS = {"instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100, "metadat
 
 def _usage(project_id: str) -> dict:
     store = _store()
-    servers = store.list("server", project_id)
-    flavors = [store.get("flavor", s["flavor_id"]) or {} for s in servers]
-    return {"instances": len(servers), "cores": sum(f.get("vcpus", 0) for f in flavors),
-            "ram": sum(f.get("ram", 0) for f in flavors),
-            "server_groups": len(store.list("server_group", project_id))}
+    instances, cores, ram = store.totals("server", project_id, "$.flavor.vcpus", "$.flavor.ram")
+    return {"instances": instances, "cores": cores, "ram": ram,
+            "server_groups": store.count("server_group", project_id)}
 
 
 @bp.get("/limits")

@@ -198,6 +198,9 @@ def _config(site: SiteLayout, *, mode: str, transport: str, connection: str, log
         "DEFAULT": {
             "transport_url": transport,
             "rpc_response_timeout": 30,
+            # Each group of a site failover holds one running action (which waits on its
+            # stack or volumes): the stock 64 threads would queue groups beyond 64.
+            "executor_thread_pool_size": 128,
             "scheduler_type": "default",
             "debug": "false",
             # rabbit mode: each mistral-server gets --log-file of its own

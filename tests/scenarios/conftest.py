@@ -108,8 +108,8 @@ def site_a_running(lab):
 def protected_group(lab, api, cli, *, name: str, prefix: str, servers: dict[str, str],
                     user: str = "bob", within: float = 600.0) -> dict:
     """An async group of ``servers`` (made by ``lab.fleet.seed_fleet`` with ``prefix``),
-    mapped to the DR site's ``dr-<prefix>-net`` and ``dr.small``, protected in site-a's
-    Mistral."""
+    mapped to the DR site's ``dr-<prefix>-net`` and ``dr.small``, protected by the tenant
+    through site-a's protection service (``openstack protector protection-group protect``)."""
     group = api("site-a", "POST", "/protection-groups", user=user, expect=201, json={
         "name": name, "replication_type": "async", "primary_site": "site-a",
         "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
@@ -121,10 +121,10 @@ def protected_group(lab, api, cli, *, name: str, prefix: str, servers: dict[str,
         api("site-a", "POST", "/resource-mappings", user=user, expect=201,
             json={"kind": kind, "source": source, "target": target,
                   "protection_group": name})
-    started = cli("site-a", "workflow", "execution", "create", "site_recovery.dr.protect",
-                  json.dumps({"protection_group_ids": [group["id"]]}), "-f", "json")
-    shown = wait_execution(cli, "site-a", started["ID"], within)
-    assert shown["State"] == "SUCCESS", shown["State info"]
+    started = cli(f"site-a-{user}", "protector", "protection-group", "protect", name,
+                  "-f", "json")
+    op = api.wait_operation("site-a", started["id"], user=user, within=within)
+    assert op["status"] == "completed", op["results"]
     return group
 
 

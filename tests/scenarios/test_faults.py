@@ -191,3 +191,40 @@ def test_mistral_killed_mid_failover_then_the_retry_completes_with_no_duplicates
     assert [s.name for s in bob_b.orchestration.stacks()] == ["dr-analytics-etl"]
     assert sorted(p.fixed_ips[0]["ip_address"] for p in bob_b.network.ports()
                   if p.device_id in {s.id for s in servers}) == ["10.20.0.11", "10.20.0.12"]
+
+
+def test_protect_refuses_a_volume_that_does_not_replicate_naming_it_and_changes_nothing(
+        lab, api, cli, clouds):
+    """Through the CLI, as the tenant: the operation fails at the protect step naming the
+    VM and its volume; no Cinder group, no array group, and the group stays unprotected."""
+    site_a_running(lab)
+    admin = clouds("site-a", "admin")
+    if admin.block_storage.find_type("plain-ssd", ignore_missing=True) is None:
+        admin.block_storage.create_type(name="plain-ssd",
+                                        extra_specs={"volume_backend_name": "pure"})
+    servers = seed_fleet(lab, user="bob", prefix="plain", count=1, cidr="10.21.0.0/24",
+                         volume_type="plain-ssd")
+    group = api("site-a", "POST", "/protection-groups", user="bob", expect=201, json={
+        "name": "plain-group", "replication_type": "async", "primary_site": "site-a",
+        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
+    api("site-a", "POST", "/protection-groups/plain-group/members", user="bob", expect=201,
+        json={"server_id": servers["plain-1"], "server_name": "plain-1"})
+    arrays = [lab.sites[site].array_name for site in ("site-a", "site-b")]
+    arrays_before = {name: lab.fabric.inventory(name) for name in arrays}
+
+    started = cli("site-a-bob", "protector", "protection-group", "protect", "plain-group",
+                  "-f", "json")
+    op = api.wait_operation("site-a", started["id"], user="bob")
+
+    assert op["status"] == "failed", op
+    (result,) = op["results"]
+    assert (result["protection_group"], result["step"]) == ("plain-group", "protect")
+    assert "plain-1: volume plain-1-boot has volume type 'plain-ssd'" in result["reason"]
+    shown = api("site-a", "GET", "/protection-groups/plain-group", user="bob")
+    assert shown["protection_group"]["status"] != "protected"
+    assert not [g for g in clouds("site-a", "bob").block_storage.groups()
+                if group["id"] in (g.description or "")]
+    assert {name: lab.fabric.inventory(name) for name in arrays} == arrays_before
+    wrong_site = api("site-b", "POST", "/protection-groups/plain-group/protect", user="bob",
+                     expect=409)
+    assert "runs on site-a: protect it there" in wrong_site["error"]["message"]

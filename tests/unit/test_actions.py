@@ -37,6 +37,26 @@ def test_every_step_of_the_workbook_is_a_registered_action():
     assert used - ours <= {"std.noop"}
 
 
+def test_every_operation_the_service_starts_is_a_workflow_taking_the_services_input():
+    """Mistral refuses an execution whose input names a key the workflow lacks: the
+    service's start would fail as "never started"."""
+    import yaml
+
+    from site_recovery import workbooks
+    from site_recovery.core.config import WorkflowsConfig
+    from site_recovery.lab.stand_in import INPUTS
+
+    defined = {}
+    for text in workbooks.workbooks().values():
+        book = yaml.safe_load(text)
+        for name, workflow in book["workflows"].items():
+            defined[f"{book['name']}.{name}"] = {
+                next(iter(i)) if isinstance(i, dict) else i for i in workflow.get("input", [])}
+    for kind, workflow in WorkflowsConfig().model_dump().items():
+        assert workflow in defined, f"{kind}: no workflow {workflow}"
+        assert set(INPUTS) <= defined[workflow], (kind, set(INPUTS) - defined[workflow])
+
+
 def test_a_drill_whose_production_check_finds_a_problem_still_succeeds_and_says_so(
         fabric, mock, monkeypatch):
     engine, group, _, point = drilled(fabric, mock)

@@ -225,11 +225,12 @@ def test_without_all_projects_no_query_parameter_is_sent(client, service):
     assert [r["query"] for r in service.requests] == [{}] * 7
 
 def test_operations_carry_an_idempotency_key_of_their_own(client, service):
-    for path in ("/v1/protection-groups/db/test-failover",
+    for path in ("/v1/protection-groups/db/protect", "/v1/protection-groups/db/test-failover",
                  "/v1/protection-groups/db/test-cleanup", "/v1/protection-groups/db/failover",
                  "/v1/protection-groups/db/failback", "/v1/sites/site-a/failover",
                  "/v1/operations/op-0/retry"):
         service.reply("POST", path, 202, {"operation": OPERATION})
+    client.protect("db")
     client.test_failover("db")
     client.test_cleanup("db")
     client.failover("db", "unplanned", force=True)

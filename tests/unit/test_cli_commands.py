@@ -61,7 +61,8 @@ def test_every_command_of_the_concept_document_is_registered():
             "dr site failover", "dr operation show", "dr operation list", "dr operation retry",
             "protector protection-group create", "protector protection-group list",
             "protector protection-group show", "protector protection-group set",
-            "protector protection-group delete", "protector member add",
+            "protector protection-group delete", "protector protection-group protect",
+            "protector member add",
             "protector member list", "protector member remove", "protector mapping create",
             "protector mapping list", "protector mapping show", "protector mapping set",
             "protector mapping delete", "protector site list", "protector site show",
@@ -236,6 +237,49 @@ def test_group_set_sends_only_what_changes(client, service):
     with pytest.raises(exceptions.CommandError, match="nothing to change"):
         run(client, "protector", "protection-group", "set", "db", "--expected-version", "4")
     assert len(service.requests) == 1
+
+
+PROTECT = {**OPERATION, "operation_type": "protect"}
+
+
+def test_protect_a_group_posts_to_its_protect_and_shows_the_operation(client, service):
+    service.reply("POST", "/v1/protection-groups/prod-ecommerce-db/protect", 202,
+                  {"operation": PROTECT})
+    result = run(client, "protector", "protection-group", "protect", "prod-ecommerce-db",
+                 "--all-projects", "--idempotency-key", "protect-db-1")
+    assert result.name == "protector protection-group protect"
+    (request,) = service.requests
+    assert (request["method"], request["path"], request["json"], request["query"]) == (
+        "POST", "/v1/protection-groups/prod-ecommerce-db/protect", None,
+        {"all_projects": "true"})
+    assert request["headers"]["Idempotency-Key"] == "protect-db-1"
+    shown = table(result.out)
+    assert (result.code, shown["operation_type"], shown["status"]) == (0, "protect",
+                                                                       "pending")
+
+
+def test_protect_waits_like_the_other_operations(client, service, fast_polls):
+    service.reply("POST", "/v1/protection-groups/db/protect", 202, {"operation": PROTECT})
+    service.reply("GET", "/v1/operations/op-1",
+                  body={"operation": {**PROTECT, "status": "running", "progress": 0}})
+    service.reply("GET", "/v1/operations/op-1", body={"operation": {**PROTECT, **DONE}})
+    result = run(client, "protector", "protection-group", "protect", "db", "--wait")
+    assert result.err.splitlines()[:3] == [
+        "protect op-1: pending 0% (0/1 groups done, 0 failed)",
+        "protect op-1: running 0% (0/1 groups done, 0 failed)",
+        "protect op-1: completed 100% (1/1 groups done, 0 failed)"]
+    assert not any(line.startswith("Status:") for line in result.err.splitlines())
+    assert (result.code, table(result.out)["status"]) == (0, "completed")
+
+
+def test_protect_on_the_dr_site_says_where_to_run_it(client, service):
+    service.reply("POST", "/v1/protection-groups/db/protect", 409, {"error": {
+        "code": 409, "message": "protection group db runs on site-a: protect it there",
+        "details": {"site": "site-a"}}})
+    with pytest.raises(exceptions.CommandError,
+                       match=r"^protection group db runs on site-a: protect it there "
+                             r"\(HTTP 409 Conflict\)$"):
+        run(client, "protector", "protection-group", "protect", "db")
 
 
 def test_group_delete_tries_every_group(client, service, caplog):

@@ -233,3 +233,15 @@ def test_version_discovery_and_microversion_header(alice):
                                                     "OpenStack-API-Version": "volume 3.42"})
     assert response.headers["OpenStack-API-Version"] == "volume 3.42"
     assert alice.get(vols(alice), headers={"OpenStack-API-Version": "volume 3.72"})[0] == 406
+
+
+def test_volumes_are_filtered_by_metadata_written_as_cinder_reads_it(alice, admin):
+    tagged = create(alice, admin, name="tagged", metadata={"group": "g1", "purpose": "drill"})
+    create(alice, admin, name="other", metadata={"group": "g2", "purpose": "drill"})
+    for written in ('{"group": "g1"}', "{'group': 'g1', 'purpose': 'drill'}"):
+        status, body = alice.get(f"{vols(alice)}/detail?metadata={written}")
+        assert status == 200
+        assert [v["id"] for v in body["volumes"]] == [tagged["id"]]
+    status, body = alice.get(f"{vols(alice)}/detail?metadata=group")
+    assert status == 400
+    assert "metadata='group'" in body["badRequest"]["message"]

@@ -119,6 +119,11 @@ def test_list_filters_and_fields_as_heat_and_nova_ask(alice, network):
     assert status == 200
     assert body == {"networks": [{"id": network["id"]}]}
     assert [p["name"] for p in alice.get(f"{NET}/ports?device_id=vm-1")[1]["ports"]] == ["a"]
+    assert [p["name"] for p in alice.get(
+        f"{NET}/ports?network_id={network['id']}&name=b")[1]["ports"]] == ["b"]
+    either = alice.get(f"{NET}/ports?device_id=vm-1&device_id=vm-2&fields=name")[1]
+    assert either == {"ports": [{"name": "a"}]}
+    assert alice.get(f"{NET}/ports?device_id=vm-2")[1] == {"ports": []}
     ip = a["port"]["fixed_ips"][0]["ip_address"]
     found = alice.get(f"{NET}/ports?fixed_ips=ip_address={ip}&fields=id&fields=name")[1]
     assert found == {"ports": [{"id": a["port"]["id"], "name": "a"}]}

@@ -315,3 +315,13 @@ def test_version_document_and_headers(alice):
     assert alice.get(f"{NOVA}/limits")[1]["limits"]["absolute"]["maxTotalInstances"] == 10
     assert alice.get(f"{NOVA}/os-availability-zone")[1]["availabilityZoneInfo"][0][
         "zoneName"] == "nova"
+
+
+def test_limits_count_the_projects_servers_cores_and_ram(alice, admin, network, image):
+    flavor = alice.get(f"{NOVA}/flavors/1")[1]["flavor"]
+    for name in ("vm-1", "vm-2"):
+        boot(alice, name=name, imageRef=image["id"], networks=[{"uuid": network["id"]}])
+    used = alice.get(f"{NOVA}/limits")[1]["limits"]["absolute"]
+    assert (used["totalInstancesUsed"], used["totalCoresUsed"], used["totalRAMUsed"]) == (
+        2, 2 * flavor["vcpus"], 2 * flavor["ram"])
+    assert admin.get(f"{NOVA}/limits")[1]["limits"]["absolute"]["totalInstancesUsed"] == 0

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from site_recovery.core.operations import Refused, Request, conflicting, precheck, rollup
+from site_recovery.core.operations import (
+    KINDS,
+    Refused,
+    Request,
+    conflicting,
+    precheck,
+    rollup,
+)
 
 
 @pytest.mark.parametrize("reachable", [True, False, None])
-@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup"])
-def test_drills_never_need_the_peer(operation, reachable):
+@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup", "protect"])
+def test_drills_and_protect_never_need_the_peer(operation, reachable):
     precheck(Request(operation), "site-a", reachable)
 
 
@@ -57,3 +64,14 @@ def test_group_results_add_up_to_the_operation_status(statuses, started, expecte
 def test_a_drill_waits_for_anything_but_never_holds_back_a_recovery(running, starting,
                                                                    blocks):
     assert (running in conflicting(starting)) is blocks
+
+
+@pytest.mark.parametrize("other", KINDS)
+def test_a_protect_waits_for_anything_and_holds_everything_back(other):
+    assert other in conflicting("protect")
+    assert "protect" in conflicting(other)
+
+
+def test_every_kind_is_known():
+    assert set(KINDS) == {"protect", "test_failover", "test_cleanup", "failover", "failback",
+                          "site_failover"}

@@ -3,6 +3,7 @@ checked against the simulated cloud, served in process, through openstacksdk."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import openstack
@@ -45,9 +46,16 @@ def test_copies_are_recognised_by_their_tags_only_for_their_group_and_purpose():
     listed = [volume("g1", "drill", "v1"), volume("g1", "failover", "v2"),
               volume("g2", "drill", "v3"), SimpleNamespace(status="available", name="x",
                                                            metadata={})]
-    conn = SimpleNamespace(block_storage=SimpleNamespace(volumes=lambda details: listed))
+    asked = []
+
+    def volumes(details, properties):          # a Cinder that ignores the filter
+        asked.append(json.loads(properties))
+        return listed
+
+    conn = SimpleNamespace(block_storage=SimpleNamespace(volumes=volumes))
     assert set(recovery.imported_volumes(conn, "g1", "drill")) == {"v1"}
     assert set(recovery.imported_volumes(conn, "g1", "failover")) == {"v2"}
+    assert asked[0] == {recovery.TAG_GROUP: "g1", recovery.TAG_PURPOSE: "drill"}
 
 
 # -- protect: the Cinder group, against the simulated Cinder through openstacksdk ------------

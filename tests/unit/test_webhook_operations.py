@@ -309,3 +309,131 @@ def test_a_key_whose_operation_never_started_starts_it_when_repeated(sites):
     repeated = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
     assert repeated.status_code == 200
     assert repeated.json["operation"]["id"] == again.json["operation"]["id"]
+
+
+# -- protect: on the group's primary site ------------------------------------------------------
+
+def swap_sites(clients, group_id):
+    """The group's sites swapped, as a failover's workflow records it."""
+    reply = clients["site-b"].put(f"/v1/internal/protection-groups/{group_id}/state", json={
+        "status": "failed_over", "primary_site": "site-b", "secondary_site": "site-a"},
+        headers=SERVICE)
+    assert reply.status_code == 200, reply.json
+
+
+def test_protect_runs_on_the_primary_site_starting_the_protect_workflow(sites):
+    clients, _ = sites
+    setup_groups(sites, WEB, DB)
+    primary = clients["site-a"]
+    reply = primary.post("/v1/protection-groups/web/protect", headers=ALICE)
+    assert reply.status_code == 202, reply.json
+    op = reply.json["operation"]
+    assert (op["operation_type"], op["scope"], op["status"], op["protection_group"],
+            op["total_protection_groups"]) == ("protect", "protection_group", "pending",
+                                               "web", 1)
+    assert shown(primary, op["id"], until=lambda o: o["mistral_execution_id"])[
+        "mistral_execution_id"] == "execution-1"
+    ((workflow, given),) = launcher(primary).started
+    assert workflow == "site_recovery.dr.protect"
+    assert given == {"operation_id": op["id"], "operation_type": "protect",
+                     "protection_group_ids": [op["protection_group_id"]],
+                     "source_site": "site-a", "target_site": "site-b", "params": {},
+                     "concurrency": 10}
+    # An empty JSON body is as good as none; a protect takes no options.
+    unknown = primary.post("/v1/protection-groups/db/protect", json={"force": True},
+                           headers=ALICE)
+    assert unknown.status_code == 400
+    empty = primary.post("/v1/protection-groups/db/protect", json={}, headers=ALICE)
+    assert empty.status_code == 202, empty.json
+
+
+def test_the_dr_site_points_to_the_primary_for_a_protect(sites):
+    dr = setup_groups(sites)
+    reply = dr.post("/v1/protection-groups/web/protect", headers=ALICE)
+    assert reply.status_code == 409
+    assert reply.json["error"]["message"] == "protection group web runs on site-a: protect it " \
+        "there"
+    assert reply.json["error"]["details"]["site"] == "site-a"
+    assert launcher(dr).started == []
+
+
+def test_a_reader_may_not_protect(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    reply = clients["site-a"].post("/v1/protection-groups/web/protect", headers=RITA)
+    assert reply.status_code == 403 and reply.json["error"]["details"]["rule"] == \
+        "protector:write"
+    assert launcher(clients["site-a"]).started == []
+
+
+def test_a_protect_with_the_same_idempotency_key_returns_the_same_operation(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    primary = clients["site-a"]
+    headers = {**ALICE, "Idempotency-Key": "protect-web-1"}
+    first = primary.post("/v1/protection-groups/web/protect", headers=headers)
+    again = primary.post("/v1/protection-groups/web/protect", headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["operation"]["id"] == first.json["operation"]["id"]
+    assert len(launcher(primary).started) == 1
+    other_kind = primary.post("/v1/protection-groups/web/test-cleanup", headers=headers)
+    assert other_kind.status_code == 409 and "use a new key" in other_kind.json["error"][
+        "message"]
+
+
+def test_a_protect_and_any_other_operation_of_the_group_wait_for_each_other(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    site_a, site_b = clients["site-a"], clients["site-b"]
+    protect = site_a.post("/v1/protection-groups/web/protect", headers=ALICE).json[
+        "operation"]
+    drill = site_b.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
+        "operation"]
+    assert protect["operation_type"] == "protect" and drill["operation_type"] == "test_failover"
+    # Each site holds its own operations: with the sites swapped, each site would run the
+    # other kind on the group, and waits for the one it has under way.
+    swap_sites(clients, protect["protection_group_id"])
+    refused_drill = site_a.post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert refused_drill.status_code == 409
+    assert protect["id"] in refused_drill.json["error"]["message"]
+    refused_failover = site_a.post("/v1/protection-groups/web/failover",
+                                   json={"failover_type": "unplanned", "force": True},
+                                   headers=ALICE)
+    assert refused_failover.status_code == 409
+    assert protect["id"] in refused_failover.json["error"]["message"]
+    refused_protect = site_b.post("/v1/protection-groups/web/protect", headers=ALICE)
+    assert refused_protect.status_code == 409
+    assert drill["id"] in refused_protect.json["error"]["message"]
+    # Once the protect has ended, the drill goes ahead.
+    report(site_a, protect["id"], protection_group_id=protect["protection_group_id"],
+           status="completed")
+    assert site_a.post("/v1/protection-groups/web/test-failover",
+                       headers=ALICE).status_code == 202
+
+
+def test_a_retry_of_a_failed_protect_protects_the_failed_group_again_on_the_primary(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    primary = clients["site-a"]
+    op = primary.post("/v1/protection-groups/web/protect", headers=ALICE).json["operation"]
+    web = op["protection_group_id"]
+    failed = report(primary, op["id"], protection_group_id=web, status="failed",
+                    step="protect", reason="volume type not replicated").json["operation"]
+    assert failed["status"] == "failed"
+    retried = primary.post(f"/v1/operations/{op['id']}/retry", headers=ALICE)
+    assert retried.status_code == 202, retried.json
+    again = retried.json["operation"]
+    assert (again["operation_type"], again["params"]["retry_of"]) == ("protect", op["id"])
+    assert [r["protection_group_id"] for r in again["results"]] == [web]
+    shown(primary, again["id"], until=lambda o: o["mistral_execution_id"])
+    assert [(workflow, given["operation_id"], given["protection_group_ids"],
+             given["source_site"], given["target_site"])
+            for workflow, given in launcher(primary).started] == [
+        ("site_recovery.dr.protect", op["id"], [web], "site-a", "site-b"),
+        ("site_recovery.dr.protect", again["id"], [web], "site-a", "site-b")]
+    # With the sites swapped, the group no longer runs here: nothing to retry.
+    report(primary, again["id"], protection_group_id=web, status="failed", reason="boom")
+    swap_sites(clients, web)
+    elsewhere = primary.post(f"/v1/operations/{again['id']}/retry", headers=ALICE)
+    assert elsewhere.status_code == 409 and "run elsewhere" in elsewhere.json["error"][
+        "message"]
