@@ -355,9 +355,11 @@ def _find_id(find, ref: str) -> str | None:
     return found.id if found is not None else None
 
 
-def _find_stack(heat, name: str):
+def _find_stack(heat, name: str, outputs: bool = False):
+    """The stack named ``name``, or None; its outputs only when asked for (resolving them
+    costs Heat a Nova request per server)."""
     try:
-        return heat.stacks.get(name, resolve_outputs=False)
+        return heat.stacks.get(name, resolve_outputs=outputs)
     except heat_exc.HTTPNotFound:
         return None
 
@@ -535,7 +537,7 @@ def start_servers(engine: Engine, group_id: str) -> dict:
 
 def _copy_ids(engine: Engine, group: GroupPlan, site: str) -> list[str]:
     stack = _find_stack(engine.clouds.heat(site, group.project),
-                        stacks.stack_name("failover", group.name))
+                        stacks.stack_name("failover", group.name), outputs=True)
     if stack is None:
         return []
     servers = next((o["output_value"] for o in (stack.outputs or [])

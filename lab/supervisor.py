@@ -333,10 +333,12 @@ class Lab:
 
     def clouds_yaml(self) -> Path:
         """clouds.yaml with an entry per site and account: ``site-a`` is the admin,
-        ``site-a-alice`` a tenant member, and so on."""
+        ``site-a-alice`` a tenant member, ``site-a-site-recovery`` the DR service account
+        (its project owns the private DR workbook, whose workflows it starts directly in
+        Mistral), and so on."""
         clouds = {}
         for name, site in self.sites.items():
-            for user in ("admin", "dr-admin", "alice", "rita", "bob"):
+            for user in ("admin", "dr-admin", "site-recovery", "alice", "rita", "bob"):
                 entry = f"{name}" if user == "admin" else f"{name}-{user}"
                 clouds[entry] = {"auth": site.auth(user), "region_name": "RegionOne",
                                  "identity_api_version": 3, "interface": "public"}

@@ -234,3 +234,20 @@ def test_a_planned_failover_with_the_link_down_stops_no_vm_and_says_why(lab):
 
     lab.fabric.set_link("fa-a", "fa-b", up=True)
     assert recovery.stop_servers(lab.engine, GROUP_ID) == {"stopped": 2, "servers": 2}
+
+
+def test_the_failover_copies_are_read_from_outputs_heat_resolves_only_when_asked():
+    """Heat leaves ``outputs`` out of a stack fetched with resolve_outputs=False (the
+    cheap poll); finding the copies to stop must ask for them."""
+    class Stacks:
+        def get(self, name, resolve_outputs=True):
+            stack = SimpleNamespace(id="s1", stack_status="CREATE_COMPLETE")
+            if resolve_outputs:
+                stack.outputs = [{"output_key": "servers", "output_value": [
+                    {"name": "web-1", "id": "copy-1"}, {"name": "web-2", "id": None}]}]
+            return stack
+
+    heat = SimpleNamespace(stacks=Stacks())
+    engine = SimpleNamespace(clouds=SimpleNamespace(heat=lambda site, project: heat))
+    group = SimpleNamespace(project="ecommerce", name="web")
+    assert recovery._copy_ids(engine, group, "site-b") == ["copy-1"]
