@@ -420,11 +420,20 @@ class Registry:
         """Make this site's ``kind`` documents those of the peer, which never lags behind
         the coordinator; returns how many objects changed here. Best effort: a peer that
         does not answer leaves everything as it is."""
-        model, document, store, path = KINDS[kind]
-        documents = self._peer_documents(path)
+        documents = self._peer_documents(KINDS[kind][3])
         if documents is None:
             return 0
         theirs = {doc["id"]: doc for doc in documents}
+        try:
+            return self._adopt(kind, theirs)
+        except IntegrityError:
+            # A concurrent change stored one of these documents between our read and our
+            # write (the winner of two creates of one name, while the loser catches up):
+            # read again, and it is there.
+            return self._adopt(kind, theirs)
+
+    def _adopt(self, kind: str, theirs: dict[str, dict]) -> int:
+        model, document, store, _ = KINDS[kind]
         changed = 0
         with db.transaction(self.sessions) as session:
             for row in session.scalars(select(model)).all():

@@ -544,7 +544,8 @@ def _fields(out: Doc) -> Doc:
 
 
 # String fields of each kind that the store matches before decoding (what Heat and the DR
-# engine filter on); _list_filter checks them again with the rest.
+# engine filter on; no pending transition changes them); _list_filter checks them again
+# with the rest.
 _PUSHED_DOWN = {"port": {"id", "name", "network_id", "device_id", "device_owner"},
                 "network": {"id", "name"}, "subnet": {"id", "name", "network_id"},
                 "security_group": {"id", "name"},
