@@ -15,6 +15,12 @@ def add_all_projects(parser: argparse.ArgumentParser) -> None:
         help="Include every project, and look names up in every project (admin only)")
 
 
+def add_group(parser: argparse.ArgumentParser,
+              help: str = "Protection group (name or ID)") -> None:
+    parser.add_argument("group", metavar="<protection-group>", help=help)
+    add_all_projects(parser)
+
+
 class NetworkMappingAction(argparse.Action):
     """Collects repeated ``<source>=<target>`` options into one dict, refusing a typo early."""
 

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from . import common
-from .operations import OperationCommand
+from .operations import GroupOperationCommand, OperationCommand
 
 FAILOVER_TYPES = ("planned", "unplanned")
-
-
-def add_group(parser, help="Protection group (name or ID)"):
-    parser.add_argument("group", metavar="<protection-group>", help=help)
-    common.add_all_projects(parser)
 
 
 def add_failover_type(parser):
@@ -24,69 +19,52 @@ def add_failover_type(parser):
         help="Accept an unplanned failover's data loss (the replication lag)")
 
 
-class TestFailover(OperationCommand):
+class TestFailover(GroupOperationCommand):
     """Run a DR drill: recover a protection group on the DR site without touching production."""
+
+    client_method = "test_failover"
+    group_help = ("Protection group (name or ID); a group named 'cleanup', or a prefix of it, "
+                  "goes after '--'")
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser, "Protection group (name or ID); a group named 'cleanup', or a "
-                          "prefix of it, goes after '--'")
         common.add_network_mapping(parser)
         parser.add_argument("--recovery-point", metavar="<recovery-point>",
                             help="Recovery point to recover (default: the newest one fully "
                                  "replicated)")
         return parser
 
-    def start(self, client, parsed_args):
-        return client.test_failover(parsed_args.group,
-                                    network_mapping=parsed_args.network_mapping,
-                                    recovery_point=parsed_args.recovery_point,
-                                    all_projects=parsed_args.all_projects,
-                                    idempotency_key=parsed_args.idempotency_key)
+    def options(self, parsed_args):
+        return {"network_mapping": parsed_args.network_mapping,
+                "recovery_point": parsed_args.recovery_point}
 
 
-class TestCleanup(OperationCommand):
+class TestCleanup(GroupOperationCommand):
     """Remove everything a DR drill created for a protection group."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        add_group(parser)
-        return parser
-
-    def start(self, client, parsed_args):
-        return client.test_cleanup(parsed_args.group, all_projects=parsed_args.all_projects,
-                                   idempotency_key=parsed_args.idempotency_key)
+    client_method = "test_cleanup"
 
 
-class Failover(OperationCommand):
+class Failover(GroupOperationCommand):
     """Fail a protection group over to its secondary site."""
 
+    client_method = "failover"
+
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser)
         add_failover_type(parser)
         common.add_network_mapping(parser)
         return parser
 
-    def start(self, client, parsed_args):
-        return client.failover(parsed_args.group, parsed_args.failover_type,
-                               force=parsed_args.force,
-                               network_mapping=parsed_args.network_mapping,
-                               all_projects=parsed_args.all_projects,
-                               idempotency_key=parsed_args.idempotency_key)
+    def options(self, parsed_args):
+        return {"failover_type": parsed_args.failover_type, "force": parsed_args.force,
+                "network_mapping": parsed_args.network_mapping}
 
 
-class Failback(OperationCommand):
+class Failback(GroupOperationCommand):
     """Bring a failed-over protection group back to its original site."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        add_group(parser)
-        return parser
-
-    def start(self, client, parsed_args):
-        return client.failback(parsed_args.group, all_projects=parsed_args.all_projects,
-                               idempotency_key=parsed_args.idempotency_key)
+    client_method = "failback"
 
 
 class SiteFailover(OperationCommand):

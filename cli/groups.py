@@ -6,18 +6,12 @@ from osc_lib import exceptions
 from osc_lib.command import command
 
 from . import common
-from .operations import OperationCommand
+from .operations import GroupOperationCommand
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
           "member_count", "created_at", "updated_at")
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
-
-
-def add_group(parser):
-    parser.add_argument("group", metavar="<protection-group>",
-                        help="Protection group (name or ID)")
-    common.add_all_projects(parser)
 
 
 class CreateGroup(command.ShowOne):
@@ -79,7 +73,7 @@ class ShowGroup(command.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser)
+        common.add_group(parser)
         return parser
 
     def take_action(self, parsed_args):
@@ -93,7 +87,7 @@ class SetGroup(command.Command):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser)
+        common.add_group(parser)
         parser.add_argument("--name", metavar="<name>", help="New name")
         parser.add_argument("--description", metavar="<description>")
         parser.add_argument("--volume-type", metavar="<volume-type>")
@@ -134,18 +128,11 @@ class DeleteGroup(command.Command):
                                group, all_projects=parsed_args.all_projects))
 
 
-class ProtectGroup(OperationCommand):
+class ProtectGroup(GroupOperationCommand):
     """Protect a protection group: make its volumes replicate to the secondary site and
     capture its VMs. Run it against the group's primary site (the cloud its VMs run on)."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        add_group(parser)
-        return parser
-
-    def start(self, client, parsed_args):
-        return client.protect(parsed_args.group, all_projects=parsed_args.all_projects,
-                              idempotency_key=parsed_args.idempotency_key)
+    client_method = "protect"
 
 
 class AddMember(command.ShowOne):
@@ -153,7 +140,7 @@ class AddMember(command.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser)
+        common.add_group(parser)
         parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
         parser.add_argument("--server-name", metavar="<name>",
                             help="Server name to record with it")
@@ -171,7 +158,7 @@ class ListMembers(command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser)
+        common.add_group(parser)
         return parser
 
     def take_action(self, parsed_args):
@@ -187,7 +174,7 @@ class RemoveMember(command.Command):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        add_group(parser)
+        common.add_group(parser)
         parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
         return parser
 

@@ -120,6 +120,27 @@ class OperationCommand(command.ShowOne):
         return 1
 
 
+class GroupOperationCommand(OperationCommand):
+    """An operation on one protection group: the client method it calls is named by
+    ``client_method``; ``options`` adds what the subclass's own arguments ask for."""
+
+    client_method: str
+    group_help = "Protection group (name or ID)"
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        common.add_group(parser, self.group_help)
+        return parser
+
+    def options(self, parsed_args) -> dict:
+        return {}
+
+    def start(self, client, parsed_args):
+        return getattr(client, self.client_method)(
+            parsed_args.group, all_projects=parsed_args.all_projects,
+            idempotency_key=parsed_args.idempotency_key, **self.options(parsed_args))
+
+
 class RetryOperation(OperationCommand):
     """Retry a DR operation for the protection groups that failed."""
 

@@ -128,6 +128,11 @@ def test_list_filters_and_fields_as_heat_and_nova_ask(alice, network):
     found = alice.get(f"{NET}/ports?fixed_ips=ip_address={ip}&fields=id&fields=name")[1]
     assert found == {"ports": [{"id": a["port"]["id"], "name": "a"}]}
     assert alice.get(f"{NET}/ports?colour=red")[1]["NeutronError"]["type"] == "HTTPBadRequest"
+    # refused even where the match on a known attribute already left nothing
+    status, body = alice.get(f"{NET}/ports?device_id=vm-2&colour=red")
+    assert status == 400
+    assert body["NeutronError"]["message"] == "colour is invalid attribute for filtering"
+    assert alice.get(f"{NET}/ports?device_id=vm-2&status=ACTIVE")[1] == {"ports": []}
 
 
 def test_projects_see_their_own_resources_and_admins_see_all(app, alice, network):

@@ -80,6 +80,9 @@ def make_site(tmp_path, name: str, peer: str, **settings):
     here = tmp_path / name
     here.mkdir()
     settings.setdefault("database_url", f"sqlite:///{here / 'p.db'}")
+    # The stock 50 ms is shorter than a busy machine may take to hand the start to a
+    # thread: a Mistral that answers at once answers within the request here.
+    settings.setdefault("mistral", {"start_wait": 1.0})
     config = parse(minimal(here, site=name,
                            peer={"name": peer, "url": "http://127.0.0.1:9"},
                            clouds={"file": str(here / "clouds.yaml"), "local": name,
