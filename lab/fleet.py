@@ -8,9 +8,10 @@ so a failover keeps the addresses. Creation runs a few at a time and finds what 
 from __future__ import annotations
 
 import ipaddress
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from .seed import IMAGE, _network, _volume, connect
+from .seed import IMAGE, POLL, _network, _volume, connect
 
 
 def seed_fleet(lab, *, user: str, prefix: str, count: int, cidr: str,
@@ -26,8 +27,12 @@ def seed_fleet(lab, *, user: str, prefix: str, count: int, cidr: str,
     hosts = ipaddress.ip_network(cidr).hosts()
     addresses = [str(next(hosts)) for _ in range(count + 10)][10:]   # past the gateway
 
+    local = threading.local()           # one connection (one token) per worker
+
     def one(index: int) -> tuple[str, str]:
-        conn = connect(lab.sites["site-a"], user)
+        if not hasattr(local, "conn"):
+            local.conn = connect(lab.sites["site-a"], user)
+        conn = local.conn
         name = f"{prefix}-{index + 1}"
         server = conn.compute.find_server(name, ignore_missing=True)
         if server is None:
@@ -42,7 +47,7 @@ def seed_fleet(lab, *, user: str, prefix: str, count: int, cidr: str,
                 block_device_mapping=[{"uuid": boot.id, "source_type": "volume",
                                        "destination_type": "volume", "boot_index": 0,
                                        "delete_on_termination": False}])
-        server = conn.compute.wait_for_server(server, status="ACTIVE", wait=600)
+        server = conn.compute.wait_for_server(server, status="ACTIVE", wait=600, interval=POLL)
         return name, server.id
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
