@@ -223,6 +223,7 @@ def create_app(fabric: Fabric, array: str, *, session_ttl: float = 3600.0) -> fl
     fa = fabric.array(array)       # no timeout: latency faults delay the answer
     sessions = _Sessions(session_ttl)
     app = flask.Flask(__name__)
+    app.teardown_request(lambda _exc: fabric.release())
 
     @app.before_request
     def gate():

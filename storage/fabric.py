@@ -23,11 +23,12 @@ import contextlib
 import json
 import re
 import sqlite3
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+from .sqlite import ThreadConnections
 
 ERADICATION_DELAY = 24 * 3600
 PURITY_VERSION = "6.1.0"
@@ -147,7 +148,7 @@ class Fabric:
 
     def __init__(self, path: str, *, transfer_seconds: float | None = None):
         self.path = str(path)
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path, row_factory=sqlite3.Row)
         db = self._db()
         db.executescript(_SCHEMA)
         if transfer_seconds is not None:
@@ -155,16 +156,7 @@ class Fabric:
 
     # -- connections and transactions ----------------------------------------------------
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                 check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
+        return self._connections.get()
 
     @contextlib.contextmanager
     def transaction(self):
@@ -178,11 +170,12 @@ class Fabric:
             raise
         db.execute("COMMIT")
 
+    def release(self):
+        """A request's end: its thread's connection goes to the next request."""
+        self._connections.release()
+
     def close(self):
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._connections.close()
 
     # -- settings and clock --------------------------------------------------------------
     def _setting(self, db, key: str, default: str) -> str:

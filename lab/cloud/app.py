@@ -91,6 +91,11 @@ def create_app(config: CloudConfig) -> flask.Flask:
                    faults):
         app.register_blueprint(module.bp)
 
+    @app.teardown_request
+    def release_connections(_exc):
+        state.store.release()
+        state.fabric.release()
+
     @app.after_request
     def request_id(response: flask.Response) -> flask.Response:
         rid = f"req-{uuid.uuid4()}"

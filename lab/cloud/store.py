@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+from site_recovery.storage.sqlite import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -66,19 +67,15 @@ class Store:
 
     def __init__(self, path: str):
         self.path = str(path)
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path)
         self._db().executescript(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
+        return self._connections.get()
+
+    def release(self):
+        """A request's end: its thread's connection goes to the next request."""
+        self._connections.release()
 
     @contextlib.contextmanager
     def transaction(self):
