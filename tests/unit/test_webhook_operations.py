@@ -60,17 +60,24 @@ def test_the_primary_site_points_to_the_site_that_recovers(sites):
     assert launcher(clients["site-a"]).started == []
 
 
-def test_the_same_idempotency_key_returns_the_same_operation_and_starts_nothing(sites):
-    dr = setup_groups(sites)
-    headers = {**ALICE, "Idempotency-Key": "drill-2026-11-25"}
-    first = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
-    again = dr.post("/v1/protection-groups/web/test-failover", headers=headers)
+def assert_one_operation_per_key(client, path: str, key: str):
+    """The same key twice starts one operation and answers it twice; the same key for
+    another kind of operation is refused."""
+    headers = {**ALICE, "Idempotency-Key": key}
+    first = client.post(path, headers=headers)
+    again = client.post(path, headers=headers)
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json["operation"]["id"] == first.json["operation"]["id"]
-    assert len(launcher(dr).started) == 1
-    other_kind = dr.post("/v1/protection-groups/web/test-cleanup", headers=headers)
+    assert len(launcher(client).started) == 1
+    other_kind = client.post("/v1/protection-groups/web/test-cleanup", headers=headers)
     assert other_kind.status_code == 409 and "use a new key" in other_kind.json["error"][
         "message"]
+
+
+def test_the_same_idempotency_key_returns_the_same_operation_and_starts_nothing(sites):
+    dr = setup_groups(sites)
+    assert_one_operation_per_key(dr, "/v1/protection-groups/web/test-failover",
+                                 "drill-2026-11-25")
     # Another project's identical key is another key.
     bob = dr.post("/v1/protection-groups/web/test-failover",
                   headers={**BOB, "Idempotency-Key": "drill-2026-11-25"})
@@ -370,16 +377,8 @@ def test_a_reader_may_not_protect(sites):
 def test_a_protect_with_the_same_idempotency_key_returns_the_same_operation(sites):
     clients, _ = sites
     setup_groups(sites)
-    primary = clients["site-a"]
-    headers = {**ALICE, "Idempotency-Key": "protect-web-1"}
-    first = primary.post("/v1/protection-groups/web/protect", headers=headers)
-    again = primary.post("/v1/protection-groups/web/protect", headers=headers)
-    assert (first.status_code, again.status_code) == (202, 200)
-    assert again.json["operation"]["id"] == first.json["operation"]["id"]
-    assert len(launcher(primary).started) == 1
-    other_kind = primary.post("/v1/protection-groups/web/test-cleanup", headers=headers)
-    assert other_kind.status_code == 409 and "use a new key" in other_kind.json["error"][
-        "message"]
+    assert_one_operation_per_key(clients["site-a"], "/v1/protection-groups/web/protect",
+                                 "protect-web-1")
 
 
 def test_a_protect_and_any_other_operation_of_the_group_wait_for_each_other(sites):
