@@ -2,9 +2,11 @@
 
 Each action reads this site's configuration (``$SITE_RECOVERY_CONFIG``), tells the
 protection service which step its group has reached (when the workflow runs for an
-operation), runs one step and returns a small JSON result. A failure is returned as the
-action's error, a message naming the group, the step and the cause, so the workflow can
-record it; the traceback goes to the executor's log only.
+operation), runs one step and returns a small JSON result carrying its share of the
+group's report (:func:`~site_recovery.core.outcome.step_result`). A failure is returned
+as the action's error, a message naming the group, the step and the cause; the traceback
+goes to the executor's log only. How the group ended is reported once, by
+:class:`FinishGroup`, from what its steps returned.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from functools import lru_cache
 
 from mistral_lib import actions
 
-from site_recovery.core import recovery
+from site_recovery.core import outcome, recovery
 from site_recovery.core.config import CONFIG_ENV, DEFAULT_CONFIG, load
+from site_recovery.core.model import REASON_MAX, GroupStatus, Status
 
 LOG = logging.getLogger(__name__)
+# Mistral's task states that end a step.
+SUCCESS, ERROR = "SUCCESS", "ERROR"
 
 
 @lru_cache(maxsize=4)
@@ -37,10 +42,23 @@ def engine() -> recovery.Engine:
     return _engine(path, modified)
 
 
+def _describe(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, (recovery.StepFailed, ValueError)) else \
+        f"{type(exc).__name__}: {text}"
+
+
 class Step(actions.Action):
-    """One DR step on one protection group."""
+    """One DR step on one protection group.
+
+    ``timed``: the step is a phase of the operation, whose duration the group's report
+    shows; ``findings``: result keys that are for people; ``reports``: report fields the
+    result gives (field -> result key)."""
 
     step = ""
+    timed = True
+    findings: tuple[str, ...] = ()
+    reports: dict[str, str] = {}
 
     def __init__(self, group_id: str, operation_id: str | None = None):
         super().__init__()
@@ -54,27 +72,24 @@ class Step(actions.Action):
         try:
             dr = engine()
             dr.service.report(self.operation_id, protection_group_id=self.group_id,
-                              status="running", step=self.step)
+                              status=Status.RUNNING, step=self.step)
             result = self.work(dr)
         except Exception as exc:            # every failure becomes a message
             LOG.exception("step %s of group %s failed", self.step, self.group_id)
             return actions.Result(error=f"{self.step}: {_describe(exc)}")
-        return {**result, "seconds": round(time.monotonic() - started, 3)}
+        seconds = time.monotonic() - started if self.timed else None
+        return outcome.step_result(result, seconds=seconds, findings=self.findings,
+                                   reports=self.reports)
 
     def test(self, context):
-        return {"step": self.step, "seconds": 0.0}
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, (recovery.StepFailed, ValueError)) else \
-        f"{type(exc).__name__}: {text}"
+        return {"step": self.step, outcome.SECONDS: 0.0}
 
 
 class Protect(Step):
     """Check the members' volume types, then make the group replicate on the arrays."""
 
     step = "protect"
+    findings = ("array_group", "cinder_group")
 
     def work(self, engine):
         return recovery.protect(engine, self.group_id)
@@ -84,6 +99,7 @@ class Capture(Step):
     """Record what the DR site needs to rebuild each member."""
 
     step = "capture"
+    findings = ("servers", "volumes")
 
     def work(self, engine):
         return recovery.capture(engine, self.group_id)
@@ -130,6 +146,7 @@ class RestoreInPlace(Step):
 
 class RecoveryPoint(Step):
     step = "recovery_point"
+    reports = {"recovery_point": "name", "rpo_achieved_seconds": "rpo_seconds"}
 
     def __init__(self, group_id: str, operation_id: str | None = None,
                  replicate: bool = False, name: str | None = None):
@@ -167,9 +184,11 @@ class BuildStack(Step):
 
 class ProductionCheck(Step):
     """After a drill: whether production still replicates as before (a finding, not a
-    failure: the drill itself worked)."""
+    failure: the drill itself worked). A check after the recovery, not a phase of it."""
 
     step = "production_check"
+    timed = False
+    findings = ("test_prefix", "production_replication")
 
     def __init__(self, group_id: str, point: str, operation_id: str | None = None):
         super().__init__(group_id, operation_id)
@@ -194,10 +213,10 @@ class RemoveCopy(Step):
 class TakeOver(Step):
     step = "take_over"
 
-    def __init__(self, group_id: str, site: str, status: str = "failed_over",
+    def __init__(self, group_id: str, site: str, status: str = GroupStatus.FAILED_OVER,
                  operation_id: str | None = None):
         super().__init__(group_id, operation_id)
-        self.site, self.status = site, status
+        self.site, self.status = site, GroupStatus(status)
 
     def work(self, engine):
         return recovery.take_over(engine, self.group_id, self.site, self.status)
@@ -228,14 +247,12 @@ class Report(actions.Action):
         super().__init__()
         self.operation_id = operation_id
         self.progress = {"status": status, "protection_group_id": protection_group_id,
-                         "step": step, "reason": (str(reason)[:4000] if reason else None),
+                         "step": step, "reason": str(reason)[:REASON_MAX] if reason else None,
                          "recovery_point": recovery_point,
                          "rpo_achieved_seconds": rpo_achieved_seconds,
                          "timings": {k: float(v) for k, v in (timings or {}).items()
                                      if v is not None},
-                         # what a step found, for people; the service takes 255 characters
-                         "details": {str(k): str(v)[:255] for k, v in (details or {}).items()
-                                     if v is not None}}
+                         "details": outcome.cut_details(details or {})}
 
     def run(self, context):
         try:
@@ -247,3 +264,32 @@ class Report(actions.Action):
 
     def test(self, context):
         return {"reported": False}
+
+
+class FinishGroup(actions.Action):
+    """How one group ended, reported from its workflow's tasks (``steps``: each task's
+    name, state, result and state_info, as Mistral's ``tasks()`` gives them). Returns the
+    group's status and whether it failed, so that its workflow can end failed too."""
+
+    def __init__(self, group_id: str, steps: list, operation_id: str | None = None):
+        super().__init__()
+        self.group_id, self.operation_id = group_id, operation_id
+        self.ends = [outcome.StepEnd(name, state == SUCCESS, result, state_info)
+                     for name, state, result, state_info in steps if state in (SUCCESS, ERROR)]
+
+    def run(self, context):
+        report = outcome.group_report(self.ends)
+        try:
+            engine().service.report(self.operation_id, protection_group_id=self.group_id,
+                                    **report)
+        except Exception as exc:
+            LOG.exception("the end of group %s could not be reported", self.group_id)
+            return actions.Result(error=f"finish_group: {_describe(exc)}")
+        return _ended(report)
+
+    def test(self, context):
+        return _ended(outcome.group_report(self.ends))
+
+
+def _ended(report: dict) -> dict:
+    return {"status": report["status"], "failed": report["status"] == Status.FAILED}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from site_recovery.core.model import FailoverType, OperationKind
+
 from . import common
 from .operations import GroupOperationCommand, OperationCommand
 
-FAILOVER_TYPES = ("planned", "unplanned")
+FAILOVER_TYPES = tuple(t.value for t in FailoverType)
 
 
 def add_failover_type(parser):
@@ -22,7 +24,7 @@ def add_failover_type(parser):
 class TestFailover(GroupOperationCommand):
     """Run a DR drill: recover a protection group on the DR site without touching production."""
 
-    client_method = "test_failover"
+    operation = OperationKind.TEST_FAILOVER
     group_help = ("Protection group (name or ID); a group named 'cleanup', or a prefix of it, "
                   "goes after '--'")
 
@@ -42,13 +44,13 @@ class TestFailover(GroupOperationCommand):
 class TestCleanup(GroupOperationCommand):
     """Remove everything a DR drill created for a protection group."""
 
-    client_method = "test_cleanup"
+    operation = OperationKind.TEST_CLEANUP
 
 
 class Failover(GroupOperationCommand):
     """Fail a protection group over to its secondary site."""
 
-    client_method = "failover"
+    operation = OperationKind.FAILOVER
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -64,7 +66,7 @@ class Failover(GroupOperationCommand):
 class Failback(GroupOperationCommand):
     """Bring a failed-over protection group back to its original site."""
 
-    client_method = "failback"
+    operation = OperationKind.FAILBACK
 
 
 class SiteFailover(OperationCommand):

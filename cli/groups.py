@@ -5,6 +5,8 @@ from __future__ import annotations
 from osc_lib import exceptions
 from osc_lib.command import command
 
+from site_recovery.core.model import OperationKind, ReplicationType
+
 from . import common
 from .operations import GroupOperationCommand
 
@@ -21,7 +23,8 @@ class CreateGroup(command.ShowOne):
         parser = super().get_parser(prog_name)
         parser.add_argument("--name", metavar="<name>", required=True,
                             help="Name, unique in the project")
-        parser.add_argument("--replication-type", choices=("async", "sync"), required=True,
+        parser.add_argument("--replication-type", choices=[t.value for t in ReplicationType],
+                            required=True,
                             help="async: periodic snapshots, RPO = replication lag; "
                                  "sync: ActiveCluster, RPO 0")
         parser.add_argument("--primary-site", metavar="<site>", required=True,
@@ -132,7 +135,7 @@ class ProtectGroup(GroupOperationCommand):
     """Protect a protection group: make its volumes replicate to the secondary site and
     capture its VMs. Run it against the group's primary site (the cloud its VMs run on)."""
 
-    client_method = "protect"
+    operation = OperationKind.PROTECT
 
 
 class AddMember(command.ShowOne):

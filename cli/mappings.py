@@ -5,9 +5,11 @@ from __future__ import annotations
 from cliff import columns
 from osc_lib.command import command
 
+from site_recovery.core.model import MappingKind
+
 from . import common
 
-KINDS = ("network", "flavor", "security-group", "ip-rule")
+KINDS = tuple(kind.option for kind in MappingKind)
 FIELDS = ("id", "kind", "source", "target", "protection_group_id", "project_name", "version")
 
 

@@ -8,6 +8,8 @@ from cliff import columns
 from osc_lib.cli import format_columns
 from osc_lib.command import command
 
+from site_recovery.core.model import OperationKind, Status
+
 from . import common, progress
 
 FIELDS = (
@@ -17,7 +19,6 @@ FIELDS = (
     "project_name", "requested_by", "params", "created_at", "started_at", "finished_at",
     "results",
 )
-STATUSES = ("pending", "running", "completed", "failed", "partially_failed")
 DEFAULT_WAIT_TIMEOUT = 3600
 
 
@@ -58,7 +59,8 @@ class ListOperations(command.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument("--status", choices=STATUSES, help="Only operations in this status")
+        parser.add_argument("--status", choices=[s.value for s in Status],
+                            help="Only operations in this status")
         parser.add_argument("--protection-group", metavar="<protection-group>",
                             help="Only operations of this protection group (name or ID)")
         common.add_all_projects(parser)
@@ -121,10 +123,10 @@ class OperationCommand(command.ShowOne):
 
 
 class GroupOperationCommand(OperationCommand):
-    """An operation on one protection group: the client method it calls is named by
-    ``client_method``; ``options`` adds what the subclass's own arguments ask for."""
+    """An operation on one protection group: ``operation`` names it (and the client method
+    that starts it); ``options`` adds what the subclass's own arguments ask for."""
 
-    client_method: str
+    operation: OperationKind
     group_help = "Protection group (name or ID)"
 
     def get_parser(self, prog_name):
@@ -136,7 +138,7 @@ class GroupOperationCommand(OperationCommand):
         return {}
 
     def start(self, client, parsed_args):
-        return getattr(client, self.client_method)(
+        return getattr(client, self.operation)(
             parsed_args.group, all_projects=parsed_args.all_projects,
             idempotency_key=parsed_args.idempotency_key, **self.options(parsed_args))
 

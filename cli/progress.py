@@ -14,10 +14,11 @@ from osc_lib import exceptions
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from site_recovery.core.model import FINISHED, OperationKind, Status
+
 from .client import ProtectorError, ServiceUnreachable
 
-FINISHED = frozenset({"completed", "failed", "partially_failed"})
-FAILED = frozenset({"failed", "partially_failed"})
+FAILED = frozenset({Status.FAILED, Status.PARTIALLY_FAILED})
 POLL_INTERVAL = 1.0
 # What a drill's group results say, as the concept document words it.
 DRILL_DETAILS = (("test_prefix", "Test VMs created with prefix"),
@@ -39,7 +40,7 @@ def result_line(result: dict) -> str:
     """One group's outcome: where it stopped and why, when it did."""
     name = result.get("protection_group") or result.get("protection_group_id")
     line = f"{name}: {result.get('status')}"
-    if result.get("step") and result.get("status") != "completed":
+    if result.get("step") and result.get("status") != Status.COMPLETED:
         line += f" at {result['step']}"
     if result.get("reason"):
         line += f": {result['reason']}"
@@ -57,12 +58,12 @@ def drill_outcome(operation: dict) -> list[str]:
     """A finished drill as the concept document shows it: its status, then for each group
     that completed its test VMs' prefix and whether production replication was affected
     (named by group when there are several)."""
-    if operation.get("operation_type") != "test_failover":
+    if operation.get("operation_type") != OperationKind.TEST_FAILOVER:
         return []
     lines = [f"Status: {operation['status']}"]
     results = operation.get("results") or []
     for result in results:
-        if result.get("status") != "completed":
+        if result.get("status") != Status.COMPLETED:
             continue
         name = "" if len(results) == 1 else \
             f"{result.get('protection_group') or result.get('protection_group_id')}: "

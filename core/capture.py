@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .stacks import FixedIp, Port, SecurityGroup, Server, Volume
+from .model import FixedIp, Port, SecurityGroup, Server, Volume
 
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix", "remote_group_id")

@@ -7,7 +7,6 @@ itself can be shared and logged.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from site_recovery import workbooks
+
+from .model import STEP_TIMEOUT, OperationKind
 
 DEFAULT_DATABASE = "sqlite:////var/lib/site-recovery/protector.db"
 
@@ -97,15 +100,23 @@ class CloudsConfig(_Strict):
         return auth
 
 
-class WorkflowsConfig(_Strict):
-    """The Mistral workflow each operation starts."""
+def _pack_workflow(kind: OperationKind):
+    return Field(default_factory=lambda: workbooks.workflow_name(kind))
 
-    protect: str = "site_recovery.dr.protect"
-    test_failover: str = "site_recovery.dr.test_failover"
-    test_cleanup: str = "site_recovery.dr.test_cleanup"
-    failover: str = "site_recovery.dr.failover"
-    failback: str = "site_recovery.dr.failback"
-    site_failover: str = "site_recovery.dr.site_failover"
+
+class WorkflowsConfig(_Strict):
+    """The Mistral workflow each operation starts: by default the pack's workflow of the
+    operation's name, in the installed version of its runbooks."""
+
+    protect: str = _pack_workflow(OperationKind.PROTECT)
+    test_failover: str = _pack_workflow(OperationKind.TEST_FAILOVER)
+    test_cleanup: str = _pack_workflow(OperationKind.TEST_CLEANUP)
+    failover: str = _pack_workflow(OperationKind.FAILOVER)
+    failback: str = _pack_workflow(OperationKind.FAILBACK)
+    site_failover: str = _pack_workflow(OperationKind.SITE_FAILOVER)
+
+    def of(self, kind: OperationKind) -> str:
+        return getattr(self, OperationKind(kind).value)
 
 
 class ArrayConfig(_Strict):
@@ -140,11 +151,24 @@ class EngineConfig(_Strict):
     # array pgroup of its own beside ours).
     cinder_group_type: str = Field("site-recovery", min_length=1, max_length=255)
 
+    @model_validator(mode="after")
+    def _waits_end_before_the_backstop(self):
+        """A step may wait for a stack, for volumes and for a replication in a row; their
+        own timeouts must fire before Mistral's backstop for the step, so that a step
+        that waits too long ends saying what it waited for."""
+        waits = self.stack_timeout + self.volume_timeout + self.replicate_timeout
+        if waits + 10 * self.api_timeout > STEP_TIMEOUT:
+            raise ValueError(f"stack_timeout + volume_timeout + replicate_timeout ({waits:g} "
+                             f"s) and ten API calls ({10 * self.api_timeout:g} s) must end "
+                             f"within a step's {STEP_TIMEOUT} s")
+        return self
+
 
 class AlertRule(_Strict):
     name: str = Field(min_length=1)
     match: dict[str, str] = Field(min_length=1)      # alert labels that must all be equal
-    operation: Literal["test_failover", "failover", "site_failover"]
+    operation: Literal[OperationKind.TEST_FAILOVER.value, OperationKind.FAILOVER.value,
+                       OperationKind.SITE_FAILOVER.value]
     selector: dict[str, str] = Field(default_factory=dict)   # which groups (labels -> PG fields)
     mode: Literal["record", "dry_run", "execute"] = "record"
     min_firing_seconds: int = Field(0, ge=0)
@@ -250,12 +274,6 @@ def _read_secret(path: Path, setting: str) -> str:
 
 CONFIG_ENV = "SITE_RECOVERY_CONFIG"
 DEFAULT_CONFIG = "/etc/site-recovery/protector.yaml"
-
-
-def load_from_environment() -> ServiceConfig:
-    """The configuration the workflows' actions use: ``$SITE_RECOVERY_CONFIG``, else the
-    service's default path (Mistral's executor runs on the same host as the service)."""
-    return load(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
 
 
 def load(path: str | Path) -> ServiceConfig:

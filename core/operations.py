@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-SITE_OPERATIONS = ("site_failover",)
-MOVING = ("failover", "failback", "site_failover")
-DRILLS = ("test_failover", "test_cleanup")
-ON_PRIMARY = ("protect",)          # run on the group's primary site, not its secondary
-KINDS = (*ON_PRIMARY, *DRILLS, *MOVING)
-FINISHED = ("completed", "failed")
+from .model import FailoverType, OperationKind, Status
+
+KINDS = tuple(OperationKind)
+MOVING = tuple(kind for kind in OperationKind if kind.moves)
+DRILLS = tuple(kind for kind in OperationKind if kind.drill)
+ON_PRIMARY = tuple(kind for kind in OperationKind if kind.runs_on_primary)
 
 
 class Refused(Exception):
@@ -28,20 +28,30 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    operation: str
-    failover_type: str | None = None      # planned | unplanned (failovers only)
+    operation: OperationKind
+    failover_type: FailoverType | None = None      # failovers only
     force: bool = False
 
+    def __post_init__(self):
+        object.__setattr__(self, "operation", OperationKind(self.operation))
 
-def conflicting(operation: str) -> tuple[str, ...]:
+    @property
+    def planned(self) -> bool:
+        """A failback is always planned: it needs both sites."""
+        return (self.operation is OperationKind.FAILBACK
+                or self.failover_type == FailoverType.PLANNED)
+
+
+def conflicting(operation: OperationKind) -> tuple[OperationKind, ...]:
     """The operations that, unfinished on a group, keep ``operation`` from starting on it.
     A protect waits for any operation, and every operation waits for a protect (the
     group's replication is being set up); a drill waits for any operation; a failover
     only for a protect or another move of the group, as a drill must never hold back a
     recovery."""
-    if operation in ON_PRIMARY:
+    operation = OperationKind(operation)
+    if operation.runs_on_primary:
         return KINDS
-    return (*MOVING, *ON_PRIMARY) if operation in MOVING else (*MOVING, *DRILLS, *ON_PRIMARY)
+    return (*MOVING, *ON_PRIMARY) if operation.moves else (*MOVING, *DRILLS, *ON_PRIMARY)
 
 
 def precheck(request: Request, peer: str, peer_reachable: bool | None):
@@ -50,25 +60,23 @@ def precheck(request: Request, peer: str, peer_reachable: bool | None):
     told of its result later); a planned failover or a failback needs it (the primary is
     shut down cleanly and replication is reversed); an unplanned failover must be forced,
     so nobody splits the brain by accident while the primary might still be serving."""
-    if request.operation in (*DRILLS, *ON_PRIMARY):
+    if not request.operation.moves:
         return
-    planned = request.operation == "failback" or request.failover_type == "planned"
-    if planned and peer_reachable is not True:
+    label = request.operation.label
+    if request.planned and peer_reachable is not True:
         state = "unreachable" if peer_reachable is False else "not yet probed"
-        raise Refused(f"a planned {request.operation.replace('_', ' ')} needs peer site "
-                      f"{peer}, which is {state}; if it is down, run an unplanned failover "
-                      f"with force")
-    if not planned and not request.force:
+        raise Refused(f"a planned {label} needs peer site {peer}, which is {state}; if it "
+                      f"is down, run an unplanned failover with force")
+    if not request.planned and not request.force:
         answer = ("still answers" if peer_reachable else "does not answer"
                   if peer_reachable is False else "has not been probed yet")
-        raise Refused(f"an unplanned {request.operation.replace('_', ' ')} needs force: "
-                      f"peer site {peer} {answer}, and the groups' primaries will not be "
-                      f"shut down first")
+        raise Refused(f"an unplanned {label} needs force: peer site {peer} {answer}, and "
+                      f"the groups' primaries will not be shut down first")
 
 
 @dataclass(frozen=True)
 class Rollup:
-    status: str               # pending | running | completed | failed | partially_failed
+    status: Status
     completed: int
     failed: int
 
@@ -76,11 +84,11 @@ class Rollup:
 def rollup(statuses: Iterable[str], *, started: bool) -> Rollup:
     """The operation's status from its groups' statuses."""
     statuses = list(statuses)
-    completed = statuses.count("completed")
-    failed = statuses.count("failed")
+    completed = statuses.count(Status.COMPLETED)
+    failed = statuses.count(Status.FAILED)
     if statuses and completed + failed == len(statuses):
-        status = ("completed" if not failed else "failed" if not completed
-                  else "partially_failed")
+        status = (Status.COMPLETED if not failed else Status.FAILED if not completed
+                  else Status.PARTIALLY_FAILED)
     else:
-        status = "running" if started or completed or failed else "pending"
+        status = Status.RUNNING if started or completed or failed else Status.PENDING
     return Rollup(status, completed, failed)

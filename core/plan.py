@@ -1,22 +1,34 @@
 """A protection group as the workflows see it: its document from the protection service,
 read into what the steps need (the captured servers, the arrays, the mappings).
 
-Captured specs travel as JSON in the group's members (``spec``): :func:`spec_document`
-writes one, :class:`GroupPlan` reads them back into :mod:`core.stacks` values.
+What capture records of each member travels in the group's document as a
+:class:`~.model.CapturedServer`: :func:`spec_document` writes one, :class:`GroupPlan` reads
+them back.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
+
+from pydantic import ValidationError
 
 from site_recovery.storage.base import ProtectionSpec, ReplicationType
 
 from .config import ServiceConfig
-from .stacks import FixedIp, Mappings, Port, SecurityGroup, Server, Volume
+from .model import (
+    CapturedServer,
+    GroupDocument,
+    MappingDocument,
+    MappingKind,
+    SecurityGroup,
+    Server,
+    Volume,
+)
+from .stacks import Mappings
 
-SPEC_VERSION = 1
 _CINDER_ARRAY_NAME = re.compile(r"(?:^|::)volume-([0-9a-f-]{36})-cinder$")
 
 
@@ -40,76 +52,79 @@ def cinder_id_of(array_name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def spec_document(server: Server, security_groups: dict[str, SecurityGroup]) -> dict:
+def spec_document(server: Server, security_groups: Mapping[str, SecurityGroup]) -> dict:
     """One member's captured spec as stored in the group (JSON)."""
     used = {sg for port in server.ports for sg in port.security_groups}
-    return {"version": SPEC_VERSION, "server": asdict(server),
-            "security_groups": {sg: asdict(security_groups[sg]) for sg in sorted(used)
-                                if sg in security_groups}}
-
-
-def _server(data: dict) -> Server:
-    ports = tuple(Port(p["network"], tuple(FixedIp(**f) for f in p["fixed_ips"]),
-                       tuple(p["security_groups"]), p.get("network_name", ""))
-                  for p in data["ports"])
-    volumes = tuple(Volume(**v) for v in data["volumes"])
-    return Server(data["id"], data["name"], data["flavor"], ports, volumes,
-                  key_name=data.get("key_name"), metadata=dict(data.get("metadata") or {}),
-                  boot_order=int(data.get("boot_order", 0)))
+    return CapturedServer(server=server, security_groups={
+        sg: security_groups[sg] for sg in sorted(used) if sg in security_groups}
+    ).model_dump(mode="json")
 
 
 @dataclass(frozen=True)
 class GroupPlan:
-    document: dict
+    """What the DR steps read of one group (``document``: its document, or the JSON of
+    it that the protection service sends)."""
+
+    document: GroupDocument
+
+    def __post_init__(self):
+        object.__setattr__(self, "document", GroupDocument.model_validate(self.document))
 
     @property
     def id(self) -> str:
-        return self.document["id"]
+        return self.document.id
 
     @property
     def name(self) -> str:
-        return self.document["name"]
+        return self.document.name
 
     @property
     def project(self) -> str:
-        return self.document["project_name"]
+        return self.document.project_name
 
     @property
     def primary(self) -> str:
-        return self.document["primary_site"]
+        return self.document.primary_site
 
     @property
     def secondary(self) -> str:
-        return self.document["secondary_site"]
+        return self.document.secondary_site
 
     @property
     def replication_type(self) -> ReplicationType:
-        return ReplicationType(self.document["replication_type"])
+        return self.document.replication_type
 
     @property
     def server_ids(self) -> list[str]:
-        return [m["server_id"] for m in self.document["members"]]
+        return [m.server_id for m in self.document.members]
 
     @cached_property
     def servers(self) -> list[Server]:
         """The captured servers; refuses when a member was never captured."""
-        missing = [m["server_name"] or m["server_id"] for m in self.document["members"]
-                   if not m.get("spec")]
-        if not self.document["members"]:
+        members = self.document.members
+        if not members:
             raise PlanError(f"protection group {self.name} has no members")
+        missing = [m.server_name or m.server_id for m in members if not m.spec]
         if missing:
             raise PlanError(f"protection group {self.name}: members {missing} have not been "
                             "captured; run capture on the primary site first")
-        return [_server(m["spec"]["server"]) for m in self.document["members"]]
+        return [spec.server for spec in self._captured]
 
     @cached_property
     def security_groups(self) -> dict[str, SecurityGroup]:
-        groups = {}
-        for member in self.document["members"]:
-            for sg_id, sg in ((member.get("spec") or {}).get("security_groups") or {}).items():
-                groups[sg_id] = SecurityGroup(sg["id"], sg["name"],
-                                              tuple(dict(r) for r in sg["rules"]))
-        return groups
+        return {sg_id: sg for spec in self._captured
+                for sg_id, sg in spec.security_groups.items()}
+
+    @cached_property
+    def _captured(self) -> list[CapturedServer]:
+        """What capture recorded of each captured member."""
+        try:
+            return [CapturedServer.model_validate(m.spec) for m in self.document.members
+                    if m.spec]
+        except ValidationError as exc:
+            raise PlanError(f"protection group {self.name}: a member's captured spec is not "
+                            f"one capture writes ({exc.error_count()} problems); run capture "
+                            "on the primary site again") from None
 
     @property
     def volumes(self) -> list[Volume]:
@@ -120,33 +135,32 @@ class GroupPlan:
         return ProtectionSpec(array_group_name(self.id), self.replication_type,
                               config.array_of(self.primary).name,
                               config.array_of(self.secondary).name,
-                              replicate_interval=int(self.document.get("rpo_target_seconds")
-                                                     or 3600))
+                              replicate_interval=self.document.rpo_target_seconds or 3600)
 
     def array_source(self, spec: ProtectionSpec, volume_id: str) -> str:
         """A member volume as a recovery point names its source."""
         name = array_volume_name(volume_id)
         return f"{spec.name}::{name}" if spec.replication_type is ReplicationType.SYNC else name
 
-    def mappings(self, documents: list[dict], overrides: dict[str, str] | None = None
-                 ) -> RawMappings:
+    def mappings(self, documents: list[MappingDocument],
+                 overrides: dict[str, str] | None = None) -> RawMappings:
         """The mappings that apply: project-wide ones, then the group's own, then
         ``overrides`` (a drill's ``--network-mapping``), each later one winning."""
-        kinds: dict[str, dict[str, str]] = {k: {} for k in RawMappings.KINDS}
-        ordered = sorted((d for d in documents if d["project_name"] == self.project
-                          and d["group_id"] in (None, self.id)),
-                         key=lambda d: d["group_id"] is not None)
+        kinds: dict[MappingKind, dict[str, str]] = {kind: {} for kind in MappingKind}
+        documents = [MappingDocument.model_validate(d) for d in documents]
+        ordered = sorted((d for d in documents if d.project_name == self.project
+                          and d.group_id in (None, self.id)),
+                         key=lambda d: d.group_id is not None)
         for doc in ordered:
-            kinds[doc["kind"]][doc["source"]] = doc["target"]
-        kinds["network"].update(overrides or {})
-        return RawMappings(**kinds)
+            kinds[doc.kind][doc.source] = doc.target
+        kinds[MappingKind.NETWORK].update(overrides or {})
+        return RawMappings(**{kind.value: targets for kind, targets in kinds.items()})
 
 
 @dataclass(frozen=True)
 class RawMappings:
     """Mappings as people wrote them: sources and targets by id or by name."""
 
-    KINDS = ("network", "flavor", "security_group", "ip_rule")
     network: dict[str, str]
     flavor: dict[str, str]
     security_group: dict[str, str]

@@ -30,6 +30,7 @@ from . import capture as capturing
 from . import protection, stacks
 from .clouds import Clouds
 from .config import ServiceConfig
+from .model import GroupStatus
 from .plan import GroupPlan, PlanError, array_volume_name, cinder_id_of, spec_document
 from .service import Protector
 
@@ -95,7 +96,7 @@ def protect(engine: Engine, group_id: str) -> dict:
         storage.newest_recovery_point(spec)
     except NoRecoveryPoint:
         storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout)
-    engine.service.set_state(group.id, status="protected")
+    engine.service.set_state(group.id, status=GroupStatus.PROTECTED)
     return {"protection_group": group.name, "array_group": spec.name,
             "volumes": len(members), "cinder_group": cinder_group}
 
@@ -195,9 +196,9 @@ def groups_running_here(engine: Engine) -> list[str]:
     """The protected groups whose primary is this site and that have members: what
     capture keeps up to date for the DR site. (A group failed over here runs as copies of
     its members; it is captured again once it is back home.)"""
-    return [doc["id"] for doc in engine.service.groups()
-            if doc["primary_site"] == engine.config.site and doc["members"]
-            and doc["status"] == "protected"]
+    return [doc.id for doc in engine.service.groups()
+            if doc.primary_site == engine.config.site and doc.members
+            and doc.status is GroupStatus.PROTECTED]
 
 
 def capture(engine: Engine, group_id: str) -> dict:
@@ -584,7 +585,8 @@ def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
     return {"restored": len(restored), "recovery_point": point.name}
 
 
-def take_over(engine: Engine, group_id: str, site: str, status: str = "failed_over") -> dict:
+def take_over(engine: Engine, group_id: str, site: str,
+              status: GroupStatus = GroupStatus.FAILED_OVER) -> dict:
     """Record that ``site`` now runs the group: it becomes the primary, the old primary the
     secondary (``status``: failed_over, or protected once back home). Recorded on this site
     even when the old primary is gone."""

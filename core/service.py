@@ -12,6 +12,8 @@ from __future__ import annotations
 from keystoneauth1 import exceptions as ks_exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from .model import GroupDocument, GroupStatus, MappingDocument, ProgressReport
+
 ENDPOINT = {"service_type": "protector", "interface": "public"}
 
 
@@ -45,22 +47,24 @@ class Protector:
                                f"({reply.status_code}): {message}")
         return reply.json() if reply.content else {}
 
-    def group(self, group_id: str) -> dict:
-        return self._call("GET", f"internal/protection-groups/{group_id}")["document"]
+    def group(self, group_id: str) -> GroupDocument:
+        return GroupDocument.model_validate(
+            self._call("GET", f"internal/protection-groups/{group_id}")["document"])
 
-    def groups(self) -> list[dict]:
-        return self._call("GET", "internal/protection-groups")["documents"]
+    def groups(self) -> list[GroupDocument]:
+        return [GroupDocument.model_validate(doc) for doc in
+                self._call("GET", "internal/protection-groups")["documents"]]
 
-    def mappings(self, project_name: str) -> list[dict]:
-        return self._call("GET", f"internal/resource-mappings?project_name={project_name}"
-                          )["documents"]
+    def mappings(self, project_name: str) -> list[MappingDocument]:
+        return [MappingDocument.model_validate(doc) for doc in self._call(
+            "GET", f"internal/resource-mappings?project_name={project_name}")["documents"]]
 
     def record_capture(self, group_id: str, specs: dict[str, dict]) -> dict:
         """Store each member's captured spec (by server id) on both sites."""
         return self._call("PUT", f"internal/protection-groups/{group_id}/capture",
                           {"specs": specs})["document"]
 
-    def set_state(self, group_id: str, *, status: str, primary_site: str | None = None,
+    def set_state(self, group_id: str, *, status: GroupStatus, primary_site: str | None = None,
                   secondary_site: str | None = None) -> dict:
         """A group's status and, after a failover, its swapped sites."""
         body = {"status": status}
@@ -70,13 +74,16 @@ class Protector:
                           body)["document"]
 
     def report(self, operation_id: str | None, **progress):
-        """Progress of an operation, or of one group in it (``protection_group_id``).
+        """Progress of an operation, or of one group in it (``protection_group_id``): the
+        fields of a :class:`~.model.ProgressReport`, checked before they are sent.
 
         A workflow started directly in Mistral has no operation: nothing to report. An
         operation that has already finished (a late duplicate report) is left as it is.
         """
         if not operation_id:
             return None
-        body = {k: v for k, v in progress.items() if v is not None}
+        body = ProgressReport.model_validate(
+            {k: v for k, v in progress.items() if v is not None}
+        ).model_dump(mode="json", exclude_defaults=True)
         return self._call("POST", f"internal/operations/{operation_id}/progress", body,
                           allowed=(409,))

@@ -1,6 +1,6 @@
 """The Heat stack that rebuilds one protection group on the DR site.
 
-:func:`render` turns what capture recorded of each VM (see :class:`Server`) into one HOT
+:func:`render` turns what capture recorded of each VM (:class:`.model.Server`) into one HOT
 template: ``test-<group>`` for a drill, ``dr-<group>`` for a failover. The decisions live
 here, in plain Python a unit test reaches; the Jinja2 template only lays them out:
 
@@ -23,9 +23,12 @@ from importlib import resources
 
 import jinja2
 
-PURPOSES = {"drill": "test", "failover": "dr"}
+from .model import FixedIp, Purpose, SecurityGroup, Server
+
+# The stack a purpose builds is named <prefix>-<group>.
+PURPOSES = {Purpose.DRILL: "test", Purpose.FAILOVER: "dr"}
 # A drill's VMs and groups carry "test-" beside production's; a failover's keep their names.
-COPY_PREFIX = {"drill": "test-", "failover": ""}
+COPY_PREFIX = {Purpose.DRILL: "test-", Purpose.FAILOVER: ""}
 TEMPLATE = "protection_group.yaml.j2"
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix")
@@ -33,50 +36,6 @@ RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_ran
 
 class RenderError(ValueError):
     """The group cannot be rebuilt from what is known; the message names what is missing."""
-
-
-@dataclass(frozen=True)
-class FixedIp:
-    ip_address: str
-    subnet_cidr: str                  # the source subnet's CIDR
-
-
-@dataclass(frozen=True)
-class Port:
-    network: str                      # source network id
-    fixed_ips: tuple[FixedIp, ...] = ()
-    security_groups: tuple[str, ...] = ()       # source security group ids
-    network_name: str = ""            # for mappings that name the network
-
-
-@dataclass(frozen=True)
-class Volume:
-    id: str                           # source volume id
-    boot_index: int | None = None     # 0: the boot volume
-    device: str | None = None
-    name: str = ""
-    volume_type: str | None = None
-
-
-@dataclass(frozen=True)
-class Server:
-    """One VM as capture recorded it on the primary site."""
-
-    id: str
-    name: str
-    flavor: str
-    ports: tuple[Port, ...]
-    volumes: tuple[Volume, ...]
-    key_name: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    boot_order: int = 0               # lower boots first
-
-
-@dataclass(frozen=True)
-class SecurityGroup:
-    id: str
-    name: str
-    rules: tuple[Mapping, ...] = ()   # Neutron rule fields, remote_group_id a source id
 
 
 @dataclass(frozen=True)
@@ -123,7 +82,7 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
            security_groups: Mapping[str, SecurityGroup]) -> str:
     """The HOT template (YAML) that rebuilds ``servers`` on the DR site."""
     if purpose not in PURPOSES:
-        raise RenderError(f"purpose must be one of {sorted(PURPOSES)}, not {purpose!r}")
+        raise RenderError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
     if not servers:
         raise RenderError(f"protection group {group} has no captured server to rebuild")
     recreated = _recreated_groups(servers, mappings, security_groups, purpose, group)

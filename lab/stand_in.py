@@ -1,9 +1,10 @@
 """A stand-in for the DR engine's workbook, for tests and benchmarks of the service alone.
 
-It replaces ``site_recovery.dr`` with workflows of the same names and inputs that do
-nothing: tests of the protection service (roles, sync, launching) and its benchmark see
-exactly which executions it started in the site's real Mistral, without the DR steps
-acting on the clouds. The DR engine's own tests use the real workbook (``workbooks/``).
+It replaces the DR runbooks (``site_recovery.dr.v<N>``) with a workbook of the same
+name whose workflows have the same names and inputs and do nothing: tests of the
+protection service (roles, sync, launching) and its benchmark see exactly which
+executions it started in the site's real Mistral, without the DR steps acting on the
+clouds. The DR engine's own tests use the real workbook (``workbooks/``).
 """
 
 from __future__ import annotations
@@ -13,21 +14,22 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from mistralclient.api import client as mistral_client
 
+from site_recovery import workbooks
+from site_recovery.core.model import OperationInput, OperationKind
+
 from .layout import SiteLayout
 
-OPERATIONS = ("protect", "test_failover", "test_cleanup", "failover", "failback",
-              "site_failover")
-INPUTS = ["operation_id", "operation_type", "protection_group_ids", "source_site",
-          "target_site", "params", "concurrency"]
+INPUTS = list(OperationInput.model_fields)       # what the protection service passes
 
 
 def workbook() -> str:
     # Mistral's workbook parser wants sequences indented under their key.
     return yaml.dump({
-        "version": "2.0", "name": "site_recovery.dr",
+        "version": "2.0", "name": workbooks.dr().name,
         "description": "stands in for the DR engine's workbook",
-        "workflows": {name: {"input": list(INPUTS), "tasks": {"noted": {"action": "std.noop"}}}
-                      for name in OPERATIONS}}, Dumper=_Indented, sort_keys=False)
+        "workflows": {kind.value: {"input": list(INPUTS),
+                                   "tasks": {"noted": {"action": "std.noop"}}}
+                      for kind in OperationKind}}, Dumper=_Indented, sort_keys=False)
 
 
 class _Indented(yaml.SafeDumper):
@@ -49,7 +51,7 @@ def install(site: SiteLayout):
     if any(t.name == "site_recovery.capture" for t in client.cron_triggers.list()):
         client.cron_triggers.delete("site_recovery.capture")
     names = {w.name for w in client.workbooks.list()}
-    if "site_recovery.dr" in names:
+    if workbooks.dr().name in names:
         client.workbooks.update(workbook())
     else:
         client.workbooks.create(workbook())

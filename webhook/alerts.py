@@ -16,19 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from site_recovery.core.config import AlertRule
+from site_recovery.core.model import FailoverType, OperationKind
 
-from . import audit, db, operations
+from . import audit, db
 from .errors import APIError
+from .lifecycle import Start
 from .models import AlertDelivery, ProtectionGroup, Site
 from .params import body
-
-UNPLANNED = {"failover", "site_failover"}
+from .services import services
 
 
 class Alert(BaseModel):
@@ -95,7 +96,8 @@ def decide(alert: Alert, rules: list[AlertRule], now: datetime, *,
     if firing < rule.min_firing_seconds:
         return Decision(alert, rule, "waiting", f"firing for {firing:.0f} s; rule "
                         f"{rule.name!r} acts after {rule.min_firing_seconds} s")
-    if rule.operation in UNPLANNED and rule.mode == "execute" and not peer_unreachable():
+    if OperationKind(rule.operation).moves and rule.mode == "execute" and \
+            not peer_unreachable():
         return Decision(alert, rule, "refused", f"rule {rule.name!r} asks for an unplanned "
                         f"{rule.operation}, but this site still reaches its peer")
     verb = {"record": "recorded", "dry_run": "would start", "execute": "starts"}[rule.mode]
@@ -112,7 +114,8 @@ def alertmanager():
     """Alertmanager's webhook: each alert decided on, recorded, and started if its rule
     says so. A start that fails (Mistral unreachable) answers 503 so that Alertmanager
     delivers again; everything else answers 200 with the decisions."""
-    config = current_app.config["SERVICE"]
+    site = services()
+    config = site.config
     shared, hmac_key = config.monitoring.secrets()
     raw = request.get_data(cache=True)
     if not authentic(raw, request.headers.get("Authorization"),
@@ -123,7 +126,7 @@ def alertmanager():
                        "this site accepts no alerts: monitoring has no secret configured",
                        status=401, headers={"WWW-Authenticate": 'Bearer realm="alerts"'})
     payload = body(AlertmanagerPayload)
-    sessions = current_app.extensions["sessions"]
+    sessions = site.sessions
     now = datetime.now(UTC)
     decisions = [_handle(sessions, config, decide(
         alert, config.monitoring.rules, now,
@@ -181,9 +184,9 @@ def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dic
         for name, wanted in rule.selector.items():
             value = alert.labels.get(wanted[1:], "") if wanted.startswith("$") else wanted
             query = query.where(getattr(ProtectionGroup, name) == value)
-        recover_here = (ProtectionGroup.secondary_site == config.site
-                        if rule.operation == "test_failover"
-                        else ProtectionGroup.primary_site == config.peer.name)
+        kind = OperationKind(rule.operation)
+        recover_here = (ProtectionGroup.primary_site == config.peer.name if kind.moves
+                        else ProtectionGroup.secondary_site == config.site)
         groups = list(session.scalars(query.where(recover_here)))
     if not groups:
         return {**answer, "action": "ignored", "reason": f"rule {rule.name!r} matches no "
@@ -191,9 +194,8 @@ def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dic
     names = ", ".join(g.name for g in groups)
     if decision.action == "dry_run":
         return {**answer, "reason": f"{decision.reason} of {names}"}
-    kind = rule.operation
-    params = {"failover_type": "unplanned"} if kind != "test_failover" else {}
-    batches = [groups] if kind == "site_failover" else [[g] for g in groups]
+    params = {"failover_type": FailoverType.UNPLANNED} if kind.moves else {}
+    batches = [groups] if kind.site_wide else [[g] for g in groups]
     started = []
     try:
         for batch in batches:
@@ -202,11 +204,9 @@ def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dic
             key = "alert:" + hashlib.sha256(
                 f"{alert.fingerprint}|{alert.startsAt.isoformat()}|{batch[0].id}".encode()
             ).hexdigest()[:40]
-            reply, _status = operations.start(
-                actor, None, kind, batch,
-                site=config.peer.name if kind == "site_failover" else None,
-                params=dict(params), force=kind != "test_failover", key=key)
-            started.append(reply["operation"]["id"])
+            started.append(services().operations.start(Start(
+                kind, batch, actor, None, params=dict(params), force=kind.moves,
+                site=config.peer.name if kind.site_wide else None, key=key)).operation_id)
     except APIError as exc:
         with db.transaction(sessions) as session:       # let Alertmanager deliver again
             session.execute(delete(AlertDelivery).where(

@@ -26,13 +26,15 @@ from . import (
     internal,
     openapi,
     operations,
+    prober,
     sites,
 )
 from .launcher import Launcher, service_session
+from .lifecycle import Lifecycle
 from .peerlink import PeerLink
 from .policy import Policy
 from .registry import Registry
-from .starts import Starts
+from .services import Services, services
 
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
@@ -46,18 +48,15 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     outer layer (the identity headers are then trusted as they arrive); ``peer`` and
     ``launcher`` replace the links to the peer site and to Mistral (unit tests)."""
     app = Flask(__name__, static_folder=None)
-    app.config["SERVICE"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes     # larger bodies: 413
-    app.extensions["engine"] = engine or db.make_engine(config.database_url)
-    app.extensions["sessions"] = db.session_factory(app.extensions["engine"])
-    app.extensions["policy"] = Policy(config.policy_file)
-    app.extensions["registry"] = Registry(app.extensions["sessions"], config,
-                                          peer or PeerLink(config))
-    app.extensions["launcher"] = launcher or Launcher(
-        service_session(config, config.mistral.timeout),
-        str(config.mistral.url) if config.mistral.url else None)
-    app.extensions["starts"] = Starts(app.extensions["sessions"], app.extensions["launcher"],
-                                      config.mistral.start_workers)
+    engine = engine or db.make_engine(config.database_url)
+    sessions = db.session_factory(engine)
+    launcher = launcher or Launcher(service_session(config, config.mistral.timeout),
+                                    str(config.mistral.url) if config.mistral.url else None)
+    Services(config, engine, sessions, Policy(config.policy_file),
+             Registry(sessions, config, peer or PeerLink(config)), launcher,
+             Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
+                 str(config.peer.url), config.peer.probe_timeout)[0])).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, audit.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):
@@ -67,7 +66,7 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     @app.get("/healthz")
     def healthz():
         """Alive, and the database answers."""
-        with app.extensions["engine"].connect() as connection:
+        with services(app).engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "site": config.site}
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +14,7 @@ from . import db
 from .identity import caller
 from .models import AuditEntry
 from .params import bounded_int
+from .services import services
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/audit-log")
 
@@ -41,7 +42,7 @@ def view(entry: AuditEntry) -> dict:
 @bp.get("")
 def list_entries():
     who = caller()
-    policy = current_app.extensions["policy"]
+    policy = services().policy
     policy.require("protector:read", who)
     limit = bounded_int("limit", 100, 1, 1000)
     marker = bounded_int("marker", None, 0, 2**62)
@@ -50,6 +51,6 @@ def list_entries():
         query = query.where(AuditEntry.project_name == who.project_name)
     if marker is not None:
         query = query.where(AuditEntry.id < marker)
-    with current_app.extensions["sessions"]() as session:
+    with services().sessions() as session:
         entries = session.scalars(query).all()
     return {"entries": [view(e) for e in entries]}

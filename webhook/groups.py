@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+
+from site_recovery.core.model import GroupStatus
 
 from . import schemas
 from .errors import APIError, NotFound
 from .identity import Caller, caller
 from .models import Member, ProtectionGroup, ResourceMapping
 from .params import body, bounded_int
-from .registry import Change
+from .registry import Change, ChangeAction, DocumentKind
+from .services import services
 
 bp = Blueprint("groups", __name__, url_prefix="/v1")
+GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
 
 
 def group_view(group: ProtectionGroup, member_count: int | None = None) -> dict:
@@ -46,11 +50,6 @@ def mapping_view(mapping: ResourceMapping) -> dict:
             "source": mapping.source, "target": mapping.target, "version": mapping.version}
 
 
-def _services():
-    extensions = current_app.extensions
-    return extensions["sessions"], extensions["policy"], extensions["registry"]
-
-
 def find_group(session: Session, ref: str, who: Caller, all_projects: bool) -> ProtectionGroup:
     """The group ``ref`` (id, or name in the caller's project) that the caller may see."""
     query = select(ProtectionGroup).where(or_(ProtectionGroup.id == ref,
@@ -69,11 +68,37 @@ def find_group(session: Session, ref: str, who: Caller, all_projects: bool) -> P
     return found[0]
 
 
+def find_mapping(session: Session, mapping_id: str, who: Caller,
+                 all_projects: bool) -> ResourceMapping:
+    mapping = session.get(ResourceMapping, mapping_id)
+    if mapping is None or not (all_projects or mapping.project_name == who.project_name):
+        raise NotFound(f"resource mapping {mapping_id!r} not found")
+    return mapping
+
+
 def _require(rule: str) -> tuple[Caller, bool]:
     who = caller()
-    policy = current_app.extensions["policy"]
+    policy = services().policy
     policy.require(rule, who)
     return who, policy.all_projects(who)
+
+
+def _change(access: tuple[Caller, bool], kind: DocumentKind, ref: str, action: ChangeAction,
+            values: dict | None = None, expected_version: int | None = None):
+    """``action`` on the group or mapping ``ref`` that the caller (``access``: from
+    :func:`_require`) may change; the new document (None: deleted)."""
+    who, everyone = access
+    find = find_group if kind is GROUP else find_mapping
+    site = services()
+    with site.sessions() as session:
+        target = find(session, ref, who, everyone)
+    return site.registry.submit(Change(kind, action, target.id, target.project_name,
+                                       values or {}, expected_version), who.actor)
+
+
+def _shown(model, object_id: str, view) -> dict:
+    with services().sessions() as session:
+        return view(session.get(model, object_id))
 
 
 # -- groups ----------------------------------------------------------------------------------
@@ -81,7 +106,6 @@ def _require(rule: str) -> tuple[Caller, bool]:
 @bp.get("/protection-groups")
 def list_groups():
     who, everyone = _require("protector:read")
-    sessions = current_app.extensions["sessions"]
     counts = (select(Member.group_id, func.count().label("n")).group_by(Member.group_id)
               .subquery())
     query = (select(ProtectionGroup, func.coalesce(counts.c.n, 0))
@@ -89,7 +113,7 @@ def list_groups():
              .order_by(ProtectionGroup.project_name, ProtectionGroup.name))
     if not everyone:
         query = query.where(ProtectionGroup.project_name == who.project_name)
-    with sessions() as session:
+    with services().sessions() as session:
         rows = session.execute(query).all()
     return {"protection_groups": [group_view(g, n) for g, n in rows]}
 
@@ -98,53 +122,34 @@ def list_groups():
 def create_group():
     who, _ = _require("protector:write")
     spec = body(schemas.GroupCreate)
-    _, _, registry = _services()
-    doc = registry.submit(Change("protection_group", "create", str(uuid.uuid4()),
-                                 who.project_name,
-                                 {**spec.model_dump(), "project_name": who.project_name,
-                                  "status": "unprotected"}), who.actor)
-    return _show_group(doc["id"]), 201
+    doc = services().registry.submit(Change(
+        GROUP, ChangeAction.CREATE, str(uuid.uuid4()), who.project_name,
+        {**spec.model_dump(mode="json"), "project_name": who.project_name,
+         "status": GroupStatus.UNPROTECTED}), who.actor)
+    return {"protection_group": _shown(ProtectionGroup, doc.id, group_view)}, 201
 
 
 @bp.get("/protection-groups/<ref>")
 def show_group(ref: str):
     who, everyone = _require("protector:read")
-    sessions, _, _ = _services()
-    with sessions() as session:
+    with services().sessions() as session:
         return {"protection_group": group_view(find_group(session, ref, who, everyone))}
-
-
-def _show_group(group_id: str) -> dict:
-    sessions, _, _ = _services()
-    with sessions() as session:
-        return {"protection_group": group_view(session.get(ProtectionGroup, group_id))}
-
-
-def _group_change(access: tuple[Caller, bool], ref: str, action: str, values=None,
-                  expected_version: int | None = None) -> dict | None:
-    who, everyone = access
-    sessions, _, registry = _services()
-    with sessions() as session:
-        group = find_group(session, ref, who, everyone)
-    doc = registry.submit(Change("protection_group", action, group.id, group.project_name,
-                                 values or {}, expected_version), who.actor)
-    return doc
 
 
 @bp.patch("/protection-groups/<ref>")
 def update_group(ref: str):
     access = _require("protector:write")
     change = body(schemas.GroupUpdate)
-    doc = _group_change(access, ref, "update", values=change.changes(),
-                        expected_version=change.version)
-    return _show_group(doc["id"])
+    doc = _change(access, GROUP, ref, ChangeAction.UPDATE,
+                  values=change.changes(), expected_version=change.version)
+    return {"protection_group": _shown(ProtectionGroup, doc.id, group_view)}
 
 
 @bp.delete("/protection-groups/<ref>")
 def delete_group(ref: str):
     access = _require("protector:write")
     version = bounded_int("version", None, 1, 2**31)
-    _group_change(access, ref, "delete", expected_version=version)
+    _change(access, GROUP, ref, ChangeAction.DELETE, expected_version=version)
     return "", 204
 
 
@@ -153,8 +158,7 @@ def delete_group(ref: str):
 @bp.get("/protection-groups/<ref>/members")
 def list_members(ref: str):
     who, everyone = _require("protector:read")
-    sessions, _, _ = _services()
-    with sessions() as session:
+    with services().sessions() as session:
         group = find_group(session, ref, who, everyone)
         return {"members": [member_view(m) for m in group.members]}
 
@@ -163,12 +167,11 @@ def list_members(ref: str):
 def add_member(ref: str):
     access = _require("protector:write")
     spec = body(schemas.MemberAdd)
-    values = {"server_id": str(uuid.UUID(spec.server_id)), "server_name": spec.server_name}
-    doc = _group_change(access, ref, "add_member", values=values)
-    added = next(m for m in doc["members"] if m["server_id"] == values["server_id"])
-    sessions, _, _ = _services()
-    with sessions() as session:
-        return {"member": member_view(session.get(Member, added["id"]))}, 201
+    server_id = str(uuid.UUID(spec.server_id))
+    doc = _change(access, GROUP, ref, ChangeAction.ADD_MEMBER,
+                  values={"server_id": server_id, "server_name": spec.server_name})
+    added = next(m for m in doc.members if m.server_id == server_id)
+    return {"member": _shown(Member, added.id, member_view)}, 201
 
 
 @bp.delete("/protection-groups/<ref>/members/<server_id>")
@@ -177,28 +180,19 @@ def remove_member(ref: str, server_id: str):
         server_id = str(uuid.UUID(server_id))       # as add_member stored it
     except ValueError:
         raise NotFound(f"server {server_id!r} is not a member: not a server id") from None
-    _group_change(_require("protector:write"), ref, "remove_member",
-                  values={"server_id": server_id})
+    _change(_require("protector:write"), GROUP, ref, ChangeAction.REMOVE_MEMBER,
+            values={"server_id": server_id})
     return "", 204
 
 
 # -- resource mappings -----------------------------------------------------------------------
 
-def _find_mapping(session: Session, mapping_id: str, who: Caller,
-                  everyone: bool) -> ResourceMapping:
-    mapping = session.get(ResourceMapping, mapping_id)
-    if mapping is None or not (everyone or mapping.project_name == who.project_name):
-        raise NotFound(f"resource mapping {mapping_id!r} not found")
-    return mapping
-
-
 @bp.get("/resource-mappings")
 def list_mappings():
     who, everyone = _require("protector:read")
-    sessions, _, _ = _services()
     query = select(ResourceMapping).order_by(ResourceMapping.project_name,
                                              ResourceMapping.kind, ResourceMapping.source)
-    with sessions() as session:
+    with services().sessions() as session:
         if request.args.get("protection_group"):
             group = find_group(session, request.args["protection_group"], who, everyone)
             query = query.where(or_(ResourceMapping.group_id == group.id,
@@ -213,55 +207,37 @@ def list_mappings():
 def create_mapping():
     who, everyone = _require("protector:write")
     spec = body(schemas.MappingCreate)
-    sessions, _, registry = _services()
+    site = services()
     project, group_id = who.project_name, None
     if spec.protection_group:
-        with sessions() as session:
+        with site.sessions() as session:
             group = find_group(session, spec.protection_group, who, everyone)
         project, group_id = group.project_name, group.id
-    doc = registry.submit(Change("resource_mapping", "create", str(uuid.uuid4()), project,
-                                 {"project_name": project, "group_id": group_id,
-                                  "kind": spec.kind, "source": spec.source,
-                                  "target": spec.target}), who.actor)
-    return _show_mapping(doc["id"]), 201
-
-
-def _show_mapping(mapping_id: str) -> dict:
-    sessions, _, _ = _services()
-    with sessions() as session:
-        return {"resource_mapping": mapping_view(session.get(ResourceMapping, mapping_id))}
+    doc = site.registry.submit(Change(
+        MAPPING, ChangeAction.CREATE, str(uuid.uuid4()), project,
+        {"project_name": project, "group_id": group_id, "kind": spec.kind,
+         "source": spec.source, "target": spec.target}), who.actor)
+    return {"resource_mapping": _shown(ResourceMapping, doc.id, mapping_view)}, 201
 
 
 @bp.get("/resource-mappings/<mapping_id>")
 def show_mapping(mapping_id: str):
     who, everyone = _require("protector:read")
-    sessions, _, _ = _services()
-    with sessions() as session:
-        return {"resource_mapping": mapping_view(_find_mapping(session, mapping_id, who,
-                                                               everyone))}
-
-
-def _mapping_change(access: tuple[Caller, bool], mapping_id: str, action: str, values=None,
-                    expected_version: int | None = None) -> dict | None:
-    who, everyone = access
-    sessions, _, registry = _services()
-    with sessions() as session:
-        mapping = _find_mapping(session, mapping_id, who, everyone)
-    return registry.submit(Change("resource_mapping", action, mapping.id,
-                                  mapping.project_name, values or {}, expected_version),
-                           who.actor)
+    with services().sessions() as session:
+        return {"resource_mapping": mapping_view(find_mapping(session, mapping_id, who,
+                                                              everyone))}
 
 
 @bp.patch("/resource-mappings/<mapping_id>")
 def update_mapping(mapping_id: str):
     access = _require("protector:write")
     change = body(schemas.MappingUpdate)
-    doc = _mapping_change(access, mapping_id, "update", {"target": change.target},
-                          change.version)
-    return _show_mapping(doc["id"])
+    doc = _change(access, MAPPING, mapping_id, ChangeAction.UPDATE,
+                  {"target": change.target}, change.version)
+    return {"resource_mapping": _shown(ResourceMapping, doc.id, mapping_view)}
 
 
 @bp.delete("/resource-mappings/<mapping_id>")
 def delete_mapping(mapping_id: str):
-    _mapping_change(_require("protector:write"), mapping_id, "delete")
+    _change(_require("protector:write"), MAPPING, mapping_id, ChangeAction.DELETE)
     return "", 204

@@ -1,4 +1,5 @@
-"""``/v1/internal``: the peer site's pushes and forwarded changes, and workflow progress.
+"""``/v1/internal``: the peer site's pushes and forwarded changes, and what the workflows
+read and record of a group.
 
 Only callers with the ``service`` role (the peer's DR service account, signed in to this
 site's Keystone; the workflows' account) reach these endpoints.
@@ -6,123 +7,124 @@ site's Keystone; the workflows' account) reach these endpoints.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from . import audit, db, schemas
 from .errors import Conflict, NotFound
-from .identity import caller
+from .identity import Caller, caller
 from .models import ProtectionGroup
 from .params import body, bounded_int
-from .registry import KINDS, Change, group_document, receive
+from .registry import KINDS, Change, ChangeAction, DocumentKind, group_document, receive
+from .services import services
 
 bp = Blueprint("internal", __name__, url_prefix="/v1/internal")
+GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
 
 
-def _service():
+def _service() -> Caller:
     who = caller()
-    current_app.extensions["policy"].require("protector:internal", who)
+    services().policy.require("protector:internal", who)
     return who
 
 
-def _receive(who, kind: str, object_id: str, doc: dict | None, expected: int):
-    with db.transaction(current_app.extensions["sessions"]) as session:
-        stored = receive(session, kind, object_id, doc, expected)
+def _receive(kind: DocumentKind, object_id: str, push: type[BaseModel] | None):
+    """A push from the peer (``push``: its body's model; None: a deletion, at
+    ``?version=``): the document stored."""
+    who = _service()
+    push = body(push) if push else None
+    doc = push.document if push else None
+    expected = push.expected_version if push else bounded_int("version", 0, 0, 2**31)
+    with db.transaction(services().sessions) as session:
+        stored: BaseModel | None = receive(session, kind, object_id, doc, expected)
         audit.record_in(session, who.actor, f"{kind}.sync", object_id, "accepted",
-                        f"from peer site, version {doc['version'] if doc else 'deleted'}",
-                        project_name=(doc or {}).get("project_name"))
-    return stored
+                        f"from peer site, version {doc.version if doc else 'deleted'}",
+                        project_name=doc.project_name if doc else None)
+    return {"document": stored.model_dump(mode="json")} if stored else ("", 204)
 
 
-def _documents(kind: str, project_name: str | None = None):
+def _documents(kind: DocumentKind, project_name: str | None = None):
     _service()
-    model, document, _, _ = KINDS[kind]
-    query = select(model).order_by(model.id)
+    keeping = KINDS[kind]
+    query = select(keeping.model).order_by(keeping.model.id)
     if project_name is not None:
-        query = query.where(model.project_name == project_name)
-    with current_app.extensions["sessions"]() as session:
-        return {"documents": [document(row) for row in session.scalars(query)]}
+        query = query.where(keeping.model.project_name == project_name)
+    with services().sessions() as session:
+        return {"documents": [keeping.document(row).model_dump(mode="json")
+                              for row in session.scalars(query)]}
 
 
 @bp.get("/protection-groups")
 def list_groups():
     """Every group document, for the coordinator to catch up (``Registry.reconcile``)."""
-    return _documents("protection_group")
+    return _documents(GROUP)
 
 
 @bp.get("/protection-groups/<object_id>")
 def show_group(object_id: str):
     """One group's document, members' captured specs included: what a workflow rebuilds."""
     _service()
-    with current_app.extensions["sessions"]() as session:
+    with services().sessions() as session:
         group = session.get(ProtectionGroup, object_id)
         if group is None:
             raise NotFound(f"protection group {object_id!r} not found")
-        return {"document": group_document(group)}
+        return {"document": group_document(group).model_dump(mode="json")}
 
 
 @bp.put("/protection-groups/<object_id>/capture")
 def record_capture(object_id: str):
     """Capture's result, stored on both sites (a change like any other)."""
-    return {"document": _workflow_change(object_id, "capture", body(schemas.Capture))}
+    return _workflow_change(object_id, ChangeAction.CAPTURE, body(schemas.Capture))
 
 
 @bp.put("/protection-groups/<object_id>/state")
 def set_state(object_id: str):
     """A group's status and, after a failover, its swapped sites. A failover's outcome is
     recorded here even when the peer site is gone (``Registry.submit_even_alone``)."""
-    return {"document": _workflow_change(object_id, "set_state", body(schemas.GroupState),
-                                         even_alone=True)}
+    return _workflow_change(object_id, ChangeAction.SET_STATE, body(schemas.GroupState),
+                            even_alone=True)
 
 
-def _workflow_change(object_id: str, action: str, values, even_alone: bool = False):
+def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
+                     even_alone: bool = False):
     who = _service()
-    registry = current_app.extensions["registry"]
-    with current_app.extensions["sessions"]() as session:
+    registry = services().registry
+    with services().sessions() as session:
         group = session.get(ProtectionGroup, object_id)
         if group is None:
             raise NotFound(f"protection group {object_id!r} not found")
         project = group.project_name
-    change = Change("protection_group", action, object_id, project,
-                    values.model_dump(exclude_none=True))
+    change = Change(GROUP, action, object_id, project,
+                    values.model_dump(mode="json", exclude_none=True))
     submit = registry.submit_even_alone if even_alone else registry.submit
-    return submit(change, who.actor)
+    return {"document": submit(change, who.actor).model_dump(mode="json")}
 
 
 @bp.get("/resource-mappings")
 def list_mappings():
     """Every mapping document, or one project's (``?project_name=``)."""
-    return _documents("resource_mapping", request.args.get("project_name"))
+    return _documents(MAPPING, request.args.get("project_name"))
 
 
 @bp.put("/protection-groups/<object_id>")
 def push_group(object_id: str):
-    who = _service()
-    push = body(schemas.GroupPush)          # checked; stored as sent, as the peer holds it
-    return {"document": _receive(who, "protection_group", object_id,
-                                 request.get_json()["document"], push.expected_version)}
+    return _receive(GROUP, object_id, schemas.GroupPush)
 
 
 @bp.delete("/protection-groups/<object_id>")
 def push_group_deletion(object_id: str):
-    _receive(_service(), "protection_group", object_id, None,
-             bounded_int("version", 0, 0, 2**31))
-    return "", 204
+    return _receive(GROUP, object_id, None)
 
 
 @bp.put("/resource-mappings/<object_id>")
 def push_mapping(object_id: str):
-    who = _service()
-    push = body(schemas.MappingPush)
-    return {"document": _receive(who, "resource_mapping", object_id,
-                                 request.get_json()["document"], push.expected_version)}
+    return _receive(MAPPING, object_id, schemas.MappingPush)
 
 
 @bp.delete("/resource-mappings/<object_id>")
 def push_mapping_deletion(object_id: str):
-    _receive(_service(), "resource_mapping", object_id, None,
-             bounded_int("version", 0, 0, 2**31))
-    return "", 204
+    return _receive(MAPPING, object_id, None)
 
 
 @bp.post("/forward")
@@ -130,9 +132,10 @@ def forward():
     """A change received by the peer, for this site (its coordinator) to make."""
     _service()
     forwarded = body(schemas.Forwarded)
-    registry = current_app.extensions["registry"]
+    registry = services().registry
     change = Change.from_dict(forwarded.change.model_dump())
     if registry.coordinator != registry.config.site:
         raise Conflict(f"site {registry.config.site} does not coordinate changes; "
                        f"{registry.coordinator} does")
-    return {"document": registry.coordinate(change, forwarded.actor)}
+    after = registry.coordinate(change, forwarded.actor)
+    return {"document": after.model_dump(mode="json") if after else None}

@@ -8,10 +8,10 @@ mark the operation failed-to-start and leave nothing half-done.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import yaml
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -58,32 +58,45 @@ class Launcher:
             self._client = mistral_client.client(mistral_url=self.url, session=self._session)
         return self._client
 
-    def install_workbooks(self) -> list[str]:
-        """Create or replace the pack's workbooks in this site's Mistral; their names."""
+    def install(self, capture_schedule: str, capture_input: dict,
+                trigger: str = "site_recovery.capture") -> list[str]:
+        """Create or replace the pack's workbooks in this site's Mistral, point the cron
+        trigger that captures this site's groups at this version's workflow, then remove
+        older versions of the workbooks (no trigger holds them any more). What was done,
+        a line each. Idempotent: a second run replaces each workbook with itself. A newer
+        version than this pack's is left alone."""
         mistral = self._mistral()
         present = {w.name for w in mistral.workbooks.list()}
-        installed = []
-        for text in workbooks.workbooks().values():
-            name = yaml.safe_load(text)["name"]
-            if name in present:
-                mistral.workbooks.update(text)
-            else:
-                mistral.workbooks.create(text)
-            installed.append(name)
-        return installed
+        done = []
+        for book in workbooks.pack():
+            (mistral.workbooks.update if book.name in present
+             else mistral.workbooks.create)(book.text)
+            done.append(f"workbook {book.name} installed")
+        done.append(self._schedule(trigger, workbooks.workflow_name("capture_site"),
+                                   capture_schedule, capture_input))
+        for book in workbooks.pack():
+            for name in sorted(present - {book.name}):
+                family, version = workbooks.family_and_version(name)
+                if family == book.family and version < book.version:
+                    mistral.workbooks.delete(name)
+                    done.append(f"workbook {name} removed: {book.name} replaces it")
+                elif family == book.family:
+                    done.append(f"workbook {name} left in place: it is newer than "
+                                f"{book.name}")
+        return done
 
-    def schedule_capture(self, pattern: str, name: str = "site_recovery.capture") -> str:
-        """The cron trigger that captures this site's groups on ``pattern`` (idempotent:
-        a trigger on another schedule is replaced)."""
+    def _schedule(self, name: str, workflow: str, pattern: str, workflow_input: dict) -> str:
+        """The cron trigger ``name`` running ``workflow`` on ``pattern`` (a trigger on
+        another schedule, workflow or input is replaced)."""
         mistral = self._mistral()
-        existing = {t.name: t for t in mistral.cron_triggers.list()}
-        trigger = existing.get(name)
-        if trigger is not None and trigger.pattern == pattern:
-            return name
-        if trigger is not None:
-            mistral.cron_triggers.delete(name)
-        mistral.cron_triggers.create(name, "site_recovery.dr.capture_site", {}, pattern=pattern)
-        return name
+        trigger = next((t for t in mistral.cron_triggers.list() if t.name == name), None)
+        wanted = (pattern, workflow, workflow_input)
+        if trigger is None or (trigger.pattern, trigger.workflow_name,
+                               _as_dict(trigger.workflow_input)) != wanted:
+            if trigger is not None:
+                mistral.cron_triggers.delete(name)
+            mistral.cron_triggers.create(name, workflow, workflow_input, pattern=pattern)
+        return f"cron trigger {name} runs {workflow} on '{pattern}'"
 
     def start(self, workflow: str, workflow_input: dict, *, description: str) -> Execution:
         """Create one execution of ``workflow``; returns at once (Mistral runs it)."""
@@ -122,3 +135,8 @@ class Launcher:
                                "workbook installed?", status=500) from None
             raise APIError(f"Mistral refused {subject}: {exc.error_message}",
                            status=502) from None
+
+
+def _as_dict(value) -> dict:
+    """A cron trigger's input as mistralclient gives it: a JSON text, or a mapping."""
+    return json.loads(value) if isinstance(value, str) else dict(value or {})

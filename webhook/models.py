@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from site_recovery.core.model import GroupStatus, Status
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -85,7 +87,7 @@ class ProtectionGroup(Base):
     secondary_site: Mapped[str] = mapped_column(String(64))
     volume_type: Mapped[str] = mapped_column(String(255))
     rpo_target_seconds: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(32), default="unprotected")
+    status: Mapped[str] = mapped_column(String(32), default=GroupStatus.UNPROTECTED)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -128,7 +130,7 @@ class ResourceMapping(Base):
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(36), default="project")
-    kind: Mapped[str] = mapped_column(String(16))   # network | flavor | security_group | ip_rule
+    kind: Mapped[str] = mapped_column(String(16))              # a MappingKind
     source: Mapped[str] = mapped_column(String(255))
     target: Mapped[str] = mapped_column(String(255))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -142,14 +144,14 @@ class Operation(Base):
     __tablename__ = "operations"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    type: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(32))              # an OperationKind
     scope: Mapped[str] = mapped_column(String(16))             # protection_group | site
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="SET NULL"))
     site: Mapped[str | None] = mapped_column(String(64))
     project_name: Mapped[str | None] = mapped_column(String(64), index=True)
     requested_project: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(24), default="pending")
+    status: Mapped[str] = mapped_column(String(24), default=Status.PENDING)
     total: Mapped[int] = mapped_column(Integer, default=0)
     completed_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -173,7 +175,7 @@ class Operation(Base):
     def progress(self) -> int:
         """Percent of groups finished, successfully or not."""
         if not self.total:
-            return 100 if self.status in ("completed", "failed") else 0
+            return 100 if Status(self.status).finished else 0
         return int(100 * (self.completed_count + self.failed_count) / self.total)
 
 
@@ -188,7 +190,7 @@ class OperationResult(Base):
     operation_id: Mapped[str] = mapped_column(ForeignKey("operations.id", ondelete="CASCADE"))
     group_id: Mapped[str] = mapped_column(String(36))
     group_name: Mapped[str] = mapped_column(String(63))
-    status: Mapped[str] = mapped_column(String(24), default="pending")
+    status: Mapped[str] = mapped_column(String(24), default=Status.PENDING)
     step: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     recovery_point: Mapped[str | None] = mapped_column(String(255))

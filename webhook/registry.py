@@ -1,12 +1,13 @@
 """Protection groups and resource mappings, kept identical on both sites.
 
 Every change is a :class:`Change`: a small serialisable command that turns the current
-document of a group or mapping into the next one. One site of the pair makes every change
-(the coordinator: the first by name); the other forwards the changes it receives, so two
-changes never race from two sides. The coordinator builds the next document with
-``version + 1`` and pushes it to the peer, which takes it only if it still holds the
-version the change was built on (and no other object holds its name); only then is it
-stored on the coordinator. So both sites hold the same version, or the change is refused:
+document of a group or mapping (:mod:`site_recovery.core.model`) into the next one. One
+site of the pair makes every change (the coordinator: the first by name); the other
+forwards the changes it receives, so two changes never race from two sides. The
+coordinator builds the next document with ``version + 1`` and pushes it to the peer, which
+takes it only if it still holds the version the change was built on (and no other object
+holds its name); only then is it stored on the coordinator. So both sites hold the same
+version, or the change is refused:
 
 - peer unreachable (as judged by the prober, or on the push itself): 503;
 - another change won the race, or the name is taken: 409.
@@ -19,15 +20,25 @@ that was lost in doubt is then visible on both sites.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from site_recovery.core.config import ServiceConfig
+from site_recovery.core.model import (
+    MEMBERS_MAX,
+    UNFINISHED,
+    GroupDocument,
+    MappingDocument,
+    MemberDocument,
+)
 
 from . import audit, db
 from .errors import APIError, Conflict, NotFound, Unavailable
@@ -42,121 +53,141 @@ from .models import (
 )
 from .peerlink import PeerLink, PeerUnreachable
 
-GROUP_FIELDS = ("name", "description", "project_name", "replication_type", "primary_site",
-                "secondary_site", "volume_type", "rpo_target_seconds", "status")
-MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "spec")
-MAPPING_FIELDS = ("project_name", "group_id", "kind", "source", "target")
+
+class DocumentKind(enum.StrEnum):
+    PROTECTION_GROUP = "protection_group"
+    RESOURCE_MAPPING = "resource_mapping"
+
+    @property
+    def noun(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class ChangeAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    ADD_MEMBER = "add_member"
+    REMOVE_MEMBER = "remove_member"
+    CAPTURE = "capture"
+    SET_STATE = "set_state"
 
 
 # -- documents: the whole state of one object, as both sites store it ------------------------
 
-def group_document(group: ProtectionGroup) -> dict:
-    doc = {"id": group.id, "version": group.version,
-           "created_at": group.created_at.isoformat(),
-           "updated_at": group.updated_at.isoformat()}
-    doc.update({name: getattr(group, name) for name in GROUP_FIELDS})
-    doc["members"] = [
-        {**{name: getattr(m, name) for name in MEMBER_FIELDS},
-         "captured_at": m.captured_at.isoformat() if m.captured_at else None}
-        for m in group.members]
-    return doc
+def group_document(group: ProtectionGroup) -> GroupDocument:
+    return GroupDocument.model_validate(group, from_attributes=True)
 
 
-def mapping_document(mapping: ResourceMapping) -> dict:
-    doc = {"id": mapping.id, "version": mapping.version}
-    doc.update({name: getattr(mapping, name) for name in MAPPING_FIELDS})
-    return doc
+def mapping_document(mapping: ResourceMapping) -> MappingDocument:
+    return MappingDocument.model_validate(mapping, from_attributes=True)
 
 
-def store_group(session: Session, doc: dict, *, force: bool = False) -> ProtectionGroup:
+def _columns(document: BaseModel, *, leave: set[str]) -> dict[str, Any]:
+    """A document's fields, as the database stores them."""
+    return {name: getattr(document, name) for name in type(document).model_fields
+            if name not in leave}
+
+
+def store_group(session: Session, doc: GroupDocument, *, force: bool = False
+                ) -> ProtectionGroup:
     """Store ``doc`` unless this site already holds that version or a newer one (``force``:
     whatever this site holds)."""
-    group = session.get(ProtectionGroup, doc["id"])
-    if group is not None and group.version >= doc["version"] and not force:
+    group = session.get(ProtectionGroup, doc.id)
+    if group is not None and group.version >= doc.version and not force:
         return group
     if group is None:
-        group = ProtectionGroup(id=doc["id"],
-                                created_at=datetime.fromisoformat(doc["created_at"]))
+        group = ProtectionGroup(id=doc.id, created_at=doc.created_at)
         session.add(group)
-    for name in GROUP_FIELDS:
-        setattr(group, name, doc[name])
-    group.version = doc["version"]
-    group.updated_at = datetime.fromisoformat(doc["updated_at"])
-    wanted = {m["id"]: m for m in doc["members"]}
+    for name, value in _columns(doc, leave={"id", "created_at", "members"}).items():
+        setattr(group, name, value)
+    wanted = {m.id: m for m in doc.members}
     for member in list(group.members):
         if member.id not in wanted:
             group.members.remove(member)
     session.flush()                   # a server removed and added again: the old row first
     held = {m.id: m for m in group.members}
-    for item in doc["members"]:
-        member = held.get(item["id"])
+    for item in doc.members:
+        member = held.get(item.id)
         if member is None:
-            member = Member(id=item["id"])
+            member = Member(id=item.id)
             group.members.append(member)
-        for name in MEMBER_FIELDS[1:]:
-            setattr(member, name, item[name])
-        member.captured_at = (datetime.fromisoformat(item["captured_at"])
-                              if item["captured_at"] else None)
+        for name, value in _columns(item, leave={"id"}).items():
+            setattr(member, name, value)
     session.flush()
     return group
 
 
-def store_mapping(session: Session, doc: dict, *, force: bool = False) -> ResourceMapping:
-    mapping = session.get(ResourceMapping, doc["id"])
-    if mapping is not None and mapping.version >= doc["version"] and not force:
+def store_mapping(session: Session, doc: MappingDocument, *, force: bool = False
+                  ) -> ResourceMapping:
+    mapping = session.get(ResourceMapping, doc.id)
+    if mapping is not None and mapping.version >= doc.version and not force:
         return mapping
     if mapping is None:
-        mapping = ResourceMapping(id=doc["id"])
+        mapping = ResourceMapping(id=doc.id)
         session.add(mapping)
-    for name in MAPPING_FIELDS:
-        setattr(mapping, name, doc[name])
-    mapping.scope = doc["group_id"] or "project"
-    mapping.version = doc["version"]
+    for name, value in _columns(doc, leave={"id"}).items():
+        setattr(mapping, name, value)
+    mapping.scope = doc.group_id or "project"
     session.flush()
     return mapping
 
 
-KINDS = {"protection_group": (ProtectionGroup, group_document, store_group,
-                              "/v1/internal/protection-groups"),
-         "resource_mapping": (ResourceMapping, mapping_document, store_mapping,
-                              "/v1/internal/resource-mappings")}
+@dataclass(frozen=True)
+class Kind:
+    """How one kind of document is kept: its table, document, store and peer path."""
+
+    model: type
+    document_type: type[BaseModel]
+    document: Any
+    store: Any
+    path: str
 
 
-def receive(session: Session, kind: str, object_id: str, doc: dict | None,
-            expected_version: int) -> dict | None:
+KINDS = {DocumentKind.PROTECTION_GROUP: Kind(ProtectionGroup, GroupDocument, group_document,
+                                             store_group, "/v1/internal/protection-groups"),
+         DocumentKind.RESOURCE_MAPPING: Kind(ResourceMapping, MappingDocument,
+                                             mapping_document, store_mapping,
+                                             "/v1/internal/resource-mappings")}
+
+
+def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel | None,
+            expected_version: int) -> BaseModel | None:
     """The peer's side of a push: take ``doc`` (None: delete) if this site still holds
     ``expected_version`` (0: nothing). Raises Conflict carrying this site's copy."""
-    model, document, store, _ = KINDS[kind]
-    if doc is not None and doc["id"] != object_id:
-        raise APIError(f"the document is {doc['id']}, not {object_id}", field="document.id")
-    row = session.get(model, object_id, with_for_update=True)
+    kind = DocumentKind(kind)
+    keeping = KINDS[kind]
+    if doc is not None and doc.id != object_id:
+        raise APIError(f"the document is {doc.id}, not {object_id}", field="document.id")
+    row = session.get(keeping.model, object_id, with_for_update=True)
     held = row.version if row is not None else 0
     if doc is None and row is None:
         return None                                     # already gone: a repeated delete
-    if doc is not None and row is not None and held >= doc["version"] and \
-            document(row) == doc:
+    if doc is not None and row is not None and held >= doc.version and \
+            keeping.document(row) == doc:
         return doc                                      # a repeated push
     if held != expected_version:
-        raise Conflict(f"{kind.replace('_', ' ')} {object_id} is at version {held} here, "
-                       f"not {expected_version}", current=document(row) if row else None)
+        current = keeping.document(row).model_dump(mode="json") if row else None
+        raise Conflict(f"{kind.noun} {object_id} is at version {held} here, "
+                       f"not {expected_version}", current=current)
     if doc is None:
-        if kind == "protection_group":
+        if kind is DocumentKind.PROTECTION_GROUP:
             refuse_while_busy(session, object_id)
         session.delete(row)
         session.flush()
         return None
     try:
         with session.begin_nested():
-            return document(store(session, doc))
+            return keeping.document(keeping.store(session, doc))
     except IntegrityError:
-        raise Conflict(f"another {kind.replace('_', ' ')} of project {doc['project_name']} "
-                       "has that name, or maps that source, here") from None
+        raise Conflict(f"another {kind.noun} of project {doc.project_name} has that name, "
+                       "or maps that source, here") from None
 
 
 def refuse_while_busy(session: Session, group_id: str):
     """A group under an operation on this site may not be deleted."""
     busy = session.scalar(select(Operation.id).where(
-        Operation.status.in_(("pending", "running")),
+        Operation.status.in_(UNFINISHED),
         Operation.results.any(OperationResult.group_id == group_id)))
     if busy:
         raise Conflict(f"operation {busy} is under way on this group; delete it once the "
@@ -169,12 +200,15 @@ def refuse_while_busy(session: Session, group_id: str):
 class Change:
     """One change, as forwarded between sites: ``action`` on ``kind`` ``object_id``."""
 
-    kind: str                        # protection_group | resource_mapping
-    action: str       # create | update | delete | add_member | remove_member | capture | set_state
+    kind: DocumentKind
+    action: ChangeAction
     object_id: str
     project_name: str
     values: dict = field(default_factory=dict)
     expected_version: int | None = None
+
+    def __post_init__(self):
+        self.kind, self.action = DocumentKind(self.kind), ChangeAction(self.action)
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "action": self.action, "object_id": self.object_id,
@@ -185,109 +219,117 @@ class Change:
     def from_dict(cls, data: dict) -> Change:
         return cls(**data)
 
-    def next_document(self, session: Session, current: dict | None,
-                      sites: tuple[str, str]) -> dict | None:
+    @property
+    def audit_action(self) -> str:
+        return f"{self.kind}.{self.action}"
+
+    def next_document(self, session: Session, current: BaseModel | None,
+                      sites: tuple[str, str]) -> BaseModel | None:
         """The document after this change (None: deleted); refuses what cannot be."""
-        noun = self.kind.replace("_", " ")
-        if self.action == "create":
+        noun, document_type = self.kind.noun, KINDS[self.kind].document_type
+        group = self.kind is DocumentKind.PROTECTION_GROUP
+        if self.action is ChangeAction.CREATE:
             if current is not None:
                 raise Conflict(f"{noun} {self.object_id} exists already")
-            doc = {"id": self.object_id, "version": 1, **self.values}
-            if self.kind == "protection_group":
+            fields = {"id": self.object_id, "version": 1, **self.values}
+            if group:
+                now = utcnow()
+                fields.update(members=[], created_at=now, updated_at=now)
+            doc = document_type.model_validate(fields)
+            if group:
                 _check_group(session, doc, sites)
-                now = utcnow().isoformat()
-                doc.update(members=[], created_at=now, updated_at=now)
             else:
                 _check_mapping(session, doc)
             return doc
         if current is None:
             raise NotFound(f"{noun} {self.object_id} not found")
-        if self.expected_version is not None and current["version"] != self.expected_version:
-            raise Conflict(f"{noun} {self.object_id} is at version {current['version']}, "
+        if self.expected_version is not None and current.version != self.expected_version:
+            raise Conflict(f"{noun} {self.object_id} is at version {current.version}, "
                            f"not {self.expected_version}: it changed since you read it",
-                           version=current["version"])
-        if self.action == "delete":
-            if self.kind == "protection_group":
+                           version=current.version)
+        if self.action is ChangeAction.DELETE:
+            if group:
                 refuse_while_busy(session, self.object_id)
             return None
-        doc = {**current, "version": current["version"] + 1}
-        if self.kind == "protection_group":
-            doc["updated_at"] = utcnow().isoformat()
-        if self.action == "update":
-            doc.update(self.values)
-            if self.kind == "protection_group":
-                _check_group(session, doc, sites)
-        elif self.action == "add_member":
-            doc["members"] = _with_member(current["members"], self.values)
-        elif self.action == "remove_member":
-            server = self.values["server_id"]
-            if not any(m["server_id"] == server for m in current["members"]):
-                raise NotFound(f"server {server} is not a member of protection group "
-                               f"{current['name']}")
-            doc["members"] = [m for m in current["members"] if m["server_id"] != server]
-        elif self.action == "capture":
-            doc["members"] = _with_specs(current, self.values["specs"])
-        elif self.action == "set_state":
-            doc.update(self.values)
-            _check_sites(doc, sites)
+        changes: dict = {"version": current.version + 1}
+        if group:
+            changes["updated_at"] = utcnow()
+        if self.action in (ChangeAction.UPDATE, ChangeAction.SET_STATE):
+            changes.update(self.values)
+        elif self.action is ChangeAction.ADD_MEMBER:
+            changes["members"] = _with_member(current.members, self.values)
+        elif self.action is ChangeAction.REMOVE_MEMBER:
+            changes["members"] = _without_member(current, self.values["server_id"])
+        elif self.action is ChangeAction.CAPTURE:
+            changes["members"] = _with_specs(current, self.values["specs"])
+        doc = document_type.model_validate({**current.model_dump(), **changes})
+        if self.action is ChangeAction.UPDATE and group:
+            _check_group(session, doc, sites)
+        elif self.action is ChangeAction.SET_STATE:
+            check_sites(doc.primary_site, doc.secondary_site, sites)
         return doc
 
 
-def _check_group(session: Session, doc: dict, sites: tuple[str, str]):
-    _check_sites(doc, sites)
+def _check_group(session: Session, doc: GroupDocument, sites: tuple[str, str]):
+    check_sites(doc.primary_site, doc.secondary_site, sites)
     clash = session.scalar(select(ProtectionGroup.id).where(
-        ProtectionGroup.project_name == doc["project_name"],
-        ProtectionGroup.name == doc["name"], ProtectionGroup.id != doc["id"]))
+        ProtectionGroup.project_name == doc.project_name,
+        ProtectionGroup.name == doc.name, ProtectionGroup.id != doc.id))
     if clash:
-        raise Conflict(f"project {doc['project_name']} already has a protection group "
-                       f"named {doc['name']!r}", id=clash)
+        raise Conflict(f"project {doc.project_name} already has a protection group "
+                       f"named {doc.name!r}", id=clash)
 
 
-def _check_sites(doc: dict, sites: tuple[str, str]):
-    for role in ("primary_site", "secondary_site"):
-        if doc[role] not in sites:
-            raise APIError(f"{role} {doc[role]!r} is not a site of this pair "
+def check_sites(primary: str, secondary: str, sites: tuple[str, str]):
+    """A group's sites are the two of this pair, one each."""
+    for role, site in (("primary_site", primary), ("secondary_site", secondary)):
+        if site not in sites:
+            raise APIError(f"{role} {site!r} is not a site of this pair "
                            f"({' and '.join(sites)})", field=role)
-    if doc["primary_site"] == doc["secondary_site"]:
+    if primary == secondary:
         raise APIError("primary_site and secondary_site must be different sites",
                        field="secondary_site")
 
 
-def _check_mapping(session: Session, doc: dict):
+def _check_mapping(session: Session, doc: MappingDocument):
     clash = session.scalar(select(ResourceMapping.id).where(
-        ResourceMapping.project_name == doc["project_name"],
-        ResourceMapping.group_id.is_(None) if doc["group_id"] is None
-        else ResourceMapping.group_id == doc["group_id"],
-        ResourceMapping.kind == doc["kind"], ResourceMapping.source == doc["source"]))
+        ResourceMapping.project_name == doc.project_name,
+        ResourceMapping.group_id.is_(None) if doc.group_id is None
+        else ResourceMapping.group_id == doc.group_id,
+        ResourceMapping.kind == doc.kind, ResourceMapping.source == doc.source))
     if clash:
-        raise Conflict(f"{doc['kind']} {doc['source']!r} is already mapped here "
+        raise Conflict(f"{doc.kind} {doc.source!r} is already mapped here "
                        f"(mapping {clash}); change that one", id=clash)
 
 
-MAX_MEMBERS = 1000
-
-
-def _with_member(members: list[dict], values: dict) -> list[dict]:
-    if any(m["server_id"] == values["server_id"] for m in members):
+def _with_member(members: list[MemberDocument], values: dict) -> list[MemberDocument]:
+    if any(m.server_id == values["server_id"] for m in members):
         raise Conflict(f"server {values['server_id']} is already a member")
-    if len(members) >= MAX_MEMBERS:
-        raise Conflict(f"a protection group holds at most {MAX_MEMBERS} servers; this one "
+    if len(members) >= MEMBERS_MAX:
+        raise Conflict(f"a protection group holds at most {MEMBERS_MAX} servers; this one "
                        "is full")
-    position = max((m["position"] for m in members), default=-1) + 1
-    return [*members, {"id": str(uuid.uuid4()), "server_id": values["server_id"],
-                       "server_name": values.get("server_name") or "",
-                       "position": position, "spec": None, "captured_at": None}]
+    position = max((m.position for m in members), default=-1) + 1
+    return [*members, MemberDocument(id=str(uuid.uuid4()), server_id=values["server_id"],
+                                     server_name=values.get("server_name") or "",
+                                     position=position, spec=None, captured_at=None)]
 
 
-def _with_specs(current: dict, specs: dict[str, dict]) -> list[dict]:
-    members = {m["server_id"]: m for m in current["members"]}
-    strangers = sorted(set(specs) - set(members))
+def _without_member(current: GroupDocument, server_id: str) -> list[MemberDocument]:
+    if not any(m.server_id == server_id for m in current.members):
+        raise NotFound(f"server {server_id} is not a member of protection group "
+                       f"{current.name}")
+    return [m for m in current.members if m.server_id != server_id]
+
+
+def _with_specs(current: GroupDocument, specs: dict[str, dict]) -> list[dict]:
+    members = {m.server_id for m in current.members}
+    strangers = sorted(set(specs) - members)
     if strangers:
         raise APIError(f"servers {strangers} are not members of protection group "
-                       f"{current['name']}", field="specs")
-    at = utcnow().isoformat()
-    return [{**m, "spec": specs[m["server_id"]], "captured_at": at} if m["server_id"] in specs
-            else m for m in current["members"]]
+                       f"{current.name}", field="specs")
+    at = utcnow()
+    return [{**m.model_dump(), "spec": specs[m.server_id], "captured_at": at}
+            if m.server_id in specs else m.model_dump() for m in current.members]
 
 
 CATCH_UP_ACTOR = {"user": "site-recovery (catch-up with the peer site)", "roles": []}
@@ -305,22 +347,23 @@ class Registry:
         """The site that makes every change: the first of the pair by name."""
         return min(self.config.sites)
 
-    def submit(self, change: Change, actor: dict) -> dict | None:
+    def submit(self, change: Change, actor: dict) -> BaseModel | None:
         """Make ``change`` on both sites, here or through the coordinator; the new document."""
         try:
-            if change.kind == "protection_group" and change.action == "create":
-                _check_sites(change.values, self.config.sites)
+            if change.kind is DocumentKind.PROTECTION_GROUP and \
+                    change.action is ChangeAction.CREATE:
+                check_sites(change.values["primary_site"], change.values["secondary_site"],
+                            self.config.sites)
             self.require_peer()
             if self.coordinator != self.config.site:
                 return self._forward(change, actor)
             return self.coordinate(change, actor)
         except APIError as exc:
-            audit.record(self.sessions, actor, f"{change.kind}.{change.action}",
-                         change.object_id, "refused", exc.message,
-                         project_name=change.project_name)
+            audit.record(self.sessions, actor, change.audit_action, change.object_id,
+                         "refused", exc.message, project_name=change.project_name)
             raise
 
-    def submit_even_alone(self, change: Change, actor: dict) -> dict | None:
+    def submit_even_alone(self, change: Change, actor: dict) -> BaseModel | None:
         """Like :meth:`submit`, but when the peer cannot take the change, make it here only.
 
         For what a failover did, which is true whether or not the lost site hears of it:
@@ -331,15 +374,15 @@ class Registry:
         try:
             return self.submit(change, actor)
         except Unavailable as exc:
+            keeping = KINDS[change.kind]
             with db.transaction(self.sessions) as session:
-                model, document, store, _ = KINDS[change.kind]
-                row = session.get(model, change.object_id, with_for_update=True)
-                after = change.next_document(session, document(row) if row else None,
+                row = session.get(keeping.model, change.object_id, with_for_update=True)
+                after = change.next_document(session, keeping.document(row) if row else None,
                                              self.config.sites)
-                store(session, after)
-                audit.record_in(session, actor, f"{change.kind}.{change.action}",
-                                change.object_id, "accepted",
-                                f"version {after['version']} on this site only: {exc.message}",
+                keeping.store(session, after)
+                audit.record_in(session, actor, change.audit_action, change.object_id,
+                                "accepted",
+                                f"version {after.version} on this site only: {exc.message}",
                                 project_name=change.project_name,
                                 details={"values": change.values, "unsynced": True})
             return after
@@ -355,16 +398,15 @@ class Registry:
                 f"refused until it is back, so that both sites stay identical. Nothing was "
                 f"changed.", peer=peer.name, since=since, last_error=peer.last_error)
 
-    def coordinate(self, change: Change, actor: dict) -> dict | None:
-        path = KINDS[change.kind][3]
+    def coordinate(self, change: Change, actor: dict) -> BaseModel | None:
         try:
             current, after = self._next(change)
         except Conflict:                # maybe only because this site is behind the peer
             if not self.reconcile(change.kind):
                 raise
             current, after = self._next(change)
-        expected = current["version"] if current else 0
-        self._push(change, path, after, expected)
+        expected = current.version if current else 0
+        self._push(change, after, expected)
         try:
             self._store(change, after, expected, actor)
         except IntegrityError:          # this site was behind the peer: catch up, then store
@@ -372,36 +414,36 @@ class Registry:
             self._store(change, after, expected, actor)
         return after
 
-    def _next(self, change: Change) -> tuple[dict | None, dict | None]:
+    def _next(self, change: Change) -> tuple[BaseModel | None, BaseModel | None]:
         """The object's document here and after ``change``."""
-        model, document, _, _ = KINDS[change.kind]
+        keeping = KINDS[change.kind]
         with self.sessions() as session:
-            row = session.get(model, change.object_id)
-            current = document(row) if row is not None else None
+            row = session.get(keeping.model, change.object_id)
+            current = keeping.document(row) if row is not None else None
             return current, change.next_document(session, current, self.config.sites)
 
-    def _store(self, change: Change, after: dict | None, expected: int, actor: dict):
-        model, _, store, _ = KINDS[change.kind]
+    def _store(self, change: Change, after: BaseModel | None, expected: int, actor: dict):
+        keeping = KINDS[change.kind]
         with db.transaction(self.sessions) as session:
             if after is None:
-                row = session.get(model, change.object_id)
+                row = session.get(keeping.model, change.object_id)
                 if row is not None:
                     session.delete(row)
             else:
-                store(session, after)
-            audit.record_in(session, actor, f"{change.kind}.{change.action}",
-                            change.object_id, "accepted",
-                            f"version {after['version'] if after else expected} on both sites",
+                keeping.store(session, after)
+            audit.record_in(session, actor, change.audit_action, change.object_id,
+                            "accepted",
+                            f"version {after.version if after else expected} on both sites",
                             project_name=change.project_name,
                             details={"values": change.values})
 
-    def _push(self, change: Change, path: str, after: dict | None, expected: int):
-        url = f"{path}/{change.object_id}"
+    def _push(self, change: Change, after: BaseModel | None, expected: int):
+        url = f"{KINDS[change.kind].path}/{change.object_id}"
         try:
             if after is None:
                 reply = self.peer.request("DELETE", f"{url}?version={expected}")
             else:
-                reply = self.peer.request("PUT", url, {"document": after,
+                reply = self.peer.request("PUT", url, {"document": after.model_dump(mode="json"),
                                                        "expected_version": expected})
         except PeerUnreachable as exc:
             raise self._unreachable(exc) from None
@@ -416,14 +458,14 @@ class Registry:
         raise APIError(f"peer site {self.peer.name} refused the change: "
                        f"{error.get('message', reply.status)}", status=502)
 
-    def reconcile(self, kind: str) -> int:
+    def reconcile(self, kind: DocumentKind) -> int:
         """Make this site's ``kind`` documents those of the peer, which never lags behind
         the coordinator; returns how many objects changed here. Best effort: a peer that
         does not answer leaves everything as it is."""
-        documents = self._peer_documents(KINDS[kind][3])
+        documents = self._peer_documents(kind)
         if documents is None:
             return 0
-        theirs = {doc["id"]: doc for doc in documents}
+        theirs = {doc.id: doc for doc in documents}
         try:
             return self._adopt(kind, theirs)
         except IntegrityError:
@@ -432,19 +474,19 @@ class Registry:
             # read again, and it is there.
             return self._adopt(kind, theirs)
 
-    def _adopt(self, kind: str, theirs: dict[str, dict]) -> int:
-        model, document, store, _ = KINDS[kind]
+    def _adopt(self, kind: DocumentKind, theirs: dict[str, BaseModel]) -> int:
+        keeping = KINDS[kind]
         changed = 0
         with db.transaction(self.sessions) as session:
-            for row in session.scalars(select(model)).all():
+            for row in session.scalars(select(keeping.model)).all():
                 if row.id not in theirs:
                     session.delete(row)
                     changed += 1
             session.flush()
             for doc in theirs.values():
-                row = session.get(model, doc["id"])
-                if row is None or document(row) != doc:
-                    store(session, doc, force=True)   # theirs, whatever its version
+                row = session.get(keeping.model, doc.id)
+                if row is None or keeping.document(row) != doc:
+                    keeping.store(session, doc, force=True)   # theirs, whatever its version
                     changed += 1
         return changed
 
@@ -454,32 +496,35 @@ class Registry:
         this site holds newer are left for the peer's own catch-up. Returns how many
         objects changed here, or None when the peer did not answer (try again later)."""
         changed = 0
-        for kind, (model, _, store, path) in KINDS.items():
-            documents = self._peer_documents(path)
+        for kind, keeping in KINDS.items():
+            documents = self._peer_documents(kind)
             if documents is None:
                 return None
             with db.transaction(self.sessions) as session:
                 for doc in documents:
-                    row = session.get(model, doc["id"])
-                    if row is not None and row.version >= doc["version"]:
+                    row = session.get(keeping.model, doc.id)
+                    if row is not None and row.version >= doc.version:
                         continue
-                    store(session, doc)
+                    keeping.store(session, doc)
                     changed += 1
-                    audit.record_in(session, CATCH_UP_ACTOR, f"{kind}.catch_up", doc["id"],
-                                    "accepted", f"version {doc['version']} from peer site "
+                    audit.record_in(session, CATCH_UP_ACTOR, f"{kind}.catch_up", doc.id,
+                                    "accepted", f"version {doc.version} from peer site "
                                     f"{self.peer.name}, recorded there while this site was "
-                                    "away", project_name=doc["project_name"])
+                                    "away", project_name=doc.project_name)
         return changed
 
-    def _peer_documents(self, path: str) -> list[dict] | None:
+    def _peer_documents(self, kind: DocumentKind) -> list[BaseModel] | None:
         """Every document of one kind as the peer holds it; None when it does not answer."""
         try:
-            reply = self.peer.request("GET", path)
+            reply = self.peer.request("GET", KINDS[kind].path)
         except PeerUnreachable:
             return None
-        return reply.body.get("documents", []) if reply.status == 200 else None
+        if reply.status != 200:
+            return None
+        return [KINDS[kind].document_type.model_validate(doc)
+                for doc in reply.body.get("documents", [])]
 
-    def _forward(self, change: Change, actor: dict) -> dict | None:
+    def _forward(self, change: Change, actor: dict) -> BaseModel | None:
         try:
             reply = self.peer.request("POST", "/v1/internal/forward",
                                       {"change": change.as_dict(), "actor": actor})
@@ -492,7 +537,8 @@ class Registry:
                 raise APIError(message, status=reply.status, **error.get("details", {}))
             raise APIError(f"coordinating site {self.coordinator} could not make the change: "
                            f"{message}", status=502)
-        return reply.body.get("document")   # its push has already stored it here
+        document = reply.body.get("document")   # its push has already stored it here
+        return KINDS[change.kind].document_type.model_validate(document) if document else None
 
     def _unreachable(self, exc: PeerUnreachable) -> Unavailable:
         at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -502,8 +548,3 @@ class Registry:
         return Unavailable(f"peer site {self.peer.name} did not answer at {at} ({exc}); the "
                            f"change needs both sites, so it was not made here; {outcome}",
                            peer=self.peer.name, since=at)
-
-
-def _mapping_group(session: Session, mapping_id: str) -> str | None:
-    mapping = session.get(ResourceMapping, mapping_id)
-    return mapping.group_id if mapping is not None else None

@@ -17,10 +17,11 @@ from gunicorn.app.base import BaseApplication
 
 from site_recovery.core import config as service_config
 
-from . import db, prober, starts
+from . import db, prober
 from .app import create_app
 from .launcher import Launcher, service_session
 from .models import Site
+from .services import services
 
 log = logging.getLogger(__name__)
 # An operation still without a Mistral execution this long after it was accepted lost its
@@ -54,10 +55,10 @@ class Housekeeper(threading.Thread):
 
     def __init__(self, app):
         super().__init__(name="housekeeper", daemon=True)
-        self.sessions = app.extensions["sessions"]
-        self.launcher = app.extensions["launcher"]
-        self.registry = app.extensions["registry"]
-        self.config = app.config["SERVICE"]
+        site = services(app)
+        self.sessions, self.registry, self.operations = (site.sessions, site.registry,
+                                                         site.operations)
+        self.config = site.config
         self._stopped = threading.Event()
         self._caught_up = False
 
@@ -69,8 +70,8 @@ class Housekeeper(threading.Thread):
             duties = [lambda: prober.probe_once(self.sessions, self.config),
                       self.catch_up_once_reachable]
             if round_ % rounds == 0:
-                duties += [lambda: starts.expire_unstarted(self.sessions, LOST_START),
-                           lambda: starts.follow_executions(self.sessions, self.launcher)]
+                duties += [lambda: self.operations.expire_unstarted(LOST_START),
+                           self.operations.follow_executions]
             for duty in duties:
                 try:
                     duty()
@@ -119,11 +120,9 @@ def main(argv=None) -> int:
     if args.command == "install-workbooks":
         launcher = Launcher(service_session(settings, settings.mistral.timeout * 6),
                             str(settings.mistral.url) if settings.mistral.url else None)
-        for name in launcher.install_workbooks():
-            print(f"workbook {name} installed")
-        trigger = launcher.schedule_capture(settings.engine.capture_schedule)
-        print(f"cron trigger {trigger} captures this site's groups on "
-              f"'{settings.engine.capture_schedule}'")
+        for line in launcher.install(settings.engine.capture_schedule,
+                                     {"concurrency": settings.engine.concurrency}):
+            print(line)
         return 0
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from .errors import NotFound
 from .identity import caller
 from .models import Site
+from .services import services
 
 bp = Blueprint("sites", __name__, url_prefix="/v1/sites")
 
@@ -23,16 +24,16 @@ def view(site: Site) -> dict:
 
 @bp.get("")
 def list_sites():
-    current_app.extensions["policy"].require("protector:read", caller())
-    with current_app.extensions["sessions"]() as session:
+    services().policy.require("protector:read", caller())
+    with services().sessions() as session:
         sites = session.query(Site).order_by(Site.role, Site.name).all()
     return {"sites": [view(s) for s in sites]}
 
 
 @bp.get("/<name>")
 def show_site(name: str):
-    current_app.extensions["policy"].require("protector:read", caller())
-    with current_app.extensions["sessions"]() as session:
+    services().policy.require("protector:read", caller())
+    with services().sessions() as session:
         site = session.get(Site, name)
     if site is None:
         raise NotFound(f"no site {name!r}; this service knows its own site and its peer")

@@ -19,7 +19,7 @@ import requests
 import yaml
 from mistralclient.api import client as mistral_client
 
-from site_recovery.core import capture, protection, stacks
+from site_recovery.core import capture, model, protection, stacks
 from site_recovery.core.config import parse
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
@@ -175,20 +175,20 @@ def test_a_rendered_recovery_stack_passes_heats_validation_and_rebuilds_the_grou
     networks = {n: alice_b.network.find_network(n) for n in ("dr-prod-net", "dr-db-net")}
     subnets = [stacks.Subnet(s.id, net.id, s.cidr) for net in networks.values()
                for s in alice_b.network.subnets(network_id=net.id)]
-    web_sg = stacks.SecurityGroup("sg-web", "web-sg", (
+    web_sg = model.SecurityGroup("sg-web", "web-sg", (
         {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
          "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"},))
-    db_sg = stacks.SecurityGroup("sg-db", "db-sg", (
+    db_sg = model.SecurityGroup("sg-db", "db-sg", (
         {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
          "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": "sg-web"},))
     servers = [
-        stacks.Server("src-web-1", "web-1", "m1.small", (stacks.Port(
-            "prod-net", (stacks.FixedIp("10.0.0.11", "10.0.0.0/24"),), ("sg-web",)),),
-            (stacks.Volume("web-1-boot", 0),), key_name=None, metadata={"tier": "web"},
+        model.Server("src-web-1", "web-1", "m1.small", (model.Port(
+            "prod-net", (model.FixedIp("10.0.0.11", "10.0.0.0/24"),), ("sg-web",)),),
+            (model.Volume("web-1-boot", 0),), key_name=None, metadata={"tier": "web"},
             boot_order=1),
-        stacks.Server("src-db-1", "db-1", "m1.large", (stacks.Port(
-            "db-net", (stacks.FixedIp("10.0.1.31", "10.0.1.0/24"),), ("sg-db",)),),
-            (stacks.Volume("db-1-boot", 0), stacks.Volume("db-1-data", None, "/dev/vdb")),
+        model.Server("src-db-1", "db-1", "m1.large", (model.Port(
+            "db-net", (model.FixedIp("10.0.1.31", "10.0.1.0/24"),), ("sg-db",)),),
+            (model.Volume("db-1-boot", 0), model.Volume("db-1-data", None, "/dev/vdb")),
             metadata={"tier": "db"}, boot_order=0)]
     template = stacks.render(
         "prod-ecommerce", "drill", servers,

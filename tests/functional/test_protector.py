@@ -22,6 +22,7 @@ import requests
 
 from site_recovery.lab import stand_in as stand_in_workbook
 from site_recovery.lab.services import alertmanager, keystone
+from site_recovery.workbooks import workflow_name
 from tests.conftest import fresh_lab
 
 PORT_BASE = 23000
@@ -161,7 +162,7 @@ def test_a_failover_starts_exactly_one_execution_and_a_repeated_key_none(lab, st
     op = operation_once_started(lab, op["id"])      # the 202 may come before Mistral's answer
     (execution,) = executions_of(lab, op["id"])
     assert execution.id == op["mistral_execution_id"]
-    assert execution.workflow_name == "site_recovery.dr.failover"
+    assert execution.workflow_name == workflow_name("failover")
     again = call(lab, "site-b", "POST", f"/protection-groups/{group['id']}/failover",
                  json={"failover_type": "planned"}, headers=dict(key))
     assert again.status_code == 200 and again.json()["operation"]["id"] == op["id"]
@@ -311,7 +312,7 @@ def test_the_concept_documents_commands_work_verbatim(lab, stand_in, openstack_c
             drill["completed_count"]) == ("test_failover", "pending", 1, 0)
     operation_once_started(lab, drill["id"])
     (execution,) = executions_of(lab, drill["id"])
-    assert execution.workflow_name == "site_recovery.dr.test_failover"
+    assert execution.workflow_name == workflow_name("test_failover")
     site = openstack_cli("site-b-dr-admin", "dr", "site", "failover", "site-a",
                          "--failover-type", "unplanned", "--force").stdout
     for field, value in (("operation_type", "site_failover"), ("status", "pending"),

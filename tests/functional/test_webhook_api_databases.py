@@ -12,6 +12,7 @@ import inspect
 
 import pytest
 
+from site_recovery.webhook.services import services
 from tests.functional.test_webhook_db import _server_database
 from tests.unit import test_webhook_alerts, test_webhook_operations, test_webhook_registry
 from tests.unit.webhook_sites import linked_sites
@@ -41,8 +42,8 @@ def sites(tmp_path, database):
 def dr_site(tmp_path, database):
     client = test_webhook_alerts.alerting_site(tmp_path, database_url=database())
     yield client
-    client.application.extensions["starts"].close()
-    client.application.extensions["engine"].dispose()
+    services(client.application).operations.close()
+    services(client.application).engine.dispose()
 
 
 def _uses_a_service(test) -> bool:

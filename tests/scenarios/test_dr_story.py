@@ -11,6 +11,7 @@ import json
 import time
 
 from site_recovery.core.plan import array_group_name
+from site_recovery.workbooks import workflow_name
 from tests.scenarios.conftest import wait_execution
 
 GROUPS = {   # name -> (replication type, members)
@@ -68,7 +69,7 @@ def test_protect_started_in_mistral_replicates_and_captures_each_group(lab, api,
         api("site-a", "POST", "/resource-mappings", expect=201,
             json={"kind": kind, "source": source, "target": target})
 
-    started = cli(SERVICE, "workflow", "execution", "create", "site_recovery.dr.protect",
+    started = cli(SERVICE, "workflow", "execution", "create", workflow_name("protect"),
                   json.dumps({"protection_group_ids": list(STATE["groups"].values())}),
                   "-f", "json")
     execution = wait_execution(cli, SERVICE, started["ID"])
@@ -93,11 +94,11 @@ def test_protect_started_in_mistral_replicates_and_captures_each_group(lab, api,
 def test_the_periodic_capture_records_the_groups_again(api, cli):
     (trigger,) = [t for t in cli("site-a", "cron", "trigger", "list", "-f", "json")
                   if t["Name"] == "site_recovery.capture"]
-    assert (trigger["Workflow"], trigger["Pattern"]) == ("site_recovery.dr.capture_site",
+    assert (trigger["Workflow"], trigger["Pattern"]) == (workflow_name("capture_site"),
                                                          "*/30 * * * *")
     before = api("site-b", "GET", "/protection-groups/prod-ecommerce-db/members")["members"]
     started = cli(SERVICE, "workflow", "execution", "create",
-                  "site_recovery.dr.capture_site", "-f", "json")   # what the trigger runs
+                  workflow_name("capture_site"), "-f", "json")   # what the trigger runs
     assert wait_execution(cli, SERVICE, started["ID"])["State"] == "SUCCESS"
     after = api("site-b", "GET", "/protection-groups/prod-ecommerce-db/members")["members"]
     assert after[0]["captured_at"] > before[0]["captured_at"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from site_recovery.core.config import parse
+from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, Volume
 from site_recovery.core.plan import (
     GroupPlan,
     PlanError,
@@ -13,7 +14,7 @@ from site_recovery.core.plan import (
     cinder_id_of,
     spec_document,
 )
-from site_recovery.core.stacks import FixedIp, Port, SecurityGroup, Server, Volume
+from tests.unit.documents import group_document, mapping_document
 from tests.unit.test_core_config import minimal
 
 WEB_SG = SecurityGroup("sg-1", "web-sg", ({"direction": "ingress", "port_range_min": 80},))
@@ -24,9 +25,9 @@ WEB_1 = Server("srv-1", "web-1", "m1.small",
 
 
 def document(members, replication_type="async", group_id="0d6f3c52-9d1e-4a8e-8f0c-1b2a3c4d5e6f"):
-    return {"id": group_id, "name": "prod-ecommerce-web", "project_name": "ecommerce",
-            "replication_type": replication_type, "primary_site": "site-a",
-            "secondary_site": "site-b", "rpo_target_seconds": None, "members": members}
+    return group_document(id=group_id, name="prod-ecommerce-web", project_name="ecommerce",
+                          replication_type=replication_type, primary_site="site-a",
+                          secondary_site="site-b", rpo_target_seconds=None, members=members)
 
 
 def test_a_captured_member_reads_back_as_the_server_capture_saw():
@@ -59,8 +60,8 @@ def test_the_arrays_follow_the_groups_sites_and_its_id(tmp_path):
 
 
 def mapping(kind, source, target, group_id=None, project="ecommerce"):
-    return {"kind": kind, "source": source, "target": target, "group_id": group_id,
-            "project_name": project}
+    return mapping_document(kind=kind, source=source, target=target, group_id=group_id,
+                            project_name=project)
 
 
 def test_the_groups_own_mapping_wins_over_the_projects_and_a_drills_over_both():

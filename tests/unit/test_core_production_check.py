@@ -10,6 +10,7 @@ import pytest
 from site_recovery.core import recovery
 from site_recovery.core.plan import array_volume_name
 from tests.conftest import make_volumes
+from tests.unit.documents import group_document
 
 ARRAYS = {"site-a": "fa-a", "site-b": "fa-b"}
 VOLUME_IDS = ("6f1d2b9e-3c1a-4c55-9d0e-0f6a1b2c3d4e", "7a2e3c0f-4d2b-4d66-8e1f-1a7b2c3d4e5f")
@@ -21,12 +22,12 @@ def drilled(fabric, mock, replication="async"):
     server = {"id": "s-1", "name": "db-1", "flavor": "m1.large", "ports": [],
               "volumes": [{"id": v, "boot_index": 0 if i == 0 else None}
                           for i, v in enumerate(VOLUME_IDS)]}
-    document = {"id": "0d6f3c52-9d1e-4a8e-8f0c-1b2a3c4d5e6f", "name": "prod-ecommerce-db",
-                "project_name": "ecommerce", "primary_site": "site-a",
-                "secondary_site": "site-b", "replication_type": replication,
-                "rpo_target_seconds": 300,
-                "members": [{"server_id": "s-1", "server_name": "db-1",
-                             "spec": {"version": 1, "server": server}}]}
+    document = group_document(id="0d6f3c52-9d1e-4a8e-8f0c-1b2a3c4d5e6f",
+                              name="prod-ecommerce-db", project_name="ecommerce",
+                              primary_site="site-a", secondary_site="site-b",
+                              replication_type=replication, rpo_target_seconds=300,
+                              members=[{"server_id": "s-1", "server_name": "db-1",
+                                        "spec": {"version": 1, "server": server}}])
     config = SimpleNamespace(array_of=lambda site: SimpleNamespace(name=ARRAYS[site]))
     engine = recovery.Engine(config, SimpleNamespace(storage=lambda: mock),
                              SimpleNamespace(group=lambda group_id: document))

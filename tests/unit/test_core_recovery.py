@@ -13,9 +13,10 @@ from keystoneauth1.token_endpoint import Token
 
 from site_recovery.core import recovery
 from site_recovery.core.config import parse
-from site_recovery.core.stacks import Server
+from site_recovery.core.model import Server
 from site_recovery.lab.cloud import CloudConfig, CloudServer, create_app
 from site_recovery.lab.cloud.testing import Client, wrap_with_tokens
+from tests.unit.documents import group_document
 from tests.unit.test_core_config import minimal
 
 
@@ -91,7 +92,7 @@ class Service:
         self.document, self.states = document, []
 
     def group(self, group_id: str) -> dict:
-        return self.document
+        return group_document(**self.document)
 
     def set_state(self, group_id: str, **state):
         self.states.append(state)

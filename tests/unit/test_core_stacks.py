@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, Volume
 from site_recovery.core.stacks import (
-    FixedIp,
     Mappings,
-    Port,
     RenderError,
-    SecurityGroup,
-    Server,
     Subnet,
-    Volume,
     address,
     render,
     stack_name,

@@ -10,10 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from site_recovery.core.config import AlertRule
+from site_recovery.core.model import GroupDocument
 from site_recovery.webhook import db
 from site_recovery.webhook.alerts import AlertmanagerPayload, authentic, decide
 from site_recovery.webhook.models import Site
 from site_recovery.webhook.registry import store_group
+from site_recovery.webhook.services import services
+from site_recovery.workbooks import workflow_name
 from tests.unit.webhook_sites import ADMIN, make_site
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -97,7 +100,7 @@ def alerting_site(tmp_path, **settings):
                   {"name": "drill due", "match": {"alertname": "DrillDue"},
                    "operation": "test_failover", "mode": "dry_run",
                    "selector": {"name": "$group"}}]}, **settings)
-    with db.transaction(app.extensions["sessions"]) as session:
+    with db.transaction(services(app).sessions) as session:
         session.get(Site, "site-a").reachable = False
     return app.test_client()
 
@@ -109,14 +112,14 @@ def dr_site(tmp_path):
 
 def with_groups(client, *names):
     """Groups of project ecommerce whose primary is site-a, as site-a's pushes left them."""
-    with db.transaction(client.application.extensions["sessions"]) as session:
+    with db.transaction(services(client.application).sessions) as session:
         for name in names:
-            store_group(session, {
+            store_group(session, GroupDocument.model_validate({
                 "id": f"id-{name}", "version": 1, "name": name, "description": "",
                 "project_name": "ecommerce", "replication_type": "async",
                 "primary_site": "site-a", "secondary_site": "site-b", "volume_type": "ssd",
                 "rpo_target_seconds": None, "status": "protected", "members": [],
-                "created_at": NOW.isoformat(), "updated_at": NOW.isoformat()})
+                "created_at": NOW.isoformat(), "updated_at": NOW.isoformat()}))
 
 
 def delivery(labels, status="firing", fingerprint="f00d"):
@@ -133,7 +136,7 @@ def test_a_wrong_or_missing_secret_is_refused_and_decides_nothing(dr_site):
         reply = dr_site.post("/v1/alerts/alertmanager", json=delivery(
             {"alertname": "SiteDown"}), headers=headers)
         assert reply.status_code == 401 and "shared secret" in reply.json["error"]["message"]
-    assert dr_site.application.extensions["launcher"].started == []
+    assert services(dr_site.application).launcher.started == []
 
 
 def test_a_firing_alert_is_decided_once_and_a_redelivery_is_a_duplicate(dr_site):
@@ -148,12 +151,12 @@ def test_a_firing_alert_is_decided_once_and_a_redelivery_is_a_duplicate(dr_site)
     started = dr_site.post("/v1/alerts/alertmanager", json=renewed, headers=BEARER)
     (decision,) = started.json["decisions"]
     assert decision["action"] == "execute" and len(decision["operation_ids"]) == 1
-    ((workflow, given),) = dr_site.application.extensions["launcher"].started
-    assert workflow == "site_recovery.dr.site_failover"
+    ((workflow, given),) = services(dr_site.application).launcher.started
+    assert workflow == workflow_name("site_failover")
     assert len(given["protection_group_ids"]) == 2
     again = dr_site.post("/v1/alerts/alertmanager", json=renewed, headers=BEARER)
     assert again.json["decisions"][0]["action"] == "duplicate"
-    assert len(dr_site.application.extensions["launcher"].started) == 1
+    assert len(services(dr_site.application).launcher.started) == 1
     entries = dr_site.get("/v1/audit-log?all_projects=true", headers=ADMIN).json["entries"]
     assert [e["action"] for e in entries if e["action"].startswith("alert.")] == [
         "alert.duplicate", "alert.execute", "alert.ignored"]
@@ -161,7 +164,7 @@ def test_a_firing_alert_is_decided_once_and_a_redelivery_is_a_duplicate(dr_site)
 
 def test_a_start_that_mistral_refused_is_made_when_the_alert_comes_again(dr_site):
     with_groups(dr_site, "web")
-    launcher = dr_site.application.extensions["launcher"]
+    launcher = services(dr_site.application).launcher
     launcher.down = True
     refused = dr_site.post("/v1/alerts/alertmanager", json=delivery(
         {"alertname": "SiteDown"}), headers=BEARER)
@@ -180,7 +183,7 @@ def test_resolved_and_unmatched_alerts_start_nothing(dr_site):
         {"alertname": "DiskFull"}, fingerprint="beef"), headers=BEARER)
     assert [r.json["decisions"][0]["action"] for r in (resolved, unmatched)] == [
         "ignored", "ignored"]
-    assert dr_site.application.extensions["launcher"].started == []
+    assert services(dr_site.application).launcher.started == []
 
 
 def test_a_malformed_payload_is_a_400_naming_the_field(dr_site):

@@ -7,6 +7,7 @@ import pytest
 from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober, serve
 from site_recovery.webhook.app import create_app
+from site_recovery.webhook.services import services
 from tests.unit.test_core_config import minimal
 
 
@@ -16,7 +17,7 @@ def client(tmp_path):
                            peer={"name": "site-b", "url": "http://127.0.0.1:9",
                                  "probe_timeout": 1}))
     app = create_app(config, keystone=False)
-    db.upgrade(app.extensions["engine"])
+    db.upgrade(services(app).engine)
     return app.test_client()
 
 
@@ -46,7 +47,7 @@ READER = {"X-Identity-Status": "Confirmed", "X-Project-Id": "p1", "X-Project-Nam
 
 def test_sites_need_a_token_and_show_both_sites_to_a_reader(client):
     app = client.application
-    prober.ensure_sites(app.extensions["sessions"], app.config["SERVICE"])
+    prober.ensure_sites(services(app).sessions, services(app).config)
     anonymous = client.get("/v1/sites")
     assert anonymous.status_code == 401 and "Keystone uri=" in anonymous.headers[
         "WWW-Authenticate"]
@@ -59,7 +60,7 @@ def test_sites_need_a_token_and_show_both_sites_to_a_reader(client):
 
 def test_a_failed_probe_is_recorded_once_per_interval(client):
     app = client.application
-    sessions, config = app.extensions["sessions"], app.config["SERVICE"]
+    sessions, config = services(app).sessions, services(app).config
     prober.ensure_sites(sessions, config)
     first = prober.probe_once(sessions, config)          # nothing listens on the peer's port
     assert first.failures == 1 and "ConnectionError" in first.last_error

@@ -13,6 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from site_recovery.webhook.services import services
 from tests.unit.webhook_sites import ADMIN, make_site
 
 CALLER = {**ADMIN, "X-Roles": "admin,service,dr_site_admin,member"}
@@ -24,8 +25,8 @@ def service(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     apps = {name: make_site(root, name, peer)
             for name, peer in (("site-a", "site-b"), ("site-b", "site-a"))}
-    apps["site-a"].extensions["registry"].peer.client = apps["site-b"].test_client()
-    apps["site-b"].extensions["registry"].peer.client = apps["site-a"].test_client()
+    services(apps["site-a"]).registry.peer.client = apps["site-b"].test_client()
+    services(apps["site-b"]).registry.peer.client = apps["site-a"].test_client()
     client = apps["site-b"].test_client()
     for name in ("web", "db"):
         client.post("/v1/protection-groups", headers=CALLER, json={

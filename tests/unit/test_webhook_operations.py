@@ -6,8 +6,10 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from site_recovery.webhook import db, starts
+from site_recovery.webhook import db
 from site_recovery.webhook.models import Site
+from site_recovery.webhook.services import services
+from site_recovery.workbooks import workflow_name
 from tests.unit.webhook_sites import ADMIN, ALICE, BOB, RITA, SERVICE, user
 
 WEB = {"name": "web", "replication_type": "async", "primary_site": "site-a",
@@ -17,12 +19,12 @@ DR_ADMIN = user("dr-admin", "admin", "admin", "dr_site_admin")
 
 
 def peer_is(client, reachable):
-    with db.transaction(client.application.extensions["sessions"]) as session:
+    with db.transaction(services(client.application).sessions) as session:
         session.get(Site, "site-a").reachable = reachable
 
 
 def launcher(client):
-    return client.application.extensions["launcher"]
+    return services(client.application).launcher
 
 
 def setup_groups(sites, *bodies):
@@ -46,7 +48,7 @@ def test_a_drill_runs_on_the_dr_site_starting_one_workflow(sites):
     assert started["mistral_execution_id"] == "execution-1"
     assert op["requested_by"]["user"] == "alice"
     ((workflow, given),) = launcher(dr).started
-    assert workflow == "site_recovery.dr.test_failover"
+    assert workflow == workflow_name("test_failover")
     assert given["operation_id"] == op["id"]
     assert given["params"]["network_mapping"] == {"prod-net": "dr-test-net"}
     assert given["concurrency"] == 10          # engine.concurrency: groups run at once
@@ -239,14 +241,14 @@ def test_a_start_lost_with_its_worker_is_marked_never_started(sites):
     dr = setup_groups(sites)
     launcher(dr).gate = threading.Event()          # never answers within the test
     op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
-    sessions = dr.application.extensions["sessions"]
-    assert starts.expire_unstarted(sessions, 60) == 0          # not old enough yet
+    operations = services(dr.application).operations
+    assert operations.expire_unstarted(60) == 0          # not old enough yet
     later = datetime.now(UTC) + timedelta(seconds=120)
-    assert starts.expire_unstarted(sessions, 60, now=later) == 1
+    assert operations.expire_unstarted(60, now=later) == 1
     lost = shown(dr, op["id"])
     assert lost["status"] == "failed" and "start it again" in lost["error"]
     launcher(dr).gate.set()
-    dr.application.extensions["starts"].close()
+    services(dr.application).operations.close()
     # The start that was still waiting asked Mistral, and cancelled what it started.
     assert launcher(dr).states == {"execution-1": ("CANCELLED", "cancelled by the service")}
 
@@ -254,10 +256,10 @@ def test_a_start_lost_with_its_worker_is_marked_never_started(sites):
 def test_a_workflow_that_mistral_ended_in_error_fails_its_operation(sites):
     dr = setup_groups(sites)
     op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
-    sessions = dr.application.extensions["sessions"]
-    assert starts.follow_executions(sessions, launcher(dr)) == 0
+    operations = services(dr.application).operations
+    assert operations.follow_executions() == 0
     launcher(dr).states["execution-1"] = ("ERROR", "Failed to run action std.noop")
-    assert starts.follow_executions(sessions, launcher(dr)) == 1
+    assert operations.follow_executions() == 1
     failed = shown(dr, op["id"])
     assert failed["status"] == "failed" and "ended ERROR" in failed["error"]
     assert "std.noop" in failed["results"][0]["reason"]
@@ -342,7 +344,7 @@ def test_protect_runs_on_the_primary_site_starting_the_protect_workflow(sites):
     assert shown(primary, op["id"], until=lambda o: o["mistral_execution_id"])[
         "mistral_execution_id"] == "execution-1"
     ((workflow, given),) = launcher(primary).started
-    assert workflow == "site_recovery.dr.protect"
+    assert workflow == workflow_name("protect")
     assert given == {"operation_id": op["id"], "operation_type": "protect",
                      "protection_group_ids": [op["protection_group_id"]],
                      "source_site": "site-a", "target_site": "site-b", "params": {},
@@ -429,8 +431,8 @@ def test_a_retry_of_a_failed_protect_protects_the_failed_group_again_on_the_prim
     assert [(workflow, given["operation_id"], given["protection_group_ids"],
              given["source_site"], given["target_site"])
             for workflow, given in launcher(primary).started] == [
-        ("site_recovery.dr.protect", op["id"], [web], "site-a", "site-b"),
-        ("site_recovery.dr.protect", again["id"], [web], "site-a", "site-b")]
+        (workflow_name("protect"), op["id"], [web], "site-a", "site-b"),
+        (workflow_name("protect"), again["id"], [web], "site-a", "site-b")]
     # With the sites swapped, the group no longer runs here: nothing to retry.
     report(primary, again["id"], protection_group_id=web, status="failed", reason="boom")
     swap_sites(clients, web)

@@ -14,6 +14,7 @@ import pytest
 
 from site_recovery.webhook import db
 from site_recovery.webhook.models import ProtectionGroup, Site
+from site_recovery.webhook.services import services
 from tests.unit.webhook_sites import ADMIN, ALICE, BOB, RITA
 
 WEB = {"name": "prod-ecommerce-web", "replication_type": "async", "primary_site": "site-a",
@@ -91,7 +92,7 @@ def test_an_unreachable_peer_refuses_the_change_naming_it_and_since_when(sites):
     clients, _ = sites
     clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
     since = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
-    sessions = clients["site-a"].application.extensions["sessions"]
+    sessions = services(clients["site-a"].application).sessions
     with db.transaction(sessions) as session:
         peer = session.get(Site, "site-b")
         peer.reachable, peer.state_since = False, since
@@ -147,7 +148,7 @@ def test_a_coordinator_behind_its_peer_repairs_itself_on_the_next_conflict(sites
     clients, _ = sites
     clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
     # As if site-a crashed after pushing version 2 and before storing it.
-    sessions_b = clients["site-b"].application.extensions["sessions"]
+    sessions_b = services(clients["site-b"].application).sessions
     with db.transaction(sessions_b) as session:
         group = session.query(ProtectionGroup).one()
         group.description, group.version = "pushed before the crash", 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from site_recovery.webhook import db
 from site_recovery.webhook.models import Site
+from site_recovery.webhook.services import services
 from tests.unit.webhook_sites import ALICE, RITA, SERVICE
 
 WEB = {"name": "prod-ecommerce-web", "replication_type": "async", "primary_site": "site-a",
@@ -75,7 +76,7 @@ def test_a_failover_swaps_the_sites_on_both(sites):
 def test_a_failover_is_recorded_on_the_recovering_site_while_the_peer_is_gone(sites):
     clients, _ = sites
     group = a_group_with_a_member(clients)
-    sessions = clients["site-b"].application.extensions["sessions"]
+    sessions = services(clients["site-b"].application).sessions
     with db.transaction(sessions) as session:
         session.get(Site, "site-a").reachable = False
     reply = clients["site-b"].put(f"/v1/internal/protection-groups/{group}/state", json={
@@ -96,12 +97,12 @@ def test_the_lost_site_adopts_the_failover_when_it_is_back_and_keeps_what_it_hol
         sites):
     clients, _ = sites
     group = a_group_with_a_member(clients)
-    with db.transaction(clients["site-b"].application.extensions["sessions"]) as session:
+    with db.transaction(services(clients["site-b"].application).sessions) as session:
         session.get(Site, "site-a").reachable = False
     clients["site-b"].put(f"/v1/internal/protection-groups/{group}/state", json={
         "status": "failed_over", "primary_site": "site-b", "secondary_site": "site-a"},
         headers=SERVICE)
-    site_a = clients["site-a"].application.extensions["registry"]
+    site_a = services(clients["site-a"].application).registry
     assert site_a.catch_up() == 1
     shown = clients["site-a"].get("/v1/protection-groups/prod-ecommerce-web",
                                   headers=ALICE).json["protection_group"]
@@ -111,14 +112,14 @@ def test_the_lost_site_adopts_the_failover_when_it_is_back_and_keeps_what_it_hol
     assert audit[0]["action"] == "protection_group.catch_up" and "site-b" in audit[0]["reason"]
     # Nothing newer there: a second catch-up changes nothing, and site-b adopts nothing.
     assert site_a.catch_up() == 0
-    assert clients["site-b"].application.extensions["registry"].catch_up() == 0
+    assert services(clients["site-b"].application).registry.catch_up() == 0
 
 
 def test_a_catch_up_with_a_peer_that_does_not_answer_changes_nothing(sites):
     clients, links = sites
     a_group_with_a_member(clients)
     links["site-a"].down = True
-    assert clients["site-a"].application.extensions["registry"].catch_up() is None
+    assert services(clients["site-a"].application).registry.catch_up() is None
 
 
 def test_a_state_with_one_site_only_is_refused(sites):

@@ -12,6 +12,7 @@ from site_recovery.webhook.app import create_app
 from site_recovery.webhook.errors import Unavailable
 from site_recovery.webhook.launcher import Execution
 from site_recovery.webhook.peerlink import PeerUnreachable, Reply
+from site_recovery.webhook.services import services
 from tests.unit.test_core_config import minimal
 
 SERVICE = {"X-Identity-Status": "Confirmed", "X-Project-Id": "svc", "X-Project-Name": "service",
@@ -88,8 +89,8 @@ def make_site(tmp_path, name: str, peer: str, **settings):
                            clouds={"file": str(here / "clouds.yaml"), "local": name,
                                    "peer": peer}, **settings))
     app = create_app(config, keystone=False, peer=AppLink(peer), launcher=RecordingLauncher())
-    db.upgrade(app.extensions["engine"])
-    prober.ensure_sites(app.extensions["sessions"], config)
+    db.upgrade(services(app).engine)
+    prober.ensure_sites(services(app).sessions, config)
     return app
 
 
@@ -99,13 +100,13 @@ def linked_sites(tmp_path, database_url=lambda: None):
     apps = {name: make_site(tmp_path, name, peer,
                             **({"database_url": url} if (url := database_url()) else {}))
             for name, peer in (("site-a", "site-b"), ("site-b", "site-a"))}
-    links = {name: app.extensions["registry"].peer for name, app in apps.items()}
+    links = {name: services(app).registry.peer for name, app in apps.items()}
     links["site-a"].client = apps["site-b"].test_client()
     links["site-b"].client = apps["site-a"].test_client()
     yield {name: app.test_client() for name, app in apps.items()}, links
     for app in apps.values():
-        app.extensions["starts"].close()
-        app.extensions["engine"].dispose()
+        services(app).operations.close()
+        services(app).engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,278 @@
+"""The DR vocabulary: what every room of the product calls things, defined once.
+
+Operation kinds and statuses, group statuses, failover types and mapping kinds; the
+documents both sites hold (a protection group with its members and what capture recorded
+of each, a resource mapping); the input every operation's workflow takes and the progress
+its steps report; and the limits every room enforces. The API schemas, the database
+models, the registry, the recovery plan, the Mistral actions and the CLI take these names
+from here and spell none of them again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+# The storage layer's words, which the rest of the product takes from here too.
+from site_recovery.storage.base import Purpose as Purpose
+from site_recovery.storage.base import ReplicationType as ReplicationType
+
+# -- limits ----------------------------------------------------------------------------------
+
+NAME_MAX = 63            # a group's name: Purity and Heat object names carry it
+TEXT_MAX = 255           # a description, a reference to a resource, a finding
+SITE_MAX = 64            # a site's or a project's name
+STEP_MAX = 64            # a step's name
+REASON_MAX = 4000        # why a group failed, as its result keeps it
+FINDINGS_MAX = 10        # what a group's steps found, per result
+TIMINGS_MAX = 50         # timed steps, per result
+MEMBERS_MAX = 1000       # servers in one protection group
+NETWORK_MAPPINGS_MAX = 100   # a drill's or a failover's own network mappings
+STEP_TIMEOUT = 7200      # Mistral's backstop for one step (the workbook's step_timeout)
+SPEC_VERSION = 1         # the version of what capture records of a server
+
+
+# -- words -----------------------------------------------------------------------------------
+
+class OperationKind(enum.StrEnum):
+    """What the protection service starts, and the Mistral workflow of the same name."""
+
+    PROTECT = "protect"
+    TEST_FAILOVER = "test_failover"
+    TEST_CLEANUP = "test_cleanup"
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+    SITE_FAILOVER = "site_failover"
+
+    @property
+    def label(self) -> str:
+        """For people: ``test failover``."""
+        return self.value.replace("_", " ")
+
+    @property
+    def runs_on_primary(self) -> bool:
+        """Protect runs where the group's VMs are; every other kind where they land."""
+        return self is OperationKind.PROTECT
+
+    @property
+    def moves(self) -> bool:
+        """Moves the workload between sites (and so needs a decision about the peer)."""
+        return self in (OperationKind.FAILOVER, OperationKind.FAILBACK,
+                        OperationKind.SITE_FAILOVER)
+
+    @property
+    def drill(self) -> bool:
+        return self in (OperationKind.TEST_FAILOVER, OperationKind.TEST_CLEANUP)
+
+    @property
+    def site_wide(self) -> bool:
+        """Covers every group of a site rather than one group."""
+        return self is OperationKind.SITE_FAILOVER
+
+
+class Status(enum.StrEnum):
+    """How an operation, or one group's part of it, stands. ``partially_failed`` is an
+    operation's only: some of its groups completed and some failed."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PARTIALLY_FAILED = "partially_failed"
+
+    @property
+    def finished(self) -> bool:
+        return self not in UNFINISHED
+
+
+UNFINISHED = frozenset({Status.PENDING, Status.RUNNING})
+FINISHED = frozenset(Status) - UNFINISHED
+
+
+class GroupStatus(enum.StrEnum):
+    UNPROTECTED = "unprotected"       # recorded, not yet replicating
+    PROTECTED = "protected"           # replicating from its primary site
+    FAILED_OVER = "failed_over"       # running on the site it failed over to
+    ERROR = "error"
+
+
+class FailoverType(enum.StrEnum):
+    PLANNED = "planned"               # the primary answers: stopped, replicated once more
+    UNPLANNED = "unplanned"           # the primary is gone: the newest recovery point
+
+
+class MappingKind(enum.StrEnum):
+    """What a resource mapping translates from the primary site to the DR site."""
+
+    NETWORK = "network"
+    FLAVOR = "flavor"
+    SECURITY_GROUP = "security_group"
+    IP_RULE = "ip_rule"               # a source CIDR re-addressed into a DR CIDR
+
+    @property
+    def option(self) -> str:
+        """As the CLI spells it: ``security-group``."""
+        return self.value.replace("_", "-")
+
+
+# -- constrained text ------------------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX,
+                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+SiteName = Annotated[str, StringConstraints(min_length=1, max_length=SITE_MAX)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
+StepName = Annotated[str, StringConstraints(max_length=STEP_MAX)]
+Reason = Annotated[str, StringConstraints(max_length=REASON_MAX)]
+RpoSeconds = Annotated[int, Field(ge=0, le=7 * 86400)]
+Version = Annotated[int, Field(ge=1)]
+# In JSON as the API shows every time: ISO 8601 with its offset (+00:00).
+Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
+                                                when_used="json")]
+
+
+# -- what capture records of a server -------------------------------------------------------
+
+@dataclass(frozen=True)
+class FixedIp:
+    ip_address: str
+    subnet_cidr: str                  # the source subnet's CIDR
+
+
+@dataclass(frozen=True)
+class Port:
+    network: str                      # source network id
+    fixed_ips: tuple[FixedIp, ...] = ()
+    security_groups: tuple[str, ...] = ()       # source security group ids
+    network_name: str = ""            # for mappings that name the network
+
+
+@dataclass(frozen=True)
+class Volume:
+    id: str                           # source volume id
+    boot_index: int | None = None     # 0: the boot volume
+    device: str | None = None
+    name: str = ""
+    volume_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Server:
+    """One VM as capture recorded it on the primary site."""
+
+    id: str
+    name: str
+    flavor: str
+    ports: tuple[Port, ...]
+    volumes: tuple[Volume, ...]
+    key_name: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    boot_order: int = 0               # lower boots first
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    name: str
+    rules: tuple[Mapping, ...] = ()   # Neutron rule fields, remote_group_id a source id
+
+
+class _Document(BaseModel):
+    """What one site stores and sends the other: every field named, no other accepted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CapturedServer(_Document):
+    """A member's captured spec: the server and the security groups its ports use."""
+
+    version: Literal[1] = SPEC_VERSION
+    server: Server
+    security_groups: dict[str, SecurityGroup] = Field(default_factory=dict)
+
+
+# -- the documents both sites hold -----------------------------------------------------------
+
+class MemberDocument(_Document):
+    id: Ref
+    server_id: Ref                    # on the group's primary site
+    server_name: Text
+    position: Annotated[int, Field(ge=0)]
+    # What capture recorded (a CapturedServer's JSON), kept as the workflow sent it: the
+    # service stores and syncs it, the recovery plan reads it. None until captured.
+    spec: dict | None
+    captured_at: Timestamp | None
+
+
+class GroupDocument(_Document):
+    """A protection group: a tenant's VMs that fail over together."""
+
+    id: Ref
+    version: Version
+    name: Name
+    description: Text
+    project_name: SiteName
+    replication_type: ReplicationType
+    primary_site: SiteName
+    secondary_site: SiteName
+    volume_type: Ref
+    rpo_target_seconds: RpoSeconds | None
+    status: GroupStatus
+    created_at: Timestamp
+    updated_at: Timestamp
+    members: list[MemberDocument] = Field(max_length=MEMBERS_MAX)
+
+
+class MappingDocument(_Document):
+    """A primary-site resource and its DR-site equivalent, for one group or a project."""
+
+    id: Ref
+    version: Version
+    project_name: SiteName
+    group_id: Ref | None              # None: every group of the project
+    kind: MappingKind
+    source: Ref
+    target: Ref
+
+
+# -- what the workflows take and report ------------------------------------------------------
+
+class OperationInput(BaseModel):
+    """The input of every operation's workflow, as the protection service starts it: the
+    operation, its groups, from which site to which (what the execution shows people in
+    Mistral), its options, and how many groups run at once."""
+
+    operation_id: str | None = None
+    operation_type: OperationKind | None = None
+    protection_group_ids: list[str]
+    source_site: str | None = None
+    target_site: str | None = None
+    params: dict = Field(default_factory=dict)
+    concurrency: int = 10
+
+
+ReportedStatus = Literal[Status.RUNNING.value, Status.COMPLETED.value, Status.FAILED.value]
+
+
+class ProgressReport(BaseModel):
+    """What a workflow tells the protection service: an operation's or one group's
+    progress (``protection_group_id``), and for a group that finished, how."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    protection_group_id: Ref | None = None       # none: the operation as a whole
+    status: ReportedStatus
+    step: StepName | None = None
+    reason: Reason | None = None
+    recovery_point: Ref | None = None
+    rpo_achieved_seconds: Annotated[float, Field(ge=0)] | None = None
+    timings: dict[StepName, float] = Field(default_factory=dict, max_length=TIMINGS_MAX)
+    details: dict[StepName, Text] = Field(
+        default_factory=dict, max_length=FINDINGS_MAX,
+        description="what a step found, for people (a drill: test_prefix, "
+                    "production_replication); merged into the group's result")

@@ -1,0 +1,72 @@
+"""How a group ended, told from what its steps returned.
+
+A group's workflow is its steps in order; when it ends, one report says how: completed
+(step ``done``) or failed (the step that failed and why), with what the steps found for
+people: how long each timed step took, the recovery point and the RPO it achieved, and
+findings such as a drill's test prefix. Each step's result carries its share
+(:func:`step_result`), so the report needs no knowledge of any particular step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .model import REASON_MAX, TEXT_MAX, Status
+
+DONE = "done"                         # the step a completed group is reported at
+SECONDS = "seconds"                   # a timed step's duration, in its result
+OUTCOME = "outcome"                   # a step's share of the group's report, in its result
+
+
+def step_result(result: Mapping, *, seconds: float | None,
+                findings: Iterable[str] = (), reports: Mapping[str, str] | None = None
+                ) -> dict:
+    """A step's result as the workflow keeps it: what the step returned, how long it took
+    (``seconds``; None for a check that is not a phase of the recovery), and its share of
+    the group's report: ``findings`` (result keys, for people) and ``reports`` (report
+    field -> result key)."""
+    outcome = {field: result[key] for field, key in (reports or {}).items()}
+    details = {key: result[key] for key in findings if result.get(key) is not None}
+    if details:
+        outcome["details"] = details
+    timing = {} if seconds is None else {SECONDS: round(seconds, 3)}
+    return {**result, **timing, OUTCOME: outcome}
+
+
+def cut_details(details: Mapping) -> dict[str, str]:
+    """Findings as the protection service keeps them: text, at most TEXT_MAX long."""
+    return {str(k): str(v)[:TEXT_MAX] for k, v in details.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class StepEnd:
+    """One step of a group's workflow as it ended: its name (the workflow's task), whether
+    it succeeded, what it returned, and what Mistral said of it."""
+
+    name: str
+    succeeded: bool
+    result: object = None
+    state_info: str | None = None
+
+
+def group_report(steps: Iterable[StepEnd]) -> dict:
+    """The report of a group whose workflow has ended: the fields of a
+    :class:`~.model.ProgressReport` for it."""
+    steps = list(steps)
+    report: dict = {"timings": {}, "details": {}}
+    for step in steps:
+        if not (step.succeeded and isinstance(step.result, Mapping)):
+            continue
+        if step.result.get(SECONDS) is not None:
+            report["timings"][step.name] = float(step.result[SECONDS])
+        outcome = dict(step.result.get(OUTCOME) or {})
+        report["details"].update(cut_details(outcome.pop("details", {})))
+        report.update(outcome)
+    failed = next((step for step in steps if not step.succeeded), None)
+    if failed is None:
+        return {**report, "status": Status.COMPLETED, "step": DONE}
+    reason = failed.result if isinstance(failed.result, str) and failed.result else (
+        failed.state_info or "the step failed without saying why")
+    return {**report, "status": Status.FAILED, "step": failed.name,
+            "reason": str(reason)[:REASON_MAX]}

@@ -1,0 +1,386 @@
+"""A DR operation's life, in one place: start, progress, end, retry, and the ends nobody
+reported.
+
+Starting one: :mod:`core.operations` decides whether the peer's state allows it, the
+operation is recorded with one result per group, and only then is the Mistral workflow
+started. An idempotency key returns the operation it first started and starts nothing.
+
+Mistral accepts executions one at a time per API worker (about 20 a second on the lab's
+two cores), so under a burst of requests a synchronous start would keep every caller
+waiting for the whole queue. Each start runs on a small pool instead; the request waits
+for it up to ``mistral.start_wait`` seconds. A start that fails within that time (Mistral
+refuses the connection, the workflow is unknown) fails the request, so nothing is
+half-done; one still under way answers with the operation pending, and records its
+execution, or that it never started, when Mistral answers.
+
+The workflows report each group's progress and end (:meth:`Lifecycle.record`); the
+operation's status is their roll-up (:func:`core.operations.rollup`) however it ends:
+reported, never started (:meth:`Lifecycle.expire_unstarted`), or ended by Mistral without
+a report (:meth:`Lifecycle.follow_executions`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as StillStarting
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from site_recovery.core import operations as rules
+from site_recovery.core.config import ServiceConfig
+from site_recovery.core.model import (
+    UNFINISHED,
+    OperationInput,
+    OperationKind,
+    ProgressReport,
+    Status,
+)
+
+from . import audit, db
+from .errors import APIError, Conflict, NotFound, Unavailable
+from .launcher import Launcher
+from .models import Operation, OperationResult, ProtectionGroup, Site
+
+log = logging.getLogger(__name__)
+SERVICE_ACTOR = {"user": "site-recovery"}
+
+
+@dataclass(frozen=True)
+class Start:
+    """An operation to start: its kind, its groups, and who asked."""
+
+    kind: OperationKind
+    groups: Sequence[ProtectionGroup]
+    actor: dict                        # a user, or a monitoring rule
+    requested_project: str | None      # the caller's project, which may follow it
+    params: dict = field(default_factory=dict)
+    force: bool = False
+    site: str | None = None            # the failed site, for a site failover
+    key: str | None = None             # Idempotency-Key, namespaced by project
+
+    @property
+    def project(self) -> str | None:
+        """The groups' project, when they share one."""
+        projects = {g.project_name for g in self.groups}
+        return projects.pop() if len(projects) == 1 else None
+
+
+@dataclass(frozen=True)
+class Started:
+    operation_id: str
+    new: bool                          # False: the key's earlier operation
+
+
+class Lifecycle:
+    def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig,
+                 launcher: Launcher, peer_answers: Callable[[], bool]):
+        self.sessions, self.config, self.launcher = sessions, config, launcher
+        self._peer_answers = peer_answers
+        self._pool = ThreadPoolExecutor(config.mistral.start_workers,
+                                        thread_name_prefix="mistral-start")
+
+    def close(self):
+        """Wait for the starts under way (a worker's or a test's end)."""
+        self._pool.shutdown(wait=True)
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def existing(self, key: str | None, kind: OperationKind) -> str | None:
+        """The operation ``key`` already started; the key may not start another kind. A key
+        whose operation never started (Mistral refused it) is released: repeating the
+        request with it starts the operation now."""
+        if key is None:
+            return None
+        with db.transaction(self.sessions) as session:
+            op = session.scalar(select(Operation).where(Operation.idempotency_key == key))
+            if op is None:
+                return None
+            if op.status == Status.FAILED and op.mistral_execution_id is None:
+                op.idempotency_key = None
+                return None
+            if op.type != kind:
+                raise Conflict(f"this Idempotency-Key already started operation {op.id}, a "
+                               f"{op.type}; use a new key for a {kind}", operation_id=op.id)
+            return op.id
+
+    def start(self, start: Start) -> Started:
+        """Check, record and launch one operation."""
+        earlier = self.existing(start.key, start.kind)
+        if earlier is not None:
+            return Started(earlier, new=False)
+        peer = self.config.peer.name
+        reachable = self._peer_answers() if start.kind.moves else self._peer_verdict()
+        try:
+            rules.precheck(rules.Request(start.kind, start.params.get("failover_type"),
+                                         start.force), peer, reachable)
+        except rules.Refused as exc:
+            audit.record(self.sessions, start.actor, f"operation.{start.kind}",
+                         start.site or start.groups[0].id, "refused", str(exc),
+                         project_name=start.project)
+            raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
+        try:
+            op_id, groups = self._record(start, reachable)
+        except IntegrityError:
+            earlier = self.existing(start.key, start.kind)
+            if earlier is None:
+                raise Conflict("the operation could not be recorded (a group changed "
+                               "meanwhile); try again") from None
+            return Started(earlier, new=False)           # the same key, a moment ago
+        # A recovery brings the workload here from the peer; a protect replicates it from
+        # here, its primary, to the peer.
+        source, target = ((self.config.site, peer) if start.kind.runs_on_primary
+                          else (peer, self.config.site))
+        workflow_input = OperationInput(
+            operation_id=op_id, operation_type=start.kind,
+            protection_group_ids=[g.id for g in groups], source_site=source,
+            target_site=target, params=start.params,
+            concurrency=self.config.engine.concurrency)
+        future = self._pool.submit(self._launch, op_id, start, workflow_input)
+        with contextlib.suppress(StillStarting):
+            future.result(timeout=self.config.mistral.start_wait)
+        return Started(op_id, new=True)
+
+    def _peer_verdict(self) -> bool | None:
+        with self.sessions() as session:
+            return session.get(Site, self.config.peer.name).reachable
+
+    def _record(self, start: Start, reachable: bool | None) -> tuple[str, list]:
+        """The operation and its groups' results; groups an unfinished conflicting
+        operation holds refuse it, except that a site failover goes on without them."""
+        groups = list(start.groups)
+        with db.transaction(self.sessions) as session:
+            ids = [g.id for g in groups]
+            locked = session.scalars(select(ProtectionGroup.id).where(
+                ProtectionGroup.id.in_(ids)).with_for_update()).all()
+            if len(locked) < len(ids):
+                raise Conflict("a protection group of this operation was deleted meanwhile")
+            busy = dict(session.execute(
+                select(OperationResult.group_id, Operation.id).join(Operation).where(
+                    Operation.status.in_(UNFINISHED),
+                    Operation.type.in_(rules.conflicting(start.kind)),
+                    OperationResult.group_id.in_(ids))).all())
+            if busy and (not start.kind.site_wide or len(busy) == len(ids)):
+                group, op_id = next(iter(busy.items()))
+                raise Conflict(f"operation {op_id} is under way on protection group "
+                               f"{next(g.name for g in groups if g.id == group)}; wait for "
+                               "it to end", operation_id=op_id)
+            params = dict(start.params)
+            if busy:
+                params["skipped"] = sorted(g.name for g in groups if g.id in busy)
+                groups = [g for g in groups if g.id not in busy]
+            op = Operation(type=start.kind, scope="site" if start.kind.site_wide
+                           else "protection_group",
+                           group_id=None if start.kind.site_wide else groups[0].id,
+                           site=start.site, project_name=start.project,
+                           requested_project=start.requested_project, total=len(groups),
+                           force=start.force, peer_reachable=reachable,
+                           idempotency_key=start.key, requested_by=start.actor,
+                           params=params,
+                           results=[OperationResult(group_id=g.id, group_name=g.name)
+                                    for g in groups])
+            session.add(op)
+            session.flush()
+            return op.id, groups
+
+    def _launch(self, op_id: str, start: Start, workflow_input: OperationInput):
+        """Start the operation's workflow (on the pool); a start that fails marks the
+        operation as never started and raises what the request answers."""
+        with self.sessions() as session:
+            op = session.get(Operation, op_id)
+            if op is None or op.finished_at is not None:
+                return                            # given up while it waited its turn
+        workflow = self.config.workflows.of(start.kind)
+        try:
+            execution = self.launcher.start(workflow, workflow_input.model_dump(mode="json"),
+                                            description=f"site-recovery {start.kind} {op_id}")
+        except APIError as exc:
+            self.never_started(op_id, exc.message)
+            raise
+        except Exception as exc:                  # TLS, credentials, a garbled answer
+            log.exception("starting %s for operation %s failed", workflow, op_id)
+            self.never_started(op_id, f"Mistral could not be asked ({type(exc).__name__})")
+            raise Unavailable(f"Mistral could not be asked to start {workflow} "
+                              f"({type(exc).__name__}); nothing was started") from None
+        with db.transaction(self.sessions) as session:
+            op = session.get(Operation, op_id, with_for_update=True)
+            op.mistral_execution_id = execution.id
+            given_up = op.finished_at is not None
+            audit.record_in(session, start.actor, f"operation.{start.kind}", op_id,
+                            "refused" if given_up else "accepted",
+                            f"{workflow} started as execution {execution.id}"
+                            + (" after the operation was given up: cancelled"
+                               if given_up else ""),
+                            project_name=start.project,
+                            details={"params": workflow_input.params})
+        if given_up:
+            self.launcher.cancel(execution.id)
+
+    def retry(self, op_id: str, *, actor: dict, requested_project: str | None,
+              project: str | None, key: str | None) -> Started:
+        """A new operation of the same kind for the groups that failed in ``op_id`` and
+        that run the kind on this site (recovering here, or for a protect, running here);
+        ``project``: only that project's groups."""
+        with self.sessions() as session:
+            op = session.get(Operation, op_id)
+            kind = OperationKind(op.type)
+            if op.status not in (Status.FAILED, Status.PARTIALLY_FAILED):
+                raise Conflict(f"operation {op_id} is {op.status}: only a failed or partially "
+                               "failed operation is retried")
+            failed = [r.group_id for r in op.results if r.status == Status.FAILED]
+            here = (ProtectionGroup.primary_site if kind.runs_on_primary
+                    else ProtectionGroup.secondary_site)
+            query = select(ProtectionGroup).where(ProtectionGroup.id.in_(failed),
+                                                  here == self.config.site)
+            if project is not None:
+                query = query.where(ProtectionGroup.project_name == project)
+            groups = list(session.scalars(query))
+            params = {k: v for k, v in op.params.items() if k != "skipped"}
+            force, site = op.force, op.site
+        earlier = self.existing(key, kind)
+        if earlier is not None:
+            return Started(earlier, new=False)
+        if not groups:
+            raise Conflict(f"none of the groups that failed in operation {op_id} can be "
+                           f"retried here by {actor.get('user') or actor.get('user_id')}: "
+                           f"they no longer exist, "
+                           f"{'run' if kind.runs_on_primary else 'recover'} elsewhere, "
+                           "or belong to another project")
+        return self.start(Start(kind, groups, actor, requested_project,
+                                params={**params, "retry_of": op_id}, force=force,
+                                site=site, key=key))
+
+    # -- progress from the workflows ---------------------------------------------------------
+
+    def record(self, op_id: str, report: ProgressReport):
+        """A workflow's report: the operation as a whole (running, or ended), or one
+        group's progress or end; the operation's status follows."""
+        now = datetime.now(UTC)
+        with db.transaction(self.sessions) as session:
+            op = session.get(Operation, op_id, with_for_update=True)
+            if op is None:
+                raise NotFound(f"operation {op_id!r} not found")
+            if Status(op.status).finished:
+                raise Conflict(f"operation {op_id} has finished ({op.status})")
+            op.started_at = op.started_at or now
+            if report.protection_group_id is None:
+                self._operation_report(op, report, now)
+            else:
+                self._group_report(op, report, now)
+            op.recovery_point = op.recovery_point or report.recovery_point
+            if report.rpo_achieved_seconds is not None:
+                op.rpo_achieved_seconds = max(op.rpo_achieved_seconds or 0,
+                                              report.rpo_achieved_seconds)
+
+    @staticmethod
+    def _group_report(op: Operation, report: ProgressReport, now: datetime):
+        result = next((r for r in op.results if r.group_id == report.protection_group_id),
+                      None)
+        if result is None:
+            raise NotFound(f"protection group {report.protection_group_id} is not part of "
+                           f"operation {op.id}")
+        result.status = report.status
+        result.step = report.step or result.step
+        result.reason = report.reason if report.status == Status.FAILED else result.reason
+        result.recovery_point = report.recovery_point or result.recovery_point
+        if report.rpo_achieved_seconds is not None:
+            result.rpo_achieved_seconds = report.rpo_achieved_seconds
+        result.timings = {**result.timings, **report.timings}
+        result.details = {**result.details, **report.details}
+        result.started_at = result.started_at or now
+        if Status(report.status).finished:
+            result.finished_at = now
+        _roll_up(op, now)
+
+    @staticmethod
+    def _operation_report(op: Operation, report: ProgressReport, now: datetime):
+        """The operation as a whole: running, or its workflow ended (the groups that did
+        not report their end failed where they were)."""
+        if report.status == Status.RUNNING:
+            op.status = Status.RUNNING
+            return
+        _end(op, now, report.reason or "the workflow ended before this group finished",
+             step=report.step)
+        op.error = report.reason if report.status == Status.FAILED else op.error
+
+    # -- ends nobody reported ----------------------------------------------------------------
+
+    def never_started(self, op_id: str, why: str):
+        """Its workflow never started: every group failed, the operation too."""
+        with db.transaction(self.sessions) as session:
+            op = session.get(Operation, op_id, with_for_update=True)
+            if op.mistral_execution_id or op.finished_at:
+                return
+            _end(op, datetime.now(UTC), "the workflow never started")
+            op.error = f"never started: {why}"
+            audit.record_in(session, op.requested_by, f"operation.{op.type}", op_id,
+                            "refused", op.error, project_name=op.project_name)
+
+    def expire_unstarted(self, older_than: float, now: datetime | None = None) -> int:
+        """Mark operations whose start never reached Mistral (their worker stopped) as
+        never started; returns how many."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than)
+        with self.sessions() as session:
+            lost = session.scalars(select(Operation.id).where(
+                Operation.status == Status.PENDING, Operation.mistral_execution_id.is_(None),
+                Operation.finished_at.is_(None), Operation.created_at < cutoff)).all()
+        for op_id in lost:
+            self.never_started(op_id, f"no Mistral execution {older_than:g} s after it was "
+                                      "accepted (the service stopped while starting it); "
+                                      "start it again")
+        return len(lost)
+
+    def follow_executions(self) -> int:
+        """Fail the unfinished operations whose workflow Mistral ended in ERROR or
+        CANCELLED (a crashed workflow reports nothing more); returns how many. One
+        question to Mistral, and none while no operation is under way."""
+        with self.sessions() as session:
+            running = dict(session.execute(
+                select(Operation.mistral_execution_id, Operation.id).where(
+                    Operation.status.in_(UNFINISHED),
+                    Operation.mistral_execution_id.is_not(None))).all())
+            oldest = session.scalar(select(func.min(Operation.created_at)).where(
+                Operation.mistral_execution_id.in_(list(running)))) if running else None
+        if not running:
+            return 0
+        try:
+            ended = [e for e in self.launcher.ended_badly(oldest - timedelta(minutes=1))
+                     if e.id in running]
+        except APIError:
+            return 0                                  # Mistral away: ask again next round
+        for execution in ended:
+            why = (f"its workflow ended {execution.state} in Mistral: "
+                   f"{execution.state_info or 'no reason given'}")
+            with db.transaction(self.sessions) as session:
+                op = session.get(Operation, running[execution.id], with_for_update=True)
+                if op.finished_at is not None:
+                    continue
+                _end(op, datetime.now(UTC), why)
+                op.error = why
+                audit.record_in(session, SERVICE_ACTOR, f"operation.{op.type}", op.id,
+                                "recorded", why, project_name=op.project_name)
+        return len(ended)
+
+
+def _end(op: Operation, now: datetime, why: str, *, step: str | None = None):
+    """End the operation: every group still unfinished failed, ``why``."""
+    for result in op.results:
+        if not Status(result.status).finished:
+            result.status, result.finished_at, result.reason = Status.FAILED, now, why
+            result.step = step or result.step
+    _roll_up(op, now)
+    op.finished_at = now
+
+
+def _roll_up(op: Operation, now: datetime):
+    summary = rules.rollup((r.status for r in op.results), started=True)
+    op.status, op.completed_count, op.failed_count = (summary.status, summary.completed,
+                                                      summary.failed)
+    if Status(op.status).finished:
+        op.finished_at = now

@@ -1,0 +1,46 @@
+"""What one site's app is made of, reached through a typed accessor (Flask's extension
+idiom: ``services()`` inside a request, ``services(app)`` outside one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:                     # the rooms that use the accessor build these
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from site_recovery.core.config import ServiceConfig
+
+    from .launcher import Launcher
+    from .lifecycle import Lifecycle
+    from .policy import Policy
+    from .registry import Registry
+
+EXTENSION = "site_recovery"
+
+
+@dataclass(frozen=True)
+class Services:
+    config: ServiceConfig
+    engine: Engine                         # the database
+    sessions: sessionmaker[Session]
+    policy: Policy
+    registry: Registry                     # groups and mappings, on both sites
+    launcher: Launcher                     # this site's Mistral
+    operations: Lifecycle                  # DR operations, from start to end
+
+    def init_app(self, app: Flask):
+        app.extensions[EXTENSION] = self
+
+    def close(self):
+        """Wait for the starts under way, then release the database (a worker's or a
+        test's end)."""
+        self.operations.close()
+        self.engine.dispose()
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions[EXTENSION]
