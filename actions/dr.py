@@ -216,10 +216,10 @@ class TakeOver(Step):
     def __init__(self, group_id: str, site: str, status: str = GroupStatus.FAILED_OVER,
                  operation_id: str | None = None):
         super().__init__(group_id, operation_id)
-        self.site, self.status = site, GroupStatus(status)
+        self.site, self.status = site, status
 
     def work(self, engine):
-        return recovery.take_over(engine, self.group_id, self.site, self.status)
+        return recovery.take_over(engine, self.group_id, self.site, GroupStatus(self.status))
 
 
 class GroupsRunningHere(actions.Action):
@@ -272,13 +272,15 @@ class FinishGroup(actions.Action):
     group's status and whether it failed, so that its workflow can end failed too."""
 
     def __init__(self, group_id: str, steps: list, operation_id: str | None = None):
-        super().__init__()
-        self.group_id, self.operation_id = group_id, operation_id
-        self.ends = [outcome.StepEnd(name, state == SUCCESS, result, state_info)
-                     for name, state, result, state_info in steps if state in (SUCCESS, ERROR)]
+        super().__init__()       # Mistral sends the action to its executor as JSON
+        self.group_id, self.operation_id, self.steps = group_id, operation_id, steps
+
+    def _ends(self) -> list[outcome.StepEnd]:
+        return [outcome.StepEnd(name, state == SUCCESS, result, state_info)
+                for name, state, result, state_info in self.steps if state in (SUCCESS, ERROR)]
 
     def run(self, context):
-        report = outcome.group_report(self.ends)
+        report = outcome.group_report(self._ends())
         try:
             engine().service.report(self.operation_id, protection_group_id=self.group_id,
                                     **report)
@@ -288,7 +290,7 @@ class FinishGroup(actions.Action):
         return _ended(report)
 
     def test(self, context):
-        return _ended(outcome.group_report(self.ends))
+        return _ended(outcome.group_report(self._ends()))
 
 
 def _ended(report: dict) -> dict:

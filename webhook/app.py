@@ -18,7 +18,6 @@ from site_recovery.core.config import ServiceConfig
 
 from . import (
     alerts,
-    audit,
     db,
     errors,
     groups,
@@ -49,6 +48,7 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     ``launcher`` replace the links to the peer site and to Mistral (unit tests)."""
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes     # larger bodies: 413
+    app.config["KEYSTONE_URL"] = str(config.keystone.auth_url)   # named in a 401
     engine = engine or db.make_engine(config.database_url)
     sessions = db.session_factory(engine)
     launcher = launcher or Launcher(service_session(config, config.mistral.timeout),
@@ -58,7 +58,7 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout)[0])).init_app(app)
     errors.install(app)
-    for blueprint in (sites.bp, groups.bp, audit.bp, internal.bp, operations.bp,
+    for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):
         app.register_blueprint(blueprint)
     _observe(app)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import request
+from flask import current_app, request
 from keystonemiddleware import auth_token
 
 from site_recovery.core.config import ServiceConfig
 
 from .errors import APIError
-from .services import services
 
 # Alertmanager carries no Keystone token: its receiver checks a shared secret instead.
 PUBLIC_PATHS = ("/healthz", "/metrics", "/v1/openapi.json", "/v1/alerts/alertmanager")
@@ -43,7 +42,7 @@ class Caller:
 def caller() -> Caller:
     headers = request.headers
     if headers.get("X-Identity-Status") != "Confirmed" or not headers.get("X-Project-Id"):
-        keystone = services().config.keystone.auth_url
+        keystone = current_app.config["KEYSTONE_URL"]
         raise APIError("authentication required: send a valid, project-scoped Keystone "
                        "token in X-Auth-Token", status=401,
                        headers={"WWW-Authenticate": f'Keystone uri="{keystone}"'})

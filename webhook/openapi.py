@@ -86,7 +86,7 @@ ROUTES: dict[str, tuple] = {
                                   None, [ALL_PROJECTS], 200),
     "operations.retry": ("operations", "Retry the groups that failed", None, STARTS[0],
                          202),
-    "audit.list_entries": ("audit", "The audit log, newest first", None,
+    "sites.list_audit_entries": ("audit", "The audit log, newest first", None,
                            [ALL_PROJECTS, _query("limit", {"type": "integer", "minimum": 1,
                                                            "maximum": 1000}, "at most"),
                             _query("marker", {"type": "integer", "minimum": 0},

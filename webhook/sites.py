@@ -1,15 +1,20 @@
-"""``/v1/sites``: this site and its peer, with the peer's reachability and since when."""
+"""What the service knows: ``/v1/sites``, this site and its peer with the peer's
+reachability and since when; and ``/v1/audit-log``, the entries of the caller's own
+project (an admin with ``all_projects`` sees every entry), newest first, paged by
+``marker``."""
 
 from __future__ import annotations
 
 from flask import Blueprint
+from sqlalchemy import select
 
 from .errors import NotFound
 from .identity import caller
-from .models import Site
+from .models import AuditEntry, Site
+from .params import bounded_int
 from .services import services
 
-bp = Blueprint("sites", __name__, url_prefix="/v1/sites")
+bp = Blueprint("sites", __name__, url_prefix="/v1")
 
 
 def view(site: Site) -> dict:
@@ -22,7 +27,7 @@ def view(site: Site) -> dict:
             "consecutive_failures": site.consecutive_failures, "last_error": site.last_error}
 
 
-@bp.get("")
+@bp.get("/sites")
 def list_sites():
     services().policy.require("protector:read", caller())
     with services().sessions() as session:
@@ -30,7 +35,7 @@ def list_sites():
     return {"sites": [view(s) for s in sites]}
 
 
-@bp.get("/<name>")
+@bp.get("/sites/<name>")
 def show_site(name: str):
     services().policy.require("protector:read", caller())
     with services().sessions() as session:
@@ -38,3 +43,27 @@ def show_site(name: str):
     if site is None:
         raise NotFound(f"no site {name!r}; this service knows its own site and its peer")
     return {"site": view(site)}
+
+
+def entry_view(entry: AuditEntry) -> dict:
+    return {"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor,
+            "action": entry.action, "target": entry.target, "outcome": entry.outcome,
+            "reason": entry.reason, "project_name": entry.project_name,
+            "details": entry.details}
+
+
+@bp.get("/audit-log")
+def list_audit_entries():
+    who = caller()
+    policy = services().policy
+    policy.require("protector:read", who)
+    limit = bounded_int("limit", 100, 1, 1000)
+    marker = bounded_int("marker", None, 0, 2**62)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if not policy.all_projects(who):
+        query = query.where(AuditEntry.project_name == who.project_name)
+    if marker is not None:
+        query = query.where(AuditEntry.id < marker)
+    with services().sessions() as session:
+        entries = session.scalars(query).all()
+    return {"entries": [entry_view(e) for e in entries]}

@@ -7,8 +7,9 @@ to it unmodified. :func:`create_app` builds the Flask app from a :class:`CloudCo
 :mod:`.faults`.
 """
 
-from .app import CloudConfig, create_app
+from .app import create_app
 from .identity import wrap_with_keystone
 from .server import CloudServer, main
+from .state import CloudConfig
 
 __all__ = ["CloudConfig", "CloudServer", "create_app", "main", "wrap_with_keystone"]

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import flask
 from werkzeug.exceptions import HTTPException
 
-from site_recovery.storage.fabric import Fabric, FabricArray
+from site_recovery.storage.fabric import Fabric
 
 from . import (
     cinder,
@@ -31,47 +30,10 @@ from . import (
 )
 from .common import ApiError, error_response, service_of
 from .identity import authenticate
+from .state import Cloud, CloudConfig
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CloudConfig:
-    """One site's simulated cloud. Durations are in seconds of the simulation clock."""
-
-    db: str                               # SQLite file of this site's cloud
-    fabric: str                           # SQLite file of the simulated FlashArrays
-    array: str                            # this site's array in the fabric
-    site: str = "site-a"
-    keystone_url: str | None = None       # None: trust the identity headers as they come
-    service_user: str = "cloud"
-    service_password: str = "cloud-pass"
-    service_project: str = "service"
-    token_cache_time: int = 10
-    build_seconds: float = 1.0            # server BUILD -> ACTIVE
-    volume_seconds: float = 0.5           # volume creating/managing -> available
-    task_seconds: float = 0.2             # attach, detach, stop, start
-    array_timeout: float = 30.0
-    availability_zone: str = "nova"
-    volume_host: str = "cinder@pure#pure"
-
-    @property
-    def compute_host(self) -> str:
-        return f"{self.site}-compute"
-
-
-@dataclass
-class Cloud:
-    """What the blueprints share, kept in ``app.extensions["cloud"]``."""
-
-    config: CloudConfig
-    store: Store
-    fabric: Fabric
-
-    @property
-    def array(self) -> FabricArray:
-        return self.fabric.array(self.config.array, timeout=self.config.array_timeout)
 
 
 def create_app(config: CloudConfig) -> flask.Flask:

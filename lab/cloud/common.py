@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import flask
 
-if TYPE_CHECKING:
-    from .app import Cloud
+from .state import Cloud
 
 SERVICES = ("compute", "network", "volume", "image")
 

@@ -10,16 +10,13 @@ real cloud, so clients can discover microversions before they authenticate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import flask
 from keystonemiddleware import auth_token
 from werkzeug.exceptions import HTTPException
 
 from .common import ApiError
-
-if TYPE_CHECKING:
-    from .app import CloudConfig
+from .state import CloudConfig
 
 WRITER_ROLES = frozenset({"admin", "member", "service"})
 

@@ -14,8 +14,9 @@ import signal
 from site_recovery.lab.layout import HOST, SiteLayout
 from site_recovery.lab.serving import BackgroundServer
 
-from .app import CloudConfig, create_app
+from .app import create_app
 from .identity import wrap_with_keystone
+from .state import CloudConfig
 
 log = logging.getLogger(__name__)
 
