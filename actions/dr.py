@@ -49,23 +49,26 @@ def _describe(exc: Exception) -> str:
 
 
 class Step(actions.Action):
-    """One DR step on one protection group.
+    """One DR step on one protection group: ``function``, a step of
+    :mod:`site_recovery.core.recovery`, called with the engine, the group and the action's
+    other arguments (a subclass's ``__init__`` names them, for Mistral to check).
 
     ``timed``: the step is a phase of the operation, whose duration the group's report
     shows; ``findings``: result keys that are for people; ``reports``: report fields the
     result gives (field -> result key)."""
 
-    step = ""
+    function: staticmethod
     timed = True
     findings: tuple[str, ...] = ()
     reports: dict[str, str] = {}
 
-    def __init__(self, group_id: str, operation_id: str | None = None):
-        super().__init__()
-        self.group_id, self.operation_id = group_id, operation_id
+    def __init__(self, group_id: str, operation_id: str | None = None, **arguments):
+        super().__init__()       # Mistral sends the action to its executor as JSON
+        self.group_id, self.operation_id, self.arguments = group_id, operation_id, arguments
 
-    def work(self, engine: recovery.Engine) -> dict:
-        raise NotImplementedError
+    @property
+    def step(self) -> str:
+        return self.function.__name__
 
     def run(self, context):
         started = time.monotonic()
@@ -73,7 +76,7 @@ class Step(actions.Action):
             dr = engine()
             dr.service.report(self.operation_id, protection_group_id=self.group_id,
                               status=Status.RUNNING, step=self.step)
-            result = self.work(dr)
+            result = self.function(dr, self.group_id, **self.arguments)
         except Exception as exc:            # every failure becomes a message
             LOG.exception("step %s of group %s failed", self.step, self.group_id)
             return actions.Result(error=f"{self.step}: {_describe(exc)}")
@@ -88,138 +91,96 @@ class Step(actions.Action):
 class Protect(Step):
     """Check the members' volume types, then make the group replicate on the arrays."""
 
-    step = "protect"
+    function = staticmethod(recovery.protect)
     findings = ("array_group", "cinder_group")
-
-    def work(self, engine):
-        return recovery.protect(engine, self.group_id)
 
 
 class Capture(Step):
     """Record what the DR site needs to rebuild each member."""
 
-    step = "capture"
+    function = staticmethod(recovery.capture)
     findings = ("servers", "volumes")
-
-    def work(self, engine):
-        return recovery.capture(engine, self.group_id)
 
 
 class StopServers(Step):
     """Stop the members (or, with ``copies``, their failover copies) on ``site``."""
 
-    step = "stop_servers"
+    function = staticmethod(recovery.stop_servers)
 
     def __init__(self, group_id: str, site: str | None = None, copies: bool = False,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.site, self.copies = site, bool(copies)
-
-    def work(self, engine):
-        return recovery.stop_servers(engine, self.group_id, self.site, self.copies)
+        super().__init__(group_id, operation_id, site=site, copies=copies)
 
 
 class StartServers(Step):
-    step = "start_servers"
-
-    def work(self, engine):
-        return recovery.start_servers(engine, self.group_id)
+    function = staticmethod(recovery.start_servers)
 
 
 class ReverseReplication(Step):
-    step = "reverse_replication"
-
-    def work(self, engine):
-        return recovery.reverse_replication(engine, self.group_id)
+    function = staticmethod(recovery.reverse_replication)
 
 
 class RestoreInPlace(Step):
-    step = "restore_in_place"
+    function = staticmethod(recovery.restore_in_place)
 
     def __init__(self, group_id: str, point: str, operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.point = point
-
-    def work(self, engine):
-        return recovery.restore_in_place(engine, self.group_id, self.point)
+        super().__init__(group_id, operation_id, point_name=point)
 
 
 class RecoveryPoint(Step):
-    step = "recovery_point"
+    function = staticmethod(recovery.recovery_point)
     reports = {"recovery_point": "name", "rpo_achieved_seconds": "rpo_seconds"}
 
     def __init__(self, group_id: str, operation_id: str | None = None,
                  replicate: bool = False, name: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.replicate, self.name = bool(replicate), name or None
-
-    def work(self, engine):
-        return recovery.recovery_point(engine, self.group_id, replicate=self.replicate,
-                                       name=self.name)
+        super().__init__(group_id, operation_id, replicate=replicate, name=name)
 
 
 class ImportVolumes(Step):
-    step = "import_volumes"
+    function = staticmethod(recovery.import_volumes)
 
     def __init__(self, group_id: str, purpose: str, point: str,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.purpose, self.point = purpose, point
-
-    def work(self, engine):
-        return recovery.import_volumes(engine, self.group_id, self.purpose, self.point)
+        super().__init__(group_id, operation_id, purpose=purpose, point_name=point)
 
 
 class BuildStack(Step):
-    step = "build_stack"
+    function = staticmethod(recovery.build_stack)
 
     def __init__(self, group_id: str, purpose: str, network_mapping: dict | None = None,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.purpose, self.network_mapping = purpose, dict(network_mapping or {})
-
-    def work(self, engine):
-        return recovery.build_stack(engine, self.group_id, self.purpose, self.network_mapping)
+        super().__init__(group_id, operation_id, purpose=purpose,
+                         network_mapping=network_mapping)
 
 
 class ProductionCheck(Step):
     """After a drill: whether production still replicates as before (a finding, not a
     failure: the drill itself worked). A check after the recovery, not a phase of it."""
 
-    step = "production_check"
+    function = staticmethod(recovery.production_check)
     timed = False
     findings = ("test_prefix", "production_replication")
 
     def __init__(self, group_id: str, point: str, operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.point = point
-
-    def work(self, engine):
-        return recovery.production_check(engine, self.group_id, self.point)
+        super().__init__(group_id, operation_id, point_name=point)
 
 
 class RemoveCopy(Step):
-    step = "remove_copy"
+    function = staticmethod(recovery.remove_copy)
 
     def __init__(self, group_id: str, purpose: str, site: str | None = None,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.purpose, self.site = purpose, site
-
-    def work(self, engine):
-        return recovery.remove_copy(engine, self.group_id, self.purpose, self.site)
+        super().__init__(group_id, operation_id, purpose=purpose, site=site)
 
 
 class TakeOver(Step):
-    step = "take_over"
+    """This site (``site``) now runs the group: recorded on both sites, or here alone."""
+
+    function = staticmethod(recovery.take_over)
 
     def __init__(self, group_id: str, site: str, status: str = GroupStatus.FAILED_OVER,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id)
-        self.site, self.status = site, status
-
-    def work(self, engine):
-        return recovery.take_over(engine, self.group_id, self.site, GroupStatus(self.status))
+        super().__init__(group_id, operation_id, site=site, status=status)
 
 
 class GroupsRunningHere(actions.Action):

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from site_recovery.lab.flasharray_sim import SimulatorServer
-from site_recovery.storage import ProtectionSpec, Purpose
+from site_recovery.storage.base import ProtectionSpec, Purpose
 from site_recovery.storage.fabric import Fabric
 from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
 from site_recovery.storage.mock import mock_driver

@@ -7,12 +7,15 @@ present what these methods return.
 from __future__ import annotations
 
 import uuid
+from functools import partialmethod
 from http import HTTPStatus
 from urllib.parse import quote
 
 from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ks_exceptions
 from osc_lib import exceptions
+
+from site_recovery.core.model import OperationKind
 
 SERVICE_TYPE = "protector"
 API_PREFIX = "/v1"
@@ -44,6 +47,11 @@ def _segment(value: str) -> str:
 
 def _all_projects(all_projects: bool) -> dict:
     return {"all_projects": "true"} if all_projects else {}
+
+
+def _given(**values) -> dict:
+    """The values the caller gave: None, "" and {} stand for none."""
+    return {k: v for k, v in values.items() if v is not None and v != "" and v != {}}
 
 
 class Client:
@@ -141,11 +149,9 @@ class Client:
 
     def add_member(self, group: str, server_id: str, *, server_name: str | None = None,
                    all_projects: bool = False) -> dict:
-        body = {"server_id": server_id}
-        if server_name is not None:
-            body["server_name"] = server_name
         return self._request("POST", f"/protection-groups/{_segment(group)}/members",
-                             body=body, params=_all_projects(all_projects))["member"]
+                             body={"server_id": server_id, **_given(server_name=server_name)},
+                             params=_all_projects(all_projects))["member"]
 
     def remove_member(self, group: str, server_id: str, *, all_projects: bool = False) -> None:
         self._request("DELETE",
@@ -156,17 +162,14 @@ class Client:
 
     def list_mappings(self, *, group: str | None = None,
                       all_projects: bool = False) -> list[dict]:
-        params = _all_projects(all_projects)
-        if group:
-            params["protection_group"] = group
-        return self._request("GET", "/resource-mappings", params=params)["resource_mappings"]
+        return self._request("GET", "/resource-mappings", params={
+            **_all_projects(all_projects), **_given(protection_group=group)})["resource_mappings"]
 
     def create_mapping(self, kind: str, source: str, target: str, *,
                        group: str | None = None) -> dict:
-        body = {"kind": kind, "source": source, "target": target}
-        if group:
-            body["protection_group"] = group
-        return self._request("POST", "/resource-mappings", body=body)["resource_mapping"]
+        return self._request("POST", "/resource-mappings", body={
+            "kind": kind, "source": source, "target": target,
+            **_given(protection_group=group)})["resource_mapping"]
 
     def get_mapping(self, mapping_id: str, *, all_projects: bool = False) -> dict:
         return self._request("GET", f"/resource-mappings/{_segment(mapping_id)}",
@@ -175,11 +178,9 @@ class Client:
     def update_mapping(self, mapping_id: str, target: str, *,
                        expected_version: int | None = None,
                        all_projects: bool = False) -> dict:
-        body = {"target": target}
-        if expected_version is not None:
-            body["version"] = expected_version
         return self._request("PATCH", f"/resource-mappings/{_segment(mapping_id)}",
-                             body=body, params=_all_projects(all_projects))["resource_mapping"]
+                             body={"target": target, **_given(version=expected_version)},
+                             params=_all_projects(all_projects))["resource_mapping"]
 
     def delete_mapping(self, mapping_id: str, *, all_projects: bool = False) -> None:
         self._request("DELETE", f"/resource-mappings/{_segment(mapping_id)}",
@@ -187,42 +188,24 @@ class Client:
 
     # DR operations
 
-    def protect(self, group: str, *, all_projects: bool = False,
-                idempotency_key: str | None = None) -> dict:
-        """Only the group's primary site protects it; another site's service refuses,
-        naming that site."""
-        return self._start(f"/protection-groups/{_segment(group)}/protect", None,
-                           idempotency_key, all_projects)
+    def start_operation(self, operation: OperationKind, group: str, *,
+                        all_projects: bool = False, idempotency_key: str | None = None,
+                        **options) -> dict:
+        """Start ``operation`` on one group (``options``: its body; those not given are
+        left out). A protect runs only on the group's primary site, a recovery only on
+        its secondary: another site's service refuses, naming the site to ask."""
+        body = _given(**options)
+        path = f"/protection-groups/{_segment(group)}/{operation.replace('_', '-')}"
+        return self._start(path, body or None, idempotency_key, all_projects)
 
-    def test_failover(self, group: str, *, network_mapping: dict | None = None,
-                      recovery_point: str | None = None, all_projects: bool = False,
-                      idempotency_key: str | None = None) -> dict:
-        body = {}
-        if network_mapping:
-            body["network_mapping"] = network_mapping
-        if recovery_point:
-            body["recovery_point"] = recovery_point
-        return self._start(f"/protection-groups/{_segment(group)}/test-failover", body,
-                           idempotency_key, all_projects)
+    protect = partialmethod(start_operation, OperationKind.PROTECT)
+    test_failover = partialmethod(start_operation, OperationKind.TEST_FAILOVER)
+    test_cleanup = partialmethod(start_operation, OperationKind.TEST_CLEANUP)
+    failback = partialmethod(start_operation, OperationKind.FAILBACK)
 
-    def test_cleanup(self, group: str, *, all_projects: bool = False,
-                     idempotency_key: str | None = None) -> dict:
-        return self._start(f"/protection-groups/{_segment(group)}/test-cleanup", None,
-                           idempotency_key, all_projects)
-
-    def failover(self, group: str, failover_type: str, *, force: bool = False,
-                 network_mapping: dict | None = None, all_projects: bool = False,
-                 idempotency_key: str | None = None) -> dict:
-        body = {"failover_type": failover_type, "force": force}
-        if network_mapping:
-            body["network_mapping"] = network_mapping
-        return self._start(f"/protection-groups/{_segment(group)}/failover", body,
-                           idempotency_key, all_projects)
-
-    def failback(self, group: str, *, all_projects: bool = False,
-                 idempotency_key: str | None = None) -> dict:
-        return self._start(f"/protection-groups/{_segment(group)}/failback", None,
-                           idempotency_key, all_projects)
+    def failover(self, group: str, failover_type: str, **options) -> dict:
+        return self.start_operation(OperationKind.FAILOVER, group,
+                                    failover_type=failover_type, **options)
 
     def site_failover(self, site: str, failover_type: str, *, force: bool = False,
                       idempotency_key: str | None = None) -> dict:
@@ -236,12 +219,9 @@ class Client:
 
     def list_operations(self, *, status: str | None = None, group: str | None = None,
                         all_projects: bool = False) -> list[dict]:
-        params = _all_projects(all_projects)
-        if status:
-            params["status"] = status
-        if group:
-            params["protection_group"] = group
-        return self._request("GET", "/operations", params=params)["operations"]
+        return self._request("GET", "/operations", params={
+            **_all_projects(all_projects), **_given(status=status, protection_group=group)}
+        )["operations"]
 
     def get_operation(self, operation_id: str, *, all_projects: bool = False) -> dict:
         return self._request("GET", f"/operations/{_segment(operation_id)}",
@@ -251,12 +231,8 @@ class Client:
 
     def list_audit(self, *, limit: int | None = None, marker: str | None = None,
                    all_projects: bool = False) -> list[dict]:
-        params = _all_projects(all_projects)
-        if limit is not None:
-            params["limit"] = limit
-        if marker:
-            params["marker"] = marker
-        return self._request("GET", "/audit-log", params=params)["entries"]
+        return self._request("GET", "/audit-log", params={
+            **_all_projects(all_projects), **_given(limit=limit, marker=marker)})["entries"]
 
 
 def _error(response) -> ProtectorError:

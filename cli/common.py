@@ -7,6 +7,44 @@ import logging
 
 from cliff import columns
 from osc_lib import exceptions, utils
+from osc_lib.command import command
+
+
+class ProtectorCommand:
+    """Mixed into an osc command (before ``ShowOne``, ``Lister`` or ``Command``): the
+    arguments it takes (:meth:`arguments`), and the protection service's client."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        self.arguments(parser)
+        return parser
+
+    def arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the command's own arguments."""
+
+    @property
+    def client(self):
+        return self.app.client_manager.protector
+
+
+class DeleteCommand(ProtectorCommand, command.Command):
+    """Delete one or more objects of a kind (``noun``; ``metavar`` as the user names one),
+    on both sites; every one that can be is deleted, then the failures are counted."""
+
+    noun: str
+    metavar: str
+    names_help: str
+
+    def delete(self, name: str, all_projects: bool) -> None:
+        raise NotImplementedError
+
+    def arguments(self, parser):
+        parser.add_argument("names", metavar=self.metavar, nargs="+", help=self.names_help)
+        add_all_projects(parser)
+
+    def take_action(self, parsed_args):
+        delete_each(self.log, self.noun, parsed_args.names,
+                    lambda name: self.delete(name, parsed_args.all_projects))
 
 
 def add_all_projects(parser: argparse.ArgumentParser) -> None:
@@ -17,8 +55,21 @@ def add_all_projects(parser: argparse.ArgumentParser) -> None:
 
 def add_group(parser: argparse.ArgumentParser,
               help: str = "Protection group (name or ID)") -> None:
-    parser.add_argument("group", metavar="<protection-group>", help=help)
+    add_named(parser, "group", "<protection-group>", help)
+
+
+def add_named(parser: argparse.ArgumentParser, dest: str, metavar: str, help: str) -> None:
+    """The object a command acts on, looked up in every project with --all-projects."""
+    parser.add_argument(dest, metavar=metavar, help=help)
     add_all_projects(parser)
+
+
+def with_project(columns: list[tuple[str, str]], all_projects: bool,
+                 at: int) -> tuple[tuple[str, str], ...]:
+    """A listing's columns, with the project's at ``at`` when it spans every project."""
+    if all_projects:
+        columns = [*columns[:at], ("Project", "project_name"), *columns[at:]]
+    return tuple(columns)
 
 
 class NetworkMappingAction(argparse.Action):

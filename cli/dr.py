@@ -28,13 +28,12 @@ class TestFailover(GroupOperationCommand):
     group_help = ("Protection group (name or ID); a group named 'cleanup', or a prefix of it, "
                   "goes after '--'")
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
+        super().arguments(parser)
         common.add_network_mapping(parser)
         parser.add_argument("--recovery-point", metavar="<recovery-point>",
                             help="Recovery point to recover (default: the newest one fully "
                                  "replicated)")
-        return parser
 
     def options(self, parsed_args):
         return {"network_mapping": parsed_args.network_mapping,
@@ -52,11 +51,10 @@ class Failover(GroupOperationCommand):
 
     operation = OperationKind.FAILOVER
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
+        super().arguments(parser)
         add_failover_type(parser)
         common.add_network_mapping(parser)
-        return parser
 
     def options(self, parsed_args):
         return {"failover_type": parsed_args.failover_type, "force": parsed_args.force,
@@ -72,11 +70,10 @@ class Failback(GroupOperationCommand):
 class SiteFailover(OperationCommand):
     """Fail every protection group of a failed site over to this site (dr_site_admin)."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
+        super().arguments(parser)
         parser.add_argument("site", metavar="<site>", help="The site that failed")
         add_failover_type(parser)
-        return parser
 
     def start(self, client, parsed_args):
         return client.site_failover(parsed_args.site, parsed_args.failover_type,

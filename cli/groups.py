@@ -16,11 +16,10 @@ FIELDS = ("id", "name", "description", "project_name", "replication_type", "prim
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
 
 
-class CreateGroup(command.ShowOne):
+class CreateGroup(common.ProtectorCommand, command.ShowOne):
     """Create a protection group: VMs recovered together, on one replicated volume type."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         parser.add_argument("--name", metavar="<name>", required=True,
                             help="Name, unique in the project")
         parser.add_argument("--replication-type", choices=[t.value for t in ReplicationType],
@@ -37,7 +36,6 @@ class CreateGroup(command.ShowOne):
         parser.add_argument("--description", metavar="<description>")
         parser.add_argument("--rpo-target", metavar="<seconds>", type=int,
                             help="Largest acceptable data loss, in seconds")
-        return parser
 
     def take_action(self, parsed_args):
         fields = {"name": parsed_args.name, "replication_type": parsed_args.replication_type,
@@ -48,48 +46,39 @@ class CreateGroup(command.ShowOne):
             fields["description"] = parsed_args.description
         if parsed_args.rpo_target is not None:
             fields["rpo_target_seconds"] = parsed_args.rpo_target
-        group = self.app.client_manager.protector.create_group(**fields)
-        return common.show(group, FIELDS)
+        return common.show(self.client.create_group(**fields), FIELDS)
 
 
-class ListGroups(command.Lister):
+class ListGroups(common.ProtectorCommand, command.Lister):
     """List protection groups."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         common.add_all_projects(parser)
-        return parser
 
     def take_action(self, parsed_args):
-        groups = self.app.client_manager.protector.list_groups(
-            all_projects=parsed_args.all_projects)
-        columns = [("ID", "id"), ("Name", "name"), ("Replication Type", "replication_type"),
-                   ("Primary Site", "primary_site"), ("Secondary Site", "secondary_site"),
-                   ("Status", "status"), ("Members", "member_count")]
-        if parsed_args.all_projects:
-            columns.insert(2, ("Project", "project_name"))
-        return common.listing(groups, tuple(columns))
+        groups = self.client.list_groups(all_projects=parsed_args.all_projects)
+        return common.listing(groups, common.with_project(
+            [("ID", "id"), ("Name", "name"), ("Replication Type", "replication_type"),
+             ("Primary Site", "primary_site"), ("Secondary Site", "secondary_site"),
+             ("Status", "status"), ("Members", "member_count")],
+            parsed_args.all_projects, at=2))
 
 
-class ShowGroup(command.ShowOne):
+class ShowGroup(common.ProtectorCommand, command.ShowOne):
     """Show a protection group."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         common.add_group(parser)
-        return parser
 
     def take_action(self, parsed_args):
-        group = self.app.client_manager.protector.get_group(
-            parsed_args.group, all_projects=parsed_args.all_projects)
-        return common.show(group, FIELDS)
+        return common.show(self.client.get_group(parsed_args.group,
+                                                 all_projects=parsed_args.all_projects), FIELDS)
 
 
-class SetGroup(command.Command):
+class SetGroup(common.ProtectorCommand, command.Command):
     """Change a protection group on both sites."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         common.add_group(parser)
         parser.add_argument("--name", metavar="<name>", help="New name")
         parser.add_argument("--description", metavar="<description>")
@@ -98,7 +87,6 @@ class SetGroup(command.Command):
         parser.add_argument("--expected-version", metavar="<version>", type=int,
                             help="Refuse the change if the group has changed since this "
                                  "version (see 'show')")
-        return parser
 
     def take_action(self, parsed_args):
         fields = {key: value for key, value in (
@@ -110,25 +98,18 @@ class SetGroup(command.Command):
                 "nothing to change: give --name, --description, --volume-type or --rpo-target")
         if parsed_args.expected_version is not None:
             fields["version"] = parsed_args.expected_version
-        self.app.client_manager.protector.update_group(
-            parsed_args.group, all_projects=parsed_args.all_projects, **fields)
+        self.client.update_group(parsed_args.group, all_projects=parsed_args.all_projects,
+                                 **fields)
 
 
-class DeleteGroup(command.Command):
+class DeleteGroup(common.DeleteCommand):
     """Delete protection groups on both sites."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument("groups", metavar="<protection-group>", nargs="+",
-                            help="Protection group(s) to delete (name or ID)")
-        common.add_all_projects(parser)
-        return parser
+    noun, metavar = "protection group", "<protection-group>"
+    names_help = "Protection group(s) to delete (name or ID)"
 
-    def take_action(self, parsed_args):
-        client = self.app.client_manager.protector
-        common.delete_each(self.log, "protection group", parsed_args.groups,
-                           lambda group: client.delete_group(
-                               group, all_projects=parsed_args.all_projects))
+    def delete(self, name, all_projects):
+        self.client.delete_group(name, all_projects=all_projects)
 
 
 class ProtectGroup(GroupOperationCommand):
@@ -138,49 +119,43 @@ class ProtectGroup(GroupOperationCommand):
     operation = OperationKind.PROTECT
 
 
-class AddMember(command.ShowOne):
+class AddMember(common.ProtectorCommand, command.ShowOne):
     """Add a server to a protection group."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         common.add_group(parser)
         parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
         parser.add_argument("--server-name", metavar="<name>",
                             help="Server name to record with it")
-        return parser
 
     def take_action(self, parsed_args):
-        member = self.app.client_manager.protector.add_member(
+        member = self.client.add_member(
             parsed_args.group, parsed_args.server_id, server_name=parsed_args.server_name,
             all_projects=parsed_args.all_projects)
         return common.show(member, MEMBER_FIELDS)
 
 
-class ListMembers(command.Lister):
+class ListMembers(common.ProtectorCommand, command.Lister):
     """List the servers of a protection group, in boot order."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         common.add_group(parser)
-        return parser
 
     def take_action(self, parsed_args):
-        members = self.app.client_manager.protector.list_members(
-            parsed_args.group, all_projects=parsed_args.all_projects)
+        members = self.client.list_members(parsed_args.group,
+                                           all_projects=parsed_args.all_projects)
         return common.listing(members, (
             ("Position", "position"), ("Server ID", "server_id"),
             ("Server Name", "server_name"), ("Captured At", "captured_at")))
 
 
-class RemoveMember(command.Command):
+class RemoveMember(common.ProtectorCommand, command.Command):
     """Remove a server from a protection group."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         common.add_group(parser)
         parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
-        return parser
 
     def take_action(self, parsed_args):
-        self.app.client_manager.protector.remove_member(
-            parsed_args.group, parsed_args.server_id, all_projects=parsed_args.all_projects)
+        self.client.remove_member(parsed_args.group, parsed_args.server_id,
+                                  all_projects=parsed_args.all_projects)

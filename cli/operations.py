@@ -39,38 +39,35 @@ def show_operation(operation: dict):
     return common.show(operation, FIELDS, FORMATTERS)
 
 
-class ShowOperation(command.ShowOne):
+def add_operation(parser) -> None:
+    common.add_named(parser, "operation", "<operation>", "Operation ID")
+
+
+class ShowOperation(common.ProtectorCommand, command.ShowOne):
     """Show a DR operation: its progress and each protection group's outcome."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument("operation", metavar="<operation>", help="Operation ID")
-        common.add_all_projects(parser)
-        return parser
+    def arguments(self, parser):
+        add_operation(parser)
 
     def take_action(self, parsed_args):
-        client = self.app.client_manager.protector
-        return show_operation(client.get_operation(parsed_args.operation,
-                                                   all_projects=parsed_args.all_projects))
+        return show_operation(self.client.get_operation(parsed_args.operation,
+                                                        all_projects=parsed_args.all_projects))
 
 
-class ListOperations(command.Lister):
+class ListOperations(common.ProtectorCommand, command.Lister):
     """List DR operations, newest first."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         parser.add_argument("--status", choices=[s.value for s in Status],
                             help="Only operations in this status")
         parser.add_argument("--protection-group", metavar="<protection-group>",
                             help="Only operations of this protection group (name or ID)")
         common.add_all_projects(parser)
-        return parser
 
     def take_action(self, parsed_args):
-        client = self.app.client_manager.protector
-        operations = client.list_operations(status=parsed_args.status,
-                                            group=parsed_args.protection_group,
-                                            all_projects=parsed_args.all_projects)
+        operations = self.client.list_operations(status=parsed_args.status,
+                                                 group=parsed_args.protection_group,
+                                                 all_projects=parsed_args.all_projects)
         return common.listing(operations, (
             ("ID", "id"), ("Type", "operation_type"), ("Status", "status"),
             ("Protection Group", "protection_group"), ("Site", "site"),
@@ -78,11 +75,10 @@ class ListOperations(command.Lister):
         ), FORMATTERS)
 
 
-class OperationCommand(command.ShowOne):
+class OperationCommand(common.ProtectorCommand, command.ShowOne):
     """Starts an operation, optionally follows it, and exits non-zero if it failed."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
         parser.add_argument(
             "--wait", action="store_true",
             help="Follow the operation to its end, showing progress on stderr; exit "
@@ -95,17 +91,15 @@ class OperationCommand(command.ShowOne):
             "--idempotency-key", metavar="<key>",
             help="Repeating a request with the same key returns the operation it started "
                  "instead of starting another (default: a new key each time)")
-        return parser
 
     @abc.abstractmethod
     def start(self, client, parsed_args) -> dict:
         """Ask the service to start the operation; returns it as accepted."""
 
     def take_action(self, parsed_args):
-        client = self.app.client_manager.protector
-        operation = self.start(client, parsed_args)
+        operation = self.start(self.client, parsed_args)
         if parsed_args.wait:
-            operation = progress.follow(client, operation, timeout=parsed_args.timeout,
+            operation = progress.follow(self.client, operation, timeout=parsed_args.timeout,
                                         stream=self.app.stderr)
         self.outcome = operation
         return show_operation(operation)
@@ -129,28 +123,25 @@ class GroupOperationCommand(OperationCommand):
     operation: OperationKind
     group_help = "Protection group (name or ID)"
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
+    def arguments(self, parser):
+        super().arguments(parser)
         common.add_group(parser, self.group_help)
-        return parser
 
     def options(self, parsed_args) -> dict:
         return {}
 
     def start(self, client, parsed_args):
-        return getattr(client, self.operation)(
-            parsed_args.group, all_projects=parsed_args.all_projects,
+        return client.start_operation(
+            self.operation, parsed_args.group, all_projects=parsed_args.all_projects,
             idempotency_key=parsed_args.idempotency_key, **self.options(parsed_args))
 
 
 class RetryOperation(OperationCommand):
     """Retry a DR operation for the protection groups that failed."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument("operation", metavar="<operation>", help="Operation ID")
-        common.add_all_projects(parser)
-        return parser
+    def arguments(self, parser):
+        super().arguments(parser)
+        add_operation(parser)
 
     def start(self, client, parsed_args):
         return client.retry_operation(parsed_args.operation,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 
 from pydantic import ValidationError
 
@@ -70,29 +71,13 @@ class GroupPlan:
     def __post_init__(self):
         object.__setattr__(self, "document", GroupDocument.model_validate(self.document))
 
-    @property
-    def id(self) -> str:
-        return self.document.id
-
-    @property
-    def name(self) -> str:
-        return self.document.name
-
-    @property
-    def project(self) -> str:
-        return self.document.project_name
-
-    @property
-    def primary(self) -> str:
-        return self.document.primary_site
-
-    @property
-    def secondary(self) -> str:
-        return self.document.secondary_site
-
-    @property
-    def replication_type(self) -> ReplicationType:
-        return self.document.replication_type
+    # The document's fields the steps read most, by the names the steps use.
+    id = property(attrgetter("document.id"))
+    name = property(attrgetter("document.name"))
+    project = property(attrgetter("document.project_name"))
+    primary = property(attrgetter("document.primary_site"))
+    secondary = property(attrgetter("document.secondary_site"))
+    replication_type = property(attrgetter("document.replication_type"))
 
     @property
     def server_ids(self) -> list[str]:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from . import errors
 from .base import (
     ArrayClient,
     ArrayHealth,
@@ -33,17 +34,6 @@ from .base import (
     ReplicationType,
     check_name,
     parse_time,
-)
-from .errors import (
-    AlreadyExists,
-    ArrayUnreachable,
-    InvalidArgument,
-    NoRecoveryPoint,
-    NotFound,
-    PendingEradication,
-    ReplicationLinkDown,
-    ReplicationTimeout,
-    StorageError,
 )
 
 
@@ -87,9 +77,9 @@ def _checked_volumes(volumes: Iterable[str]) -> list[str]:
 def _ignore_existing(call: Callable, *args, **kwargs):
     try:
         return call(*args, **kwargs)
-    except PendingEradication:
+    except errors.PendingEradication:
         raise
-    except AlreadyExists:
+    except errors.AlreadyExists:
         return None
 
 
@@ -111,7 +101,7 @@ class StorageDriver:
         try:
             return self._clients[array]
         except KeyError:
-            raise InvalidArgument(f"unknown array {array!r}; configured: "
+            raise errors.InvalidArgument(f"unknown array {array!r}; configured: "
                                   f"{', '.join(sorted(self._clients))}", obj=array) from None
 
     # -- health --------------------------------------------------------------------------
@@ -125,7 +115,7 @@ class StorageDriver:
                            ("connected" if c.get("connected") else "disconnected"),
                            types=tuple(c["type"] if isinstance(c["type"], list) else [c["type"]]))
                 for c in client.list_array_connections())
-        except ArrayUnreachable as exc:
+        except errors.ArrayUnreachable as exc:
             return ArrayHealth(array=array, reachable=False, detail=exc.cause)
         return ArrayHealth(array=array, reachable=True, version=info.get("version"),
                            connections=connections)
@@ -134,12 +124,12 @@ class StorageDriver:
         """The replication connection from ``source`` to ``target``, if connected."""
         health = self.health(source)
         if not health.reachable:
-            raise ArrayUnreachable(source, health.detail)
+            raise errors.ArrayUnreachable(source, health.detail)
         connection = health.connection_to(target)
         if connection is None:
-            raise ReplicationLinkDown(source, target, "not configured")
+            raise errors.ReplicationLinkDown(source, target, "not configured")
         if not connection.connected:
-            raise ReplicationLinkDown(source, target, connection.status)
+            raise errors.ReplicationLinkDown(source, target, connection.status)
         return connection
 
     # -- protection ----------------------------------------------------------------------
@@ -166,7 +156,7 @@ class StorageDriver:
     def _create_or_reuse(self, create: Callable, eradicate: Callable, name: str):
         try:
             _ignore_existing(create, name)
-        except PendingEradication:
+        except errors.PendingEradication:
             eradicate(name)
             create(name)
 
@@ -200,7 +190,7 @@ class StorageDriver:
         if missing:
             try:
                 source.set_pgroup(self._pgroup(spec), addvollist=missing)
-            except AlreadyExists:           # raced with another writer: add one by one
+            except errors.AlreadyExists:           # raced with another writer: add one by one
                 for volume in missing:
                     _ignore_existing(source.set_pgroup, self._pgroup(spec), addvollist=[volume])
         return self.members(spec)
@@ -250,7 +240,7 @@ class StorageDriver:
     def _exists(client: ArrayClient, volume: str) -> bool:
         try:
             client.get_volume(volume)
-        except NotFound:
+        except errors.NotFound:
             return False
         return True
 
@@ -279,7 +269,7 @@ class StorageDriver:
             return [point] if point else []
         try:
             snapshots = target.get_pgroup(self._replica_name(spec), snap=True, transfer=True)
-        except NotFound:
+        except errors.NotFound:
             return []
         points = [(parse_time(s["created"]), index, RecoveryPoint(
             name=s["name"], group=spec.name, array=spec.target_array,
@@ -292,7 +282,7 @@ class StorageDriver:
         that side is online, the moment it froze otherwise."""
         try:
             arrays = self._pod_arrays(target, spec.name)
-        except NotFound:
+        except errors.NotFound:
             return None
         mine = arrays.get(spec.target_array)
         if mine is None:
@@ -309,7 +299,7 @@ class StorageDriver:
         if not usable:
             detail = (f"{len(points)} point(s), none fully transferred" if points
                       else "no replicated snapshot")
-            raise NoRecoveryPoint(spec.target_array, spec.name, detail)
+            raise errors.NoRecoveryPoint(spec.target_array, spec.name, detail)
         return usable[0]
 
     def rpo_seconds(self, spec: ProtectionSpec) -> float:
@@ -322,7 +312,7 @@ class StorageDriver:
             arrays = self._pod_arrays(self.client(spec.target_array), spec.name)
             states = {name: a["status"] for name, a in arrays.items()}
             if any(state != "online" for state in states.values()) or len(states) < 2:
-                raise ReplicationLinkDown(spec.source_array, spec.target_array,
+                raise errors.ReplicationLinkDown(spec.source_array, spec.target_array,
                                           f"pod {spec.name} is not in sync: {states}")
             return self.newest_recovery_point(spec)
         self.check_link(spec.source_array, spec.target_array)
@@ -336,7 +326,7 @@ class StorageDriver:
             if point is not None and point.fully_transferred:
                 return point
             if time.monotonic() >= deadline:
-                raise ReplicationTimeout(spec.target_array, wanted, timeout,
+                raise errors.ReplicationTimeout(spec.target_array, wanted, timeout,
                                          point.progress if point else 0.0)
             self.check_link(spec.source_array, spec.target_array)
             time.sleep(self.poll_interval)
@@ -367,7 +357,7 @@ class StorageDriver:
             by_source = {source: snapshot for snapshot, source in members}
             unknown = set(onto) - set(by_source)
             if unknown:
-                raise InvalidArgument(f"{point.name} has no member(s) {sorted(unknown)}",
+                raise errors.InvalidArgument(f"{point.name} has no member(s) {sorted(unknown)}",
                                       array=spec.target_array, obj=point.name)
             jobs = [(by_source[source], source, dest) for source, dest in onto.items()]
             return self._copy_all(spec.target_array, jobs, overwrite=True)
@@ -381,7 +371,7 @@ class StorageDriver:
         discarded once the copies exist. An interrupted run finds it and reuses it.
         """
         if not point.fully_transferred:
-            raise NoRecoveryPoint(point.array, spec.name,
+            raise errors.NoRecoveryPoint(point.array, spec.name,
                                   f"{point.name} is not fully transferred ({point.progress:.0%})")
         target = self.client(spec.target_array)
         if spec.replication_type is ReplicationType.ASYNC:
@@ -390,7 +380,7 @@ class StorageDriver:
         snapshot = f"{spec.sync_pgroup}.{suffix}"
         try:
             target.get_pgroup(snapshot)
-        except NotFound:
+        except errors.NotFound:
             target.create_pgroup_snapshot(spec.sync_pgroup, suffix=suffix)
         yield _snapshot_members(target, snapshot, lambda member: f"{spec.name}::{member}")
         _discard_pgroup_snapshot(target, snapshot)
@@ -403,10 +393,10 @@ class StorageDriver:
             snapshot, source, dest = job
             try:
                 result = client.copy_volume(snapshot, dest, overwrite=overwrite)
-            except PendingEradication:
+            except errors.PendingEradication:
                 client.eradicate_volume(dest)
                 result = client.copy_volume(snapshot, dest, overwrite=overwrite)
-            except AlreadyExists:
+            except errors.AlreadyExists:
                 result = client.get_volume(dest)      # made by an earlier, interrupted run
             return MaterialisedVolume(source=source, name=result["name"],
                                       serial=result["serial"], size=int(result["size"]))
@@ -420,9 +410,9 @@ class StorageDriver:
             return []
         with ThreadPoolExecutor(max_workers=max(1, min(self.copy_workers, len(items)))) as pool:
             futures = [pool.submit(work, item) for item in items]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]
+        failures = [f.exception() for f in futures if f.exception() is not None]
+        if failures:
+            raise failures[0]
         return [f.result() for f in futures]
 
     def cleanup(self, spec: ProtectionSpec, purpose: Purpose,
@@ -456,9 +446,9 @@ class StorageDriver:
         while True:
             try:
                 return probe()
-            except NotFound:
+            except errors.NotFound:
                 if time.monotonic() >= deadline:
-                    raise StorageError(f"timed out after {self.setup_timeout:g} s waiting "
+                    raise errors.StorageError(f"timed out after {self.setup_timeout:g} s waiting "
                                        f"for {what}") from None
                 time.sleep(self.poll_interval)
 
@@ -470,12 +460,12 @@ def _snapshot_members(client: ArrayClient, pgsnap: str,
     members = [(s["name"], source_of(s["name"][len(prefix):]))
                for s in client.list_volumes(snap=True) if s["name"].startswith(prefix)]
     if not members:
-        raise NoRecoveryPoint(client.name, pgsnap, "it holds no volumes")
+        raise errors.NoRecoveryPoint(client.name, pgsnap, "it holds no volumes")
     return members
 
 
 def _discard_pgroup_snapshot(client: ArrayClient, name: str):
     """Destroy and eradicate a pgroup snapshot, if it is there."""
     for step in (client.destroy_pgroup, client.eradicate_pgroup):
-        with contextlib.suppress(NotFound):
+        with contextlib.suppress(errors.NotFound):
             step(name)

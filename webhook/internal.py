@@ -7,6 +7,8 @@ site's Keystone; the workflows' account) reach these endpoints.
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, request
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -107,24 +109,14 @@ def list_mappings():
     return _documents(MAPPING, request.args.get("project_name"))
 
 
-@bp.put("/protection-groups/<object_id>")
-def push_group(object_id: str):
-    return _receive(GROUP, object_id, schemas.GroupPush)
-
-
-@bp.delete("/protection-groups/<object_id>")
-def push_group_deletion(object_id: str):
-    return _receive(GROUP, object_id, None)
-
-
-@bp.put("/resource-mappings/<object_id>")
-def push_mapping(object_id: str):
-    return _receive(MAPPING, object_id, schemas.MappingPush)
-
-
-@bp.delete("/resource-mappings/<object_id>")
-def push_mapping_deletion(object_id: str):
-    return _receive(MAPPING, object_id, None)
+# The peer's pushes: PUT a group's or a mapping's document, DELETE it at ?version=.
+for _kind, _path, _push in ((GROUP, "protection-groups", schemas.GroupPush),
+                            (MAPPING, "resource-mappings", schemas.MappingPush)):
+    _noun = "group" if _kind is GROUP else "mapping"
+    bp.add_url_rule(f"/{_path}/<object_id>", f"push_{_noun}",
+                    partial(_receive, _kind, push=_push), methods=["PUT"])
+    bp.add_url_rule(f"/{_path}/<object_id>", f"push_{_noun}_deletion",
+                    partial(_receive, _kind, push=None), methods=["DELETE"])
 
 
 @bp.post("/forward")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 
 from flask import Blueprint, request
 from sqlalchemy import or_, select
@@ -121,31 +122,11 @@ def _group_operation(ref: str, kind: OperationKind):
         kind, [group], who.actor, who.project_name, params=params, force=force, key=key)))
 
 
-@bp.post("/protection-groups/<ref>/protect")
-def protect(ref: str):
-    """Make the group replicate to its secondary site and capture its VMs; here, on its
-    primary site."""
-    return _group_operation(ref, OperationKind.PROTECT)
-
-
-@bp.post("/protection-groups/<ref>/test-failover")
-def test_failover(ref: str):
-    return _group_operation(ref, OperationKind.TEST_FAILOVER)
-
-
-@bp.post("/protection-groups/<ref>/test-cleanup")
-def test_cleanup(ref: str):
-    return _group_operation(ref, OperationKind.TEST_CLEANUP)
-
-
-@bp.post("/protection-groups/<ref>/failover")
-def failover(ref: str):
-    return _group_operation(ref, OperationKind.FAILOVER)
-
-
-@bp.post("/protection-groups/<ref>/failback")
-def failback(ref: str):
-    return _group_operation(ref, OperationKind.FAILBACK)
+# POST /v1/protection-groups/<ref>/<operation>: protect (on the group's primary site, where
+# its VMs are), test-failover, test-cleanup, failover and failback (on its secondary site).
+for _kind in OPTIONS:
+    bp.add_url_rule(f"/protection-groups/<ref>/{_kind.value.replace('_', '-')}", _kind.value,
+                    partial(_group_operation, kind=_kind), methods=["POST"])
 
 
 @bp.post("/sites/<name>/failover")

@@ -153,12 +153,16 @@ def check_up(db, array: str):
         raise ArrayDown(array)
 
 
-def live_volume(db, array: str, name: str) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM volumes WHERE array=? AND name=? AND destroyed IS NULL",
+def _live(db, table: str, array: str, name: str, missing: str) -> sqlite3.Row:
+    row = db.execute(f"SELECT * FROM {table} WHERE array=? AND name=? AND destroyed IS NULL",
                      (array, name)).fetchone()
     if row is None:
-        raise PurityError(name, "Volume does not exist.")
+        raise PurityError(name, missing)
     return row
+
+
+def live_volume(db, array: str, name: str) -> sqlite3.Row:
+    return _live(db, "volumes", array, name, "Volume does not exist.")
 
 
 def link(db, a: str, b: str) -> sqlite3.Row | None:
@@ -192,8 +196,4 @@ def mirrors(db, array: str, name: str) -> list[str]:
 
 
 def live_pgroup(db, array: str, name: str) -> sqlite3.Row:
-    row = db.execute("SELECT * FROM pgroups WHERE array=? AND name=? AND destroyed IS NULL",
-                     (array, name)).fetchone()
-    if row is None:
-        raise PurityError(name, "Protection group does not exist.")
-    return row
+    return _live(db, "pgroups", array, name, "Protection group does not exist.")

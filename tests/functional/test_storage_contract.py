@@ -13,18 +13,17 @@ import time
 import pytest
 
 from site_recovery.lab.flasharray_sim import SimulatorServer
-from site_recovery.storage import (
+from site_recovery.storage.base import ProtectionSpec, Purpose
+from site_recovery.storage.driver import materialised_prefix
+from site_recovery.storage.errors import (
     AlreadyExists,
     ArrayOperationFailed,
     ArrayUnreachable,
     InvalidArgument,
     NoRecoveryPoint,
     NotFound,
-    ProtectionSpec,
-    Purpose,
     ReplicationLinkDown,
     ReplicationTimeout,
-    materialised_prefix,
 )
 from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
 from tests.conftest import make_volumes

@@ -7,17 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from site_recovery.storage import (
+from site_recovery.storage.base import Purpose, RecoveryPoint
+from site_recovery.storage.driver import materialised_name, materialised_prefix
+from site_recovery.storage.errors import (
     AlreadyExists,
     ArrayOperationFailed,
     NotFound,
     PendingEradication,
-    Purpose,
-    RecoveryPoint,
-    materialised_name,
-    materialised_prefix,
+    from_purity,
 )
-from site_recovery.storage.errors import from_purity
 from site_recovery.storage.flasharray import ArrayEndpoint
 
 PURITY_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")

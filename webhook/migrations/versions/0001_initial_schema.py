@@ -1,4 +1,5 @@
-"""initial schema
+"""initial schema: sites, protection groups and their members, resource mappings,
+operations and their per-group results, the audit log, alert deliveries
 
 Revision ID: 0001
 Revises: (none)
@@ -9,162 +10,101 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
+
+GROUP_ID = "protection_groups.id"
+
+
+def _key() -> sa.Column:
+    """A string UUID, the primary key."""
+    return sa.Column("id", sa.String(36), primary_key=True)
+
+
+def _serial() -> sa.Column:
+    """A counter, the primary key of an append-only table."""
+    return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                     primary_key=True, autoincrement=True)
+
+
+def _text(name: str, length: int | None = None, *, null: bool = False) -> sa.Column:
+    return sa.Column(name, sa.String(length) if length else sa.Text(), nullable=null)
+
+
+def _of(kind: sa.types.TypeEngine, *names: str, null: bool = False) -> list[sa.Column]:
+    """Columns of one type: times, counts, flags, JSON documents."""
+    return [sa.Column(name, kind, nullable=null) for name in names]
+
+
+def _reference(name: str, target: str, on_delete: str, *, null: bool = False) -> sa.Column:
+    return sa.Column(name, sa.String(36), sa.ForeignKey(target, ondelete=on_delete),
+                     nullable=null)
 
 
 def upgrade():
     op.create_table(
-        "alert_deliveries",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("fingerprint", sa.String(length=64), nullable=False),
-        sa.Column("starts_at", sa.String(length=40), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("rule", sa.String(length=255), nullable=True),
-        sa.Column("decision", sa.String(length=32), nullable=False),
-        sa.Column("received_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("fingerprint", "starts_at", "status"),
-    )
+        "sites", sa.Column("name", sa.String(64), primary_key=True), _text("role", 8),
+        _text("url", 255), *_of(sa.Boolean(), "reachable", null=True),
+        *_of(sa.DateTime(), "state_since", "last_probe_at", null=True),
+        *_of(sa.Integer(), "consecutive_failures", "consecutive_successes"),
+        _text("last_error", null=True))
     op.create_table(
-        "audit_log",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Column("actor", sa.JSON(), nullable=False),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("target", sa.String(length=255), nullable=True),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("details", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
+        "protection_groups", _key(), _text("name", 63), _text("description", 255),
+        _text("project_name", 64), *_of(sa.JSON(), "project_ids"),
+        _text("replication_type", 8), _text("primary_site", 64), _text("secondary_site", 64),
+        _text("volume_type", 255), *_of(sa.Integer(), "rpo_target_seconds", null=True),
+        _text("status", 32), *_of(sa.Integer(), "version"),
+        *_of(sa.DateTime(), "created_at", "updated_at"),
+        sa.UniqueConstraint("project_name", "name"))
     op.create_table(
-        "protection_groups",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("name", sa.String(length=63), nullable=False),
-        sa.Column("description", sa.String(length=255), nullable=False),
-        sa.Column("project_name", sa.String(length=64), nullable=False),
-        sa.Column("project_ids", sa.JSON(), nullable=False),
-        sa.Column("replication_type", sa.String(length=8), nullable=False),
-        sa.Column("primary_site", sa.String(length=64), nullable=False),
-        sa.Column("secondary_site", sa.String(length=64), nullable=False),
-        sa.Column("volume_type", sa.String(length=255), nullable=False),
-        sa.Column("rpo_target_seconds", sa.Integer(), nullable=True),
-        sa.Column("status", sa.String(length=32), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("project_name", "name"),
-    )
+        "members", _key(), _reference("group_id", GROUP_ID, "CASCADE"),
+        _text("server_id", 36), _text("server_name", 255), *_of(sa.Integer(), "position"),
+        *_of(sa.JSON(), "spec", null=True), *_of(sa.DateTime(), "captured_at", null=True),
+        sa.UniqueConstraint("group_id", "server_id"))
     op.create_table(
-        "sites",
-        sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("role", sa.String(length=8), nullable=False),
-        sa.Column("url", sa.String(length=255), nullable=False),
-        sa.Column("reachable", sa.Boolean(), nullable=True),
-        sa.Column("state_since", sa.DateTime(), nullable=True),
-        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
-        sa.Column("consecutive_successes", sa.Integer(), nullable=False),
-        sa.Column("last_probe_at", sa.DateTime(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("name"),
-    )
-    op.create_table(
-        "members",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("group_id", sa.String(length=36), nullable=False),
-        sa.Column("server_id", sa.String(length=36), nullable=False),
-        sa.Column("server_name", sa.String(length=255), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("spec", sa.JSON(), nullable=True),
-        sa.Column("captured_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["group_id"], ["protection_groups.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("group_id", "server_id"),
-    )
-    op.create_table(
-        "operations",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("type", sa.String(length=32), nullable=False),
-        sa.Column("scope", sa.String(length=16), nullable=False),
-        sa.Column("group_id", sa.String(length=36), nullable=True),
-        sa.Column("site", sa.String(length=64), nullable=True),
-        sa.Column("project_name", sa.String(length=64), nullable=True),
-        sa.Column("status", sa.String(length=24), nullable=False),
-        sa.Column("total", sa.Integer(), nullable=False),
-        sa.Column("completed_count", sa.Integer(), nullable=False),
-        sa.Column("failed_count", sa.Integer(), nullable=False),
-        sa.Column("force", sa.Boolean(), nullable=False),
-        sa.Column("peer_reachable", sa.Boolean(), nullable=True),
-        sa.Column("recovery_point", sa.String(length=255), nullable=True),
-        sa.Column("rpo_achieved_seconds", sa.Float(), nullable=True),
-        sa.Column("idempotency_key", sa.String(length=128), nullable=True),
-        sa.Column("mistral_execution_id", sa.String(length=36), nullable=True),
-        sa.Column("requested_by", sa.JSON(), nullable=False),
-        sa.Column("params", sa.JSON(), nullable=False),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("started_at", sa.DateTime(), nullable=True),
-        sa.Column("finished_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["group_id"], ["protection_groups.id"], ondelete="SET NULL"),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("idempotency_key"),
-    )
-    op.create_table(
-        "resource_mappings",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("project_name", sa.String(length=64), nullable=False),
-        sa.Column("group_id", sa.String(length=36), nullable=True),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("source", sa.String(length=255), nullable=False),
-        sa.Column("target", sa.String(length=255), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["group_id"], ["protection_groups.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        "resource_mappings", _key(), _text("project_name", 64),
+        _reference("group_id", GROUP_ID, "CASCADE", null=True), _text("scope", 36),
+        _text("kind", 16), _text("source", 255), _text("target", 255),
+        *_of(sa.Integer(), "version"),
         sa.UniqueConstraint("project_name", "group_id", "kind", "source"),
-    )
+        sa.UniqueConstraint("project_name", "scope", "kind", "source",
+                            name="uq_resource_mappings_scope"))
     op.create_table(
-        "operation_results",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("operation_id", sa.String(length=36), nullable=False),
-        sa.Column("group_id", sa.String(length=36), nullable=False),
-        sa.Column("group_name", sa.String(length=63), nullable=False),
-        sa.Column("status", sa.String(length=24), nullable=False),
-        sa.Column("step", sa.String(length=64), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("recovery_point", sa.String(length=255), nullable=True),
-        sa.Column("rpo_achieved_seconds", sa.Float(), nullable=True),
-        sa.Column("timings", sa.JSON(), nullable=False),
-        sa.Column("started_at", sa.DateTime(), nullable=True),
-        sa.Column("finished_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["operation_id"], ["operations.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("operation_id", "group_id"),
-    )
+        "operations", _key(), _text("type", 32), _text("scope", 16),
+        _reference("group_id", GROUP_ID, "SET NULL", null=True), _text("site", 64, null=True),
+        _text("project_name", 64, null=True), _text("requested_project", 64, null=True),
+        _text("status", 24), *_of(sa.Integer(), "total", "completed_count", "failed_count"),
+        *_of(sa.Boolean(), "force"), *_of(sa.Boolean(), "peer_reachable", null=True),
+        _text("recovery_point", 255, null=True),
+        *_of(sa.Float(), "rpo_achieved_seconds", null=True),
+        _text("idempotency_key", 128, null=True), _text("mistral_execution_id", 36, null=True),
+        *_of(sa.JSON(), "requested_by", "params"), _text("error", null=True),
+        *_of(sa.DateTime(), "created_at"),
+        *_of(sa.DateTime(), "started_at", "finished_at", null=True),
+        sa.UniqueConstraint("idempotency_key"))
+    op.create_index("ix_operations_project_name", "operations", ["project_name"])
+    op.create_index("ix_operations_requested_project", "operations", ["requested_project"])
+    op.create_table(
+        "operation_results", _serial(),
+        _reference("operation_id", "operations.id", "CASCADE"), _text("group_id", 36),
+        _text("group_name", 63), _text("status", 24), _text("step", 64, null=True),
+        _text("reason", null=True), _text("recovery_point", 255, null=True),
+        *_of(sa.Float(), "rpo_achieved_seconds", null=True),
+        *_of(sa.JSON(), "timings", "details"),
+        *_of(sa.DateTime(), "started_at", "finished_at", null=True),
+        sa.UniqueConstraint("operation_id", "group_id"))
+    op.create_table(
+        "audit_log", _serial(), *_of(sa.DateTime(), "at"), *_of(sa.JSON(), "actor"),
+        _text("action", 64), _text("target", 255, null=True),
+        _text("project_name", 64, null=True), _text("outcome", 16), _text("reason", null=True),
+        *_of(sa.JSON(), "details"))
+    op.create_index("ix_audit_log_project_name", "audit_log", ["project_name"])
+    op.create_table(
+        "alert_deliveries", _serial(), _text("fingerprint", 64), _text("starts_at", 40),
+        _text("status", 16), _text("rule", 255, null=True), _text("decision", 32),
+        *_of(sa.DateTime(), "received_at"),
+        sa.UniqueConstraint("fingerprint", "starts_at", "status"))
 
 
 def downgrade():
-    op.drop_table("operation_results")
-    op.drop_table("resource_mappings")
-    op.drop_table("operations")
-    op.drop_table("members")
-    op.drop_table("sites")
-    op.drop_table("protection_groups")
-    op.drop_table("audit_log")
-    op.drop_table("alert_deliveries")
+    for table in ("alert_deliveries", "audit_log", "operation_results", "operations",
+                  "resource_mappings", "members", "protection_groups", "sites"):
+        op.drop_table(table)
