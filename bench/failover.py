@@ -32,6 +32,7 @@ from site_recovery.lab.seed import seed
 from site_recovery.lab.services import keystone
 from site_recovery.lab.stand_in import mistral
 from site_recovery.lab.supervisor import Lab, LabOptions
+from site_recovery.workbooks import workflow_name
 
 TARGETS = {"site_failover_100x10_s": 120.0, "latency_ratio": 1.3}
 SINGLE_VMS = 10
@@ -74,7 +75,7 @@ def group_of(service: Service, name: str, servers: dict[str, str]) -> str:
 
 def protect(lab: Lab, ids: list[str]):
     client = mistral(lab.sites["site-a"], timeout=120)
-    execution = client.executions.create("site_recovery.dr.protect",
+    execution = client.executions.create(workflow_name("protect"),
                                          workflow_input={"protection_group_ids": ids})
     deadline = time.monotonic() + 3600
     while (state := client.executions.get(execution.id).state) in ("RUNNING", "IDLE"):

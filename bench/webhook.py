@@ -36,6 +36,7 @@ from site_recovery.lab import stand_in
 from site_recovery.lab.services import keystone
 from site_recovery.lab.services.postgres import POSTGRES_PORT, answers
 from site_recovery.lab.supervisor import Lab, LabOptions
+from site_recovery.workbooks import workflow_name
 
 CLIENTS = 50
 TARGETS_MS = {"status_p99": 50.0, "trigger_p99": 200.0}
@@ -154,7 +155,7 @@ def main(argv=None):
         mistral = stand_in.mistral(dr)
 
         def create_execution(_session):
-            mistral.executions.create("site_recovery.dr.test_failover", workflow_input={
+            mistral.executions.create(workflow_name("test_failover"), workflow_input={
                 "operation_id": "bench", "operation_type": "test_failover",
                 "protection_group_ids": [], "source_site": "site-a",
                 "target_site": "site-b", "params": {}})

@@ -213,7 +213,7 @@ class ServiceConfig(_Strict):
     database_url: str = DEFAULT_DATABASE
     keystone: KeystoneConfig
     mistral: MistralConfig = MistralConfig()
-    workflows: WorkflowsConfig = WorkflowsConfig()
+    workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
     clouds: CloudsConfig
     arrays: list[ArrayConfig] = Field(default_factory=list)
     engine: EngineConfig = EngineConfig()
