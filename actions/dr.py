@@ -62,9 +62,10 @@ class Step(actions.Action):
     findings: tuple[str, ...] = ()
     reports: dict[str, str] = {}
 
-    def __init__(self, group_id: str, operation_id: str | None = None, **arguments):
+    def __init__(self, group_id: str, operation_id: str | None = None):
         super().__init__()       # Mistral sends the action to its executor as JSON
-        self.group_id, self.operation_id, self.arguments = group_id, operation_id, arguments
+        self.group_id, self.operation_id = group_id, operation_id
+        self.arguments: dict = {}
 
     @property
     def step(self) -> str:
@@ -109,48 +110,67 @@ class StopServers(Step):
 
     def __init__(self, group_id: str, site: str | None = None, copies: bool = False,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id, site=site, copies=copies)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"site": site, "copies": copies}
 
 
 class StartServers(Step):
+    """Start the members on the group's primary site (a failback: the workload is home)."""
+
     function = staticmethod(recovery.start_servers)
 
 
 class ReverseReplication(Step):
+    """Make the failover copies replicate back to the group's original site."""
+
     function = staticmethod(recovery.reverse_replication)
 
 
 class RestoreInPlace(Step):
+    """Write recovery point ``point`` over the members' own volumes on the original site."""
+
     function = staticmethod(recovery.restore_in_place)
 
     def __init__(self, group_id: str, point: str, operation_id: str | None = None):
-        super().__init__(group_id, operation_id, point_name=point)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"point_name": point}
 
 
 class RecoveryPoint(Step):
+    """The recovery point a recovery uses and the RPO it achieves: the newest fully
+    replicated one, ``name``, or with ``replicate`` one taken and shipped now (RPO 0)."""
+
     function = staticmethod(recovery.recovery_point)
     reports = {"recovery_point": "name", "rpo_achieved_seconds": "rpo_seconds"}
 
     def __init__(self, group_id: str, operation_id: str | None = None,
                  replicate: bool = False, name: str | None = None):
-        super().__init__(group_id, operation_id, replicate=replicate, name=name)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"replicate": replicate, "name": name}
 
 
 class ImportVolumes(Step):
+    """Copy ``point``'s volumes on the DR array and manage them into the DR site's Cinder,
+    in the tenant's project, tagged with ``purpose`` (drill or failover)."""
+
     function = staticmethod(recovery.import_volumes)
 
     def __init__(self, group_id: str, purpose: str, point: str,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id, purpose=purpose, point_name=point)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"purpose": purpose, "point_name": point}
 
 
 class BuildStack(Step):
+    """Create or finish the group's stack (``test-`` or ``dr-<group>``) on the DR site,
+    with a drill's own ``network_mapping`` over the group's mappings."""
+
     function = staticmethod(recovery.build_stack)
 
     def __init__(self, group_id: str, purpose: str, network_mapping: dict | None = None,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id, purpose=purpose,
-                         network_mapping=network_mapping)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"purpose": purpose, "network_mapping": dict(network_mapping or {})}
 
 
 class ProductionCheck(Step):
@@ -162,15 +182,20 @@ class ProductionCheck(Step):
     findings = ("test_prefix", "production_replication")
 
     def __init__(self, group_id: str, point: str, operation_id: str | None = None):
-        super().__init__(group_id, operation_id, point_name=point)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"point_name": point}
 
 
 class RemoveCopy(Step):
+    """Delete what a drill (or an abandoned failover) built on ``site``: its stack, its
+    volumes in Cinder and on the array, and nothing else."""
+
     function = staticmethod(recovery.remove_copy)
 
     def __init__(self, group_id: str, purpose: str, site: str | None = None,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id, purpose=purpose, site=site)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"purpose": purpose, "site": site}
 
 
 class TakeOver(Step):
@@ -180,7 +205,8 @@ class TakeOver(Step):
 
     def __init__(self, group_id: str, site: str, status: str = GroupStatus.FAILED_OVER,
                  operation_id: str | None = None):
-        super().__init__(group_id, operation_id, site=site, status=status)
+        super().__init__(group_id, operation_id)
+        self.arguments = {"site": site, "status": status}
 
 
 class GroupsRunningHere(actions.Action):

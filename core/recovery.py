@@ -538,7 +538,7 @@ def start_servers(engine: Engine, group_id: str) -> dict:
 
 def _copy_ids(engine: Engine, group: GroupPlan, site: str) -> list[str]:
     stack = _find_stack(engine.clouds.heat(site, group.project),
-                        stacks.stack_name("failover", group.name), outputs=True)
+                        stacks.stack_name(Purpose.FAILOVER, group.name), outputs=True)
     if stack is None:
         return []
     servers = next((o["output_value"] for o in (stack.outputs or [])

@@ -37,7 +37,6 @@ class ArrayOperationFailed(StorageError):
         where = f" on {obj}" if obj else ""
         super().__init__(f"array {array} refused the operation{where}: {message}",
                          array=array, obj=obj)
-        self.purity_message = message
 
 
 class NotFound(ArrayOperationFailed):

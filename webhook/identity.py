@@ -29,9 +29,6 @@ class Caller:
     project_name: str
     roles: frozenset[str]
 
-    def has(self, *roles: str) -> bool:
-        return bool(self.roles.intersection(roles))
-
     @property
     def actor(self) -> dict:
         """How the audit log and operation records name the caller."""

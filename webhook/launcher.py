@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import yaml
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -78,12 +79,25 @@ class Launcher:
             for name in sorted(present - {book.name}):
                 family, version = workbooks.family_and_version(name)
                 if family == book.family and version < book.version:
-                    mistral.workbooks.delete(name)
+                    self._remove(name)
                     done.append(f"workbook {name} removed: {book.name} replaces it")
                 elif family == book.family:
                     done.append(f"workbook {name} left in place: it is newer than "
                                 f"{book.name}")
         return done
+
+    def _remove(self, name: str):
+        """A workbook and the workflows it made: Mistral keeps those when the workbook
+        goes, and an operator would still find them."""
+        mistral = self._mistral()
+        definition = yaml.safe_load(mistral.workbooks.get(name).definition) or {}
+        for workflow in definition.get("workflows") or {}:
+            try:
+                mistral.workflows.delete(f"{name}.{workflow}")
+            except mistral_base.APIException as exc:
+                if exc.error_code != 404:               # gone already: a rerun
+                    raise
+        mistral.workbooks.delete(name)
 
     def _schedule(self, name: str, workflow: str, pattern: str, workflow_input: dict) -> str:
         """The cron trigger ``name`` running ``workflow`` on ``pattern`` (a trigger on

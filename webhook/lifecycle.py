@@ -98,17 +98,18 @@ class Lifecycle:
         request with it starts the operation now."""
         if key is None:
             return None
-        with db.transaction(self.sessions) as session:
+        with self.sessions() as session:
             op = session.scalar(select(Operation).where(Operation.idempotency_key == key))
-            if op is None:
-                return None
-            if op.status == Status.FAILED and op.mistral_execution_id is None:
-                op.idempotency_key = None
-                return None
-            if op.type != kind:
-                raise Conflict(f"this Idempotency-Key already started operation {op.id}, a "
-                               f"{op.type}; use a new key for a {kind}", operation_id=op.id)
-            return op.id
+        if op is None:
+            return None
+        if op.status == Status.FAILED and op.mistral_execution_id is None:
+            with db.transaction(self.sessions) as session:
+                session.get(Operation, op.id).idempotency_key = None
+            return None
+        if op.type != kind:
+            raise Conflict(f"this Idempotency-Key already started operation {op.id}, a "
+                           f"{op.type}; use a new key for a {kind}", operation_id=op.id)
+        return op.id
 
     def start(self, start: Start) -> Started:
         """Check, record and launch one operation."""
@@ -126,7 +127,7 @@ class Lifecycle:
                          project_name=start.project)
             raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
         try:
-            op_id, groups = self._record(start, reachable)
+            op_id, groups, params = self._record(start, reachable)
         except IntegrityError:
             earlier = self.existing(start.key, start.kind)
             if earlier is None:
@@ -140,8 +141,7 @@ class Lifecycle:
         workflow_input = OperationInput(
             operation_id=op_id, operation_type=start.kind,
             protection_group_ids=[g.id for g in groups], source_site=source,
-            target_site=target, params=start.params,
-            concurrency=self.config.engine.concurrency)
+            target_site=target, params=params, concurrency=self.config.engine.concurrency)
         future = self._pool.submit(self._launch, op_id, start, workflow_input)
         with contextlib.suppress(StillStarting):
             future.result(timeout=self.config.mistral.start_wait)
@@ -151,9 +151,10 @@ class Lifecycle:
         with self.sessions() as session:
             return session.get(Site, self.config.peer.name).reachable
 
-    def _record(self, start: Start, reachable: bool | None) -> tuple[str, list]:
-        """The operation and its groups' results; groups an unfinished conflicting
-        operation holds refuse it, except that a site failover goes on without them."""
+    def _record(self, start: Start, reachable: bool | None) -> tuple[str, list, dict]:
+        """The operation and its groups' results (its id, its groups, its parameters);
+        groups an unfinished conflicting operation holds refuse it, except that a site
+        failover goes on without them (and says which it skipped)."""
         groups = list(start.groups)
         with db.transaction(self.sessions) as session:
             ids = [g.id for g in groups]
@@ -187,7 +188,7 @@ class Lifecycle:
                                     for g in groups])
             session.add(op)
             session.flush()
-            return op.id, groups
+            return op.id, groups, params
 
     def _launch(self, op_id: str, start: Start, workflow_input: OperationInput):
         """Start the operation's workflow (on the pool); a start that fails marks the

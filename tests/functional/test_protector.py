@@ -169,6 +169,51 @@ def test_a_failover_starts_exactly_one_execution_and_a_repeated_key_none(lab, st
     assert len(executions_of(lab, op["id"])) == 1
 
 
+# -- installing the runbooks ----------------------------------------------------------------
+
+def a_workbook(name: str) -> str:
+    """A workbook of the pack's family under ``name``, with the capture workflow a cron
+    trigger can hold on to."""
+    return (f"---\nversion: '2.0'\nname: {name}\nworkflows:\n  capture_site:\n"
+            "    input:\n      - concurrency: 10\n"
+            "    tasks:\n      noted:\n        action: std.noop\n")
+
+
+def test_install_replaces_an_older_version_moves_the_trigger_and_leaves_a_newer_one(lab):
+    """An upgrade from the unversioned runbooks, on site-a's real Mistral: the install
+    command moves the capture trigger to this version, then removes the older workbook;
+    a newer one stays; run again, it changes nothing."""
+    mistral = stand_in_workbook.mistral(lab.sites["site-a"])
+    mistral.cron_triggers.delete("site_recovery.capture")
+    mistral.workbooks.create(a_workbook("site_recovery.dr"))
+    mistral.workbooks.create(a_workbook("site_recovery.dr.v9"))
+    mistral.cron_triggers.create("site_recovery.capture", "site_recovery.dr.capture_site",
+                                 {}, pattern="0 3 * * *")
+    try:
+        said: list[str] = []
+        lab.install_workbooks("site-a", progress=said.append)
+        names = {w.name for w in mistral.workbooks.list()}
+        assert "site_recovery.dr" not in names
+        assert {"site_recovery.dr.v1", "site_recovery.dr.v9"} <= names
+        workflows = {w.name for w in mistral.workflows.list()}
+        assert "site_recovery.dr.capture_site" not in workflows      # went with its workbook
+        assert {workflow_name("capture_site"), "site_recovery.dr.v9.capture_site"} <= \
+            workflows
+        trigger = mistral.cron_triggers.get("site_recovery.capture")
+        assert (trigger.workflow_name, trigger.pattern) == (workflow_name("capture_site"),
+                                                            "*/30 * * * *")
+        assert "workbook site_recovery.dr removed: site_recovery.dr.v1 replaces it" in said[0]
+        assert "site_recovery.dr.v9 left in place: it is newer" in said[0]
+        again: list[str] = []
+        lab.install_workbooks("site-a", progress=again.append)
+        assert "removed" not in again[0]
+        assert {w.name for w in mistral.workbooks.list()} == names
+        assert mistral.cron_triggers.get("site_recovery.capture").created_at == \
+            trigger.created_at
+    finally:
+        mistral.workbooks.delete("site_recovery.dr.v9")
+
+
 # -- roles -----------------------------------------------------------------------------------
 
 USERS = ("anonymous", "alice", "rita", "bob", "admin", "dr-admin")
