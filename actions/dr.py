@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from mistral_lib import actions
@@ -72,7 +73,7 @@ class Step(actions.Action):
         return self.function.__name__
 
     def run(self, context):
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(UTC).isoformat()
         try:
             dr = engine()
             dr.service.report(self.operation_id, protection_group_id=self.group_id,
@@ -82,8 +83,8 @@ class Step(actions.Action):
             LOG.exception("step %s of group %s failed", self.step, self.group_id)
             return actions.Result(error=f"{self.step}: {_describe(exc)}")
         seconds = time.monotonic() - started if self.timed else None
-        return outcome.step_result(result, seconds=seconds, findings=self.findings,
-                                   reports=self.reports)
+        return outcome.step_result(result, started_at=started_at, seconds=seconds,
+                                   findings=self.findings, reports=self.reports)
 
     def test(self, context):
         return {"step": self.step, outcome.SECONDS: 0.0}

@@ -16,22 +16,23 @@ from .model import REASON_MAX, TEXT_MAX, Status
 
 DONE = "done"                         # the step a completed group is reported at
 SECONDS = "seconds"                   # a timed step's duration, in its result
+STARTED = "started_at"                # when a step started (ISO 8601, UTC), in its result
 OUTCOME = "outcome"                   # a step's share of the group's report, in its result
 
 
-def step_result(result: Mapping, *, seconds: float | None,
+def step_result(result: Mapping, *, started_at: str, seconds: float | None,
                 findings: Iterable[str] = (), reports: Mapping[str, str] | None = None
                 ) -> dict:
-    """A step's result as the workflow keeps it: what the step returned, how long it took
-    (``seconds``; None for a check that is not a phase of the recovery), and its share of
-    the group's report: ``findings`` (result keys, for people) and ``reports`` (report
-    field -> result key)."""
+    """A step's result as the workflow keeps it: what the step returned, when it started
+    and how long it took (``seconds``; None for a check that is not a phase of the
+    recovery), and its share of the group's report: ``findings`` (result keys, for
+    people) and ``reports`` (report field -> result key)."""
     outcome = {field: result[key] for field, key in (reports or {}).items()}
     details = {key: result[key] for key in findings if result.get(key) is not None}
     if details:
         outcome["details"] = details
     timing = {} if seconds is None else {SECONDS: round(seconds, 3)}
-    return {**result, **timing, OUTCOME: outcome}
+    return {**result, STARTED: started_at, **timing, OUTCOME: outcome}
 
 
 def cut_details(details: Mapping) -> dict[str, str]:
@@ -55,9 +56,10 @@ def group_report(steps: Iterable[StepEnd]) -> dict:
     :class:`~.model.ProgressReport` for it."""
     steps = list(steps)
     report: dict = {"timings": {}, "details": {}}
-    for step in steps:
-        if not (step.succeeded and isinstance(step.result, Mapping)):
-            continue
+    done = sorted((step for step in steps
+                   if step.succeeded and isinstance(step.result, Mapping)),
+                  key=lambda step: step.result.get(STARTED) or "")     # in the order run
+    for step in done:
         if step.result.get(SECONDS) is not None:
             report["timings"][step.name] = float(step.result[SECONDS])
         outcome = dict(step.result.get(OUTCOME) or {})

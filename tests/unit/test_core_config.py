@@ -51,6 +51,9 @@ def test_a_minimal_file_loads_with_sensible_defaults(tmp_path):
     ({"monitoring": {"rules": [{"name": "r", "match": {"a": "b"}, "operation": "failover",
                                 "selector": {"colour": "$c"}}]}},
      r"selector fields \['colour'\] unknown"),
+    ({"engine": {"stack_timeout": 7000}},
+     r"engine: .*stack_timeout \+ volume_timeout \+ replicate_timeout \(8500 s\) .* "
+     r"within a step's 7200 s"),
 ])
 def test_bad_settings_are_refused_by_name(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
