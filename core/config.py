@@ -70,7 +70,7 @@ class MistralConfig(_Strict):
     url: HttpUrl | None = None         # default: the workflowv2 endpoint of the catalog
     timeout: float = Field(10.0, gt=0, le=120)
     # How long a request waits for Mistral to accept an execution before it answers 202
-    # with the start under way (see webhook/starts.py), and how many starts run at once.
+    # with the start under way (see webhook/lifecycle.py), and how many starts run at once.
     start_wait: float = Field(0.05, ge=0, le=60)
     start_workers: int = Field(2, ge=1, le=64)
 
