@@ -42,8 +42,7 @@ def sites(tmp_path, database):
 def dr_site(tmp_path, database):
     client = test_webhook_alerts.alerting_site(tmp_path, database_url=database())
     yield client
-    services(client.application).operations.close()
-    services(client.application).engine.dispose()
+    services(client.application).close()
 
 
 def _uses_a_service(test) -> bool:

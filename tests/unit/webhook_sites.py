@@ -105,8 +105,7 @@ def linked_sites(tmp_path, database_url=lambda: None):
     links["site-b"].client = apps["site-a"].test_client()
     yield {name: app.test_client() for name, app in apps.items()}, links
     for app in apps.values():
-        services(app).operations.close()
-        services(app).engine.dispose()
+        services(app).close()
 
 
 @pytest.fixture
