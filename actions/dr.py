@@ -1,12 +1,14 @@
 """The DR steps as Mistral actions: thin adapters over :mod:`site_recovery.core.recovery`.
 
-Each action reads this site's configuration (``$SITE_RECOVERY_CONFIG``), tells the
-protection service which step its group has reached (when the workflow runs for an
-operation), runs one step and returns a small JSON result carrying its share of the
-group's report (:func:`~site_recovery.core.outcome.step_result`). A failure is returned
-as the action's error, a message naming the group, the step and the cause; the traceback
-goes to the executor's log only. How the group ended is reported once, by
-:class:`FinishGroup`, from what its steps returned.
+Each action reads this site's configuration (``$SITE_RECOVERY_CONFIG``) and tells the
+protection service which step its group has reached; it acts only if the service answers
+that its execution may (:meth:`site_recovery.webhook.lifecycle.Lifecycle.admit`): Mistral
+lets any tenant run an installed action, ad hoc or from a workflow of its own, and these
+hold the DR service's keys. Then it runs one step and returns a small JSON result carrying
+its share of the group's report (:func:`~site_recovery.core.outcome.step_result`). A
+failure is returned as the action's error, a message naming the group, the step and the
+cause; the traceback goes to the executor's log only. How the group ended is reported
+once, by :class:`FinishGroup`, from what its steps returned.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mistral_lib import actions
 from site_recovery.core import outcome, recovery
 from site_recovery.core.config import CONFIG_ENV, DEFAULT_CONFIG, load
 from site_recovery.core.model import REASON_MAX, GroupStatus, Status
+from site_recovery.core.service import NotAuthorized
 
 LOG = logging.getLogger(__name__)
 # Mistral's task states that end a step.
@@ -41,6 +44,17 @@ def engine() -> recovery.Engine:
     except OSError:
         modified = 0.0
     return _engine(path, modified)
+
+
+def execution_of(context) -> str | None:
+    """The Mistral execution running this action (None: run ad hoc, by itself), as
+    Mistral's executor tells it; the action's caller cannot choose it."""
+    return getattr(getattr(context, "execution", None), "workflow_execution_id", None)
+
+
+def _refused(action: str, exc: NotAuthorized) -> actions.Result:
+    LOG.warning("%s refused: %s", action, exc)
+    return actions.Result(error=f"{action}: refused, nothing done: {exc}")
 
 
 def _describe(exc: Exception) -> str:
@@ -76,9 +90,12 @@ class Step(actions.Action):
         started, started_at = time.monotonic(), datetime.now(UTC).isoformat()
         try:
             dr = engine()
-            dr.service.report(self.operation_id, protection_group_id=self.group_id,
-                              status=Status.RUNNING, step=self.step)
+            dr.service.report(execution_of(context), self.operation_id,
+                              protection_group_id=self.group_id, status=Status.RUNNING,
+                              step=self.step)
             result = self.function(dr, self.group_id, **self.arguments)
+        except NotAuthorized as exc:
+            return _refused(self.step, exc)
         except Exception as exc:            # every failure becomes a message
             LOG.exception("step %s of group %s failed", self.step, self.group_id)
             return actions.Result(error=f"{self.step}: {_describe(exc)}")
@@ -215,7 +232,11 @@ class GroupsRunningHere(actions.Action):
 
     def run(self, context):
         try:
-            return {"ids": recovery.groups_running_here(engine())}
+            dr = engine()
+            dr.service.report(execution_of(context), status=Status.RUNNING)
+            return {"ids": recovery.groups_running_here(dr)}
+        except NotAuthorized as exc:
+            return _refused("groups_running_here", exc)
         except Exception as exc:
             LOG.exception("listing this site's groups failed")
             return actions.Result(error=f"groups_running_here: {_describe(exc)}")
@@ -244,14 +265,17 @@ class Report(actions.Action):
 
     def run(self, context):
         try:
-            engine().service.report(self.operation_id, **self.progress)
+            operation = engine().service.report(execution_of(context), self.operation_id,
+                                                finished_is_fine=True, **self.progress)
+        except NotAuthorized as exc:
+            return _refused("report", exc)
         except Exception as exc:
             LOG.exception("progress report for operation %s failed", self.operation_id)
             return actions.Result(error=f"report: {_describe(exc)}")
-        return {"reported": bool(self.operation_id)}
+        return {"operation_id": operation}
 
     def test(self, context):
-        return {"reported": False}
+        return {"operation_id": self.operation_id}
 
 
 class FinishGroup(actions.Action):
@@ -270,8 +294,11 @@ class FinishGroup(actions.Action):
     def run(self, context):
         report = outcome.group_report(self._ends())
         try:
-            engine().service.report(self.operation_id, protection_group_id=self.group_id,
-                                    **report)
+            engine().service.report(execution_of(context), self.operation_id,
+                                    protection_group_id=self.group_id,
+                                    finished_is_fine=True, **report)
+        except NotAuthorized as exc:
+            return _refused("finish_group", exc)
         except Exception as exc:
             LOG.exception("the end of group %s could not be reported", self.group_id)
             return actions.Result(error=f"finish_group: {_describe(exc)}")

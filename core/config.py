@@ -48,6 +48,16 @@ class PeerConfig(_Strict):
     success_threshold: int = Field(2, ge=1, le=100)   # successes in a row before "reachable"
     sync_timeout: float = Field(5.0, gt=0, le=60)     # one metadata push or forward
 
+    @field_validator("url")
+    @classmethod
+    def _service_root(cls, url: HttpUrl) -> HttpUrl:
+        """The service's root, given with or without its API version (``.../v1``), as the
+        catalog lists it."""
+        path = (url.path or "").rstrip("/")
+        if path.endswith("/v1"):
+            return HttpUrl(str(url).replace(url.path, path[:-3] or "/", 1))
+        return url
+
 
 class KeystoneConfig(_Strict):
     """This site's Keystone, for validating tokens (keystonemiddleware) and for our own
@@ -64,6 +74,24 @@ class KeystoneConfig(_Strict):
 
     def password(self) -> SecretStr:
         return SecretStr(_read_secret(self.password_file, "keystone.password_file"))
+
+
+class AccountConfig(_Strict):
+    """A Keystone account of this site, by id: what a caller's token must show."""
+
+    user_id: str = Field(min_length=1, max_length=64)
+    project_id: str = Field(min_length=1, max_length=64)
+
+
+class InternalConfig(_Strict):
+    """Who may call ``/v1/internal``: this site's DR workflows and the peer site's service,
+    each signed in to this site's Keystone as one account holding the
+    ``site_recovery_service`` role (the policy's ``protector:workflow`` and
+    ``protector:peer``). None: this service's own account (``keystone``), which the
+    deploy guide gives both."""
+
+    workflows: AccountConfig | None = None
+    peer: AccountConfig | None = None
 
 
 class MistralConfig(_Strict):
@@ -150,6 +178,11 @@ class EngineConfig(_Strict):
     # with consistent_group_snapshot_enabled would make Cinder's Pure driver build a second
     # array pgroup of its own beside ours).
     cinder_group_type: str = Field("site-recovery", min_length=1, max_length=255)
+    # What the product removes from an array is destroyed, and eradicated by the array
+    # when its eradication window ends: a mistaken (or malicious) cleanup can be undone
+    # until then. True: a drill's copies are eradicated at once (they hold nothing that
+    # is not still replicated), to free the array's space.
+    eradicate_drill_copies: bool = False
 
     @model_validator(mode="after")
     def _waits_end_before_the_backstop(self):
@@ -193,6 +226,10 @@ class MonitoringConfig(_Strict):
     shared_secret_file: Path | None = None
     hmac_secret_file: Path | None = None
     rules: list[AlertRule] = Field(default_factory=list)
+    # A signed delivery older than this (its X-Signature-Timestamp) is a replay: refused.
+    max_delivery_age_seconds: int = Field(300, ge=10, le=3600)
+    # An alert that began longer ago than this starts nothing: so late, a person decides.
+    max_alert_age_seconds: int = Field(3600, ge=60, le=7 * 86400)
 
     def secrets(self) -> tuple[str | None, str | None]:
         """The shared secret and the HMAC key, read from their files."""
@@ -212,6 +249,7 @@ class ServiceConfig(_Strict):
     peer: PeerConfig
     database_url: str = DEFAULT_DATABASE
     keystone: KeystoneConfig
+    internal: InternalConfig = InternalConfig()
     mistral: MistralConfig = MistralConfig()
     workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
     clouds: CloudsConfig

@@ -276,3 +276,10 @@ class ProgressReport(BaseModel):
         default_factory=dict, max_length=FINDINGS_MAX,
         description="what a step found, for people (a drill: test_prefix, "
                     "production_replication); merged into the group's result")
+
+
+class ExecutionReport(ProgressReport):
+    """A report as an action sends it, from inside a Mistral execution: with the operation
+    its workflow says it runs, a claim the service checks against the execution's root."""
+
+    operation_id: Ref | None = None

@@ -64,12 +64,14 @@ def precheck(request: Request, peer: str, peer_reachable: bool | None):
         return
     label = request.operation.label
     if request.planned and peer_reachable is not True:
-        state = "unreachable" if peer_reachable is False else "not yet probed"
+        state = ("unreachable" if peer_reachable is False else
+                 "unknown (not probed yet, or peer.url is misconfigured)")
         raise Refused(f"a planned {label} needs peer site {peer}, which is {state}; if it "
                       f"is down, run an unplanned failover with force")
     if not request.planned and not request.force:
         answer = ("still answers" if peer_reachable else "does not answer"
-                  if peer_reachable is False else "has not been probed yet")
+                  if peer_reachable is False else
+                  "is in an unknown state (not probed yet, or peer.url is misconfigured)")
         raise Refused(f"an unplanned {label} needs force: peer site {peer} {answer}, and "
                       f"the groups' primaries will not be shut down first")
 

@@ -438,7 +438,9 @@ def _point_missing(storage, spec, point_name: str) -> str | None:
 
 def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = None) -> dict:
     """Delete the group's ``purpose`` stack, unmanage its volumes and destroy them on the
-    array: what the drill (or an abandoned failover) made on ``site``, and nothing else."""
+    array: what the drill (or an abandoned failover) made on ``site``, and nothing else.
+    The array eradicates them when its window ends; drill copies at once if the operator
+    asks (``engine.eradicate_drill_copies``)."""
     purpose = Purpose(purpose).value
     group = engine.group(group_id)
     site = site or group.secondary
@@ -471,7 +473,9 @@ def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = 
     spec = group.protection(engine.config)
     if site == group.primary:
         spec = spec.reversed()
-    removed = engine.clouds.storage().cleanup(spec, Purpose(purpose), [s for s in serials if s])
+    eradicate = purpose == Purpose.DRILL and engine.config.engine.eradicate_drill_copies
+    removed = engine.clouds.storage().cleanup(spec, Purpose(purpose), [s for s in serials if s],
+                                              eradicate=eradicate)
     return {"stack_deleted": stack is not None, "volumes": len(volumes),
             "array_volumes": len(removed)}
 

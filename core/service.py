@@ -4,7 +4,8 @@ Group documents (with what capture recorded) and resource mappings are read from
 progress, captures and role swaps are written to it, so durable operation state lives in
 the service's database and reaches the peer site through the service's own sync. The
 endpoint comes from the Keystone catalog (service type ``protector``); the caller signs in
-as the DR service account, which holds the ``service`` role those endpoints require.
+as the DR service account, the one account (with the ``site_recovery_service`` role) those
+endpoints take from the workflows.
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ from __future__ import annotations
 from keystoneauth1 import exceptions as ks_exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .model import GroupDocument, GroupStatus, MappingDocument, ProgressReport
+from .model import ExecutionReport, GroupDocument, GroupStatus, MappingDocument
 
 ENDPOINT = {"service_type": "protector", "interface": "public"}
 
 
 class ServiceError(RuntimeError):
     """The protection service refused or did not answer; the message says which and why."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class NotAuthorized(ServiceError):
+    """The protection service refused to let this execution act: nothing was done."""
 
 
 class Protector:
@@ -44,7 +53,7 @@ class Protector:
             except (ValueError, KeyError, TypeError):
                 message = reply.text[:300]
             raise ServiceError(f"protection service refused {method} {path} "
-                               f"({reply.status_code}): {message}")
+                               f"({reply.status_code}): {message}", reply.status_code)
         return reply.json() if reply.content else {}
 
     def group(self, group_id: str) -> GroupDocument:
@@ -73,17 +82,30 @@ class Protector:
         return self._call("PUT", f"internal/protection-groups/{group_id}/state",
                           body)["document"]
 
-    def report(self, operation_id: str | None, **progress):
-        """Progress of an operation, or of one group in it (``protection_group_id``): the
-        fields of a :class:`~.model.ProgressReport`, checked before they are sent.
+    def report(self, execution_id: str | None, operation_id: str | None = None, *,
+               finished_is_fine: bool = False, **progress) -> str | None:
+        """Progress of an operation, or of one group in it (``protection_group_id``), from
+        inside Mistral execution ``execution_id``: the fields of a
+        :class:`~.model.ProgressReport`, checked before they are sent. Returns the
+        operation the execution runs (None: a capture, which is no operation).
 
-        A workflow started directly in Mistral has no operation: nothing to report. An
-        operation that has already finished (a late duplicate report) is left as it is.
+        The service answers it first of all whether this execution may act at all (an
+        ad-hoc run or another project's workflow may not): a refusal raises
+        :class:`NotAuthorized`, and the action does nothing. ``finished_is_fine``: a report
+        of an end may arrive after the operation finished (a late duplicate): left as it is.
         """
-        if not operation_id:
-            return None
-        body = ProgressReport.model_validate(
-            {k: v for k, v in progress.items() if v is not None}
+        if not execution_id:
+            raise NotAuthorized("not run by a workflow: the site_recovery actions act only "
+                                "in workflows the protection service or its account started")
+        body = ExecutionReport.model_validate(
+            {"operation_id": operation_id,
+             **{k: v for k, v in progress.items() if v is not None}}
         ).model_dump(mode="json", exclude_defaults=True)
-        return self._call("POST", f"internal/operations/{operation_id}/progress", body,
-                          allowed=(409,))
+        try:
+            reply = self._call("POST", f"internal/executions/{execution_id}/progress", body,
+                               allowed=(409,) if finished_is_fine else ())
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise NotAuthorized(str(exc)) from None
+            raise
+        return reply["operation_id"] if reply else None

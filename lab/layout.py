@@ -35,7 +35,8 @@ class Account:
 ACCOUNTS = (
     Account("admin", "admin-pass", "admin", ("admin",)),
     Account("dr-admin", "dr-admin-pass", "admin", ("admin", "dr_site_admin")),
-    Account("site-recovery", "site-recovery-pass", "service", ("admin", "service")),
+    Account("site-recovery", "site-recovery-pass", "service",
+            ("admin", "service", "site_recovery_service")),
     Account("heat", "heat-pass", "service", ("admin", "service")),
     Account("mistral", "mistral-pass", "service", ("admin", "service")),
     Account("cloud", "cloud-pass", "service", ("service",)),
@@ -47,8 +48,8 @@ ACCOUNTS = (
 # holds a role there (the operator grants it when a project is protected; see docs/).
 DR_SERVICE_TENANT_ROLE = "admin"
 TENANT_PROJECTS = ("ecommerce", "analytics")
-ROLES = ("admin", "member", "reader", "service", "dr_site_admin", "heat_stack_owner",
-         "heat_stack_user")
+ROLES = ("admin", "member", "reader", "service", "dr_site_admin", "site_recovery_service",
+         "heat_stack_owner", "heat_stack_user")
 PROJECTS = ("admin", "service", "ecommerce", "analytics")
 HEAT_DOMAIN = "heat"
 HEAT_DOMAIN_ADMIN = Account("heat_domain_admin", "heat-domain-pass", "", ("admin",),

@@ -415,9 +415,11 @@ class StorageDriver:
             raise failures[0]
         return [f.result() for f in futures]
 
-    def cleanup(self, spec: ProtectionSpec, purpose: Purpose,
-                serials: Iterable[str] = ()) -> list[str]:
-        """Destroy and eradicate what :meth:`materialise` made for this group and purpose.
+    def cleanup(self, spec: ProtectionSpec, purpose: Purpose, serials: Iterable[str] = (),
+                eradicate: bool = False) -> list[str]:
+        """Destroy what :meth:`materialise` made for this group and purpose; the array
+        eradicates it when its eradication window ends (the last safety net against a
+        mistaken or malicious cleanup), or at once with ``eradicate``.
 
         Volumes are found by their name prefix and, once renamed (Cinder's manage renames
         them), by ``serials``. Nothing else on the array is touched.
@@ -427,12 +429,14 @@ class StorageDriver:
         prefix = materialised_prefix(purpose, spec.name)
         serials = set(serials)
         doomed = [v for v in target.list_volumes(pending=True)
-                  if v["name"].startswith(prefix) or v["serial"] in serials]
+                  if (v["name"].startswith(prefix) or v["serial"] in serials)
+                  and (eradicate or v.get("time_remaining") is None)]
 
         def remove(volume):
             if volume.get("time_remaining") is None:
                 target.destroy_volume(volume["name"])
-            target.eradicate_volume(volume["name"])
+            if eradicate:
+                target.eradicate_volume(volume["name"])
             return volume["name"]
 
         removed = self._each(remove, doomed)

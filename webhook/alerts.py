@@ -3,9 +3,15 @@
 Prometheus Alertmanager posts webhook payloads (version 4). Each alert is matched against
 the configured rules; the first rule whose labels all match decides. Guardrails, in order:
 resolved alerts start nothing; a delivery already decided (same fingerprint, start time
-and status) is not decided again; an alert must have been firing for the rule's minimum
+and status) is not decided again; an alert that began too long ago (or in the future) is
+stale and starts nothing, for good; an alert must have been firing for the rule's minimum
 time; and an unplanned failover is started only when this site itself finds the peer
 unreachable. Every decision carries its reason, for the audit log.
+
+A delivery is authentic with the shared secret as a bearer token (Alertmanager's own
+``http_config.authorization``), or signed by a proxy: ``X-Signature: sha256=<HMAC of
+"<X-Signature-Timestamp>.<body>">``, refused once older than
+``monitoring.max_delivery_age_seconds``, so a captured delivery cannot be replayed.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -58,32 +64,54 @@ class AlertmanagerPayload(BaseModel):
 class Decision:
     alert: Alert
     rule: AlertRule | None
-    action: str           # ignored | duplicate | waiting | refused | record | dry_run | execute
+    # ignored | duplicate | stale | waiting | refused | record | dry_run | execute
+    action: str
     reason: str
 
     @property
     def final(self) -> bool:
         """Final decisions are remembered. A waiting alert, or one refused because the
-        peer still answered, is decided again when Alertmanager delivers it again."""
+        peer still answered, is decided again when Alertmanager delivers it again (until
+        it is stale)."""
         return self.action not in ("waiting", "refused")
 
 
-def authentic(body: bytes, authorization: str | None, signature: str | None, *,
-              shared_secret: str | None, hmac_secret: str | None) -> bool:
-    """A bearer shared secret (Alertmanager's ``http_config.authorization``), or an
-    HMAC-SHA256 of the body in ``X-Signature: sha256=<hex>`` (a signing proxy)."""
+# Clocks of monitoring and of this site may differ this much.
+CLOCK_SKEW = timedelta(seconds=300)
+
+
+def refusal(body: bytes, authorization: str | None, signature: str | None,
+            timestamp: str | None, now: datetime, *, shared_secret: str | None,
+            hmac_secret: str | None, max_age: float) -> str | None:
+    """Why a delivery is not accepted (None: it is): a bearer shared secret, or an
+    HMAC-SHA256 of ``"<timestamp>.<body>"`` in ``X-Signature: sha256=<hex>`` with
+    ``X-Signature-Timestamp`` (Unix seconds) no older than ``max_age``."""
     if shared_secret and authorization and authorization.startswith("Bearer "):
-        return hmac.compare_digest(authorization[7:].encode(errors="replace"),
-                                   shared_secret.encode())
-    if hmac_secret and signature and signature.startswith("sha256="):
-        expected = hmac.new(hmac_secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(signature[7:].encode(errors="replace"), expected.encode())
-    return False
+        if hmac.compare_digest(authorization[7:].encode(errors="replace"),
+                               shared_secret.encode()):
+            return None
+    elif hmac_secret and signature and signature.startswith("sha256="):
+        try:
+            signed_at = datetime.fromtimestamp(int(timestamp or ""), UTC)
+        except (ValueError, OverflowError, OSError):
+            return "a signed alert needs X-Signature-Timestamp (Unix seconds)"
+        expected = hmac.new(hmac_secret.encode(), f"{int(timestamp)}.".encode() + body,
+                            hashlib.sha256).hexdigest()
+        if hmac.compare_digest(signature[7:].encode(errors="replace"), expected.encode()):
+            age = (now - signed_at).total_seconds()
+            if age > max_age or signed_at - now > CLOCK_SKEW:
+                return (f"alert not accepted: signed {age:.0f} s ago; a delivery older "
+                        f"than {max_age:g} s (or from the future) is a replay")
+            return None
+    return ("alert not accepted: send the shared secret as a bearer token or sign the "
+            "body (X-Signature: sha256=..., X-Signature-Timestamp)"
+            if shared_secret or hmac_secret else
+            "this site accepts no alerts: monitoring has no secret configured")
 
 
 def decide(alert: Alert, rules: list[AlertRule], now: datetime, *,
            already_decided: Callable[[Alert], bool],
-           peer_unreachable: Callable[[], bool]) -> Decision:
+           peer_unreachable: Callable[[], bool], max_age: float = 3600) -> Decision:
     if alert.status == "resolved":
         return Decision(alert, None, "ignored", "resolved alerts start nothing")
     rule = next((r for r in rules
@@ -93,6 +121,10 @@ def decide(alert: Alert, rules: list[AlertRule], now: datetime, *,
     if already_decided(alert):
         return Decision(alert, rule, "duplicate", "this alert delivery was already decided")
     firing = (now - alert.startsAt).total_seconds()
+    if firing > max_age or alert.startsAt - now > CLOCK_SKEW:
+        return Decision(alert, rule, "stale", f"the alert began {firing:.0f} s ago: one "
+                        f"older than {max_age:g} s (or from the future) starts nothing; so "
+                        "late, a person decides")
     if firing < rule.min_firing_seconds:
         return Decision(alert, rule, "waiting", f"firing for {firing:.0f} s; rule "
                         f"{rule.name!r} acts after {rule.min_firing_seconds} s")
@@ -116,22 +148,22 @@ def alertmanager():
     delivers again; everything else answers 200 with the decisions."""
     site = services()
     config = site.config
-    shared, hmac_key = config.monitoring.secrets()
-    raw = request.get_data(cache=True)
-    if not authentic(raw, request.headers.get("Authorization"),
-                     request.headers.get("X-Signature"), shared_secret=shared,
-                     hmac_secret=hmac_key):
-        raise APIError("alert not accepted: send the shared secret as a bearer token or "
-                       "sign the body (X-Signature: sha256=...)" if shared or hmac_key else
-                       "this site accepts no alerts: monitoring has no secret configured",
-                       status=401, headers={"WWW-Authenticate": 'Bearer realm="alerts"'})
+    monitoring = config.monitoring
+    shared, hmac_key = monitoring.secrets()
+    now = datetime.now(UTC)
+    why = refusal(request.get_data(cache=True), request.headers.get("Authorization"),
+                  request.headers.get("X-Signature"),
+                  request.headers.get("X-Signature-Timestamp"), now, shared_secret=shared,
+                  hmac_secret=hmac_key, max_age=monitoring.max_delivery_age_seconds)
+    if why:
+        raise APIError(why, status=401, headers={"WWW-Authenticate": 'Bearer realm="alerts"'})
     payload = body(AlertmanagerPayload)
     sessions = site.sessions
-    now = datetime.now(UTC)
     decisions = [_handle(sessions, config, decide(
-        alert, config.monitoring.rules, now,
+        alert, monitoring.rules, now,
         already_decided=lambda a: _decided(sessions, a),
-        peer_unreachable=lambda: _peer_unreachable(sessions, config)))
+        peer_unreachable=lambda: _peer_unreachable(sessions, config),
+        max_age=monitoring.max_alert_age_seconds))
         for alert in payload.alerts]
     return {"decisions": decisions}
 

@@ -38,6 +38,9 @@ from .services import Services, services
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
 LATENCY = Histogram("protector_http_request_seconds", "HTTP request latency", ["endpoint"])
+# Label values come from closed sets: any other method is "other", so a client cannot
+# grow the metrics without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def create_app(config: ServiceConfig, *, engine: Engine | None = None,
@@ -53,10 +56,12 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     sessions = db.session_factory(engine)
     launcher = launcher or Launcher(service_session(config, config.mistral.timeout),
                                     str(config.mistral.url) if config.mistral.url else None)
-    Services(config, engine, sessions, Policy(config.policy_file),
+    Services(config, engine, sessions,
+             Policy(config.policy_file, config.internal, own_account=launcher.account),
              Registry(sessions, config, peer or PeerLink(config)), launcher,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
-                 str(config.peer.url), config.peer.probe_timeout)[0])).init_app(app)
+                 str(config.peer.url), config.peer.probe_timeout, config.peer.name)[0])
+             ).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):
@@ -87,6 +92,7 @@ def _observe(app: Flask):
     @app.after_request
     def finished(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(request.method, endpoint, response.status_code).inc()
+        method = request.method if request.method in METHODS else "other"
+        REQUESTS.labels(method, endpoint, response.status_code).inc()
         LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started", 0.0))
         return response

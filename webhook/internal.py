@@ -1,8 +1,10 @@
 """``/v1/internal``: the peer site's pushes and forwarded changes, and what the workflows
 read and record of a group.
 
-Only callers with the ``service`` role (the peer's DR service account, signed in to this
-site's Keystone; the workflows' account) reach these endpoints.
+Each endpoint names who may call it: this site's DR workflows, the peer site's service,
+or both; each is one configured account holding the ``site_recovery_service`` role
+(:meth:`Policy.require_internal`). A push cannot give a group to another project, nor
+take its version back (:func:`registry.receive`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .errors import Conflict, NotFound
 from .identity import Caller, caller
 from .models import ProtectionGroup
 from .params import body, bounded_int
+from .policy import InternalCaller
 from .registry import KINDS, Change, ChangeAction, DocumentKind, group_document, receive
 from .services import services
 
@@ -25,16 +28,19 @@ bp = Blueprint("internal", __name__, url_prefix="/v1/internal")
 GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
 
 
-def _service() -> Caller:
+WORKFLOWS, PEER = InternalCaller.WORKFLOWS, InternalCaller.PEER
+
+
+def _internal(*allowed: InternalCaller) -> Caller:
     who = caller()
-    services().policy.require("protector:internal", who)
+    services().policy.require_internal(who, *allowed)
     return who
 
 
 def _receive(kind: DocumentKind, object_id: str, push: type[BaseModel] | None):
     """A push from the peer (``push``: its body's model; None: a deletion, at
     ``?version=``): the document stored."""
-    who = _service()
+    who = _internal(PEER)
     push = body(push) if push else None
     doc = push.document if push else None
     expected = push.expected_version if push else bounded_int("version", 0, 0, 2**31)
@@ -47,7 +53,7 @@ def _receive(kind: DocumentKind, object_id: str, push: type[BaseModel] | None):
 
 
 def _documents(kind: DocumentKind, project_name: str | None = None):
-    _service()
+    _internal(PEER, WORKFLOWS)
     keeping = KINDS[kind]
     query = select(keeping.model).order_by(keeping.model.id)
     if project_name is not None:
@@ -66,7 +72,7 @@ def list_groups():
 @bp.get("/protection-groups/<object_id>")
 def show_group(object_id: str):
     """One group's document, members' captured specs included: what a workflow rebuilds."""
-    _service()
+    _internal(WORKFLOWS)
     with services().sessions() as session:
         group = session.get(ProtectionGroup, object_id)
         if group is None:
@@ -90,7 +96,7 @@ def set_state(object_id: str):
 
 def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
                      even_alone: bool = False):
-    who = _service()
+    who = _internal(WORKFLOWS)
     registry = services().registry
     with services().sessions() as session:
         group = session.get(ProtectionGroup, object_id)
@@ -122,7 +128,7 @@ for _kind, _path, _push in ((GROUP, "protection-groups", schemas.GroupPush),
 @bp.post("/forward")
 def forward():
     """A change received by the peer, for this site (its coordinator) to make."""
-    _service()
+    _internal(PEER)
     forwarded = body(schemas.Forwarded)
     registry = services().registry
     change = Change.from_dict(forwarded.change.model_dump())

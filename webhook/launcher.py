@@ -43,6 +43,18 @@ class Execution:
     state_info: str | None
 
 
+@dataclass(frozen=True)
+class Root:
+    """The execution at the top of an action's workflow tree, as Mistral records it: who
+    owns it (its project) and what it runs. Mistral alone writes these, so an action's
+    caller cannot choose them."""
+
+    id: str
+    project_id: str
+    workflow_name: str
+    input: dict
+
+
 class Launcher:
     def __init__(self, session: ks_session.Session, url: str | None = None):
         self._session = session
@@ -130,6 +142,30 @@ class Launcher:
             state="in:ERROR,CANCELLED", updated_at=f"gte:{stamp}",
             fields=["id", "state", "state_info"], limit=1000), "executions")
         return [Execution(e.id, e.state, e.state_info) for e in found]
+
+    def account(self) -> tuple[str, str]:
+        """This service's own user and project ids (its Keystone session's)."""
+        return self._session.get_user_id(), self._session.get_project_id()
+
+    def root(self, execution_id: str) -> Root | None:
+        """The root of ``execution_id``'s tree, or None when this service's account cannot
+        see it (another project's execution, or none at all)."""
+        try:
+            execution = self._mistral().executions.get(execution_id)
+            root_id = getattr(execution, "root_execution_id", None)
+            if root_id and root_id != execution.id:
+                execution = self._mistral().executions.get(root_id)
+        except mistral_base.APIException as exc:
+            if exc.error_code in (400, 404):
+                return None
+            raise APIError(f"Mistral refused execution {execution_id}: "
+                           f"{exc.error_message}", status=502) from None
+        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
+                ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound) as exc:
+            raise Unavailable(f"Mistral is unreachable ({type(exc).__name__})",
+                              mistral=self._url) from None
+        return Root(execution.id, getattr(execution, "project_id", ""),
+                    execution.workflow_name, _as_dict(getattr(execution, "input", None)))
 
     def get(self, execution_id: str) -> Execution:
         execution = self._call(lambda m: m.executions.get(execution_id), execution_id)

@@ -13,16 +13,18 @@ refuses the connection, the workflow is unknown) fails the request, so nothing i
 half-done; one still under way answers with the operation pending, and records its
 execution, or that it never started, when Mistral answers.
 
-The workflows report each group's progress and end (:meth:`Lifecycle.record`); the
-operation's status is their roll-up (:func:`core.operations.rollup`) however it ends:
-reported, never started (:meth:`Lifecycle.expire_unstarted`), or ended by Mistral without
-a report (:meth:`Lifecycle.follow_executions`).
+The workflows report each group's progress and end (:meth:`Lifecycle.admit`, which
+decides first whether their execution may act at all); the operation's status is their
+roll-up (:func:`core.operations.rollup`) however it ends: reported, never started
+(:meth:`Lifecycle.expire_unstarted`), or ended by Mistral without a report
+(:meth:`Lifecycle.follow_executions`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillStarting
@@ -33,10 +35,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from site_recovery import workbooks
 from site_recovery.core import operations as rules
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import (
     UNFINISHED,
+    ExecutionReport,
     OperationInput,
     OperationKind,
     ProgressReport,
@@ -44,12 +48,16 @@ from site_recovery.core.model import (
 )
 
 from . import audit, db
-from .errors import APIError, Conflict, NotFound, Unavailable
-from .launcher import Launcher
+from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
+from .launcher import Launcher, Root
 from .models import Operation, OperationResult, ProtectionGroup, Site
 
 log = logging.getLogger(__name__)
 SERVICE_ACTOR = {"user": "site-recovery"}
+# The pack's workflows that capture groups: the cron trigger's, and capture on demand.
+# They are no operation; the DR service account runs them.
+CAPTURE_WORKFLOWS = frozenset(workbooks.workflow_name(w) for w in ("capture", "capture_site"))
+ROOTS_KEPT = 4096          # execution id -> its root, per process (they never change)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class Start:
     force: bool = False
     site: str | None = None            # the failed site, for a site failover
     key: str | None = None             # Idempotency-Key, namespaced by project
+    execution_id: str | None = None    # a workflow started in Mistral directly: its root
 
     @property
     def project(self) -> str | None:
@@ -85,6 +94,8 @@ class Lifecycle:
         self._peer_answers = peer_answers
         self._pool = ThreadPoolExecutor(config.mistral.start_workers,
                                         thread_name_prefix="mistral-start")
+        self._roots: dict[str, Root | None] = {}
+        self._roots_lock = threading.Lock()
 
     def close(self):
         """Wait for the starts under way (a worker's or a test's end)."""
@@ -183,6 +194,7 @@ class Lifecycle:
                            requested_project=start.requested_project, total=len(groups),
                            force=start.force, peer_reachable=reachable,
                            idempotency_key=start.key, requested_by=start.actor,
+                           mistral_execution_id=start.execution_id,
                            params=params,
                            results=[OperationResult(group_id=g.id, group_name=g.name)
                                     for g in groups])
@@ -256,6 +268,92 @@ class Lifecycle:
         return self.start(Start(kind, groups, actor, requested_project,
                                 params={**params, "retry_of": op_id}, force=force,
                                 site=site, key=key))
+
+    # -- who may act: the DR service's own executions ----------------------------------------
+
+    def admit(self, execution_id: str, report: ExecutionReport) -> str | None:
+        """Whether an action running in Mistral execution ``execution_id`` may act, and for
+        which operation (None: a capture, which is none); its report is then recorded.
+
+        Mistral lets any tenant run an installed action, ad hoc or from a workflow of its
+        own, and the actions hold the DR service's keys. So an action acts only inside a
+        tree of executions whose root belongs to this service's project (Mistral alone
+        records that) and runs an operation this service recorded, still unfinished, with
+        the reporting group among its groups; or the pack's capture. A workflow of the
+        pack that the DR account (or an admin in its project) started in Mistral directly
+        is recorded as an operation the first time one of its actions asks."""
+        root = self._root(execution_id)
+        own_project = self.launcher.account()[1]
+        if root is None or root.project_id != own_project:
+            raise Forbidden(f"execution {execution_id} is not one of the DR service's: the "
+                            "site_recovery actions act only in workflows the protection "
+                            "service or its account started")
+        op_id = root.input.get("operation_id")
+        kind = next((k for k in OperationKind
+                     if self.config.workflows.of(k) == root.workflow_name), None)
+        if op_id:
+            with self.sessions() as session:
+                op = session.get(Operation, op_id)
+            if op is None or op.mistral_execution_id not in (None, root.id):
+                raise Forbidden(f"execution {root.id} does not run operation {op_id}")
+        elif root.workflow_name in CAPTURE_WORKFLOWS:
+            return None
+        elif kind is not None:
+            op_id = self._adopt(root, kind)
+        else:
+            raise Forbidden(f"execution {root.id} runs {root.workflow_name}, which is none "
+                            "of the pack's operations")
+        if report.operation_id and report.operation_id != op_id:
+            raise Forbidden(f"execution {root.id} runs operation {op_id}, not "
+                            f"{report.operation_id}")
+        self.record(op_id, ProgressReport.model_validate(
+            report.model_dump(exclude={"operation_id"}, exclude_defaults=True)))
+        return op_id
+
+    def _root(self, execution_id: str) -> Root | None:
+        with self._roots_lock:
+            if execution_id in self._roots:
+                return self._roots[execution_id]
+        root = self.launcher.root(execution_id)
+        with self._roots_lock:
+            if len(self._roots) >= ROOTS_KEPT:
+                self._roots.clear()
+            self._roots[execution_id] = root
+        return root
+
+    def _adopt(self, root: Root, kind: OperationKind) -> str:
+        """The operation recorded for ``root``, a workflow started in Mistral directly:
+        recorded now, the first time one of its actions asks."""
+        adopted = select(Operation.id).where(Operation.mistral_execution_id == root.id)
+        with self.sessions() as session:
+            op_id = session.scalar(adopted)
+            if op_id:
+                return op_id
+            ids = [str(i) for i in root.input.get("protection_group_ids") or []]
+            groups = list(session.scalars(select(ProtectionGroup).where(
+                ProtectionGroup.id.in_(ids))))
+        unknown = sorted(set(ids) - {g.id for g in groups})
+        if unknown or not groups:
+            raise NotFound(f"execution {root.id} names protection groups unknown here: "
+                           f"{', '.join(unknown) or 'none'}")
+        actor = {"user": "mistral", "execution": root.id, "project_id": root.project_id}
+        params = root.input.get("params")
+        start = Start(kind, groups, actor, requested_project=None,
+                      params=params if isinstance(params, dict) else {},
+                      site=root.input.get("source_site") if kind.site_wide else None,
+                      execution_id=root.id)
+        try:
+            op_id, _, _ = self._record(start, reachable=None)
+        except (IntegrityError, Conflict):
+            with self.sessions() as session:
+                op_id = session.scalar(adopted)     # another of its actions, a moment ago
+            if op_id is None:
+                raise
+            return op_id
+        audit.record(self.sessions, actor, f"operation.{kind}", op_id, "accepted",
+                     f"{root.workflow_name} started in Mistral directly as execution "
+                     f"{root.id}", project_name=start.project)
+        return op_id
 
     # -- progress from the workflows ---------------------------------------------------------
 

@@ -142,6 +142,9 @@ class Operation(Base):
     """One DR operation on one group or on a whole site, and how it went."""
 
     __tablename__ = "operations"
+    # One operation per execution (one started in Mistral directly is recorded once).
+    __table_args__ = (UniqueConstraint("mistral_execution_id",
+                                       name="uq_operations_mistral_execution_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     type: Mapped[str] = mapped_column(String(32))              # an OperationKind

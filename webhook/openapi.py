@@ -114,8 +114,9 @@ ROUTES: dict[str, tuple] = {
                                        [VERSION], 204),
     "internal.forward": ("internal", "A change for this site to coordinate",
                          schemas.Forwarded, [], 200),
-    "operations.report_progress": ("internal", "Progress reported by a workflow, with "
-                                   "what its steps found", schemas.ProgressReport, [], 200),
+    "operations.report_progress": ("internal", "An action's report from inside a Mistral "
+                                   "execution: whether it may act, and its progress",
+                                   schemas.ExecutionReport, [], 200),
 }
 PUBLIC = {"healthz", "metrics", "openapi.spec", "alerts.alertmanager"}
 ERROR = {"$ref": "#/components/schemas/Error"}

@@ -28,6 +28,7 @@ from .identity import Caller, caller
 from .lifecycle import Start, Started
 from .models import Operation, OperationResult, ProtectionGroup
 from .params import body
+from .policy import InternalCaller
 from .services import services
 
 bp = Blueprint("operations", __name__, url_prefix="/v1")
@@ -219,9 +220,12 @@ def retry(op_id: str):
 
 # -- progress from the workflows -------------------------------------------------------------
 
-@bp.post("/internal/operations/<op_id>/progress")
-def report_progress(op_id: str):
+@bp.post("/internal/executions/<execution_id>/progress")
+def report_progress(execution_id: str):
+    """An action's report from inside Mistral execution ``execution_id``: answered with
+    the operation it may act for (none: a capture), or refused, and then it does nothing
+    (:meth:`Lifecycle.admit`)."""
     site = services()
-    site.policy.require("protector:internal", caller())
-    site.operations.record(op_id, body(schemas.ProgressReport))
-    return _shown(op_id)
+    site.policy.require_internal(caller(), InternalCaller.WORKFLOWS)
+    return {"operation_id": site.operations.admit(execution_id,
+                                                  body(schemas.ExecutionReport))}

@@ -4,6 +4,9 @@ A single lost probe must not block every edit, and a flapping link must not flip
 state back and forth: the peer becomes unreachable only after ``failure_threshold``
 failures in a row, and reachable again only after ``success_threshold`` successes in a
 row. Before any verdict the state is unknown (``None``); the first success settles it.
+A probe answered by something that is not the peer's service (a wrong URL) makes the
+state unknown at once: a misconfiguration is no evidence that the peer is gone, and must
+never let an alert or an unplanned failover think so.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ class PeerState:
     last_error: str | None = None
 
 
-def judge(state: PeerState, ok: bool, now: datetime, *, failure_threshold: int,
+def judge(state: PeerState, ok: bool | None, now: datetime, *, failure_threshold: int,
           success_threshold: int, error: str | None = None) -> PeerState:
-    """The state after one more probe result."""
-    if ok:
+    """The state after one more probe result (None: misconfigured)."""
+    if ok is None:
+        state = replace(state, failures=0, successes=0, last_error=error,
+                        since=now if state.reachable is not None else state.since,
+                        reachable=None)
+    elif ok:
         state = replace(state, successes=state.successes + 1, failures=0, last_error=None)
         needed = 1 if state.reachable is None else success_threshold
         if state.reachable is not True and state.successes >= needed:

@@ -44,7 +44,7 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
             return None
         state = PeerState(row.reachable, row.state_since, row.consecutive_failures,
                           row.consecutive_successes, seen, row.last_error)
-    ok, error = healthy(str(peer.url), peer.probe_timeout)
+    ok, error = healthy(str(peer.url), peer.probe_timeout, peer.name)
     state = judge(state, ok, now, failure_threshold=peer.failure_threshold,
                   success_threshold=peer.success_threshold, error=error)
     with db.transaction(sessions) as session:
@@ -59,12 +59,24 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
     return state if written else None
 
 
-def healthy(url: str, timeout: float) -> tuple[bool, str | None]:
-    """Whether the service at ``url`` answers its health check within ``timeout``."""
+def healthy(url: str, timeout: float, site: str) -> tuple[bool | None, str | None]:
+    """Whether the service at ``url`` is ``site``'s protection service and answers its
+    health check within ``timeout``: True, False (it does not answer, or not well), or
+    None when something else answers there (a wrong URL: misconfigured), with why."""
+    target = f"{url.rstrip('/')}/healthz"
     try:
-        reply = requests.get(f"{url.rstrip('/')}/healthz", timeout=timeout)
+        reply = requests.get(target, timeout=timeout)
     except requests.RequestException as exc:
         return False, f"{type(exc).__name__} after at most {timeout:g} s"
-    if reply.status_code != 200:
+    try:
+        answer = reply.json()
+    except ValueError:
+        answer = None
+    said = answer.get("site") if isinstance(answer, dict) else None
+    if reply.status_code == 200 and said == site:
+        return True, None
+    if reply.status_code >= 500 and said in (site, None):     # it, or a proxy before it
         return False, f"health check answered HTTP {reply.status_code}"
-    return True, None
+    who = f"the protection service of {said}" if said else f"HTTP {reply.status_code}"
+    return None, (f"misconfigured: {target} is not {site}'s protection service ({who}); "
+                  "check peer.url")

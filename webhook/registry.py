@@ -41,7 +41,7 @@ from site_recovery.core.model import (
 )
 
 from . import audit, db
-from .errors import APIError, Conflict, NotFound, Unavailable
+from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
 from .models import (
     Member,
     Operation,
@@ -170,6 +170,12 @@ def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel
         current = keeping.document(row).model_dump(mode="json") if row else None
         raise Conflict(f"{kind.noun} {object_id} is at version {held} here, "
                        f"not {expected_version}", current=current)
+    if doc is not None and doc.version <= held:
+        raise APIError(f"{kind.noun} {object_id} is at version {held} here: a push moves "
+                       f"it forward, not to version {doc.version}", field="document.version")
+    if doc is not None and row is not None and doc.project_name != row.project_name:
+        raise Forbidden(f"{kind.noun} {object_id} belongs to project {row.project_name}: a "
+                        "push cannot give it to another project")
     if doc is None:
         if kind is DocumentKind.PROTECTION_GROUP:
             refuse_while_busy(session, object_id)

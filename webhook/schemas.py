@@ -26,7 +26,7 @@ from site_recovery.core.model import (
     Text,
     Version,
 )
-from site_recovery.core.model import ProgressReport as ProgressReport  # /v1/internal's
+from site_recovery.core.model import ExecutionReport as ExecutionReport  # /v1/internal's
 
 from .registry import ChangeAction, DocumentKind
 

@@ -140,14 +140,17 @@ class Fabric:
         raise KeyError(f"{array}: no volume or snapshot {name}")
 
     def inventory(self, array: str) -> dict[str, list[str]]:
-        """Every object on one array, destroyed ones included: for leak checks."""
+        """Every object on one array, for leak checks: destroyed volumes apart (they wait
+        out the eradication window, the last safety net)."""
         db = self._db()
 
         def names(sql):
             return sorted(r[0] for r in db.execute(sql, (array,)))
 
         return {
-            "volumes": names("SELECT name FROM volumes WHERE array=?"),
+            "volumes": names("SELECT name FROM volumes WHERE array=? AND destroyed IS NULL"),
+            "destroyed_volumes": names(
+                "SELECT name FROM volumes WHERE array=? AND destroyed IS NOT NULL"),
             "snapshots": names("SELECT name FROM snapshots WHERE array=?"),
             "pgroups": names("SELECT name FROM pgroups WHERE array=?"),
             "pgroup_snapshots": names("SELECT name FROM pgroup_snapshots WHERE array=?"),

@@ -216,14 +216,20 @@ def test_install_replaces_an_older_version_moves_the_trigger_and_leaves_a_newer_
 
 # -- roles -----------------------------------------------------------------------------------
 
-USERS = ("anonymous", "alice", "rita", "bob", "admin", "dr-admin")
+# heat: another service's account (admin and service in the service project); the DR
+# service account (site-recovery) also holds site_recovery_service. On the public routes
+# both are admins like any other.
+USERS = ("anonymous", "alice", "rita", "bob", "admin", "dr-admin", "heat", "site-recovery")
 
 
 def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
     """(site, method, path, body, {user: status}) — who may do what, tenancy included."""
     group = f"/protection-groups/{group_id}"
     everyone = "?all_projects=true"
-    return [
+    internal = f"/internal/protection-groups/{group_id}"
+    refused = dict(anonymous=401, alice=403, rita=403, bob=403, admin=403, heat=403,
+                   **{"dr-admin": 403})
+    rows = [
         ("site-a", "GET", "/sites", None,
          dict(anonymous=401, alice=200, rita=200, bob=200, admin=200, **{"dr-admin": 200})),
         ("site-a", "GET", group, None,
@@ -245,20 +251,48 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
          dict(anonymous=401, alice=403, rita=403, bob=403, admin=403, **{"dr-admin": 202})),
         ("site-a", "GET", "/audit-log", None,
          dict(anonymous=401, alice=200, rita=200, bob=200, admin=200, **{"dr-admin": 200})),
-        ("site-b", "POST", "/internal/operations/none/progress", {"status": "running"},
-         dict(anonymous=401, alice=403, rita=403, bob=403, admin=403, **{"dr-admin": 403})),
+        # The DR service's own doors: the workflows' and the peer's only. A made-up
+        # execution is no workflow of the service's, whoever reports it.
+        ("site-b", "POST", "/internal/executions/none/progress", {"status": "running"},
+         {**refused, "site-recovery": 403}),
+        ("site-b", "GET", internal, None, {**refused, "site-recovery": 200}),
+        ("site-b", "POST", "/internal/forward", {"change": {}, "actor": {}},
+         {**refused, "site-recovery": 400}),
+        ("site-b", "DELETE", f"{internal}?version=99", None,
+         {**refused, "site-recovery": 409}),
         ("site-a", "DELETE", group, None,
          dict(anonymous=401, alice=204, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
     ]
+    for *_, expected in rows:
+        for account in ("heat", "site-recovery"):
+            expected.setdefault(account, expected["admin"])
+    return rows
+
+
+def execution_of(lab, site: str, operation: dict, within: float = 30.0) -> str:
+    """The Mistral execution the service started for ``operation``."""
+    deadline = time.monotonic() + within
+    while not operation["mistral_execution_id"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        operation = call(lab, site, "GET", f"/operations/{operation['id']}?all_projects=true",
+                         user="admin").json()["operation"]
+    assert operation["mistral_execution_id"], operation
+    return operation["mistral_execution_id"]
+
+
+def report(lab, site: str, operation: dict, progress: dict) -> requests.Response:
+    """A report for ``operation`` as its workflow's actions send it: as the DR service
+    account, from inside the operation's execution in the site's Mistral."""
+    return call(lab, site, "POST",
+                f"/internal/executions/{execution_of(lab, site, operation)}/progress",
+                user="site-recovery", json={"operation_id": operation["id"], **progress})
 
 
 def finish(lab, operation: dict):
     """Report every group of ``operation`` completed, as the DR engine's workflow does."""
     for result in operation["results"]:
-        reply = call(lab, "site-b", "POST", f"/internal/operations/{operation['id']}/progress",
-                     user="site-recovery", json={"protection_group_id":
-                                                 result["protection_group_id"],
-                                                 "status": "completed"})
+        reply = report(lab, "site-b", operation, {
+            "protection_group_id": result["protection_group_id"], "status": "completed"})
         assert reply.status_code == 200, reply.text
 
 
@@ -385,11 +419,10 @@ def test_wait_follows_the_operation_to_its_end(lab, stand_in, openstack_cli):
         (op,) = ops
         group_id = op["results"][0]["protection_group_id"]
         # What the DR engine's workflow will report, as the DR service account.
-        for report in ({"status": "running"},
-                       {"protection_group_id": group_id, "status": "completed",
-                        "step": "stack_created", "rpo_achieved_seconds": 12.0}):
-            reply = call(lab, "site-b", "POST", f"/internal/operations/{op['id']}/progress",
-                         user="site-recovery", json=report)
+        for progress in ({"status": "running"},
+                         {"protection_group_id": group_id, "status": "completed",
+                          "step": "stack_created", "rpo_achieved_seconds": 12.0}):
+            reply = report(lab, "site-b", op, progress)
             assert reply.status_code == 200, reply.text
             time.sleep(1.5)
         out, err = waiting.communicate(timeout=60)

@@ -220,10 +220,18 @@ def test_drill_cleanup_leaves_the_arrays_exactly_as_before(driver, fabric):
     removed = driver.cleanup(web, Purpose.DRILL, serials=[drill[0].serial])
     assert sorted(removed) == sorted(["volume-4f1c-cinder", drill[1].name])
     assert driver.cleanup(db, Purpose.DRILL) == [db_drill[0].name]
-    assert everything(fabric) == before
+    # Destroyed, not eradicated: the array's window stays the last safety net.
+    after = everything(fabric)
+    assert sorted(after["fa-b"]["destroyed_volumes"]) == sorted([*removed, db_drill[0].name])
+    after["fa-b"]["destroyed_volumes"] = before["fa-b"]["destroyed_volumes"]
+    assert after == before
     assert driver.cleanup(web, Purpose.DRILL) == []          # nothing left, nothing touched
     for kept in (*app_drill, *web_failover):
         assert fabric.array("fa-b").get_volume(kept.name)["serial"] == kept.serial
+    # Asked to, it eradicates them at once (what is already destroyed too).
+    assert sorted(driver.cleanup(web, Purpose.DRILL, serials=[drill[0].serial],
+                                 eradicate=True)) == sorted(removed)
+    assert everything(fabric)["fa-b"]["destroyed_volumes"] == [db_drill[0].name]
 
 
 # -- failback ------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The service's API tests, again on PostgreSQL and MariaDB.
 
 The same tests as the unit suite runs on SQLite (metadata sync, conflicts, concurrent
-edits, operations and their progress, alerts), with each site's database on a real
-server: row locks, isolation and types are the server's own. Opportunistic as in
+edits, operations and their progress, alerts, which executions may act), with each site's
+database on a real server: row locks, isolation and types are the server's own. Opportunistic as in
 oslo.db: skipped, with the reason, where the server does not answer.
 """
 
@@ -14,7 +14,12 @@ import pytest
 
 from site_recovery.webhook.services import services
 from tests.functional.test_webhook_db import _server_database
-from tests.unit import test_webhook_alerts, test_webhook_operations, test_webhook_registry
+from tests.unit import (
+    test_webhook_alerts,
+    test_webhook_operations,
+    test_webhook_registry,
+    test_webhook_trust,
+)
 from tests.unit.webhook_sites import linked_sites
 
 
@@ -50,7 +55,8 @@ def _uses_a_service(test) -> bool:
     return bool({"sites", "dr_site"} & set(arguments))
 
 
-for module in (test_webhook_registry, test_webhook_operations, test_webhook_alerts):
+for module in (test_webhook_registry, test_webhook_operations, test_webhook_alerts,
+               test_webhook_trust):
     for name, test in vars(module).items():
         if name.startswith("test_") and _uses_a_service(test):
             globals()[name] = test

@@ -48,8 +48,17 @@ def inventory(lab, clouds) -> dict:
                                       if g.name != "default"),
             "stacks": sorted(s.name for s in clouds(site).orchestration.stacks()),
         }
-        seen[lab.sites[site].array_name] = lab.fabric.inventory(lab.sites[site].array_name)
+        seen[lab.sites[site].array_name] = {
+            kind: names for kind, names in lab.fabric.inventory(
+                lab.sites[site].array_name).items()
+            if kind != "destroyed_volumes"}   # in the eradication window: see destroyed()
     return seen
+
+
+def destroyed(lab, site: str) -> set[str]:
+    """The volumes destroyed on ``site``'s array, waiting out its eradication window."""
+    array = lab.sites[site].array_name
+    return set(lab.fabric.inventory(array)["destroyed_volumes"])
 
 
 def test_protect_started_in_mistral_replicates_and_captures_each_group(lab, api, cli, clouds):
@@ -74,6 +83,12 @@ def test_protect_started_in_mistral_replicates_and_captures_each_group(lab, api,
                   "-f", "json")
     execution = wait_execution(cli, SERVICE, started["ID"])
     assert execution["State"] == "SUCCESS", execution["State info"]
+    # Started behind the service's back, it is still recorded as an operation, once.
+    (recorded,) = [o for o in api("site-a", "GET", "/operations")["operations"]
+                   if o["mistral_execution_id"] == started["ID"]]
+    assert (recorded["operation_type"], recorded["status"], recorded["completed_count"],
+            recorded["requested_by"]["execution"]) == ("protect", "completed", 2,
+                                                       started["ID"])
 
     web, db = group_id("prod-ecommerce-web"), group_id("prod-ecommerce-db")
     array_a = lab.fabric.array(lab.sites["site-a"].array_name)
@@ -106,6 +121,7 @@ def test_the_periodic_capture_records_the_groups_again(api, cli):
 
 def test_a_drill_rebuilds_the_db_group_on_the_isolated_network(lab, api, clouds):
     STATE["before_drill"] = inventory(lab, clouds)
+    STATE["destroyed_before_drill"] = destroyed(lab, "site-b")
     alice_b = clouds("site-b")
     test_net = alice_b.network.find_network("dr-test-net")
     started = api("site-b", "POST", "/protection-groups/prod-ecommerce-db/test-failover",
@@ -147,6 +163,11 @@ def test_cleanup_leaves_both_sites_and_arrays_exactly_as_before_the_drill(lab, a
     op = api.wait_operation("site-b", started["operation"]["id"])
     assert op["status"] == "completed", op
     assert inventory(lab, clouds) == STATE["before_drill"]
+    # The drill's two copies are destroyed on the DR array, not eradicated: the array's
+    # eradication window stays the last safety net.
+    copies = destroyed(lab, "site-b") - STATE["destroyed_before_drill"]
+    assert len(copies) == 2 and all(name.endswith("-cinder-unmanaged") for name in copies), \
+        copies
 
 
 def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab, api, clouds):

@@ -22,7 +22,7 @@ def test_drills_and_protect_never_need_the_peer(operation, reachable):
 
 @pytest.mark.parametrize(("request_", "reachable", "says"), [
     (Request("failover", "planned"), False, "needs peer site site-a, which is unreachable"),
-    (Request("failover", "planned"), None, "not yet probed"),
+    (Request("failover", "planned"), None, "unknown .not probed yet"),
     (Request("failback"), False, "planned failback needs peer site site-a"),
     (Request("failover", "unplanned"), False, "needs force: peer site site-a does not answer"),
     (Request("failover", "unplanned"), True, "needs force: peer site site-a still answers"),

@@ -11,6 +11,7 @@ from mistral_lib import actions
 from site_recovery.actions import dr
 from site_recovery.core.model import ProgressReport
 from site_recovery.core.outcome import StepEnd, group_report, step_result
+from tests.unit.test_actions import in_workflow
 
 LONG = "affected: " + "replication link fa-a -> fa-b is down; " * 10
 
@@ -66,15 +67,15 @@ def test_a_step_mistral_timed_out_fails_with_mistral_s_reason():
 
 def test_finish_group_reports_once_and_tells_the_workflow_whether_to_fail(monkeypatch):
     reported = []
-    service = SimpleNamespace(report=lambda operation_id, **progress: reported.append(
-        (operation_id, progress)))
+    service = SimpleNamespace(report=lambda execution_id, operation_id, **progress:
+                              reported.append((execution_id, operation_id, progress)))
     monkeypatch.setattr(dr, "engine", lambda: SimpleNamespace(service=service))
     tasks = [["recovery_point", "SUCCESS", drill_steps()[1].result, None],
              ["import_volumes", "ERROR", "import_volumes: Cinder could not manage", None],
              ["report", "RUNNING", None, None]]
-    result = dr.FinishGroup("g-1", tasks, operation_id="op-1").run(context=None)
+    result = dr.FinishGroup("g-1", tasks, operation_id="op-1").run(in_workflow("exec-1"))
     assert not isinstance(result, actions.Result)
     assert result == {"status": "failed", "failed": True}
-    ((operation, progress),) = reported
-    assert (operation, progress["protection_group_id"], progress["step"]) == (
-        "op-1", "g-1", "import_volumes")
+    ((execution, operation, progress),) = reported
+    assert (execution, operation, progress["protection_group_id"], progress["step"],
+            progress["finished_is_fine"]) == ("exec-1", "op-1", "g-1", "import_volumes", True)

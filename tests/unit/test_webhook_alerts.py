@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from site_recovery.core.config import AlertRule
 from site_recovery.core.model import GroupDocument
 from site_recovery.webhook import db
-from site_recovery.webhook.alerts import AlertmanagerPayload, authentic, decide
+from site_recovery.webhook.alerts import AlertmanagerPayload, decide, refusal
 from site_recovery.webhook.models import Site
 from site_recovery.webhook.registry import store_group
 from site_recovery.webhook.services import services
@@ -76,15 +77,49 @@ def test_only_version_4_payloads_are_accepted():
         AlertmanagerPayload.model_validate({"version": "3", "status": "firing", "alerts": []})
 
 
-def test_a_shared_secret_or_an_hmac_signature_authenticates():
+def signed(body: bytes, at: datetime, key: bytes = b"sign-key") -> tuple[str, str]:
+    """A signing proxy's headers: the signature and its timestamp."""
+    stamp = str(int(at.timestamp()))
+    return ("sha256=" + hmac.new(key, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest(),
+            stamp)
+
+
+def check(body, authorization=None, signature=None, timestamp=None, now=NOW):
+    return refusal(body, authorization, signature, timestamp, now, shared_secret="s3cret",
+                   hmac_secret="sign-key", max_age=300)
+
+
+def test_a_shared_secret_or_a_fresh_hmac_signature_authenticates():
     body = b'{"version": "4"}'
-    signature = "sha256=" + hmac.new(b"sign-key", body, hashlib.sha256).hexdigest()
-    secrets = {"shared_secret": "s3cret", "hmac_secret": "sign-key"}
-    assert authentic(body, "Bearer s3cret", None, **secrets)
-    assert authentic(body, None, signature, **secrets)
-    assert not authentic(body, "Bearer wrong", None, **secrets)
-    assert not authentic(body + b" ", None, signature, **secrets)
-    assert not authentic(body, None, None, **secrets)
+    assert check(body, "Bearer s3cret") is None
+    assert check(body, None, *signed(body, NOW - timedelta(seconds=10))) is None
+    assert "send the shared secret" in check(body, "Bearer wrong")
+    assert "send the shared secret" in check(body + b" ", None, *signed(body, NOW))
+    assert "send the shared secret" in check(body, None, *signed(body, NOW, b"other-key"))
+    assert "send the shared secret" in check(body)
+
+
+def test_a_replayed_signed_delivery_is_refused_as_stale():
+    """The same bytes and signature, sent again ten minutes later (or with the timestamp
+    changed, which breaks the signature)."""
+    body = b'{"version": "4"}'
+    signature, stamp = signed(body, NOW)
+    assert check(body, None, signature, stamp) is None
+    later = NOW + timedelta(minutes=10)
+    assert "signed 600 s ago" in check(body, None, signature, stamp, now=later)
+    assert "send the shared secret" in check(body, None, signature,
+                                             str(int(later.timestamp())), now=later)
+    assert "X-Signature-Timestamp" in check(body, None, signature, None)
+    ahead = signed(body, NOW + timedelta(hours=1))
+    assert "from the future" in check(body, None, *ahead)
+
+
+def test_an_alert_that_began_too_long_ago_starts_nothing_for_good():
+    stale = verdict(payload(age=7200).alerts[0])
+    assert (stale.action, stale.final) == ("stale", True)
+    assert "began 7200 s ago" in stale.reason
+    future = verdict(payload(age=-3600).alerts[0])
+    assert future.action == "stale"
 
 
 # -- the receiver, in the service ------------------------------------------------------------
@@ -122,10 +157,14 @@ def with_groups(client, *names):
                 "created_at": NOW.isoformat(), "updated_at": NOW.isoformat()}))
 
 
-def delivery(labels, status="firing", fingerprint="f00d"):
+# When the receiver's alerts began: minutes ago (one older than an hour is stale).
+STARTED = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+
+
+def delivery(labels, status="firing", fingerprint="f00d", starts_at=STARTED):
     return {"version": "4", "status": status, "receiver": "site-recovery",
             "alerts": [{"status": status, "fingerprint": fingerprint, "labels": labels,
-                        "startsAt": "2026-11-25T10:00:00Z"}]}
+                        "startsAt": starts_at}]}
 
 
 BEARER = {"Authorization": "Bearer alert-secret"}
@@ -193,9 +232,9 @@ def test_a_malformed_payload_is_a_400_naming_the_field(dr_site):
 
 
 def test_a_signature_or_token_that_is_not_ascii_is_refused_not_a_crash():
-    assert not authentic(b"{}", None, "sha256=\u00e9t\u00e9", shared_secret=None,
-                         hmac_secret="key")
-    assert not authentic(b"{}", "Bearer \u00e9", None, shared_secret="s", hmac_secret=None)
+    assert check(b"{}", None, "sha256=\u00e9t\u00e9", str(int(NOW.timestamp())))
+    assert check(b"{}", "Bearer \u00e9")
+    assert check(b"{}", None, "sha256=00", "\u00e9")
 
 
 def test_an_alert_time_without_a_zone_is_a_400(dr_site):
@@ -203,3 +242,28 @@ def test_an_alert_time_without_a_zone_is_a_400(dr_site):
     body["alerts"][0]["startsAt"] = "2026-11-25T10:00:00"
     reply = dr_site.post("/v1/alerts/alertmanager", json=body, headers=BEARER)
     assert reply.status_code == 400 and "startsAt" in reply.json["error"]["message"]
+
+
+def test_a_stale_alert_and_a_replayed_signed_delivery_start_nothing(dr_site, tmp_path):
+    stale = dr_site.post("/v1/alerts/alertmanager", headers=BEARER, json=delivery(
+        {"alertname": "SiteDown"}, starts_at="2026-11-25T10:00:00Z")).json["decisions"]
+    assert [d["action"] for d in stale] == ["stale"]
+    again = dr_site.post("/v1/alerts/alertmanager", headers=BEARER, json=delivery(
+        {"alertname": "SiteDown"}, starts_at="2026-11-25T10:00:00Z")).json["decisions"]
+    assert [d["action"] for d in again] == ["duplicate"]
+    assert services(dr_site.application).launcher.started == []
+
+    key = tmp_path / "hmac.key"
+    key.write_text("sign-key")
+    (tmp_path / "signing").mkdir()
+    signing = make_site(tmp_path / "signing", "site-b", "site-a", monitoring={
+        "hmac_secret_file": str(key),
+        "rules": [{"name": "site-a down", "match": {"alertname": "SiteDown"},
+                   "operation": "site_failover", "mode": "execute"}]}).test_client()
+    raw = json.dumps(delivery({"alertname": "SiteDown"})).encode()
+    signature, stamp = signed(raw, datetime.now(UTC) - timedelta(minutes=30))
+    replayed = signing.post("/v1/alerts/alertmanager", data=raw, headers={
+        "X-Signature": signature, "X-Signature-Timestamp": stamp,
+        "Content-Type": "application/json"})
+    assert replayed.status_code == 401 and "is a replay" in replayed.json["error"]["message"]
+    assert services(signing.application).launcher.started == []

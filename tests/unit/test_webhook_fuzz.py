@@ -14,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from site_recovery.webhook.services import services
-from tests.unit.webhook_sites import ADMIN, make_site
+from tests.unit.webhook_sites import SERVICE, make_site
 
-CALLER = {**ADMIN, "X-Roles": "admin,service,dr_site_admin,member"}
+# Every door open: the service's own account (the workflows' and the peer's) with every
+# role, so the fuzzer reaches the internal routes too.
+CALLER = {**SERVICE, "X-Roles": "admin,dr_site_admin,member,site_recovery_service"}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,17 @@ from site_recovery.webhook import db
 from site_recovery.webhook.models import Site
 from site_recovery.webhook.services import services
 from site_recovery.workbooks import workflow_name
-from tests.unit.webhook_sites import ADMIN, ALICE, BOB, RITA, SERVICE, user
+from tests.unit.webhook_sites import (
+    ADMIN,
+    ALICE,
+    BOB,
+    RITA,
+    SERVICE,
+    execution_of,
+    held,
+    report,
+    user,
+)
 
 WEB = {"name": "web", "replication_type": "async", "primary_site": "site-a",
        "secondary_site": "site-b", "volume_type": "replicated-ssd"}
@@ -153,11 +163,6 @@ def test_a_site_failover_fans_out_to_every_group_of_the_failed_site(sites):
     assert dr.get(f"/v1/operations/{op['id']}", headers=BOB).status_code == 404
 
 
-def report(dr, op_id, **fields):
-    return dr.post(f"/v1/internal/operations/{op_id}/progress", json=fields,
-                   headers=SERVICE)
-
-
 def test_workflow_reports_make_the_progress_users_see_and_a_retry_takes_the_failures(sites):
     dr = setup_groups(sites, WEB, DB)
     peer_is(dr, False)
@@ -165,14 +170,16 @@ def test_workflow_reports_make_the_progress_users_see_and_a_retry_takes_the_fail
                                                     "force": True},
                  headers=DR_ADMIN).json["operation"]
     web, db_ = (r["protection_group_id"] for r in op["results"])
-    assert report(dr, op["id"], status="running").json["operation"]["status"] == "running"
-    half = report(dr, op["id"], protection_group_id=web, status="completed",
-                  step="stack_created", recovery_point="pg-web.1234",
-                  rpo_achieved_seconds=42.0, timings={"heat": 12.5}).json["operation"]
+    assert report(dr, op["id"], status="running").json == {"operation_id": op["id"]}
+    assert held(dr, op["id"])["status"] == "running"
+    report(dr, op["id"], protection_group_id=web, status="completed",
+           step="stack_created", recovery_point="pg-web.1234",
+           rpo_achieved_seconds=42.0, timings={"heat": 12.5})
+    half = held(dr, op["id"])
     assert (half["status"], half["completed_count"], half["progress"]) == ("running", 1, 50)
-    done = report(dr, op["id"], protection_group_id=db_, status="failed",
-                  step="manage_volumes", reason="volume type replicated-ssd unknown").json[
-        "operation"]
+    report(dr, op["id"], protection_group_id=db_, status="failed",
+           step="manage_volumes", reason="volume type replicated-ssd unknown")
+    done = held(dr, op["id"])
     assert (done["status"], done["completed_count"], done["failed_count"],
             done["progress"]) == ("partially_failed", 1, 1, 100)
     failed = next(r for r in done["results"] if r["status"] == "failed")
@@ -198,11 +205,12 @@ def test_workflow_reports_make_the_progress_users_see_and_a_retry_takes_the_fail
 def test_progress_reports_need_the_service_role_and_a_known_group(sites):
     dr = setup_groups(sites)
     op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
-    assert dr.post(f"/v1/internal/operations/{op['id']}/progress", json={
+    execution = execution_of(dr, op["id"])
+    assert dr.post(f"/v1/internal/executions/{execution}/progress", json={
         "status": "running"}, headers=ALICE).status_code == 403
     unknown = report(dr, op["id"], protection_group_id="nope", status="completed")
     assert unknown.status_code == 404
-    assert report(dr, "no-such-op", status="running").status_code == 404
+    assert report(dr, "no-such-op", status="running").status_code == 403
 
 
 def shown(dr, op_id, within=5.0, until=lambda op: True):
@@ -419,9 +427,9 @@ def test_a_retry_of_a_failed_protect_protects_the_failed_group_again_on_the_prim
     primary = clients["site-a"]
     op = primary.post("/v1/protection-groups/web/protect", headers=ALICE).json["operation"]
     web = op["protection_group_id"]
-    failed = report(primary, op["id"], protection_group_id=web, status="failed",
-                    step="protect", reason="volume type not replicated").json["operation"]
-    assert failed["status"] == "failed"
+    report(primary, op["id"], protection_group_id=web, status="failed",
+           step="protect", reason="volume type not replicated")
+    assert held(primary, op["id"])["status"] == "failed"
     retried = primary.post(f"/v1/operations/{op['id']}/retry", headers=ALICE)
     assert retried.status_code == 202, retried.json
     again = retried.json["operation"]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
+from site_recovery.core.config import PeerConfig
 from site_recovery.webhook.peer import PeerState, judge
+from site_recovery.webhook.prober import healthy
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -42,3 +48,61 @@ def test_reachable_again_only_after_two_successes_in_a_row():
 def test_an_unknown_peer_that_never_answers_becomes_unreachable():
     _, history = run([False, False, False])
     assert history == [None, None, False]
+
+
+def test_a_misconfigured_peer_url_makes_the_state_unknown_never_unreachable():
+    """An unreachable peer lets alerts fail the site over; a wrong URL must not."""
+    down, _ = run([False, False, False])
+    state = judge(down, None, T0, failure_threshold=3, success_threshold=2,
+                  error="misconfigured: ...")
+    assert (state.reachable, state.failures, state.last_error) == (None, 0,
+                                                                   "misconfigured: ...")
+    _, history = run([None, None, None, None])
+    assert history == [None] * 4
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Whatever the test puts in ``answer``: (status, body)."""
+
+    answer: tuple[int, bytes] = (200, b"")
+
+    def do_GET(self):
+        status, body = self.answer
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def somewhere():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize(("status", "body", "verdict", "said"), [
+    (200, b'{"status": "ok", "site": "site-a"}', True, None),
+    (500, b'{"error": {"message": "database"}}', False, "HTTP 500"),
+    (502, b"<html>bad gateway</html>", False, "HTTP 502"),
+    (404, b"<html>not found</html>", None, "misconfigured: {url}/healthz is not site-a's "
+                                           "protection service (HTTP 404); check peer.url"),
+    (200, b'{"status": "ok", "site": "site-b"}', None, "(the protection service of site-b)"),
+])
+def test_the_probe_tells_a_wrong_url_from_a_peer_that_is_down(somewhere, status, body,
+                                                               verdict, said):
+    _Answers.answer = (status, body)
+    ok, why = healthy(somewhere, 2.0, "site-a")
+    assert ok is verdict
+    assert (why is None) if said is None else said.format(url=somewhere) in why
+
+
+def test_the_peer_url_may_name_the_api_version():
+    assert str(PeerConfig(name="site-a", url="https://dr.example.com/v1").url) == \
+        "https://dr.example.com/"
+    assert str(PeerConfig(name="site-a", url="https://dr.example.com/protector/v1/").url) \
+        == "https://dr.example.com/protector"

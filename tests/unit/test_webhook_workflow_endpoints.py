@@ -7,7 +7,7 @@ from __future__ import annotations
 from site_recovery.webhook import db
 from site_recovery.webhook.models import Site
 from site_recovery.webhook.services import services
-from tests.unit.webhook_sites import ALICE, RITA, SERVICE
+from tests.unit.webhook_sites import ALICE, RITA, SERVICE, execution_of
 
 WEB = {"name": "prod-ecommerce-web", "replication_type": "async", "primary_site": "site-a",
        "secondary_site": "site-b", "volume_type": "replicated-ssd"}
@@ -143,7 +143,7 @@ def test_a_drills_findings_are_kept_with_its_result_and_shown(sites):
     clients, _ = sites
     op_id, group = a_drill(clients)
     dr = clients["site-b"]
-    progress = f"/v1/internal/operations/{op_id}/progress"
+    progress = f"/v1/internal/executions/{execution_of(dr, op_id)}/progress"
     assert dr.post(progress, json={"protection_group_id": group, "status": "running",
                                    "step": "production_check"},
                    headers=SERVICE).status_code == 200
@@ -164,7 +164,7 @@ def test_findings_too_long_or_too_many_are_refused_and_change_nothing(sites):
     clients, _ = sites
     op_id, group = a_drill(clients)
     dr = clients["site-b"]
-    progress = f"/v1/internal/operations/{op_id}/progress"
+    progress = f"/v1/internal/executions/{execution_of(dr, op_id)}/progress"
     for details in ({"production_replication": "x" * 256}, {"k" * 65: "unaffected"},
                     {f"finding-{i}": "ok" for i in range(11)}, {"test_prefix": 5}):
         reply = dr.post(progress, json={"protection_group_id": group, "status": "completed",

@@ -10,13 +10,14 @@ from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober
 from site_recovery.webhook.app import create_app
 from site_recovery.webhook.errors import Unavailable
-from site_recovery.webhook.launcher import Execution
+from site_recovery.webhook.launcher import Execution, Root
 from site_recovery.webhook.peerlink import PeerUnreachable, Reply
 from site_recovery.webhook.services import services
 from tests.unit.test_core_config import minimal
 
 SERVICE = {"X-Identity-Status": "Confirmed", "X-Project-Id": "svc", "X-Project-Name": "service",
-           "X-User-Id": "sr", "X-User-Name": "site-recovery", "X-Roles": "admin,service"}
+           "X-User-Id": "sr", "X-User-Name": "site-recovery",
+           "X-Roles": "admin,service,site_recovery_service"}
 
 
 def user(name: str, project: str, *roles: str) -> dict:
@@ -53,12 +54,17 @@ class AppLink:
 
 
 class RecordingLauncher:
-    """Mistral as the service sees it: ``down`` makes it unreachable, ``gate`` slow."""
+    """Mistral as the service sees it: ``down`` makes it unreachable, ``gate`` slow;
+    ``roots``: every execution it knows (those it started, in the service's project
+    ``svc``), for the service to check who runs an action."""
+
+    ACCOUNT = ("sr", "svc")         # the service's own user and project, as in SERVICE
 
     def __init__(self):
         self.started, self.down = [], False
         self.gate = None            # an Event: Mistral answers only once it is set
         self.states = {}            # execution id -> (state, state_info)
+        self.roots: dict[str, Root] = {}
 
     def start(self, workflow, workflow_input, *, description):
         if self.gate is not None:
@@ -66,7 +72,16 @@ class RecordingLauncher:
         if self.down:
             raise Unavailable("Mistral is unreachable (ConnectFailure); nothing was started")
         self.started.append((workflow, workflow_input))
-        return Execution(f"execution-{len(self.started)}", "RUNNING", None)
+        execution_id = f"execution-{len(self.started)}"
+        self.roots[execution_id] = Root(execution_id, self.ACCOUNT[1], workflow,
+                                        dict(workflow_input))
+        return Execution(execution_id, "RUNNING", None)
+
+    def account(self):
+        return self.ACCOUNT
+
+    def root(self, execution_id):
+        return self.roots.get(execution_id)
 
     def ended_badly(self, since):
         return [Execution(i, state, info) for i, (state, info) in self.states.items()
@@ -74,6 +89,29 @@ class RecordingLauncher:
 
     def cancel(self, execution_id):
         self.states[execution_id] = ("CANCELLED", "cancelled by the service")
+
+
+def execution_of(client, op_id: str) -> str:
+    """The Mistral execution the service started for ``op_id`` (or a made-up one)."""
+    from site_recovery.webhook.models import Operation
+
+    with services(client.application).sessions() as session:
+        op = session.get(Operation, op_id)
+        return (op.mistral_execution_id if op else None) or "execution-unknown"
+
+
+def report(client, op_id: str, execution: str | None = None, **fields):
+    """A report for operation ``op_id``, as its workflow's actions send it: from inside
+    its execution (or ``execution``)."""
+    return client.post(f"/v1/internal/executions/{execution or execution_of(client, op_id)}"
+                       "/progress", json={**({"operation_id": op_id} if op_id else {}),
+                                          **fields}, headers=SERVICE)
+
+
+def held(client, op_id: str) -> dict:
+    """The operation as the service holds it now."""
+    return client.get(f"/v1/operations/{op_id}?all_projects=true",
+                      headers=ADMIN).json["operation"]
 
 
 def make_site(tmp_path, name: str, peer: str, **settings):

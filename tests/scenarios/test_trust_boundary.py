@@ -1,0 +1,164 @@
+"""The trust boundary tried as an attacker would, on the lab (real Keystone, real Mistral,
+the pack's actions installed): each attack is refused, and both clouds, both arrays and
+both sites' records are exactly as they were (see docs/security.md for the threat model).
+
+The target: a protected group of bob's (project analytics). The attackers: alice, a
+member of another project, running the pack's actions herself; and heat's account, which
+holds ``admin`` and ``service`` like every service account of a cloud.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+
+import pytest
+import requests
+import yaml
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+from mistralclient.api import client as mistral_client
+
+from site_recovery.lab.fleet import seed_fleet
+from site_recovery.lab.services import keystone
+from tests.scenarios.conftest import protected_group, site_a_running
+from tests.scenarios.test_dr_story import inventory
+
+GROUP = "analytics-attacked"
+# Whatever a tenant would need to pass (names and values chosen to do harm).
+HARMFUL = {
+    "protect": {},
+    "capture": {},
+    "stop_servers": {"site": "site-a"},
+    "start_servers": {},
+    "reverse_replication": {},
+    "restore_in_place": {"point": "x"},
+    "recovery_point": {"replicate": True},
+    "import_volumes": {"purpose": "failover", "point": "x"},
+    "build_stack": {"purpose": "failover"},
+    "production_check": {"point": "x"},
+    "remove_copy": {"purpose": "failover", "site": "site-a"},
+    "take_over": {"site": "site-b"},
+    "finish_group": {"steps": []},
+}
+WITHOUT_GROUP = {"report": {"operation_id": None, "status": "failed", "reason": "fake"},
+                 "groups_running_here": {}}
+
+
+@pytest.fixture(scope="module")
+def victim(lab, api, cli):
+    site_a_running(lab)
+    existing = api("site-a", "GET", f"/protection-groups/{GROUP}", user="bob")
+    if "protection_group" in existing:            # a kept lab, attacked before
+        return existing["protection_group"]
+    servers = seed_fleet(lab, user="bob", prefix="atk", count=1, cidr="10.22.0.0/24")
+    return protected_group(lab, api, cli, name=GROUP, prefix="atk", servers=servers)
+
+
+def mistral_as(lab, site: str, user: str):
+    session = ks_session.Session(auth=v3.Password(**lab.sites[site].auth(user)), timeout=60)
+    return mistral_client.client(mistral_url=lab.sites[site].url("mistral", "/v2"),
+                                 session=session)
+
+
+def records(api) -> dict:
+    """Both sites' groups and operations, as an admin sees them."""
+    return {site: (api(site, "GET", "/protection-groups?all_projects=true", user="admin"),
+                   api(site, "GET", "/operations?all_projects=true", user="admin"))
+            for site in ("site-a", "site-b")}
+
+
+def everything(lab, api, clouds) -> dict:
+    return {"clouds_and_arrays": inventory(lab, clouds), "records": records(api)}
+
+
+def harmful_inputs(group_id: str) -> dict[str, dict]:
+    return {**{name: {"group_id": group_id, **given} for name, given in HARMFUL.items()},
+            **WITHOUT_GROUP}
+
+
+def test_the_attack_covers_every_action_the_pack_installs():
+    installed = {e.name.removeprefix("site_recovery.")
+                 for e in metadata.entry_points(group="mistral.actions")
+                 if e.name.startswith("site_recovery.")}
+    assert installed - {"health"} == set(HARMFUL) | set(WITHOUT_GROUP)
+
+
+def test_a_tenant_running_each_action_ad_hoc_is_refused_and_nothing_changes(
+        lab, api, clouds, victim):
+    before = everything(lab, api, clouds)
+    mistral = mistral_as(lab, "site-a", "alice")
+    for action, given in harmful_inputs(victim["id"]).items():
+        ran = mistral.action_executions.create(f"site_recovery.{action}", given,
+                                               save_result=True, run_sync=True)
+        assert ran.state == "ERROR", (action, ran.output)
+        assert "refused, nothing done" in ran.output, (action, ran.output)
+    # The health check is the one action anyone may run: it holds no key.
+    health = mistral.action_executions.create("site_recovery.health", {"echo": "x"},
+                                              save_result=True, run_sync=True)
+    assert health.state == "SUCCESS"
+    assert everything(lab, api, clouds) == before
+
+
+def test_a_tenants_own_workflow_calling_the_actions_is_refused_and_nothing_changes(
+        lab, api, clouds, victim):
+    before = everything(lab, api, clouds)
+    mistral = mistral_as(lab, "site-a", "alice")
+    tasks = {action: {"action": f"site_recovery.{action}", **({"input": given} if given
+                                                             else {})}
+             for action, given in harmful_inputs(victim["id"]).items()}
+    definition = yaml.safe_dump({"version": "2.0", "alice.borrow": {"tasks": tasks}},
+                                sort_keys=False)
+    (workflow,) = mistral.workflows.create(definition)
+    try:
+        execution = mistral.executions.create(workflow.name, workflow_input={})
+        deadline = time.monotonic() + 300
+        while mistral.executions.get(execution.id).state in ("IDLE", "RUNNING"):
+            assert time.monotonic() < deadline, "the tenant's workflow never ended"
+            time.sleep(1)
+        ended = {t.name: (t.state, t.state_info or "")
+                 for t in mistral.tasks.list(workflow_execution_id=execution.id)}
+        assert set(ended) == set(tasks)
+        for action, (state, info) in ended.items():
+            assert state == "ERROR", (action, state, info)
+            assert "refused, nothing done" in info, (action, info)
+            assert "is not one of the DR service's" in info, (action, info)
+    finally:
+        mistral.executions.delete(execution.id, force=True)
+        mistral.workflows.delete(workflow.name)
+    assert everything(lab, api, clouds) == before
+
+
+def test_another_services_account_cannot_push_forward_or_report(lab, api, clouds, victim):
+    """heat's account: ``admin`` and ``service`` in the service project, on both sites."""
+    before = everything(lab, api, clouds)
+    document = api("site-b", "GET", f"/internal/protection-groups/{victim['id']}",
+                   user="site-recovery")["document"]
+    hijacked = {**document, "project_name": "admin", "primary_site": "site-b",
+                "secondary_site": "site-a", "version": document["version"] + 1}
+    operations = api("site-a", "GET", "/operations?all_projects=true",
+                     user="admin")["operations"]
+    execution = next(o["mistral_execution_id"] for o in operations
+                     if o["mistral_execution_id"])
+    for site in ("site-a", "site-b"):
+        token = keystone.token(lab.sites[site], "heat")
+        for method, path, body in (
+                ("PUT", f"/internal/protection-groups/{victim['id']}",
+                 {"document": hijacked, "expected_version": document["version"]}),
+                ("POST", "/internal/forward", {"change": {
+                    "kind": "protection_group", "action": "update",
+                    "object_id": victim["id"], "project_name": "analytics",
+                    "values": {"description": "owned"},
+                    "expected_version": document["version"]},
+                    "actor": {"user": "bob"}}),
+                ("POST", f"/internal/executions/{execution}/progress",
+                 {"status": "failed", "reason": "fake"}),
+                ("PUT", f"/internal/protection-groups/{victim['id']}/state",
+                 {"status": "failed_over", "primary_site": "site-b",
+                  "secondary_site": "site-a"}),
+                ("GET", "/internal/protection-groups", None)):
+            reply = requests.request(method, lab.sites[site].url("webhook", f"/v1{path}"),
+                                     json=body, headers={"X-Auth-Token": token}, timeout=30)
+            assert reply.status_code == 403, (site, method, path, reply.text)
+            assert "heat" in reply.json()["error"]["message"]
+    assert everything(lab, api, clouds) == before

@@ -1,0 +1,169 @@
+"""The service's side of the trust boundary, two linked sites in process: which Mistral
+executions may act, which accounts are the workflows and the peer, what a push may not do.
+The lab's attack suite (tests/scenarios/test_trust_boundary.py) tries the same with real
+Keystone and Mistral."""
+
+from __future__ import annotations
+
+import threading
+
+from site_recovery import workbooks
+from site_recovery.webhook.launcher import Root
+from site_recovery.webhook.services import services
+from tests.unit.test_webhook_operations import WEB, launcher, setup_groups
+from tests.unit.webhook_sites import (
+    ALICE,
+    RITA,
+    SERVICE,
+    execution_of,
+    held,
+    report,
+    user,
+)
+
+HEAT = {**user("heat", "service", "admin", "service"), "X-Project-Id": "svc"}
+
+
+def a_drill(sites) -> tuple:
+    dr = setup_groups(sites)
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    return dr, op, op["results"][0]["protection_group_id"]
+
+
+def test_a_tenants_own_workflow_may_not_act_nor_report(sites):
+    """A tenant runs ``site_recovery.*`` from a workflow of its own: Mistral records the
+    execution in the tenant's project, and the service refuses it, naming it."""
+    dr, op, group = a_drill(sites)
+    launcher(dr).roots["tenant-exec"] = Root("tenant-exec", "id-ecommerce",
+                                             "my.own.workflow", {"operation_id": op["id"]})
+    reply = report(dr, op["id"], execution="tenant-exec", protection_group_id=group,
+                   status="completed")
+    assert reply.status_code == 403
+    assert "execution tenant-exec is not one of the DR service's" in reply.json["error"][
+        "message"]
+    assert held(dr, op["id"])["status"] == "pending", "nothing was recorded"
+
+
+def test_an_execution_mistral_does_not_show_the_service_may_not_act(sites):
+    dr, op, group = a_drill(sites)
+    reply = report(dr, op["id"], execution="made-up", protection_group_id=group,
+                   status="failed", reason="fake")
+    assert reply.status_code == 403
+    assert held(dr, op["id"])["results"][0]["status"] == "pending"
+
+
+def test_an_execution_may_report_only_for_its_own_operation_and_groups(sites):
+    dr, op, _ = a_drill(sites)
+    other = dr.post("/v1/protection-groups", json={**WEB, "name": "app",
+                                                   "primary_site": "site-b",
+                                                   "secondary_site": "site-a"},
+                    headers=ALICE)
+    assert other.status_code == 201
+    execution = execution_of(dr, op["id"])
+    claims_another = dr.post(f"/v1/internal/executions/{execution}/progress", json={
+        "operation_id": "another-op", "status": "running"}, headers=SERVICE)
+    assert claims_another.status_code == 403
+    assert f"runs operation {op['id']}, not another-op" in claims_another.json["error"][
+        "message"]
+    not_its_group = report(dr, op["id"], protection_group_id=other.json[
+        "protection_group"]["id"], status="completed")
+    assert not_its_group.status_code == 404
+    assert held(dr, op["id"])["status"] == "pending"
+
+
+def test_a_finished_operation_takes_no_more_steps(sites):
+    dr, op, group = a_drill(sites)
+    assert report(dr, op["id"], protection_group_id=group, status="completed").status_code \
+        == 200
+    assert held(dr, op["id"])["status"] == "completed"
+    step = report(dr, op["id"], protection_group_id=group, status="running", step="x")
+    assert step.status_code == 409
+
+
+def test_another_service_account_is_neither_the_workflows_nor_the_peer(sites):
+    """heat's account, with ``admin`` and ``service`` in the service project."""
+    dr, op, group = a_drill(sites)
+    execution = execution_of(dr, op["id"])
+    for method, path, body in (
+            ("POST", f"/v1/internal/executions/{execution}/progress",
+             {"protection_group_id": group, "status": "failed", "reason": "fake"}),
+            ("GET", f"/v1/internal/protection-groups/{group}", None),
+            ("GET", "/v1/internal/protection-groups", None),
+            ("PUT", f"/v1/internal/protection-groups/{group}/state", {"status": "protected"}),
+            ("POST", "/v1/internal/forward", {"change": {}, "actor": {}}),
+            ("DELETE", f"/v1/internal/protection-groups/{group}?version=1", None)):
+        reply = dr.open(path, method=method, json=body, headers=HEAT)
+        assert reply.status_code == 403, (method, path, reply.json)
+        assert "heat" in reply.json["error"]["message"]
+    assert held(dr, op["id"])["results"][0]["status"] == "pending"
+    assert dr.get("/v1/protection-groups/web", headers=RITA).json["protection_group"][
+        "version"] == 1
+
+
+def test_a_workflow_started_in_mistral_directly_is_recorded_once_as_an_operation(sites):
+    """The DR account's ``openstack workflow execution create site_recovery.dr.v1.protect``:
+    its actions all ask at once; one operation is recorded, and each finds it."""
+    clients, _ = sites
+    setup_groups(sites)
+    primary = clients["site-a"]
+    group = primary.get("/v1/protection-groups/web", headers=RITA).json[
+        "protection_group"]["id"]
+    launcher(primary).roots["direct"] = Root(
+        "direct", "svc", workbooks.workflow_name("protect"),
+        {"protection_group_ids": [group], "operation_id": None})
+    answers = []
+
+    def act():
+        answers.append(report(primary, "", execution="direct", protection_group_id=group,
+                              status="running", step="protect"))
+
+    threads = [threading.Thread(target=act) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200] * 4, [a.json for a in answers]
+    (op_id,) = {a.json["operation_id"] for a in answers}
+    operations = primary.get("/v1/operations", headers=RITA).json["operations"]
+    assert [(o["id"], o["operation_type"], o["mistral_execution_id"], o["status"])
+            for o in operations] == [(op_id, "protect", "direct", "running")]
+    assert operations[0]["requested_by"]["execution"] == "direct"
+
+
+def test_the_pack_capture_acts_without_an_operation_and_other_workflows_do_not(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    primary = clients["site-a"]
+    roots = launcher(primary).roots
+    roots["cron"] = Root("cron", "svc", workbooks.workflow_name("capture_site"), {})
+    roots["mine"] = Root("mine", "svc", "somebody.else", {})
+    captured = report(primary, "", execution="cron", status="running")
+    assert (captured.status_code, captured.json) == (200, {"operation_id": None})
+    assert primary.get("/v1/operations", headers=RITA).json["operations"] == []
+    other = report(primary, "", execution="mine", status="running")
+    assert other.status_code == 403
+    assert "runs somebody.else, which is none of the pack's operations" in other.json[
+        "error"]["message"]
+
+
+def test_a_push_cannot_give_a_group_to_another_project_nor_take_its_version_back(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    peer = clients["site-b"]
+    group = peer.get("/v1/protection-groups/web", headers=RITA).json["protection_group"]
+    document = peer.get(f"/v1/internal/protection-groups/{group['id']}",
+                        headers=SERVICE).json["document"]
+    path = f"/v1/internal/protection-groups/{group['id']}"
+    stolen = peer.put(path, headers=SERVICE, json={
+        "document": {**document, "project_name": "analytics", "version": 2},
+        "expected_version": 1})
+    assert stolen.status_code == 403 and "cannot give it to another project" in stolen.json[
+        "error"]["message"]
+    backwards = peer.put(path, headers=SERVICE, json={
+        "document": {**document, "description": "older", "version": 1},
+        "expected_version": 1})
+    assert backwards.status_code == 400 and "moves it forward" in backwards.json["error"][
+        "message"]
+    after = peer.get(path, headers=SERVICE).json["document"]
+    assert after == document
+    assert services(peer.application).config.site == "site-b"
