@@ -48,7 +48,7 @@ class Service:
             self.tokens[site, user] = keystone.token(self.lab.sites[site], user)
         reply = requests.request(method, self.lab.sites[site].url("webhook", f"/v1{path}"),
                                  headers={"X-Auth-Token": self.tokens[site, user]},
-                                 timeout=120, **kwargs)
+                                 timeout=120, verify=self.lab.ca_file(), **kwargs)
         if reply.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {reply.status_code} {reply.text[:500]}")
         return reply.json() if reply.content else {}

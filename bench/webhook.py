@@ -115,6 +115,7 @@ def main(argv=None):
                                 f"shipped); {os.cpu_count()} CPUs for everything"}
     try:
         lab.up(progress=lambda line: None)
+        os.environ["REQUESTS_CA_BUNDLE"] = str(lab.ca_file())   # the services' TLS
         dr = lab.sites["site-b"]
         stand_in.install(dr)
         token = {"X-Auth-Token": keystone.token(lab.sites["site-a"], "alice")}

@@ -2,7 +2,8 @@
 
 The workflows act with the DR service's own account on each site (``clouds.local`` and
 ``clouds.peer``). What they build for a tenant lives in the tenant's project, so a
-connection may be scoped to a project by name (the service account holds a role there):
+connection may be scoped to a project by domain and name (the service account holds a
+role there):
 the recovered stack, servers and volumes are then the tenant's, visible with its own
 credentials. Every client has the configured API timeout.
 """
@@ -20,6 +21,7 @@ from site_recovery.storage.driver import StorageDriver
 from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
 
 from .config import ConfigError, ServiceConfig
+from .model import Project
 
 
 class Clouds:
@@ -30,12 +32,12 @@ class Clouds:
         self._cache: dict[tuple, object] = {}
         self._lock = threading.RLock()          # heat() makes its session() inside
 
-    def _auth(self, site: str, project: str | None) -> dict:
+    def _auth(self, site: str, project: Project | None) -> dict:
         auth = dict(self.config.clouds.auth(self.config.which(site)))
         if project is not None:
-            auth["project_name"] = project
-            auth.pop("project_id", None)
-            auth.setdefault("project_domain_name", "Default")
+            for key in ("project_id", "project_domain_id"):
+                auth.pop(key, None)
+            auth.update(project_name=project.name, project_domain_name=project.domain)
         return auth
 
     def _once(self, key: tuple, make):
@@ -44,20 +46,24 @@ class Clouds:
                 self._cache[key] = make()
             return self._cache[key]
 
-    def connect(self, site: str, project: str | None = None) -> openstack.connection.Connection:
+    def connect(self, site: str,
+                project: Project | None = None) -> openstack.connection.Connection:
         """``site``'s cloud as the DR service, scoped to ``project`` (default: its own)."""
+        verify = self.config.clouds.verify(self.config.which(site))
         return self._once(("sdk", site, project), lambda: openstack.connect(
             **self._auth(site, project), region_name=self.config.keystone.region_name,
             identity_api_version="3", api_timeout=self.config.engine.api_timeout,
+            verify=True, **({"cacert": verify} if isinstance(verify, str) else {}),
             load_yaml_config=False, load_envvars=False))
 
-    def session(self, site: str, project: str | None = None) -> ks_session.Session:
+    def session(self, site: str, project: Project | None = None) -> ks_session.Session:
         return self._once(("session", site, project), lambda: ks_session.Session(
             auth=v3.Password(**{k: v for k, v in self._auth(site, project).items()
                                 if k in _PASSWORD_ARGS}),
-            timeout=self.config.engine.api_timeout))
+            timeout=self.config.engine.api_timeout,
+            verify=self.config.clouds.verify(self.config.which(site))))
 
-    def heat(self, site: str, project: str):
+    def heat(self, site: str, project: Project):
         """python-heatclient for ``project`` on ``site``."""
         return self._once(("heat", site, project), lambda: heat_client.Client(
             "1", session=self.session(site, project),

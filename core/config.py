@@ -47,6 +47,7 @@ class PeerConfig(_Strict):
     failure_threshold: int = Field(3, ge=1, le=100)   # failures in a row before "unreachable"
     success_threshold: int = Field(2, ge=1, le=100)   # successes in a row before "reachable"
     sync_timeout: float = Field(5.0, gt=0, le=60)     # one metadata push or forward
+    ca_file: Path | None = None                       # none: the system's CA bundle
 
     @field_validator("url")
     @classmethod
@@ -71,6 +72,13 @@ class KeystoneConfig(_Strict):
     project_domain_name: str = "Default"
     region_name: str = "RegionOne"
     token_cache_time: int = Field(300, ge=-1)
+    # The CA bundle for this Keystone and the services its catalog lists (Mistral);
+    # none: the system's.
+    ca_file: Path | None = None
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.ca_file) if self.ca_file else True
 
     def password(self) -> SecretStr:
         return SecretStr(_read_secret(self.password_file, "keystone.password_file"))
@@ -111,21 +119,35 @@ class CloudsConfig(_Strict):
     local: str
     peer: str
 
-    def auth(self, which: Literal["local", "peer"]) -> dict:
-        """The entry's keystoneauth password arguments."""
+    def _entry(self, which: Literal["local", "peer"]) -> dict:
         name = getattr(self, which)
         try:
-            clouds = yaml.safe_load(Path(self.file).read_text())["clouds"]
-            auth = dict(clouds[name]["auth"])
+            entry = yaml.safe_load(Path(self.file).read_text())["clouds"][name]
+            dict(entry["auth"])
         except OSError as exc:
             raise ConfigError(f"clouds.file: cannot read {self.file}: {exc.strerror}") from None
-        except (yaml.YAMLError, KeyError, TypeError):
+        except (yaml.YAMLError, KeyError, TypeError, ValueError):
             raise ConfigError(f"clouds.{which}: no entry {name!r} with an auth section in "
                               f"{self.file}") from None
+        return entry
+
+    def auth(self, which: Literal["local", "peer"]) -> dict:
+        """The entry's keystoneauth password arguments."""
+        auth = dict(self._entry(which)["auth"])
         missing = {"auth_url", "username", "password"} - set(auth)
         if missing:
-            raise ConfigError(f"clouds.{which}: entry {name!r} lacks {', '.join(sorted(missing))}")
+            raise ConfigError(f"clouds.{which}: entry {getattr(self, which)!r} lacks "
+                              f"{', '.join(sorted(missing))}")
         return auth
+
+    def verify(self, which: Literal["local", "peer"]) -> str | bool:
+        """How the entry's cloud is verified (its ``cacert``, as clouds.yaml names the CA
+        bundle; ``verify: false`` is refused: a DR service does not skip TLS checks)."""
+        entry = self._entry(which)
+        if entry.get("verify") is False:
+            raise ConfigError(f"clouds.{which}: entry {getattr(self, which)!r} turns TLS "
+                              "verification off; give its CA bundle as cacert instead")
+        return str(entry["cacert"]) if entry.get("cacert") else True
 
 
 def _pack_workflow(kind: OperationKind):
@@ -145,6 +167,14 @@ class WorkflowsConfig(_Strict):
 
     def of(self, kind: OperationKind) -> str:
         return getattr(self, OperationKind(kind).value)
+
+
+class TlsConfig(_Strict):
+    """The service's own certificate and key (PEM files; one file may hold both). None:
+    plain HTTP, for a TLS-terminating proxy in front (docs/guides/01-deploy.md)."""
+
+    cert_file: Path
+    key_file: Path
 
 
 class ArrayConfig(_Strict):
@@ -258,6 +288,7 @@ class ServiceConfig(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     max_body_bytes: int = Field(1 << 20, ge=1024)
     bind: str = Field("127.0.0.1:9090", pattern=r"^[^\s:]+:\d{1,5}$")
+    tls: TlsConfig | None = None
     workers: int = Field(2, ge=1, le=64)
     threads: int = Field(16, ge=1, le=256)           # per worker; most of a request is I/O
     policy_file: Path | None = None
@@ -335,7 +366,8 @@ def parse(data: object, source: str = "configuration") -> ServiceConfig:
             f"{'.'.join(str(p) for p in error['loc']) or 'configuration'}: {error['msg']}"
             for error in exc.errors(include_input=False))
         raise ConfigError(f"{source}: {problems}") from None
-    config.clouds.auth("local")
-    config.clouds.auth("peer")
+    for which in ("local", "peer"):
+        config.clouds.auth(which)
+        config.clouds.verify(which)
     config.monitoring.secrets()
     return config

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
@@ -209,14 +209,37 @@ class MemberDocument(_Document):
     captured_at: Timestamp | None
 
 
-class GroupDocument(_Document):
+DEFAULT_DOMAIN = "Default"
+
+
+class Project(NamedTuple):
+    """Who owns a group or a mapping: a project, by domain and name. The two sites'
+    Keystones are independent, so this pair, not an id, is what both sites agree on
+    (a project's name alone is unique only within its domain)."""
+
+    domain: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name if self.domain == DEFAULT_DOMAIN else f"{self.domain}/{self.name}"
+
+
+class _Owned(_Document):
+    project_name: SiteName
+    project_domain: SiteName = DEFAULT_DOMAIN
+
+    @property
+    def project(self) -> Project:
+        return Project(self.project_domain, self.project_name)
+
+
+class GroupDocument(_Owned):
     """A protection group: a tenant's VMs that fail over together."""
 
     id: Ref
     version: Version
     name: Name
     description: Text
-    project_name: SiteName
     replication_type: ReplicationType
     primary_site: SiteName
     secondary_site: SiteName
@@ -228,12 +251,11 @@ class GroupDocument(_Document):
     members: list[MemberDocument] = Field(max_length=MEMBERS_MAX)
 
 
-class MappingDocument(_Document):
+class MappingDocument(_Owned):
     """A primary-site resource and its DR-site equivalent, for one group or a project."""
 
     id: Ref
     version: Version
-    project_name: SiteName
     group_id: Ref | None              # None: every group of the project
     kind: MappingKind
     source: Ref

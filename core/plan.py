@@ -74,7 +74,7 @@ class GroupPlan:
     # The document's fields the steps read most, by the names the steps use.
     id = property(attrgetter("document.id"))
     name = property(attrgetter("document.name"))
-    project = property(attrgetter("document.project_name"))
+    project = property(attrgetter("document.project"))       # a model.Project
     primary = property(attrgetter("document.primary_site"))
     secondary = property(attrgetter("document.secondary_site"))
     replication_type = property(attrgetter("document.replication_type"))
@@ -133,7 +133,7 @@ class GroupPlan:
         ``overrides`` (a drill's ``--network-mapping``), each later one winning."""
         kinds: dict[MappingKind, dict[str, str]] = {kind: {} for kind in MappingKind}
         documents = [MappingDocument.model_validate(d) for d in documents]
-        ordered = sorted((d for d in documents if d.project_name == self.project
+        ordered = sorted((d for d in documents if d.project == self.project
                           and d.group_id in (None, self.id)),
                          key=lambda d: d.group_id is not None)
         for doc in ordered:

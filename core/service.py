@@ -10,10 +10,12 @@ endpoints take from the workflows.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from keystoneauth1 import exceptions as ks_exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .model import ExecutionReport, GroupDocument, GroupStatus, MappingDocument
+from .model import ExecutionReport, GroupDocument, GroupStatus, MappingDocument, Project
 
 ENDPOINT = {"service_type": "protector", "interface": "public"}
 
@@ -64,9 +66,10 @@ class Protector:
         return [GroupDocument.model_validate(doc) for doc in
                 self._call("GET", "internal/protection-groups")["documents"]]
 
-    def mappings(self, project_name: str) -> list[MappingDocument]:
+    def mappings(self, project: Project) -> list[MappingDocument]:
+        query = urlencode({"project_name": project.name, "project_domain": project.domain})
         return [MappingDocument.model_validate(doc) for doc in self._call(
-            "GET", f"internal/resource-mappings?project_name={project_name}")["documents"]]
+            "GET", f"internal/resource-mappings?{query}")["documents"]]
 
     def record_capture(self, group_id: str, specs: dict[str, dict]) -> dict:
         """Store each member's captured spec (by server id) on both sites."""

@@ -17,6 +17,9 @@ DEFAULT_PORT_BASE = 15000          # site-a 15000.., site-b 16000..
 SITES = ("site-a", "site-b")
 
 # Offsets from a site's port base.
+# Served over TLS with the lab's own certificate (Supervisor.ca_file): the protection
+# service (as production should; its clients are given the lab's CA).
+TLS_SERVICES = frozenset({"webhook"})
 PORTS = {"keystone": 0, "cloud": 1, "heat": 4, "heat_cfn": 5, "mistral": 9, "webhook": 10,
          "array": 43}
 
@@ -43,6 +46,9 @@ ACCOUNTS = (
     Account("alice", "alice-pass", "ecommerce", ("member", "heat_stack_owner")),
     Account("rita", "rita-pass", "ecommerce", ("reader",)),
     Account("bob", "bob-pass", "analytics", ("member", "heat_stack_owner")),
+    # Another tenant whose project has alice's project's name, in another domain.
+    Account("mallory", "mallory-pass", "ecommerce", ("member", "heat_stack_owner"),
+            domain="partners"),
 )
 # The DR service builds a tenant's recovered workload in the tenant's own project, so it
 # holds a role there (the operator grants it when a project is protected; see docs/).
@@ -52,6 +58,7 @@ ROLES = ("admin", "member", "reader", "service", "dr_site_admin", "site_recovery
          "heat_stack_owner", "heat_stack_user")
 PROJECTS = ("admin", "service", "ecommerce", "analytics")
 HEAT_DOMAIN = "heat"
+TENANT_DOMAINS = ("partners",)
 HEAT_DOMAIN_ADMIN = Account("heat_domain_admin", "heat-domain-pass", "", ("admin",),
                             domain=HEAT_DOMAIN)
 
@@ -93,7 +100,8 @@ class SiteLayout:
         return self.port_base + PORTS[service]
 
     def url(self, service: str, path: str = "") -> str:
-        return f"http://{HOST}:{self.port(service)}{path}"
+        scheme = "https" if service in TLS_SERVICES else "http"
+        return f"{scheme}://{HOST}:{self.port(service)}{path}"
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -131,4 +139,4 @@ class SiteLayout:
         account = self.account(user)
         return {"auth_url": self.keystone_url, "username": account.user,
                 "password": account.password, "project_name": account.project,
-                "user_domain_name": "Default", "project_domain_name": "Default"}
+                "user_domain_name": account.domain, "project_domain_name": account.domain}

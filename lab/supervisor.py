@@ -29,6 +29,7 @@ import yaml
 from site_recovery.core.config import CONFIG_ENV
 from site_recovery.storage.fabric import Fabric
 
+from .flasharray_sim import ensure_certificate
 from .layout import DEFAULT_PORT_BASE, HOST, REGION, SITES, SiteLayout, lab_home
 from .services import base, keystone, postgres
 from .services.base import ServiceSpec
@@ -134,9 +135,11 @@ class Lab:
         for name, value in secrets.items():
             _write(here / name, value, private=True)
         clouds = here / "clouds.yaml"
+        ca_file = str(self.ca_file())
         _write(clouds, yaml.safe_dump({"clouds": {
             layout.name: {"auth": layout.auth("site-recovery"), "region_name": REGION,
-                          "identity_api_version": 3, "interface": "public"}
+                          "identity_api_version": 3, "interface": "public",
+                          "cacert": ca_file}
             for layout in (site, peer)}}, sort_keys=False), private=True)
         database = f"sqlite:///{here / 'protector.db'}"
         if self.options.protector_database == "postgresql":
@@ -147,7 +150,8 @@ class Lab:
         config = here / "protector.yaml"
         _write(config, yaml.safe_dump({
             "site": site.name,
-            "peer": {"name": peer.name, "url": peer.url("webhook"), "probe_interval": 1.0,
+            "peer": {"name": peer.name, "url": peer.url("webhook"), "ca_file": ca_file,
+                     "probe_interval": 1.0,
                      "probe_timeout": 1.0, "failure_threshold": 3, "success_threshold": 2},
             "database_url": database,
             "keystone": {"auth_url": site.keystone_url, "username": account.user,
@@ -157,7 +161,7 @@ class Lab:
             "arrays": [{"name": layout.array_name, "site": layout.name,
                         "address": f"{HOST}:{layout.port('array')}",
                         "token_file": str(self._array_token(here, layout)),
-                        "ca_file": str(self.run_dir / "tls" / "flasharray-sim.pem"),
+                        "ca_file": ca_file,
                         "cinder_host": CINDER_HOST} for layout in (site, peer)],
             "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency},
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
@@ -165,6 +169,7 @@ class Lab:
                                       "match": {"alertname": "SiteDown", "site": peer.name},
                                       "operation": "site_failover", "mode": "record"}]},
             "bind": f"{HOST}:{site.port('webhook')}", "workers": 2,
+            "tls": {"cert_file": ca_file, "key_file": ca_file},
         }, sort_keys=False))
         return config
 
@@ -286,7 +291,8 @@ class Lab:
                 "array": {"name": site.array_name, "management_address":
                           f"{HOST}:{site.port('array')}",
                           "api_token": fabric.api_token(site.array_name) if fabric else None,
-                          "ca_file": str(self.run_dir / "tls" / "flasharray-sim.pem")},
+                          "ca_file": str(self.ca_file())},
+                "ca_file": str(self.ca_file()),
             }
         return report
 
@@ -331,6 +337,11 @@ class Lab:
                 requests.delete(site.url("cloud", "/_lab/faults"), timeout=30,
                                 headers={"X-Auth-Token": keystone.token(site)})
 
+    def ca_file(self) -> Path:
+        """The lab's own certificate (and key, one PEM), which its clients trust: the
+        arrays and the protection services serve it."""
+        return ensure_certificate(self.run_dir / "tls")
+
     def clouds_yaml(self) -> Path:
         """clouds.yaml with an entry per site and account: ``site-a`` is the admin,
         ``site-a-alice`` a tenant member, ``site-a-site-recovery`` the DR service account
@@ -338,10 +349,12 @@ class Lab:
         Mistral), and so on."""
         clouds = {}
         for name, site in self.sites.items():
-            for user in ("admin", "dr-admin", "site-recovery", "alice", "rita", "bob"):
+            for user in ("admin", "dr-admin", "site-recovery", "alice", "rita", "bob",
+                         "mallory"):
                 entry = f"{name}" if user == "admin" else f"{name}-{user}"
                 clouds[entry] = {"auth": site.auth(user), "region_name": "RegionOne",
-                                 "identity_api_version": 3, "interface": "public"}
+                                 "identity_api_version": 3, "interface": "public",
+                                 "cacert": str(self.ca_file())}
         path = self.run_dir / "clouds.yaml"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"clouds": clouds}, sort_keys=False))

@@ -60,8 +60,8 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
              Policy(config.policy_file, config.internal, own_account=launcher.account),
              Registry(sessions, config, peer or PeerLink(config)), launcher,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
-                 str(config.peer.url), config.peer.probe_timeout, config.peer.name)[0])
-             ).init_app(app)
+                 str(config.peer.url), config.peer.probe_timeout, config.peer.name,
+                 prober.peer_verify(config))[0])).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):

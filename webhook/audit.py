@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from site_recovery.core.model import Project
+
 from . import db
 from .models import AuditEntry
 
 
 def record_in(session: Session, actor: dict, action: str, target: str | None, outcome: str,
-              reason: str | None = None, *, project_name: str | None = None,
+              reason: str | None = None, *, project: Project | None = None,
               details: dict | None = None):
+    """``project``: whose entry it is (its members read it); None: an administrator's."""
     session.add(AuditEntry(actor=actor, action=action, target=target, outcome=outcome,
-                           reason=reason, project_name=project_name, details=details or {}))
+                           reason=reason, project_domain=project.domain if project else None,
+                           project_name=project.name if project else None,
+                           details=details or {}))
 
 
 def record(sessions: sessionmaker[Session], *args, **kwargs):

@@ -18,7 +18,7 @@ from site_recovery.core.model import GroupStatus
 from . import schemas
 from .errors import APIError, NotFound
 from .identity import Caller, caller
-from .models import Member, ProtectionGroup, ResourceMapping
+from .models import Member, ProtectionGroup, ResourceMapping, owned_by
 from .params import body, bounded_int
 from .registry import Change, ChangeAction, DocumentKind
 from .services import services
@@ -29,7 +29,8 @@ GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
 
 def group_view(group: ProtectionGroup, member_count: int | None = None) -> dict:
     return {"id": group.id, "name": group.name, "description": group.description,
-            "project_name": group.project_name, "replication_type": group.replication_type,
+            "project_name": group.project_name, "project_domain": group.project_domain,
+            "replication_type": group.replication_type,
             "primary_site": group.primary_site, "secondary_site": group.secondary_site,
             "volume_type": group.volume_type, "rpo_target_seconds": group.rpo_target_seconds,
             "status": group.status, "version": group.version,
@@ -46,6 +47,7 @@ def member_view(member: Member) -> dict:
 
 def mapping_view(mapping: ResourceMapping) -> dict:
     return {"id": mapping.id, "project_name": mapping.project_name,
+            "project_domain": mapping.project_domain,
             "protection_group_id": mapping.group_id, "kind": mapping.kind,
             "source": mapping.source, "target": mapping.target, "version": mapping.version}
 
@@ -55,7 +57,7 @@ def find_group(session: Session, ref: str, who: Caller, all_projects: bool) -> P
     query = select(ProtectionGroup).where(or_(ProtectionGroup.id == ref,
                                               ProtectionGroup.name == ref))
     if not all_projects:
-        query = query.where(ProtectionGroup.project_name == who.project_name)
+        query = query.where(owned_by(ProtectionGroup, who.project))
     found = session.scalars(query).all()
     exact = [g for g in found if g.id == ref]
     if exact:
@@ -71,7 +73,7 @@ def find_group(session: Session, ref: str, who: Caller, all_projects: bool) -> P
 def find_mapping(session: Session, mapping_id: str, who: Caller,
                  all_projects: bool) -> ResourceMapping:
     mapping = session.get(ResourceMapping, mapping_id)
-    if mapping is None or not (all_projects or mapping.project_name == who.project_name):
+    if mapping is None or not (all_projects or mapping.project == who.project):
         raise NotFound(f"resource mapping {mapping_id!r} not found")
     return mapping
 
@@ -93,7 +95,8 @@ def _change(access: tuple[Caller, bool], kind: DocumentKind, ref: str, action: C
     with site.sessions() as session:
         target = find(session, ref, who, everyone)
     return site.registry.submit(Change(kind, action, target.id, target.project_name,
-                                       values or {}, expected_version), who.actor)
+                                       values or {}, expected_version,
+                                       project_domain=target.project_domain), who.actor)
 
 
 def _shown(model, object_id: str, view) -> dict:
@@ -110,9 +113,10 @@ def list_groups():
               .subquery())
     query = (select(ProtectionGroup, func.coalesce(counts.c.n, 0))
              .outerjoin(counts, counts.c.group_id == ProtectionGroup.id)
-             .order_by(ProtectionGroup.project_name, ProtectionGroup.name))
+             .order_by(ProtectionGroup.project_domain, ProtectionGroup.project_name,
+                       ProtectionGroup.name))
     if not everyone:
-        query = query.where(ProtectionGroup.project_name == who.project_name)
+        query = query.where(owned_by(ProtectionGroup, who.project))
     with services().sessions() as session:
         rows = session.execute(query).all()
     return {"protection_groups": [group_view(g, n) for g, n in rows]}
@@ -125,7 +129,8 @@ def create_group():
     doc = services().registry.submit(Change(
         GROUP, ChangeAction.CREATE, str(uuid.uuid4()), who.project_name,
         {**spec.model_dump(mode="json"), "project_name": who.project_name,
-         "status": GroupStatus.UNPROTECTED}), who.actor)
+         "project_domain": who.project_domain, "status": GroupStatus.UNPROTECTED},
+        project_domain=who.project_domain), who.actor)
     return {"protection_group": _shown(ProtectionGroup, doc.id, group_view)}, 201
 
 
@@ -190,16 +195,17 @@ def remove_member(ref: str, server_id: str):
 @bp.get("/resource-mappings")
 def list_mappings():
     who, everyone = _require("protector:read")
-    query = select(ResourceMapping).order_by(ResourceMapping.project_name,
-                                             ResourceMapping.kind, ResourceMapping.source)
+    query = select(ResourceMapping).order_by(
+        ResourceMapping.project_domain, ResourceMapping.project_name, ResourceMapping.kind,
+        ResourceMapping.source)
     with services().sessions() as session:
         if request.args.get("protection_group"):
             group = find_group(session, request.args["protection_group"], who, everyone)
             query = query.where(or_(ResourceMapping.group_id == group.id,
                                     ResourceMapping.group_id.is_(None)),
-                                ResourceMapping.project_name == group.project_name)
+                                owned_by(ResourceMapping, group.project))
         elif not everyone:
-            query = query.where(ResourceMapping.project_name == who.project_name)
+            query = query.where(owned_by(ResourceMapping, who.project))
         return {"resource_mappings": [mapping_view(m) for m in session.scalars(query)]}
 
 
@@ -208,15 +214,16 @@ def create_mapping():
     who, everyone = _require("protector:write")
     spec = body(schemas.MappingCreate)
     site = services()
-    project, group_id = who.project_name, None
+    project, group_id = who.project, None
     if spec.protection_group:
         with site.sessions() as session:
             group = find_group(session, spec.protection_group, who, everyone)
-        project, group_id = group.project_name, group.id
+        project, group_id = group.project, group.id
     doc = site.registry.submit(Change(
-        MAPPING, ChangeAction.CREATE, str(uuid.uuid4()), project,
-        {"project_name": project, "group_id": group_id, "kind": spec.kind,
-         "source": spec.source, "target": spec.target}), who.actor)
+        MAPPING, ChangeAction.CREATE, str(uuid.uuid4()), project.name,
+        {"project_name": project.name, "project_domain": project.domain,
+         "group_id": group_id, "kind": spec.kind, "source": spec.source,
+         "target": spec.target}, project_domain=project.domain), who.actor)
     return {"resource_mapping": _shown(ResourceMapping, doc.id, mapping_view)}, 201
 
 

@@ -14,6 +14,7 @@ from flask import current_app, request
 from keystonemiddleware import auth_token
 
 from site_recovery.core.config import ServiceConfig
+from site_recovery.core.model import DEFAULT_DOMAIN, Project
 
 from .errors import APIError
 
@@ -28,12 +29,19 @@ class Caller:
     project_id: str
     project_name: str
     roles: frozenset[str]
+    project_domain: str = DEFAULT_DOMAIN
+
+    @property
+    def project(self) -> Project:
+        """What the caller owns: its project, by domain and name."""
+        return Project(self.project_domain, self.project_name)
 
     @property
     def actor(self) -> dict:
         """How the audit log and operation records name the caller."""
         return {"user": self.user_name, "user_id": self.user_id,
-                "project": self.project_name, "roles": sorted(self.roles)}
+                "project": self.project_name, "project_domain": self.project_domain,
+                "roles": sorted(self.roles)}
 
 
 def caller() -> Caller:
@@ -46,6 +54,7 @@ def caller() -> Caller:
     return Caller(user_id=headers.get("X-User-Id", ""), user_name=headers.get("X-User-Name", ""),
                   project_id=headers["X-Project-Id"],
                   project_name=headers.get("X-Project-Name", ""),
+                  project_domain=headers.get("X-Project-Domain-Name", DEFAULT_DOMAIN),
                   roles=frozenset(r.strip() for r in headers.get("X-Roles", "").split(",")
                                   if r.strip()))
 
@@ -68,6 +77,7 @@ def protect(wsgi_app, config: ServiceConfig):
         "delay_auth_decision": "true",
         "http_connect_timeout": "5",
         "http_request_max_retries": "1",
+        **({"cafile": str(keystone.ca_file)} if keystone.ca_file else {}),
     })
 
     def dispatch(environ, start_response):

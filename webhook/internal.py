@@ -15,10 +15,12 @@ from flask import Blueprint, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from site_recovery.core.model import DEFAULT_DOMAIN, Project
+
 from . import audit, db, schemas
 from .errors import Conflict, NotFound
 from .identity import Caller, caller
-from .models import ProtectionGroup
+from .models import ProtectionGroup, owned_by
 from .params import body, bounded_int
 from .policy import InternalCaller
 from .registry import KINDS, Change, ChangeAction, DocumentKind, group_document, receive
@@ -48,16 +50,16 @@ def _receive(kind: DocumentKind, object_id: str, push: type[BaseModel] | None):
         stored: BaseModel | None = receive(session, kind, object_id, doc, expected)
         audit.record_in(session, who.actor, f"{kind}.sync", object_id, "accepted",
                         f"from peer site, version {doc.version if doc else 'deleted'}",
-                        project_name=doc.project_name if doc else None)
+                        project=doc.project if doc else None)
     return {"document": stored.model_dump(mode="json")} if stored else ("", 204)
 
 
-def _documents(kind: DocumentKind, project_name: str | None = None):
+def _documents(kind: DocumentKind, project: Project | None = None):
     _internal(PEER, WORKFLOWS)
     keeping = KINDS[kind]
     query = select(keeping.model).order_by(keeping.model.id)
-    if project_name is not None:
-        query = query.where(keeping.model.project_name == project_name)
+    if project is not None:
+        query = query.where(owned_by(keeping.model, project))
     with services().sessions() as session:
         return {"documents": [keeping.document(row).model_dump(mode="json")
                               for row in session.scalars(query)]}
@@ -102,17 +104,21 @@ def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
         group = session.get(ProtectionGroup, object_id)
         if group is None:
             raise NotFound(f"protection group {object_id!r} not found")
-        project = group.project_name
-    change = Change(GROUP, action, object_id, project,
-                    values.model_dump(mode="json", exclude_none=True))
+        project = group.project
+    change = Change(GROUP, action, object_id, project.name,
+                    values.model_dump(mode="json", exclude_none=True),
+                    project_domain=project.domain)
     submit = registry.submit_even_alone if even_alone else registry.submit
     return {"document": submit(change, who.actor).model_dump(mode="json")}
 
 
 @bp.get("/resource-mappings")
 def list_mappings():
-    """Every mapping document, or one project's (``?project_name=``)."""
-    return _documents(MAPPING, request.args.get("project_name"))
+    """Every mapping document, or one project's (``?project_name=`` and
+    ``?project_domain=``, default the Default domain)."""
+    name = request.args.get("project_name")
+    return _documents(MAPPING, None if name is None else Project(
+        request.args.get("project_domain", DEFAULT_DOMAIN), name))
 
 
 # The peer's pushes: PUT a group's or a mapping's document, DELETE it at ?version=.

@@ -33,7 +33,7 @@ def service_session(config: ServiceConfig, timeout: float) -> ks_session.Session
                        project_name=keystone.project_name,
                        user_domain_name=keystone.user_domain_name,
                        project_domain_name=keystone.project_domain_name)
-    return ks_session.Session(auth=auth, timeout=timeout)
+    return ks_session.Session(auth=auth, timeout=timeout, verify=keystone.verify)
 
 
 @dataclass(frozen=True)

@@ -44,19 +44,20 @@ from site_recovery.core.model import (
     OperationInput,
     OperationKind,
     ProgressReport,
+    Project,
     Status,
 )
 
 from . import audit, db
 from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
 from .launcher import Launcher, Root
-from .models import Operation, OperationResult, ProtectionGroup, Site
+from .models import Operation, OperationResult, ProtectionGroup, Site, owned_by
 
 log = logging.getLogger(__name__)
 SERVICE_ACTOR = {"user": "site-recovery"}
 # The pack's workflows that capture groups: the cron trigger's, and capture on demand.
 # They are no operation; the DR service account runs them.
-CAPTURE_WORKFLOWS = frozenset(workbooks.workflow_name(w) for w in ("capture", "capture_site"))
+CAPTURES = ("capture", "capture_site")
 ROOTS_KEPT = 4096          # execution id -> its root, per process (they never change)
 
 
@@ -67,7 +68,7 @@ class Start:
     kind: OperationKind
     groups: Sequence[ProtectionGroup]
     actor: dict                        # a user, or a monitoring rule
-    requested_project: str | None      # the caller's project, which may follow it
+    requested_project: Project | None  # the caller's project, which may follow it
     params: dict = field(default_factory=dict)
     force: bool = False
     site: str | None = None            # the failed site, for a site failover
@@ -75,9 +76,9 @@ class Start:
     execution_id: str | None = None    # a workflow started in Mistral directly: its root
 
     @property
-    def project(self) -> str | None:
+    def project(self) -> Project | None:
         """The groups' project, when they share one."""
-        projects = {g.project_name for g in self.groups}
+        projects = {g.project for g in self.groups}
         return projects.pop() if len(projects) == 1 else None
 
 
@@ -135,7 +136,7 @@ class Lifecycle:
         except rules.Refused as exc:
             audit.record(self.sessions, start.actor, f"operation.{start.kind}",
                          start.site or start.groups[0].id, "refused", str(exc),
-                         project_name=start.project)
+                         project=start.project)
             raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
         try:
             op_id, groups, params = self._record(start, reachable)
@@ -187,11 +188,14 @@ class Lifecycle:
             if busy:
                 params["skipped"] = sorted(g.name for g in groups if g.id in busy)
                 groups = [g for g in groups if g.id not in busy]
+            owner, asker = start.project, start.requested_project
             op = Operation(type=start.kind, scope="site" if start.kind.site_wide
                            else "protection_group",
                            group_id=None if start.kind.site_wide else groups[0].id,
-                           site=start.site, project_name=start.project,
-                           requested_project=start.requested_project, total=len(groups),
+                           site=start.site, project_domain=owner and owner.domain,
+                           project_name=owner and owner.name,
+                           requested_domain=asker and asker.domain,
+                           requested_project=asker and asker.name, total=len(groups),
                            force=start.force, peer_reachable=reachable,
                            idempotency_key=start.key, requested_by=start.actor,
                            mistral_execution_id=start.execution_id,
@@ -230,13 +234,13 @@ class Lifecycle:
                             f"{workflow} started as execution {execution.id}"
                             + (" after the operation was given up: cancelled"
                                if given_up else ""),
-                            project_name=start.project,
+                            project=start.project,
                             details={"params": workflow_input.params})
         if given_up:
             self.launcher.cancel(execution.id)
 
-    def retry(self, op_id: str, *, actor: dict, requested_project: str | None,
-              project: str | None, key: str | None) -> Started:
+    def retry(self, op_id: str, *, actor: dict, requested_project: Project | None,
+              project: Project | None, key: str | None) -> Started:
         """A new operation of the same kind for the groups that failed in ``op_id`` and
         that run the kind on this site (recovering here, or for a protect, running here);
         ``project``: only that project's groups."""
@@ -252,7 +256,7 @@ class Lifecycle:
             query = select(ProtectionGroup).where(ProtectionGroup.id.in_(failed),
                                                   here == self.config.site)
             if project is not None:
-                query = query.where(ProtectionGroup.project_name == project)
+                query = query.where(owned_by(ProtectionGroup, project))
             groups = list(session.scalars(query))
             params = {k: v for k, v in op.params.items() if k != "skipped"}
             force, site = op.force, op.site
@@ -296,7 +300,7 @@ class Lifecycle:
                 op = session.get(Operation, op_id)
             if op is None or op.mistral_execution_id not in (None, root.id):
                 raise Forbidden(f"execution {root.id} does not run operation {op_id}")
-        elif root.workflow_name in CAPTURE_WORKFLOWS:
+        elif root.workflow_name in {workbooks.workflow_name(w) for w in CAPTURES}:
             return None
         elif kind is not None:
             op_id = self._adopt(root, kind)
@@ -352,7 +356,7 @@ class Lifecycle:
             return op_id
         audit.record(self.sessions, actor, f"operation.{kind}", op_id, "accepted",
                      f"{root.workflow_name} started in Mistral directly as execution "
-                     f"{root.id}", project_name=start.project)
+                     f"{root.id}", project=start.project)
         return op_id
 
     # -- progress from the workflows ---------------------------------------------------------
@@ -419,7 +423,7 @@ class Lifecycle:
             _end(op, datetime.now(UTC), "the workflow never started")
             op.error = f"never started: {why}"
             audit.record_in(session, op.requested_by, f"operation.{op.type}", op_id,
-                            "refused", op.error, project_name=op.project_name)
+                            "refused", op.error, project=_owner(op))
 
     def expire_unstarted(self, older_than: float, now: datetime | None = None) -> int:
         """Mark operations whose start never reached Mistral (their worker stopped) as
@@ -463,8 +467,12 @@ class Lifecycle:
                 _end(op, datetime.now(UTC), why)
                 op.error = why
                 audit.record_in(session, SERVICE_ACTOR, f"operation.{op.type}", op.id,
-                                "recorded", why, project_name=op.project_name)
+                                "recorded", why, project=_owner(op))
         return len(ended)
+
+
+def _owner(op: Operation) -> Project | None:
+    return Project(op.project_domain, op.project_name) if op.project_name else None
 
 
 def _end(op: Operation, now: datetime, why: str, *, step: str | None = None):

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -22,10 +23,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from site_recovery.core.model import GroupStatus, Status
+from site_recovery.core.model import DEFAULT_DOMAIN, GroupStatus, Project, Status
 
 
 def utcnow() -> datetime:
@@ -75,11 +77,13 @@ class ProtectionGroup(Base):
     """A tenant's VMs that fail over together (= Cinder group = array pgroup or pod)."""
 
     __tablename__ = "protection_groups"
-    __table_args__ = (UniqueConstraint("project_name", "name"),)
+    __table_args__ = (UniqueConstraint("project_domain", "project_name", "name",
+                                       name="uq_protection_groups_owner_name"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(63))
     description: Mapped[str] = mapped_column(String(255), default="")
+    project_domain: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN)
     project_name: Mapped[str] = mapped_column(String(64))
     project_ids: Mapped[dict] = mapped_column(default=dict)      # site -> project id there
     replication_type: Mapped[str] = mapped_column(String(8))     # async | sync
@@ -94,6 +98,10 @@ class ProtectionGroup(Base):
 
     members: Mapped[list[Member]] = relationship(
         back_populates="group", cascade="all, delete-orphan", order_by="Member.position")
+
+    @property
+    def project(self) -> Project:
+        return Project(self.project_domain, self.project_name)
     mappings: Mapped[list[ResourceMapping]] = relationship(
         back_populates="group", cascade="all, delete-orphan")
 
@@ -121,11 +129,13 @@ class ResourceMapping(Base):
     __tablename__ = "resource_mappings"
     # ``scope`` is the group's id, or "project": unlike a NULL group_id it makes two
     # project-wide mappings of one source collide.
-    __table_args__ = (UniqueConstraint("project_name", "group_id", "kind", "source"),
-                      UniqueConstraint("project_name", "scope", "kind", "source",
-                                       name="uq_resource_mappings_scope"))
+    __table_args__ = (UniqueConstraint("project_domain", "project_name", "group_id", "kind",
+                                       "source", name="uq_resource_mappings_owner_group"),
+                      UniqueConstraint("project_domain", "project_name", "scope", "kind",
+                                       "source", name="uq_resource_mappings_scope"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_domain: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN)
     project_name: Mapped[str] = mapped_column(String(64))
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="CASCADE"))
@@ -136,6 +146,10 @@ class ResourceMapping(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     group: Mapped[ProtectionGroup | None] = relationship(back_populates="mappings")
+
+    @property
+    def project(self) -> Project:
+        return Project(self.project_domain, self.project_name)
 
 
 class Operation(Base):
@@ -152,7 +166,10 @@ class Operation(Base):
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="SET NULL"))
     site: Mapped[str | None] = mapped_column(String(64))
+    # The groups' project (none when they are several projects'), and the caller's.
+    project_domain: Mapped[str | None] = mapped_column(String(64))
     project_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    requested_domain: Mapped[str | None] = mapped_column(String(64))
     requested_project: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(24), default=Status.PENDING)
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -217,6 +234,7 @@ class AuditEntry(Base):
     actor: Mapped[dict] = mapped_column(default=dict)
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255))
+    project_domain: Mapped[str | None] = mapped_column(String(64))
     project_name: Mapped[str | None] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(16))            # accepted | refused | recorded
     reason: Mapped[str | None] = mapped_column(Text)
@@ -237,3 +255,10 @@ class AlertDelivery(Base):
     rule: Mapped[str | None] = mapped_column(String(255))
     decision: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def owned_by(model, project: Project, *, domain=None, name=None) -> ColumnElement[bool]:
+    """``model``'s rows that belong to ``project`` (by default through its
+    ``project_domain`` and ``project_name`` columns)."""
+    return and_((domain if domain is not None else model.project_domain) == project.domain,
+                (name if name is not None else model.project_name) == project.name)

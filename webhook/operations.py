@@ -26,7 +26,7 @@ from .errors import APIError, Conflict, NotFound
 from .groups import find_group
 from .identity import Caller, caller
 from .lifecycle import Start, Started
-from .models import Operation, OperationResult, ProtectionGroup
+from .models import Operation, OperationResult, ProtectionGroup, owned_by
 from .params import body
 from .policy import InternalCaller
 from .services import services
@@ -63,6 +63,7 @@ def operation_view(op: Operation) -> dict:
             "protection_group": op.results[0].group_name if not site_wide and op.results
             else None,
             "site": op.site, "project_name": op.project_name,
+            "project_domain": op.project_domain,
             "total_protection_groups": op.total, "completed_count": op.completed_count,
             "failed_count": op.failed_count, "progress": op.progress,
             "failover_type": op.params.get("failover_type"), "force": op.force,
@@ -120,7 +121,7 @@ def _group_operation(ref: str, kind: OperationKind):
         raise Conflict(f"protection group {group.name} recovers on {group.secondary_site}: "
                        f"run its {kind.label} there", site=group.secondary_site)
     return _shown(site.operations.start(Start(
-        kind, [group], who.actor, who.project_name, params=params, force=force, key=key)))
+        kind, [group], who.actor, who.project, params=params, force=force, key=key)))
 
 
 # POST /v1/protection-groups/<ref>/<operation>: protect (on the group's primary site, where
@@ -152,12 +153,13 @@ def site_failover(name: str):
     with site.sessions() as session:
         groups = session.scalars(select(ProtectionGroup).where(
             ProtectionGroup.primary_site == name).order_by(
-            ProtectionGroup.project_name, ProtectionGroup.name)).all()
+            ProtectionGroup.project_domain, ProtectionGroup.project_name,
+            ProtectionGroup.name)).all()
     if not groups:
         raise Conflict(f"site {name} is the primary of no protection group: nothing to fail "
                        "over")
     return _shown(site.operations.start(Start(
-        kind, groups, who.actor, who.project_name, params=params, force=force, site=name,
+        kind, groups, who.actor, who.project, params=params, force=force, site=name,
         key=key)))
 
 
@@ -167,8 +169,9 @@ def _visible(session: Session, op_id: str, who: Caller, everyone: bool) -> Opera
     """Operations on the caller's project's groups, and those the caller's project asked
     for (a site failover spans projects); every one with ``all_projects``."""
     op = session.get(Operation, op_id)
-    if op is None or not (everyone or who.project_name in (op.project_name,
-                                                           op.requested_project)):
+    if op is None or not (everyone or who.project in (
+            (op.project_domain, op.project_name), (op.requested_domain,
+                                                   op.requested_project))):
         raise NotFound(f"operation {op_id!r} not found")
     return op
 
@@ -185,8 +188,10 @@ def list_operations():
     who, everyone = _reader()
     query = select(Operation).order_by(Operation.created_at.desc()).limit(200)
     if not everyone:
-        query = query.where(or_(Operation.project_name == who.project_name,
-                                Operation.requested_project == who.project_name))
+        query = query.where(or_(owned_by(Operation, who.project),
+                                owned_by(Operation, who.project,
+                                         domain=Operation.requested_domain,
+                                         name=Operation.requested_project)))
     if request.args.get("status"):
         query = query.where(Operation.status == request.args["status"])
     with services().sessions() as session:
@@ -214,8 +219,8 @@ def retry(op_id: str):
         kind = OperationKind(_visible(session, op_id, who, everyone).type)
     site.policy.require(RULE[kind], who)
     return _shown(site.operations.retry(
-        op_id, actor=who.actor, requested_project=who.project_name,
-        project=None if everyone else who.project_name, key=_idempotency_key(who)))
+        op_id, actor=who.actor, requested_project=who.project,
+        project=None if everyone else who.project, key=_idempotency_key(who)))
 
 
 # -- progress from the workflows -------------------------------------------------------------

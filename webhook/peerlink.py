@@ -16,6 +16,8 @@ from keystoneauth1.identity import v3
 
 from site_recovery.core.config import ServiceConfig
 
+from . import prober
+
 
 class PeerUnreachable(Exception):
     """The peer's service or its Keystone did not answer. ``maybe_delivered``: the request
@@ -38,6 +40,8 @@ class PeerLink:
         self._url = str(config.peer.url).rstrip("/")
         self._timeout = config.peer.sync_timeout
         self._auth = config.clouds.auth("peer")
+        self._keystone_verify = config.clouds.verify("peer")
+        self._verify = prober.peer_verify(config)
         self._session: ks_session.Session | None = None
 
     def _signed_in(self) -> ks_session.Session:
@@ -48,7 +52,7 @@ class PeerLink:
                 password=auth["password"], project_name=auth.get("project_name", "service"),
                 user_domain_name=auth.get("user_domain_name", "Default"),
                 project_domain_name=auth.get("project_domain_name", "Default")),
-                timeout=self._timeout)
+                timeout=self._timeout, verify=self._keystone_verify)
         return self._session
 
     def request(self, method: str, path: str, body: dict | None = None) -> Reply:
@@ -56,7 +60,7 @@ class PeerLink:
         try:
             response = self._signed_in().request(
                 f"{self._url}{path}", method, json=body, raise_exc=False,
-                connect_retries=0, timeout=self._timeout)
+                connect_retries=0, timeout=self._timeout, verify=self._verify)
         except ks_exceptions.ConnectFailure as exc:
             raise PeerUnreachable(type(exc).__name__) from None
         except (ks_exceptions.ConnectionError, ks_exceptions.RequestTimeout,

@@ -44,7 +44,7 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
             return None
         state = PeerState(row.reachable, row.state_since, row.consecutive_failures,
                           row.consecutive_successes, seen, row.last_error)
-    ok, error = healthy(str(peer.url), peer.probe_timeout, peer.name)
+    ok, error = healthy(str(peer.url), peer.probe_timeout, peer.name, peer_verify(config))
     state = judge(state, ok, now, failure_threshold=peer.failure_threshold,
                   success_threshold=peer.success_threshold, error=error)
     with db.transaction(sessions) as session:
@@ -59,13 +59,23 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
     return state if written else None
 
 
-def healthy(url: str, timeout: float, site: str) -> tuple[bool | None, str | None]:
+def peer_verify(config: ServiceConfig) -> str | bool:
+    """How the peer's service is verified: ``peer.ca_file``, else the CA bundle of the
+    clouds.yaml entry for the peer's cloud, else the system's."""
+    return str(config.peer.ca_file) if config.peer.ca_file else config.clouds.verify("peer")
+
+
+def healthy(url: str, timeout: float, site: str,
+            verify: str | bool = True) -> tuple[bool | None, str | None]:
     """Whether the service at ``url`` is ``site``'s protection service and answers its
     health check within ``timeout``: True, False (it does not answer, or not well), or
     None when something else answers there (a wrong URL: misconfigured), with why."""
     target = f"{url.rstrip('/')}/healthz"
     try:
-        reply = requests.get(target, timeout=timeout)
+        reply = requests.get(target, timeout=timeout, verify=verify)
+    except requests.exceptions.SSLError:
+        return None, (f"misconfigured: {target} does not prove it is {site}'s protection "
+                      "service (TLS verification failed); check peer.ca_file")
     except requests.RequestException as exc:
         return False, f"{type(exc).__name__} after at most {timeout:g} s"
     try:

@@ -33,11 +33,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import (
+    DEFAULT_DOMAIN,
     MEMBERS_MAX,
     UNFINISHED,
     GroupDocument,
     MappingDocument,
     MemberDocument,
+    Project,
 )
 
 from . import audit, db
@@ -49,6 +51,7 @@ from .models import (
     ProtectionGroup,
     ResourceMapping,
     Site,
+    owned_by,
     utcnow,
 )
 from .peerlink import PeerLink, PeerUnreachable
@@ -173,9 +176,9 @@ def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel
     if doc is not None and doc.version <= held:
         raise APIError(f"{kind.noun} {object_id} is at version {held} here: a push moves "
                        f"it forward, not to version {doc.version}", field="document.version")
-    if doc is not None and row is not None and doc.project_name != row.project_name:
-        raise Forbidden(f"{kind.noun} {object_id} belongs to project {row.project_name}: a "
-                        "push cannot give it to another project")
+    if doc is not None and row is not None and doc.project != row.project:
+        raise Forbidden(f"{kind.noun} {object_id} belongs to project {row.project}: a push "
+                        "cannot give it to another project")
     if doc is None:
         if kind is DocumentKind.PROTECTION_GROUP:
             refuse_while_busy(session, object_id)
@@ -186,7 +189,7 @@ def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel
         with session.begin_nested():
             return keeping.document(keeping.store(session, doc))
     except IntegrityError:
-        raise Conflict(f"another {kind.noun} of project {doc.project_name} has that name, "
+        raise Conflict(f"another {kind.noun} of project {doc.project} has that name, "
                        "or maps that source, here") from None
 
 
@@ -212,14 +215,19 @@ class Change:
     project_name: str
     values: dict = field(default_factory=dict)
     expected_version: int | None = None
+    project_domain: str = DEFAULT_DOMAIN
 
     def __post_init__(self):
         self.kind, self.action = DocumentKind(self.kind), ChangeAction(self.action)
 
+    @property
+    def project(self) -> Project:
+        return Project(self.project_domain, self.project_name)
+
     def as_dict(self) -> dict:
         return {"kind": self.kind, "action": self.action, "object_id": self.object_id,
-                "project_name": self.project_name, "values": self.values,
-                "expected_version": self.expected_version}
+                "project_name": self.project_name, "project_domain": self.project_domain,
+                "values": self.values, "expected_version": self.expected_version}
 
     @classmethod
     def from_dict(cls, data: dict) -> Change:
@@ -279,10 +287,10 @@ class Change:
 def _check_group(session: Session, doc: GroupDocument, sites: tuple[str, str]):
     check_sites(doc.primary_site, doc.secondary_site, sites)
     clash = session.scalar(select(ProtectionGroup.id).where(
-        ProtectionGroup.project_name == doc.project_name,
+        owned_by(ProtectionGroup, doc.project),
         ProtectionGroup.name == doc.name, ProtectionGroup.id != doc.id))
     if clash:
-        raise Conflict(f"project {doc.project_name} already has a protection group "
+        raise Conflict(f"project {doc.project} already has a protection group "
                        f"named {doc.name!r}", id=clash)
 
 
@@ -299,7 +307,7 @@ def check_sites(primary: str, secondary: str, sites: tuple[str, str]):
 
 def _check_mapping(session: Session, doc: MappingDocument):
     clash = session.scalar(select(ResourceMapping.id).where(
-        ResourceMapping.project_name == doc.project_name,
+        owned_by(ResourceMapping, doc.project),
         ResourceMapping.group_id.is_(None) if doc.group_id is None
         else ResourceMapping.group_id == doc.group_id,
         ResourceMapping.kind == doc.kind, ResourceMapping.source == doc.source))
@@ -366,7 +374,7 @@ class Registry:
             return self.coordinate(change, actor)
         except APIError as exc:
             audit.record(self.sessions, actor, change.audit_action, change.object_id,
-                         "refused", exc.message, project_name=change.project_name)
+                         "refused", exc.message, project=change.project)
             raise
 
     def submit_even_alone(self, change: Change, actor: dict) -> BaseModel | None:
@@ -389,7 +397,7 @@ class Registry:
                 audit.record_in(session, actor, change.audit_action, change.object_id,
                                 "accepted",
                                 f"version {after.version} on this site only: {exc.message}",
-                                project_name=change.project_name,
+                                project=change.project,
                                 details={"values": change.values, "unsynced": True})
             return after
 
@@ -440,7 +448,7 @@ class Registry:
             audit.record_in(session, actor, change.audit_action, change.object_id,
                             "accepted",
                             f"version {after.version if after else expected} on both sites",
-                            project_name=change.project_name,
+                            project=change.project,
                             details={"values": change.values})
 
     def _push(self, change: Change, after: BaseModel | None, expected: int):
@@ -516,7 +524,7 @@ class Registry:
                     audit.record_in(session, CATCH_UP_ACTOR, f"{kind}.catch_up", doc.id,
                                     "accepted", f"version {doc.version} from peer site "
                                     f"{self.peer.name}, recorded there while this site was "
-                                    "away", project_name=doc.project_name)
+                                    "away", project=doc.project)
         return changed
 
     def _peer_documents(self, kind: DocumentKind) -> list[BaseModel] | None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from site_recovery.core.model import (
+    DEFAULT_DOMAIN,
     MEMBERS_MAX,
     NETWORK_MAPPINGS_MAX,
     FailoverType,
@@ -162,6 +163,7 @@ class MappingPush(_Push):
 
 class GroupValues(GroupCreate):
     project_name: SiteName
+    project_domain: SiteName = DEFAULT_DOMAIN
     status: Literal[GroupStatus.UNPROTECTED.value]
 
 
@@ -171,6 +173,7 @@ class MemberRemoval(Body):
 
 class MappingValues(Body):
     project_name: SiteName
+    project_domain: SiteName = DEFAULT_DOMAIN
     group_id: Ref | None
     kind: MappingKindText
     source: Ref
@@ -198,6 +201,7 @@ class ChangeDocument(BaseModel):
     action: ChangeAction
     object_id: Ref
     project_name: SiteName
+    project_domain: SiteName = DEFAULT_DOMAIN
     values: dict
     expected_version: Version | None = None
 

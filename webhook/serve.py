@@ -42,6 +42,9 @@ class _Gunicorn(BaseApplication):
                            "timeout": 120, "accesslog": "-",
                            "post_worker_init": _start_housekeeper}.items():
             self.cfg.set(key, value)
+        if settings.tls:
+            self.cfg.set("certfile", str(settings.tls.cert_file))
+            self.cfg.set("keyfile", str(settings.tls.key_file))
 
     def load(self):
         return create_app(self.settings)

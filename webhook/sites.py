@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from .errors import NotFound
 from .identity import caller
-from .models import AuditEntry, Site
+from .models import AuditEntry, Site, owned_by
 from .params import bounded_int
 from .services import services
 
@@ -49,6 +49,7 @@ def entry_view(entry: AuditEntry) -> dict:
     return {"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor,
             "action": entry.action, "target": entry.target, "outcome": entry.outcome,
             "reason": entry.reason, "project_name": entry.project_name,
+            "project_domain": entry.project_domain,
             "details": entry.details}
 
 
@@ -61,7 +62,7 @@ def list_audit_entries():
     marker = bounded_int("marker", None, 0, 2**62)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if not policy.all_projects(who):
-        query = query.where(AuditEntry.project_name == who.project_name)
+        query = query.where(owned_by(AuditEntry, who.project))
     if marker is not None:
         query = query.where(AuditEntry.id < marker)
     with services().sessions() as session:

@@ -97,6 +97,7 @@ def _stop_packaged_service():
 
 
 def prepare(workdir: Path, port: int, receiver_url: str, bearer_token_file: Path, *,
+            ca_file: Path | None = None,
             executable: Path | None = None, group_by: tuple[str, ...] = ("...",),
             group_wait: str = "1s", group_interval: str = "1s",
             repeat_interval: str = "1h") -> ServiceSpec:
@@ -106,7 +107,7 @@ def prepare(workdir: Path, port: int, receiver_url: str, bearer_token_file: Path
     about ``group_wait`` after it arrives, a change (resolution, a failed delivery) at the
     next ``group_interval`` tick, and an unchanged alert again only after
     ``repeat_interval``. ``group_by: ["..."]`` makes every alert a group of its own, so
-    each payload carries one alert.
+    each payload carries one alert. ``ca_file``: the CA bundle that verifies the receiver.
     """
     executable = executable or binary()
     if executable is None:
@@ -121,7 +122,8 @@ def prepare(workdir: Path, port: int, receiver_url: str, bearer_token_file: Path
             "url": receiver_url,
             "send_resolved": True,
             "http_config": {"authorization": {
-                "type": "Bearer", "credentials_file": str(bearer_token_file)}},
+                "type": "Bearer", "credentials_file": str(bearer_token_file)},
+                **({"tls_config": {"ca_file": str(ca_file)}} if ca_file else {})},
         }]}],
     }, sort_keys=False))
     return ServiceSpec(

@@ -19,6 +19,7 @@ from ..layout import (
     PROJECTS,
     REGION,
     ROLES,
+    TENANT_DOMAINS,
     TENANT_PROJECTS,
     SiteLayout,
 )
@@ -100,9 +101,10 @@ def prepare(site: SiteLayout) -> ServiceSpec:
 def token(site: SiteLayout, user: str = "admin") -> str:
     """A project-scoped token for a lab account."""
     account = site.account(user)
+    domain = {"name": account.domain}
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": account.user, "password": account.password, "domain": {"id": "default"}}}},
-        "scope": {"project": {"name": account.project, "domain": {"id": "default"}}}}}
+        "name": account.user, "password": account.password, "domain": domain}}},
+        "scope": {"project": {"name": account.project, "domain": domain}}}}
     reply = requests.post(f"{site.keystone_url}/auth/tokens", json=body, timeout=TIMEOUT)
     reply.raise_for_status()
     return reply.headers["X-Subject-Token"]
@@ -134,18 +136,25 @@ def provision(site: SiteLayout):
     api = _Admin(site)
     default = "default"
     roles = {r: api.ensure("roles", "role", {"name": r}, name=r)["id"] for r in ROLES}
-    projects = {p: api.ensure("projects", "project", {"name": p, "domain_id": default},
-                              name=p, domain_id=default)["id"] for p in PROJECTS}
+    domains = {"Default": default, **{
+        d: api.ensure("domains", "domain", {"name": d}, name=d)["id"] for d in TENANT_DOMAINS}}
+    projects = {("Default", p): api.ensure("projects", "project",
+                                           {"name": p, "domain_id": default},
+                                           name=p, domain_id=default)["id"] for p in PROJECTS}
     for account in ACCOUNTS:
-        user = api.ensure("users", "user", {"name": account.user, "domain_id": default,
+        domain = domains[account.domain]
+        project = projects.get((account.domain, account.project)) or api.ensure(
+            "projects", "project", {"name": account.project, "domain_id": domain},
+            name=account.project, domain_id=domain)["id"]
+        projects[account.domain, account.project] = project
+        user = api.ensure("users", "user", {"name": account.user, "domain_id": domain,
                                             "password": account.password},
-                          name=account.user, domain_id=default)
+                          name=account.user, domain_id=domain)
         for role in account.roles:
-            api.call("PUT", f"/projects/{projects[account.project]}/users/{user['id']}"
-                            f"/roles/{roles[role]}")
+            api.call("PUT", f"/projects/{project}/users/{user['id']}/roles/{roles[role]}")
     service_user = api.ensure("users", "user", {}, name="site-recovery", domain_id=default)
     for project in TENANT_PROJECTS:
-        api.call("PUT", f"/projects/{projects[project]}/users/{service_user['id']}"
+        api.call("PUT", f"/projects/{projects['Default', project]}/users/{service_user['id']}"
                         f"/roles/{roles[DR_SERVICE_TENANT_ROLE]}")
     domain = api.ensure("domains", "domain", {"name": HEAT_DOMAIN}, name=HEAT_DOMAIN)
     heat_admin = api.ensure("users", "user", {"name": HEAT_DOMAIN_ADMIN.user,

@@ -120,7 +120,8 @@ def test_site_a_holds_the_seeded_workload_with_its_fixed_ips(cli):
 
 def test_the_sites_are_independent_clouds(lab):
     a, b = connect(lab, "site-a", "admin"), connect(lab, "site-b", "admin")
-    assert a.identity.find_project("ecommerce").id != b.identity.find_project("ecommerce").id
+    assert a.identity.find_project("ecommerce", domain_id="default").id != \
+        b.identity.find_project("ecommerce", domain_id="default").id
     assert {f.name for f in b.compute.flavors()} == {"dr.small", "dr.medium", "dr.large"}
 
 
@@ -313,7 +314,7 @@ def protector(lab, site: str, path: str, user: str | None = "alice") -> requests
     layout = lab.sites[site]
     headers = {"X-Auth-Token": keystone.token(layout, user)} if user else {}
     catalog = connect(lab, site, "alice").session.get_endpoint(service_type="protector")
-    return requests.get(f"{catalog}{path}", headers=headers, timeout=10)
+    return requests.get(f"{catalog}{path}", headers=headers, timeout=10, verify=lab.ca_file())
 
 
 def peer_state_becomes(lab, site: str, state: str, within: float = 20.0) -> dict:

@@ -45,7 +45,7 @@ def call(lab, site: str, method: str, path: str, user: str | None = "alice",
             TOKENS[site, user] = keystone.token(lab.sites[site], user)
         headers["X-Auth-Token"] = TOKENS[site, user]
     return requests.request(method, lab.sites[site].url("webhook", f"/v1{path}"),
-                            headers=headers, timeout=30, **kwargs)
+                            headers=headers, timeout=30, verify=lab.ca_file(), **kwargs)
 
 
 def group_spec(name: str) -> dict:
@@ -218,8 +218,10 @@ def test_install_replaces_an_older_version_moves_the_trigger_and_leaves_a_newer_
 
 # heat: another service's account (admin and service in the service project); the DR
 # service account (site-recovery) also holds site_recovery_service. On the public routes
-# both are admins like any other.
-USERS = ("anonymous", "alice", "rita", "bob", "admin", "dr-admin", "heat", "site-recovery")
+# both are admins like any other. mallory: a member of a project named like alice's
+# (ecommerce) in another domain, a stranger like bob.
+USERS = ("anonymous", "alice", "rita", "bob", "mallory", "admin", "dr-admin", "heat",
+         "site-recovery")
 
 
 def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
@@ -227,8 +229,8 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
     group = f"/protection-groups/{group_id}"
     everyone = "?all_projects=true"
     internal = f"/internal/protection-groups/{group_id}"
-    refused = dict(anonymous=401, alice=403, rita=403, bob=403, admin=403, heat=403,
-                   **{"dr-admin": 403})
+    refused = dict(anonymous=401, alice=403, rita=403, bob=403, mallory=403, admin=403,
+                   heat=403, **{"dr-admin": 403})
     rows = [
         ("site-a", "GET", "/sites", None,
          dict(anonymous=401, alice=200, rita=200, bob=200, admin=200, **{"dr-admin": 200})),
@@ -266,6 +268,7 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
     for *_, expected in rows:
         for account in ("heat", "site-recovery"):
             expected.setdefault(account, expected["admin"])
+        expected.setdefault("mallory", expected["bob"])
     return rows
 
 
@@ -331,10 +334,12 @@ def test_a_real_alertmanager_delivers_one_decision_and_a_redelivery_is_no_second
     receiver = lab.sites["site-b"].url("webhook", "/v1/alerts/alertmanager")
     secret = lab.sites["site-b"].service_dir("webhook") / "alert.secret"
     wrong = requests.post(receiver, json={"version": "4", "status": "firing", "alerts": []},
-                          headers={"Authorization": "Bearer not-the-secret"}, timeout=10)
+                          headers={"Authorization": "Bearer not-the-secret"}, timeout=10,
+                          verify=lab.ca_file())
     assert wrong.status_code == 401
     spec = alertmanager.prepare(tmp_path / "alertmanager", ALERTMANAGER_PORT, receiver,
-                                secret, executable=executable, repeat_interval="2s")
+                                secret, ca_file=lab.ca_file(), executable=executable,
+                                repeat_interval="2s")
     run = uuid.uuid4().hex
     with alertmanager.running(spec) as url:
         alertmanager.post_alerts(url, [alertmanager.alert(

@@ -47,7 +47,7 @@ class Api:
             self.tokens[site, user] = keystone.token(self.lab.sites[site], user)
         reply = requests.request(method, self.lab.sites[site].url("webhook", f"/v1{path}"),
                                  headers={"X-Auth-Token": self.tokens[site, user]},
-                                 timeout=60, **kwargs)
+                                 timeout=60, verify=self.lab.ca_file(), **kwargs)
         if expect is not None:
             assert reply.status_code == expect, reply.text
         return reply.json() if reply.content else {}

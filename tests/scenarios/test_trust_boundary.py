@@ -158,7 +158,37 @@ def test_another_services_account_cannot_push_forward_or_report(lab, api, clouds
                   "secondary_site": "site-a"}),
                 ("GET", "/internal/protection-groups", None)):
             reply = requests.request(method, lab.sites[site].url("webhook", f"/v1{path}"),
-                                     json=body, headers={"X-Auth-Token": token}, timeout=30)
+                                     json=body, headers={"X-Auth-Token": token}, timeout=30,
+                                     verify=lab.ca_file())
             assert reply.status_code == 403, (site, method, path, reply.text)
             assert "heat" in reply.json()["error"]["message"]
+    assert everything(lab, api, clouds) == before
+
+
+def test_a_same_named_project_in_another_domain_reaches_nothing_of_alices(lab, api, clouds):
+    """mallory: a member of ``ecommerce`` in domain ``partners``, alice's project's name.
+    Real Keystone tokens; every try is not found, and nothing changes."""
+    site_a_running(lab)
+    name = "ecommerce-guarded"
+    if "protection_group" not in api("site-a", "GET", f"/protection-groups/{name}"):
+        api("site-a", "POST", "/protection-groups", expect=201, json={
+            "name": name, "replication_type": "async", "primary_site": "site-a",
+            "secondary_site": "site-b", "volume_type": "replicated-ssd"})
+    before = everything(lab, api, clouds)
+    for site, method, path, body in (
+            ("site-a", "GET", f"/protection-groups/{name}", None),
+            ("site-a", "PATCH", f"/protection-groups/{name}", {"description": "mine"}),
+            ("site-a", "DELETE", f"/protection-groups/{name}", None),
+            ("site-a", "POST", f"/protection-groups/{name}/protect", {}),
+            ("site-b", "POST", f"/protection-groups/{name}/test-failover", {}),
+            ("site-b", "POST", f"/protection-groups/{name}/failover",
+             {"failover_type": "unplanned", "force": True})):
+        token = keystone.token(lab.sites[site], "mallory")
+        reply = requests.request(method, lab.sites[site].url("webhook", f"/v1{path}"),
+                                 json=body, headers={"X-Auth-Token": token}, timeout=30,
+                                 verify=lab.ca_file())
+        assert reply.status_code == 404, (site, method, path, reply.text)
+    for listing, key in (("/protection-groups", "protection_groups"),
+                         ("/operations", "operations"), ("/audit-log", "entries")):
+        assert api("site-a", "GET", listing, user="mallory")[key] == [], listing
     assert everything(lab, api, clouds) == before

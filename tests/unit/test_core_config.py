@@ -82,3 +82,24 @@ def test_an_empty_secret_file_is_refused_without_showing_secrets(tmp_path):
     config = parse(data)
     with pytest.raises(ConfigError, match=r"keystone.password_file: .* is empty"):
         config.keystone.password()
+
+
+def test_every_client_takes_its_ca_bundle_and_none_turns_verification_off(tmp_path):
+    data = minimal(tmp_path, tls={"cert_file": "/etc/pki/protector.pem",
+                                  "key_file": "/etc/pki/protector.key"})
+    data["keystone"]["ca_file"] = "/etc/pki/site-a-ca.pem"
+    data["peer"]["ca_file"] = "/etc/pki/site-b-ca.pem"
+    clouds = yaml.safe_load((tmp_path / "clouds.yaml").read_text())
+    clouds["clouds"]["site-b"]["cacert"] = "/etc/pki/site-b-ca.pem"
+    (tmp_path / "clouds.yaml").write_text(yaml.safe_dump(clouds))
+    config = parse(data)
+    assert config.keystone.verify == "/etc/pki/site-a-ca.pem"
+    assert str(config.peer.ca_file) == "/etc/pki/site-b-ca.pem"
+    assert (config.clouds.verify("local"), config.clouds.verify("peer")) == (
+        True, "/etc/pki/site-b-ca.pem")
+    assert str(config.tls.cert_file) == "/etc/pki/protector.pem"
+    clouds["clouds"]["site-b"]["verify"] = False
+    (tmp_path / "clouds.yaml").write_text(yaml.safe_dump(clouds))
+    with pytest.raises(ConfigError, match=r"clouds\.peer: entry 'site-b' turns TLS "
+                                          r"verification off"):
+        parse(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,3 +107,22 @@ def test_the_peer_url_may_name_the_api_version():
         "https://dr.example.com/"
     assert str(PeerConfig(name="site-a", url="https://dr.example.com/protector/v1/").url) \
         == "https://dr.example.com/protector"
+
+
+def test_a_peer_served_over_tls_is_verified_with_the_configured_ca(tmp_path):
+    from site_recovery.lab.flasharray_sim import ensure_certificate
+
+    pem = ensure_certificate(tmp_path / "tls")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Answers.answer = (200, b'{"status": "ok", "site": "site-a"}')
+    url = f"https://127.0.0.1:{server.server_port}"
+    try:
+        assert healthy(url, 2.0, "site-a", str(pem)) == (True, None)
+        ok, why = healthy(url, 2.0, "site-a")       # the system's CAs do not know it
+        assert ok is None and "(TLS verification failed); check peer.ca_file" in why
+    finally:
+        server.shutdown()

@@ -167,3 +167,43 @@ def test_a_push_cannot_give_a_group_to_another_project_nor_take_its_version_back
     after = peer.get(path, headers=SERVICE).json["document"]
     assert after == document
     assert services(peer.application).config.site == "site-b"
+
+
+def test_a_same_named_project_in_another_domain_owns_nothing_of_this_one(sites):
+    """Keystone makes a project's name unique only within its domain: ``ecommerce`` of
+    domain ``partners`` is another tenant."""
+    clients, _ = sites
+    dr, op, _ = a_drill(sites)
+    primary = clients["site-a"]
+    stranger = {**user("mallory", "ecommerce", "member", "admin"),
+                "X-Project-Domain-Name": "partners"}
+    mapping = primary.post("/v1/resource-mappings", headers=ALICE, json={
+        "kind": "flavor", "source": "m1.small", "target": "dr.small"})
+    assert mapping.status_code == 201
+    before = {site: client.get("/v1/protection-groups/web", headers=RITA).json
+              for site, client in clients.items()}
+    for method, path, body in (
+            ("GET", "/v1/protection-groups/web", None),
+            ("PATCH", "/v1/protection-groups/web", {"description": "mine now"}),
+            ("POST", "/v1/protection-groups/web/members",
+             {"server_id": "6f1d2b9e-3c1a-4c55-9d0e-0f6a1b2c3d4e"}),
+            ("DELETE", "/v1/protection-groups/web", None),
+            ("GET", f"/v1/resource-mappings/{mapping.json['resource_mapping']['id']}", None),
+            ("GET", f"/v1/operations/{op['id']}", None)):
+        reply = primary.open(path, method=method, json=body, headers=stranger)
+        assert reply.status_code == 404, (method, path, reply.json)
+    assert dr.post("/v1/protection-groups/web/failover", headers=stranger, json={
+        "failover_type": "unplanned", "force": True}).status_code == 404
+    for listing, key in (("/v1/protection-groups", "protection_groups"),
+                         ("/v1/resource-mappings", "resource_mappings"),
+                         ("/v1/operations", "operations"), ("/v1/audit-log", "entries")):
+        assert primary.get(listing, headers=stranger).json[key] == [], listing
+    # Its own group of the same name is its own, on both sites.
+    mine = primary.post("/v1/protection-groups", headers=stranger, json={
+        **WEB, "description": "partners' web"})
+    assert mine.status_code == 201, mine.json
+    assert mine.json["protection_group"]["project_domain"] == "partners"
+    assert [g["project_domain"] for g in dr.get(
+        "/v1/protection-groups", headers=stranger).json["protection_groups"]] == ["partners"]
+    assert {site: client.get("/v1/protection-groups/web", headers=RITA).json
+            for site, client in clients.items()} == before
