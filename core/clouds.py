@@ -49,12 +49,15 @@ class Clouds:
     def connect(self, site: str,
                 project: Project | None = None) -> openstack.connection.Connection:
         """``site``'s cloud as the DR service, scoped to ``project`` (default: its own)."""
-        verify = self.config.clouds.verify(self.config.which(site))
         return self._once(("sdk", site, project), lambda: openstack.connect(
             **self._auth(site, project), region_name=self.config.keystone.region_name,
             identity_api_version="3", api_timeout=self.config.engine.api_timeout,
-            verify=True, **({"cacert": verify} if isinstance(verify, str) else {}),
-            load_yaml_config=False, load_envvars=False))
+            **self._ca(site), load_yaml_config=False, load_envvars=False))
+
+    def _ca(self, site: str) -> dict:
+        """openstacksdk's arguments for how ``site``'s cloud is verified."""
+        verify = self.config.clouds.verify(self.config.which(site))
+        return {"verify": True, **({"cacert": verify} if isinstance(verify, str) else {})}
 
     def session(self, site: str, project: Project | None = None) -> ks_session.Session:
         return self._once(("session", site, project), lambda: ks_session.Session(

@@ -7,6 +7,7 @@ itself can be shared and logged.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -313,6 +314,12 @@ class ServiceConfig(_Strict):
             raise ValueError(f"arrays {strangers} serve a site other than {self.site} and "
                              f"{self.peer.name}")
         return self
+
+    @cached_property
+    def peer_verify(self) -> str | bool:
+        """How the peer's service is verified: ``peer.ca_file``, else the CA bundle of the
+        clouds.yaml entry for the peer's cloud, else the system's (read once)."""
+        return str(self.peer.ca_file) if self.peer.ca_file else self.clouds.verify("peer")
 
     @property
     def sites(self) -> tuple[str, str]:

@@ -61,7 +61,7 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
              Registry(sessions, config, peer or PeerLink(config)), launcher,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout, config.peer.name,
-                 prober.peer_verify(config))[0])).init_app(app)
+                 config.peer_verify)[0])).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):

@@ -16,8 +16,6 @@ from keystoneauth1.identity import v3
 
 from site_recovery.core.config import ServiceConfig
 
-from . import prober
-
 
 class PeerUnreachable(Exception):
     """The peer's service or its Keystone did not answer. ``maybe_delivered``: the request
@@ -41,7 +39,7 @@ class PeerLink:
         self._timeout = config.peer.sync_timeout
         self._auth = config.clouds.auth("peer")
         self._keystone_verify = config.clouds.verify("peer")
-        self._verify = prober.peer_verify(config)
+        self._verify = config.peer_verify
         self._session: ks_session.Session | None = None
 
     def _signed_in(self) -> ks_session.Session:

@@ -44,7 +44,7 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
             return None
         state = PeerState(row.reachable, row.state_since, row.consecutive_failures,
                           row.consecutive_successes, seen, row.last_error)
-    ok, error = healthy(str(peer.url), peer.probe_timeout, peer.name, peer_verify(config))
+    ok, error = healthy(str(peer.url), peer.probe_timeout, peer.name, config.peer_verify)
     state = judge(state, ok, now, failure_threshold=peer.failure_threshold,
                   success_threshold=peer.success_threshold, error=error)
     with db.transaction(sessions) as session:
@@ -57,12 +57,6 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
                     consecutive_successes=state.successes, last_probe_at=now,
                     last_error=state.last_error)).rowcount
     return state if written else None
-
-
-def peer_verify(config: ServiceConfig) -> str | bool:
-    """How the peer's service is verified: ``peer.ca_file``, else the CA bundle of the
-    clouds.yaml entry for the peer's cloud, else the system's."""
-    return str(config.peer.ca_file) if config.peer.ca_file else config.clouds.verify("peer")
 
 
 def healthy(url: str, timeout: float, site: str,
