@@ -154,6 +154,20 @@ class RestoreInPlace(Step):
         self.arguments = {"point_name": point}
 
 
+class Preflight(Step):
+    """Before a recovery changes anything: every member captured, every mapping's target
+    found on the DR site in the tenant's project (with a drill's ``network_mapping``)."""
+
+    function = staticmethod(recovery.preflight)
+    timed = False
+    findings = ("servers", "networks", "security_groups")
+
+    def __init__(self, group_id: str, network_mapping: dict | None = None,
+                 operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.arguments = {"network_mapping": dict(network_mapping or {})}
+
+
 class RecoveryPoint(Step):
     """The recovery point a recovery uses and the RPO it achieves: the newest fully
     replicated one, ``name``, or with ``replicate`` one taken and shipped now (RPO 0)."""

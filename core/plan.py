@@ -152,9 +152,10 @@ class RawMappings:
     ip_rule: dict[str, str]
 
     def resolve(self, servers: list[Server], security_groups: dict[str, SecurityGroup],
-                find_network, find_security_group) -> Mappings:
+                find_network, find_security_group, where: str = "the DR site") -> Mappings:
         """Sources matched against what capture recorded (id or name); targets looked up on
-        the DR site (``find_*``: id or name -> id, or None)."""
+        the DR site (``find_*``: id or name -> id, or None; ``where`` names the site and
+        the project they were looked up as)."""
         networks, groups = {}, {}
         for port in (p for s in servers for p in s.ports):
             target = self.network.get(port.network) or self.network.get(port.network_name)
@@ -162,7 +163,7 @@ class RawMappings:
                 found = find_network(target)
                 if found is None:
                     raise PlanError(f"network mapping {port.network_name or port.network} -> "
-                                    f"{target}: no network {target!r} on the DR site")
+                                    f"{target}: no network {target!r} on {where}")
                 networks[port.network] = found
         for sg_id, sg in security_groups.items():
             target = self.security_group.get(sg_id) or self.security_group.get(sg.name)
@@ -170,7 +171,7 @@ class RawMappings:
                 found = find_security_group(target)
                 if found is None:
                     raise PlanError(f"security group mapping {sg.name} -> {target}: no "
-                                    f"security group {target!r} on the DR site")
+                                    f"security group {target!r} on {where}")
                 groups[sg_id] = found
         return Mappings(network=networks, flavor=dict(self.flavor),
                         security_group=groups, ip_rule=dict(self.ip_rule))

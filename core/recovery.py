@@ -261,16 +261,23 @@ def imported_volumes(conn, group_id: str, purpose: str) -> dict[str, object]:
 
 def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str) -> dict:
     """Copy the recovery point's volumes on the DR array and hand them to the DR site's
-    Cinder, in the tenant's project; waits until every one is available."""
+    Cinder in the tenant's project; waits until every one is available there.
+
+    Cinder's "manage existing" is admin-only, and the DR account holds ``admin`` only in
+    its own project: the copies are managed there, then given to the tenant with a volume
+    transfer, which the account accepts as a member of the tenant's project."""
     purpose = Purpose(purpose).value
     group = engine.group(group_id)
-    dr = engine.clouds.connect(group.secondary, group.project)
+    tenant = engine.clouds.connect(group.secondary, group.project)
+    own = engine.clouds.connect(group.secondary)
     array = engine.config.array_of(group.secondary)
-    existing = imported_volumes(dr, group.id, purpose)
-    for source, volume in list(existing.items()):
-        if volume.status in ("error_managing", "error"):       # a failed earlier attempt
-            dr.block_storage.delete_volume(volume, ignore_missing=True)
-            del existing[source]
+    existing = {}
+    for conn in (own, tenant):
+        for source, volume in imported_volumes(conn, group.id, purpose).items():
+            if volume.status in ("error_managing", "error"):     # a failed earlier attempt
+                conn.block_storage.delete_volume(volume, ignore_missing=True)
+            else:
+                existing[source] = volume
     wanted = {v.id: v for v in group.volumes}
     missing = [v for v in wanted.values() if v.id not in existing]
     if missing:
@@ -282,7 +289,7 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
         for copy in copies:
             source = wanted[cinder_id_of(copy.source)]
             prefix = stacks.COPY_PREFIX[purpose]
-            dr.block_storage.manage_volume(
+            own.block_storage.manage_volume(
                 host=array.cinder_host, ref={"source-name": copy.name},
                 name=f"{prefix}{source.name or source.id}",
                 volume_type=source.volume_type, bootable=source.boot_index == 0,
@@ -291,17 +298,38 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
                           TAG_SERIAL: copy.serial, TAG_POINT: point.name})
 
     def settled() -> bool:
-        now = imported_volumes(dr, group.id, purpose)
-        failed = [f"{v.name} (copy of {source})" for source, v in now.items()
+        held = imported_volumes(tenant, group.id, purpose)
+        waiting = imported_volumes(own, group.id, purpose)
+        failed = [f"{v.name} (copy of {source})" for source, v in (held | waiting).items()
                   if v.status in ("error_managing", "error")]
         if failed:
             raise StepFailed(f"protection group {group.name}: Cinder on {group.secondary} "
                              f"could not manage {', '.join(sorted(failed))}")
-        return all(v in now and now[v].status in ("available", "in-use") for v in wanted)
+        for volume in waiting.values():
+            if volume.status in ("available", "awaiting-transfer"):
+                _give(own, tenant, volume, f"Site Recovery {purpose} copy for {group.name}")
+        return all(v in held and held[v].status in ("available", "in-use") for v in wanted)
 
     engine.wait(f"{len(wanted)} volumes of {group.name} to become available on "
                 f"{group.secondary}", settled, engine.config.engine.volume_timeout)
     return {"volumes": len(wanted), "imported": len(missing)}
+
+
+def _give(giver, taker, volume, name: str):
+    """Move ``volume`` from the giver's project to the taker's with a Cinder volume
+    transfer. A transfer an interrupted run left is withdrawn first: its key was shown
+    once, to that run."""
+    if volume.status == "awaiting-transfer":
+        _withdraw(giver, volume)
+    transfer = giver.block_storage.create_transfer(volume_id=volume.id, name=name[:255])
+    taker.block_storage.accept_transfer(transfer.id, transfer.auth_key)
+
+
+def _withdraw(owner, volume):
+    """Delete the transfers of ``volume`` its owner made (it is ``available`` again)."""
+    for stale in owner.block_storage.transfers():
+        if stale.volume_id == volume.id:
+            owner.block_storage.delete_transfer(stale, ignore_missing=True)
 
 
 # -- the recovery stack ----------------------------------------------------------------------
@@ -313,11 +341,7 @@ def build_stack(engine: Engine, group_id: str, purpose: str,
     group = engine.group(group_id)
     dr = engine.clouds.connect(group.secondary, group.project)
     volumes = {source: v.id for source, v in imported_volumes(dr, group.id, purpose).items()}
-    raw = group.mappings(engine.service.mappings(group.project), network_mapping)
-    mappings = raw.resolve(
-        group.servers, group.security_groups,
-        lambda ref: _find_id(dr.network.find_network, ref),
-        lambda ref: _find_id(dr.network.find_security_group, ref))
+    mappings = _mappings(engine, group, dr, network_mapping)
     subnets = [stacks.Subnet(s.id, s.network_id, s.cidr) for network in
                set(mappings.network.values()) for s in dr.network.subnets(network_id=network)]
     try:
@@ -340,6 +364,30 @@ def build_stack(engine: Engine, group_id: str, purpose: str,
     servers = next((o["output_value"] for o in (stack.outputs or [])
                     if o["output_key"] == "servers"), [])
     return {"stack_id": stack.id, "stack_name": name, "servers": len(servers)}
+
+
+def preflight(engine: Engine, group_id: str, network_mapping: dict[str, str] | None = None
+              ) -> dict:
+    """Before a recovery changes anything: every member captured, and every mapping's
+    target found on the DR site as the tenant's project sees it (its own or shared), so a
+    reference to another project's network or security group is refused, named, before a
+    VM is stopped or a volume copied."""
+    group = engine.group(group_id)
+    dr = engine.clouds.connect(group.secondary, group.project)
+    mappings = _mappings(engine, group, dr, network_mapping)
+    return {"servers": len(group.servers), "networks": len(mappings.network),
+            "security_groups": len(mappings.security_group)}
+
+
+def _mappings(engine: Engine, group: GroupPlan, dr, network_mapping: dict[str, str] | None
+              ) -> stacks.Mappings:
+    """The group's mappings with their targets looked up on the DR site in the tenant's
+    project (``dr``): never as admin, which would see every project's."""
+    raw = group.mappings(engine.service.mappings(group.project), network_mapping)
+    return raw.resolve(group.servers, group.security_groups,
+                       lambda ref: _find_id(dr.network.find_network, ref),
+                       lambda ref: _find_id(dr.network.find_security_group, ref),
+                       where=f"{group.secondary} for project {group.project}")
 
 
 def _usable_keys(conn, servers: list[stacks.Server]) -> list[stacks.Server]:
@@ -459,16 +507,33 @@ def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = 
             return current is None or current.stack_status == "DELETE_COMPLETE"
 
         engine.wait(f"stack {name} to be deleted", gone, engine.config.engine.stack_timeout)
-    conn = engine.clouds.connect(site, group.project)
-    volumes = imported_volumes(conn, group.id, purpose)
+    tenant = engine.clouds.connect(site, group.project)
+    own = engine.clouds.connect(site)
+    volumes = imported_volumes(tenant, group.id, purpose) | imported_volumes(own, group.id,
+                                                                             purpose)
     serials = [(v.metadata or {}).get(TAG_SERIAL) for v in volumes.values()]
-    for volume in volumes.values():
-        if volume.status in ("error_managing", "error"):
-            conn.block_storage.delete_volume(volume, ignore_missing=True)
-        else:
-            conn.block_storage.unmanage_volume(volume)
-    engine.wait(f"{len(volumes)} {purpose} volumes of {group.name} to leave Cinder",
-                lambda: not imported_volumes(conn, group.id, purpose),
+
+    def gone() -> bool:
+        """Unmanaging is admin-only, so each copy goes back to the DR account's project
+        first, as it came (a volume transfer); what failed is deleted where it is."""
+        held = imported_volumes(tenant, group.id, purpose)
+        for volume in held.values():
+            if volume.status in ("error_managing", "error"):
+                tenant.block_storage.delete_volume(volume, ignore_missing=True)
+            elif volume.status in ("available", "awaiting-transfer"):
+                _give(tenant, own, volume, f"Site Recovery {purpose} copy of {group.name}, "
+                                           "to unmanage")
+        back = imported_volumes(own, group.id, purpose)
+        for volume in back.values():
+            if volume.status in ("error_managing", "error"):
+                own.block_storage.delete_volume(volume, ignore_missing=True)
+            elif volume.status == "available":
+                own.block_storage.unmanage_volume(volume)
+            elif volume.status == "awaiting-transfer":      # an interrupted hand-over
+                _withdraw(own, volume)
+        return not held and not back
+
+    engine.wait(f"{len(volumes)} {purpose} volumes of {group.name} to leave Cinder", gone,
                 engine.config.engine.volume_timeout)
     spec = group.protection(engine.config)
     if site == group.primary:

@@ -51,8 +51,11 @@ ACCOUNTS = (
             domain="partners"),
 )
 # The DR service builds a tenant's recovered workload in the tenant's own project, so it
-# holds a role there (the operator grants it when a project is protected; see docs/).
-DR_SERVICE_TENANT_ROLE = "admin"
+# holds a role there (the operator grants it when a project is protected; see docs/):
+# ``member``, never ``admin``, which would let it see and touch every project's resources.
+# Its ``admin`` role is in its own project only, for what Cinder keeps to admins (manage,
+# unmanage, volume types' replication specs).
+DR_SERVICE_TENANT_ROLE = "member"
 TENANT_PROJECTS = ("ecommerce", "analytics")
 ROLES = ("admin", "member", "reader", "service", "dr_site_admin", "site_recovery_service",
          "heat_stack_owner", "heat_stack_user")

@@ -34,6 +34,7 @@ from .peerlink import PeerLink
 from .policy import Policy
 from .registry import Registry
 from .services import Services, services
+from .tenancy import TenantClouds
 
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
@@ -45,10 +46,12 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 def create_app(config: ServiceConfig, *, engine: Engine | None = None,
                keystone: bool = True, peer: PeerLink | None = None,
-               launcher: Launcher | None = None) -> Flask:
+               launcher: Launcher | None = None,
+               tenants: TenantClouds | None = None) -> Flask:
     """The app for ``config``'s site. ``keystone=False`` leaves token validation to an
-    outer layer (the identity headers are then trusted as they arrive); ``peer`` and
-    ``launcher`` replace the links to the peer site and to Mistral (unit tests)."""
+    outer layer (the identity headers are then trusted as they arrive); ``peer``,
+    ``launcher`` and ``tenants`` replace the links to the peer site, to Mistral and to
+    this site's cloud (unit tests)."""
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes     # larger bodies: 413
     app.config["KEYSTONE_URL"] = str(config.keystone.auth_url)   # named in a 401
@@ -61,7 +64,8 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
              Registry(sessions, config, peer or PeerLink(config)), launcher,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout, config.peer.name,
-                 config.peer_verify)[0])).init_app(app)
+                 config.peer_verify)[0]),
+             tenants or TenantClouds(config)).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):

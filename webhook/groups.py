@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from site_recovery.core.model import GroupStatus
 
-from . import schemas
+from . import schemas, tenancy
 from .errors import APIError, NotFound
 from .identity import Caller, caller
 from .models import Member, ProtectionGroup, ResourceMapping, owned_by
@@ -173,8 +173,14 @@ def add_member(ref: str):
     access = _require("protector:write")
     spec = body(schemas.MemberAdd)
     server_id = str(uuid.UUID(spec.server_id))
+    site = services()
+    with site.sessions() as session:
+        group = find_group(session, ref, *access)
+        primary, project = group.primary_site, group.project
+    server = tenancy.member_server(site.tenants, access[0], project, primary, server_id)
     doc = _change(access, GROUP, ref, ChangeAction.ADD_MEMBER,
-                  values={"server_id": server_id, "server_name": spec.server_name})
+                  values={"server_id": server_id,
+                          "server_name": spec.server_name or server.name})
     added = next(m for m in doc.members if m.server_id == server_id)
     return {"member": _shown(Member, added.id, member_view)}, 201
 

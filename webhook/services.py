@@ -18,6 +18,7 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from .lifecycle import Lifecycle
     from .policy import Policy
     from .registry import Registry
+    from .tenancy import TenantClouds
 
 EXTENSION = "site_recovery"
 
@@ -31,6 +32,7 @@ class Services:
     registry: Registry                     # groups and mappings, on both sites
     launcher: Launcher                     # this site's Mistral
     operations: Lifecycle                  # DR operations, from start to end
+    tenants: TenantClouds                  # this site's cloud, as the caller sees it
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

@@ -26,6 +26,7 @@ from . import (
     neutron,
     nova,
     nova_extras,
+    transfers,
     versions,
 )
 from .common import ApiError, error_response, service_of
@@ -49,8 +50,8 @@ def create_app(config: CloudConfig) -> flask.Flask:
 
     app.before_request(authenticate)
     app.before_request(faults.apply_request_faults)
-    for module in (versions, nova_extras, nova, neutron, cinder, cinder_types, manage, glance,
-                   faults):
+    for module in (versions, nova_extras, nova, neutron, cinder, cinder_types, manage,
+                   transfers, glance, faults):
         app.register_blueprint(module.bp)
 
     @app.teardown_request

@@ -3,8 +3,9 @@ the pack's actions installed): each attack is refused, and both clouds, both arr
 both sites' records are exactly as they were (see docs/security.md for the threat model).
 
 The target: a protected group of bob's (project analytics). The attackers: alice, a
-member of another project, running the pack's actions herself; and heat's account, which
-holds ``admin`` and ``service`` like every service account of a cloud.
+member of another project, running the pack's actions herself or pointing her own group at
+bob's resources; and heat's account, which holds ``admin`` and ``service`` like every
+service account of a cloud.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from keystoneauth1.identity import v3
 from mistralclient.api import client as mistral_client
 
 from site_recovery.lab.fleet import seed_fleet
+from site_recovery.lab.layout import TENANT_PROJECTS
 from site_recovery.lab.services import keystone
 from tests.scenarios.conftest import protected_group, site_a_running
 from tests.scenarios.test_dr_story import inventory
 
 GROUP = "analytics-attacked"
+REFERRER = "ecommerce-referrer"
 # Whatever a tenant would need to pass (names and values chosen to do harm).
 HARMFUL = {
     "protect": {},
@@ -33,6 +36,7 @@ HARMFUL = {
     "start_servers": {},
     "reverse_replication": {},
     "restore_in_place": {"point": "x"},
+    "preflight": {},
     "recovery_point": {"replicate": True},
     "import_volumes": {"purpose": "failover", "point": "x"},
     "build_stack": {"purpose": "failover"},
@@ -53,6 +57,19 @@ def victim(lab, api, cli):
         return existing["protection_group"]
     servers = seed_fleet(lab, user="bob", prefix="atk", count=1, cidr="10.22.0.0/24")
     return protected_group(lab, api, cli, name=GROUP, prefix="atk", servers=servers)
+
+
+@pytest.fixture(scope="module")
+def alices_group(lab, api, cli):
+    """A protected group of alice's own, on network ``ref-net`` with security group
+    ``ref-sg``, mapped to her ``dr-ref-net`` on site-b."""
+    site_a_running(lab)
+    existing = api("site-a", "GET", f"/protection-groups/{REFERRER}")
+    if "protection_group" in existing:
+        return existing["protection_group"]
+    servers = seed_fleet(lab, user="alice", prefix="ref", count=1, cidr="10.23.0.0/24")
+    return protected_group(lab, api, cli, name=REFERRER, prefix="ref", servers=servers,
+                           user="alice")
 
 
 def mistral_as(lab, site: str, user: str):
@@ -192,3 +209,67 @@ def test_a_same_named_project_in_another_domain_reaches_nothing_of_alices(lab, a
                          ("/operations", "operations"), ("/audit-log", "entries")):
         assert api("site-a", "GET", listing, user="mallory")[key] == [], listing
     assert everything(lab, api, clouds) == before
+
+
+def test_the_dr_account_holds_no_admin_role_in_tenant_projects(lab):
+    """What the rest of the suite, the story and the guides run with: ``member`` in the
+    tenants' projects, ``admin`` in its own project only."""
+    for site in lab.sites.values():
+        token = {"X-Auth-Token": keystone.token(site, "admin")}
+
+        def get(path, site=site, token=token, **params):
+            reply = requests.get(f"{site.keystone_url}{path}", params=params, headers=token,
+                                 timeout=30)
+            reply.raise_for_status()
+            return reply.json()
+
+        (user,) = get("/users", name="site-recovery")["users"]
+        held = {(a["scope"]["project"]["name"], a["role"]["name"])
+                for a in get("/role_assignments", include_names="true",
+                             **{"user.id": user["id"]})["role_assignments"]
+                if "project" in a["scope"]}
+        for project in TENANT_PROJECTS:
+            assert (project, "member") in held, (site.name, held)
+            assert (project, "admin") not in held, (site.name, held)
+        assert ("service", "admin") in held, (site.name, held)
+
+
+def test_another_projects_server_is_refused_as_a_member(lab, api, clouds, victim,
+                                                         alices_group):
+    """bob's server, by id, into alice's group: refused naming it, by alice and by an
+    admin (whose token shows every project's servers); nothing changes anywhere."""
+    bobs_server = clouds("site-a", "bob").compute.find_server("atk-1").id
+    before = everything(lab, api, clouds)
+    for user, query in (("alice", ""), ("admin", "?all_projects=true")):
+        reply = api("site-a", "POST", f"/protection-groups/{alices_group['id']}/members"
+                    f"{query}", user=user, expect=400, json={"server_id": bobs_server})
+        assert f"server {bobs_server} is not a server of project ecommerce on site-a" in \
+            reply["error"]["message"], user
+    assert everything(lab, api, clouds) == before
+
+
+def test_a_mapping_to_another_projects_network_or_security_group_changes_nothing(
+        lab, api, clouds, victim, alices_group):
+    """alice points her group's drill at bob's network on site-b, then maps her security
+    group to one of bob's there: each drill fails in its preflight, naming the reference,
+    before anything is copied or built."""
+    bob = clouds("site-b", "bob")
+    bobs_network = bob.network.find_network("dr-atk-net").id
+    bobs_group = bob.network.find_security_group("atk-dr-sg", ignore_missing=True) or \
+        bob.network.create_security_group(name="atk-dr-sg")
+    before = inventory(lab, clouds)
+    mapping = api("site-a", "POST", "/resource-mappings", expect=201, json={
+        "kind": "security_group", "source": "ref-sg", "target": bobs_group.id,
+        "protection_group": REFERRER})["resource_mapping"]
+    try:
+        for override, named in (({"ref-net": bobs_network}, f"no network '{bobs_network}'"),
+                                ({}, f"no security group '{bobs_group.id}'")):
+            started = api("site-b", "POST", f"/protection-groups/{REFERRER}/test-failover",
+                          expect=202, json={"network_mapping": override})["operation"]
+            op = api.wait_operation("site-b", started["id"])
+            (result,) = op["results"]
+            assert (op["status"], result["step"]) == ("failed", "preflight"), op
+            assert f"{named} on site-b for project ecommerce" in result["reason"], result
+    finally:
+        api("site-a", "DELETE", f"/resource-mappings/{mapping['id']}", expect=204)
+    assert inventory(lab, clouds) == before

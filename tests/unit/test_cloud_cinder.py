@@ -245,3 +245,44 @@ def test_volumes_are_filtered_by_metadata_written_as_cinder_reads_it(alice, admi
     status, body = alice.get(f"{vols(alice)}/detail?metadata=group")
     assert status == 400
     assert "metadata='group'" in body["badRequest"]["message"]
+
+
+def test_a_transfer_moves_a_volume_and_its_metadata_to_the_accepting_project(
+        app, alice, admin, fabric):
+    """How the DR service hands a volume it managed as admin in its own project to the
+    tenant, where it holds no admin role."""
+    fabric.array("fa-a").create_volume("recovered", GIB)
+    volume = manage(admin, "recovered", metadata={"site_recovery_group": "g1"})
+    transfers = f"/volume/v3/{admin.project}/volume-transfers"
+    status, made = admin.post(transfers, {"transfer": {"volume_id": volume["id"],
+                                                       "name": "to ecommerce"}})
+    assert status == 202 and made["transfer"]["auth_key"]
+    assert admin.get(f"{vols(admin)}/{volume['id']}")[1]["volume"]["status"] == \
+        "awaiting-transfer"
+    assert "auth_key" not in admin.get(f"{transfers}/{made['transfer']['id']}")[1]["transfer"]
+    # The tenant sees no other project's transfers, and a wrong key takes nothing.
+    accept = f"/volume/v3/{alice.project}/volume-transfers/{made['transfer']['id']}/accept"
+    assert alice.get(f"/volume/v3/{alice.project}/volume-transfers/detail")[1] == \
+        {"transfers": []}
+    status, body = alice.post(accept, {"accept": {"auth_key": "0" * 16}})
+    assert status == 400 and "invalid auth key" in body["badRequest"]["message"]
+    status, _ = alice.post(accept, {"accept": {"auth_key": made["transfer"]["auth_key"]}})
+    assert status == 202
+    mine = alice.get(f"{vols(alice)}/{volume['id']}")[1]["volume"]
+    assert (mine["status"], mine["metadata"]["site_recovery_group"]) == ("available", "g1")
+    assert admin.get(f"{vols(admin)}/detail")[1]["volumes"] == []
+    assert alice.post(accept, {"accept": {"auth_key": made["transfer"]["auth_key"]}})[0] == 404
+
+
+def test_a_deleted_transfer_gives_the_volume_back_and_only_available_volumes_move(
+        alice, admin):
+    volume = create(alice, admin)
+    transfers = f"/volume/v3/{alice.project}/volume-transfers"
+    status, made = alice.post(transfers, {"transfer": {"volume_id": volume["id"]}})
+    assert status == 202
+    again = alice.post(transfers, {"transfer": {"volume_id": volume["id"]}})
+    assert again[0] == 400 and "awaiting-transfer" in again[1]["badRequest"]["message"]
+    listed = alice.get(f"{transfers}/detail?volume_id={volume['id']}")[1]["transfers"]
+    assert [t["id"] for t in listed] == [made["transfer"]["id"]]
+    assert alice.delete(f"{transfers}/{made['transfer']['id']}")[0] == 202
+    assert alice.get(f"{vols(alice)}/{volume['id']}")[1]["volume"]["status"] == "available"

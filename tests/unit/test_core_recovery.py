@@ -13,7 +13,7 @@ from keystoneauth1.token_endpoint import Token
 
 from site_recovery.core import recovery
 from site_recovery.core.config import parse
-from site_recovery.core.model import Server
+from site_recovery.core.model import Project, Server
 from site_recovery.lab.cloud import CloudConfig, CloudServer, create_app
 from site_recovery.lab.cloud.testing import Client, wrap_with_tokens
 from tests.unit.documents import group_document
@@ -252,3 +252,30 @@ def test_the_failover_copies_are_read_from_outputs_heat_resolves_only_when_asked
     engine = SimpleNamespace(clouds=SimpleNamespace(heat=lambda site, project: heat))
     group = SimpleNamespace(project="ecommerce", name="web")
     assert recovery._copy_ids(engine, group, "site-b") == ["copy-1"]
+
+
+def test_a_copy_managed_in_the_dr_accounts_project_is_given_to_the_tenant_even_after_a_lost_key(
+        lab):
+    """The DR account manages as admin in its own project and holds only ``member`` in the
+    tenant's: the copy moves with a volume transfer. A transfer an interrupted run made
+    (its key lost with it) is withdrawn and made again."""
+    lab.fabric.array("fa-a").create_volume("copy-of-web-1", 1 << 30)
+    own = lab.engine.clouds.connect("site-a")
+    tenant = lab.engine.clouds.connect("site-a", Project("Default", "ecommerce"))
+    tags = {recovery.TAG_GROUP: GROUP_ID, recovery.TAG_PURPOSE: "drill",
+            recovery.TAG_SOURCE: lab.volumes["web-1"]}
+    managed = own.block_storage.manage_volume(host="cinder@pure#pure",
+                                              ref={"source-name": "copy-of-web-1"},
+                                              name="test-web-1", metadata=tags)
+    advance(lab.admin)
+    own.block_storage.create_transfer(volume_id=managed.id, name="interrupted")   # key lost
+    waiting = recovery.imported_volumes(own, GROUP_ID, "drill")
+    assert [v.status for v in waiting.values()] == ["awaiting-transfer"]
+
+    recovery._give(own, tenant, waiting[lab.volumes["web-1"]], "to the tenant")
+
+    assert recovery.imported_volumes(own, GROUP_ID, "drill") == {}
+    (given,) = recovery.imported_volumes(tenant, GROUP_ID, "drill").values()
+    assert (given.id, given.status, given.metadata[recovery.TAG_SOURCE]) == \
+        (managed.id, "available", lab.volumes["web-1"])
+    assert list(own.block_storage.transfers()) == []

@@ -78,7 +78,7 @@ def test_members_are_part_of_the_group_and_bump_its_version(sites):
                                    headers=RITA).json["members"]
     assert [m["server_id"] for m in listed] == [server]
     assert listed[0]["id"] == added.json["member"]["id"]          # the same member
-    again = clients["site-b"].post("/v1/protection-groups/prod-ecommerce-web/members",
+    again = clients["site-a"].post("/v1/protection-groups/prod-ecommerce-web/members",
                                    json={"server_id": server}, headers=ALICE)
     assert again.status_code == 409 and "already a member" in again.json["error"]["message"]
     gone = clients["site-b"].delete(

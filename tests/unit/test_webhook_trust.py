@@ -6,11 +6,14 @@ Keystone and Mistral."""
 from __future__ import annotations
 
 import threading
+import uuid
 
 from site_recovery import workbooks
 from site_recovery.webhook.launcher import Root
+from site_recovery.webhook.services import services
 from tests.unit.test_webhook_operations import WEB, launcher, setup_groups
 from tests.unit.webhook_sites import (
+    ADMIN,
     ALICE,
     RITA,
     SERVICE,
@@ -204,3 +207,41 @@ def test_a_same_named_project_in_another_domain_owns_nothing_of_this_one(sites):
         "/v1/protection-groups", headers=stranger).json["protection_groups"]] == ["partners"]
     assert {site: client.get("/v1/protection-groups/web", headers=RITA).json
             for site, client in clients.items()} == before
+
+
+def _members(clients) -> dict:
+    return {site: [m["server_id"] for m in client.get(
+        "/v1/protection-groups/web/members", headers=RITA).json["members"]]
+        for site, client in clients.items()}
+
+
+def test_a_group_takes_only_its_own_projects_servers_checked_on_its_primary_site(sites):
+    """Nova, asked with the caller's token, decides: another project's server (which an
+    admin's token would show) is refused, named, and neither site changes."""
+    clients, _ = sites
+    setup_groups(sites)
+    nova = services(clients["site-a"].application).tenants
+    bobs, alices = str(uuid.uuid4()), str(uuid.uuid4())
+    nova.elsewhere[bobs] = "id-analytics"
+    group_path = "/v1/protection-groups/web/members"
+    versions = [c.get("/v1/protection-groups/web", headers=RITA).json["protection_group"][
+        "version"] for c in clients.values()]
+
+    refused = clients["site-a"].post(group_path, json={"server_id": bobs}, headers=ALICE)
+    assert refused.status_code == 400
+    assert f"server {bobs} is not a server of project ecommerce on site-a" in \
+        refused.json["error"]["message"]
+    as_admin = clients["site-a"].post(f"{group_path}?all_projects=true",
+                                      json={"server_id": bobs}, headers=ADMIN)
+    assert as_admin.status_code == 400, "an admin's token shows it, but it is not alice's"
+    elsewhere = clients["site-b"].post(group_path, json={"server_id": alices}, headers=ALICE)
+    assert elsewhere.status_code == 409 and "add its members there" in \
+        elsewhere.json["error"]["message"]
+    assert _members(clients) == {"site-a": [], "site-b": []}
+    assert [c.get("/v1/protection-groups/web", headers=RITA).json["protection_group"][
+        "version"] for c in clients.values()] == versions
+
+    added = clients["site-a"].post(group_path, json={"server_id": alices}, headers=ALICE)
+    assert added.status_code == 201
+    assert added.json["member"]["server_name"] == f"vm-{alices[:8]}", "Nova's name"
+    assert _members(clients) == {"site-a": [alices], "site-b": [alices]}

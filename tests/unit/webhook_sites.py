@@ -5,6 +5,7 @@ would, and its Mistral launcher records what it was asked to start."""
 from __future__ import annotations
 
 import pytest
+from flask import request
 
 from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober
@@ -13,6 +14,7 @@ from site_recovery.webhook.errors import Unavailable
 from site_recovery.webhook.launcher import Execution, Root
 from site_recovery.webhook.peerlink import PeerUnreachable, Reply
 from site_recovery.webhook.services import services
+from site_recovery.webhook.tenancy import Server, TenantClouds
 from tests.unit.test_core_config import minimal
 
 SERVICE = {"X-Identity-Status": "Confirmed", "X-Project-Id": "svc", "X-Project-Name": "service",
@@ -91,6 +93,25 @@ class RecordingLauncher:
         self.states[execution_id] = ("CANCELLED", "cancelled by the service")
 
 
+class SiteNova(TenantClouds):
+    """A site's cloud as the caller sees it: any server id is a server of the caller's
+    own project, unless ``elsewhere`` names its project (only an admin sees those)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.elsewhere: dict[str, str] = {}        # server id -> its project's id
+
+    def server(self, server_id):
+        mine, roles = request.headers["X-Project-Id"], request.headers.get("X-Roles", "")
+        owner = self.elsewhere.get(server_id, mine)
+        if owner != mine and "admin" not in roles.split(","):
+            return None
+        return Server(server_id, f"vm-{server_id[:8]}", owner)
+
+    def project_id(self, project):
+        return f"id-{project.name}"               # as user() makes them
+
+
 def execution_of(client, op_id: str) -> str:
     """The Mistral execution the service started for ``op_id`` (or a made-up one)."""
     from site_recovery.webhook.models import Operation
@@ -126,7 +147,8 @@ def make_site(tmp_path, name: str, peer: str, **settings):
                            peer={"name": peer, "url": "http://127.0.0.1:9"},
                            clouds={"file": str(here / "clouds.yaml"), "local": name,
                                    "peer": peer}, **settings))
-    app = create_app(config, keystone=False, peer=AppLink(peer), launcher=RecordingLauncher())
+    app = create_app(config, keystone=False, peer=AppLink(peer), launcher=RecordingLauncher(),
+                     tenants=SiteNova(config))
     db.upgrade(services(app).engine)
     prober.ensure_sites(services(app).sessions, config)
     return app

@@ -1,0 +1,101 @@
+"""What a tenant's references point at, asked of this site's cloud with the caller's own
+token, never with the DR account's (which would see every project's).
+
+A protection group protects its own project's servers only: a member is accepted on the
+group's primary site, where its servers run, when Nova shows the server to the caller and
+says it belongs to the group's project. keystonemiddleware hands the views the caller's
+token as a keystoneauth plugin (``keystone.token_auth``), with the caller's catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
+
+from site_recovery.core.config import ServiceConfig
+from site_recovery.core.model import DEFAULT_DOMAIN, Project
+
+from .errors import APIError, Unavailable
+from .identity import Caller
+
+TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    name: str
+    project_id: str
+
+
+class TenantClouds:
+    """This site's Nova and Keystone as the caller sees them."""
+
+    def __init__(self, config: ServiceConfig):
+        self.site = config.site
+        self.region = config.keystone.region_name
+        self.verify = {"compute": config.clouds.verify("local"),
+                       "identity": config.keystone.verify}
+
+    def _get(self, service_type: str, path: str, **params) -> dict | None:
+        """One GET as the caller: its JSON, None for 404."""
+        auth = request.environ.get("keystone.token_auth")
+        if auth is None or not auth.has_user_token:
+            raise Unavailable("the caller's token cannot be used to look the server up")
+        session = ks_session.Session(auth=auth, verify=self.verify[service_type],
+                                     timeout=TIMEOUT)
+        wanted = {"service_type": service_type, "interface": "public",
+                  "region_name": self.region,
+                  **({"version": (3, 0)} if service_type == "identity" else {})}
+        try:
+            reply = session.get(path, params=params or None, raise_exc=False,
+                                endpoint_filter=wanted)
+        except ks_exceptions.ClientException as exc:
+            raise Unavailable(f"{service_type} on {self.site} did not answer: "
+                              f"{type(exc).__name__}") from None
+        if reply.status_code == 404:
+            return None
+        if reply.status_code >= 300:
+            raise Unavailable(f"{service_type} on {self.site} answered HTTP "
+                              f"{reply.status_code} to {path}")
+        return reply.json()
+
+    def server(self, server_id: str) -> Server | None:
+        """The server as Nova shows it to the caller; None if it shows none."""
+        found = self._get("compute", f"/servers/{server_id}")
+        if found is None:
+            return None
+        server = found["server"]
+        return Server(server["id"], server.get("name") or "", server.get("tenant_id", ""))
+
+    def project_id(self, project: Project) -> str | None:
+        """The project's id in this site's Keystone, as the caller may read it."""
+        domain_id = "default"
+        if project.domain != DEFAULT_DOMAIN:
+            domains = (self._get("identity", "/domains", name=project.domain)
+                       or {}).get("domains", [])
+            if not domains:
+                return None
+            domain_id = domains[0]["id"]
+        projects = (self._get("identity", "/projects", name=project.name,
+                              domain_id=domain_id) or {}).get("projects", [])
+        return projects[0]["id"] if projects else None
+
+
+def member_server(tenants: TenantClouds, who: Caller, project: Project, primary: str,
+                  server_id: str) -> Server:
+    """The server ``server_id`` if it may join a group of ``project`` whose primary site is
+    ``primary``; else a 409 (wrong site) or a 400 naming the server."""
+    if primary != tenants.site:
+        raise APIError(f"this protection group runs on {primary}: add its members there, "
+                       "where its servers are", status=409)
+    server = tenants.server(server_id)
+    owner = who.project_id if who.project == project else tenants.project_id(project)
+    if server is None or not owner or server.project_id != owner:
+        raise APIError(f"server {server_id} is not a server of project {project} on "
+                       f"{tenants.site}: a protection group protects its own project's "
+                       "servers only", status=400)
+    return server
