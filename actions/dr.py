@@ -52,6 +52,14 @@ def execution_of(context) -> str | None:
     return getattr(getattr(context, "execution", None), "workflow_execution_id", None)
 
 
+def step_key(context) -> str | None:
+    """What makes one run of one task one peer step: Mistral's task execution (and its
+    rerun), which stays the same when Mistral runs the action again for the task."""
+    execution = getattr(context, "execution", None)
+    task = getattr(execution, "task_execution_id", None)
+    return f"{task}.{getattr(execution, 'task_rerun_no', 0) or 0}" if task else None
+
+
 def _refused(action: str, exc: NotAuthorized) -> actions.Result:
     LOG.warning("%s refused: %s", action, exc)
     return actions.Result(error=f"{action}: refused, nothing done: {exc}")
@@ -90,10 +98,11 @@ class Step(actions.Action):
         started, started_at = time.monotonic(), datetime.now(UTC).isoformat()
         try:
             dr = engine()
-            dr.service.report(execution_of(context), self.operation_id,
-                              protection_group_id=self.group_id, status=Status.RUNNING,
-                              step=self.step)
-            result = self.function(dr, self.group_id, **self.arguments)
+            operation = dr.service.report(execution_of(context), self.operation_id,
+                                          protection_group_id=self.group_id,
+                                          status=Status.RUNNING, step=self.step)
+            result = self.function(dr.for_step(step_key(context), operation), self.group_id,
+                                   **self.arguments)
         except NotAuthorized as exc:
             return _refused(self.step, exc)
         except Exception as exc:            # every failure becomes a message

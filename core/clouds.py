@@ -1,11 +1,12 @@
-"""Clients for the two sites and their arrays, from the one configuration file.
+"""Clients for this site's cloud and the arrays, from the one configuration file.
 
-The workflows act with the DR service's own account on each site (``clouds.local`` and
-``clouds.peer``). What they build for a tenant lives in the tenant's project, so a
-connection may be scoped to a project by domain and name (the service account holds a
-role there):
-the recovered stack, servers and volumes are then the tenant's, visible with its own
-credentials. Every client has the configured API timeout.
+The workflows act with the DR service's own account on this site (``clouds.local``); the
+peer site's cloud they reach only through the peer's protection service (a peer step:
+:mod:`site_recovery.core.peer`), so this site holds no credentials for it. What they
+build for a tenant lives in the tenant's project, so a connection may be scoped to a
+project by domain and name (the service account holds ``member`` there): the recovered
+stack, servers and volumes are then the tenant's, visible with its own credentials.
+Every client has the configured API timeout.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ class Clouds:
         self._lock = threading.RLock()          # heat() makes its session() inside
 
     def _auth(self, site: str, project: Project | None) -> dict:
-        auth = dict(self.config.clouds.auth(self.config.which(site)))
+        if site != self.config.site:
+            raise ConfigError(f"{site}'s cloud is reached only through its protection "
+                              f"service (a peer step): {self.config.site} holds no "
+                              "credentials for it")
+        auth = dict(self.config.clouds.auth("local"))
         if project is not None:
             for key in ("project_id", "project_domain_id"):
                 auth.pop(key, None)
@@ -56,7 +61,7 @@ class Clouds:
 
     def _ca(self, site: str) -> dict:
         """openstacksdk's arguments for how ``site``'s cloud is verified."""
-        verify = self.config.clouds.verify(self.config.which(site))
+        verify = self.config.clouds.verify("local")
         return {"verify": True, **({"cacert": verify} if isinstance(verify, str) else {})}
 
     def session(self, site: str, project: Project | None = None) -> ks_session.Session:
@@ -64,7 +69,7 @@ class Clouds:
             auth=v3.Password(**{k: v for k, v in self._auth(site, project).items()
                                 if k in _PASSWORD_ARGS}),
             timeout=self.config.engine.api_timeout,
-            verify=self.config.clouds.verify(self.config.which(site))))
+            verify=self.config.clouds.verify("local")))
 
     def heat(self, site: str, project: Project):
         """python-heatclient for ``project`` on ``site``."""

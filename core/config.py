@@ -113,8 +113,10 @@ class MistralConfig(_Strict):
 
 
 class CloudsConfig(_Strict):
-    """clouds.yaml entries holding the DR service's credentials on each site: the
-    workflows use both, and this service signs in to the peer's Keystone with ``peer``."""
+    """clouds.yaml entries: ``local``, the DR service's account on this site, which the
+    workflows act with; ``peer``, the peer account on the peer site's Keystone, which
+    holds only the ``site_recovery_service`` role there and opens nothing but the peer's
+    protection service (metadata sync and peer steps)."""
 
     file: Path
     local: str
@@ -165,6 +167,7 @@ class WorkflowsConfig(_Strict):
     failover: str = _pack_workflow(OperationKind.FAILOVER)
     failback: str = _pack_workflow(OperationKind.FAILBACK)
     site_failover: str = _pack_workflow(OperationKind.SITE_FAILOVER)
+    peer_step: str = _pack_workflow(OperationKind.PEER_STEP)
 
     def of(self, kind: OperationKind) -> str:
         return getattr(self, OperationKind(kind).value)
@@ -331,11 +334,6 @@ class ServiceConfig(_Strict):
             if array.site == site:
                 return array
         raise ConfigError(f"arrays: no array is configured for site {site}")
-
-    def which(self, site: str) -> Literal["local", "peer"]:
-        if site not in self.sites:
-            raise ConfigError(f"site {site!r} is not {self.site} or {self.peer.name}")
-        return "local" if site == self.site else "peer"
 
 
 def _read_secret(path: Path, setting: str) -> str:

@@ -48,6 +48,9 @@ class OperationKind(enum.StrEnum):
     FAILOVER = "failover"
     FAILBACK = "failback"
     SITE_FAILOVER = "site_failover"
+    # One step of an operation the peer site runs, on this site's cloud (its VMs, its
+    # copies, its side of the replication): each site acts with its own keys only.
+    PEER_STEP = "peer_step"
 
     @property
     def label(self) -> str:
@@ -305,3 +308,34 @@ class ExecutionReport(ProgressReport):
     its workflow says it runs, a claim the service checks against the execution's root."""
 
     operation_id: Ref | None = None
+
+
+# -- what a site asks of its peer ------------------------------------------------------------
+
+class PeerStepName(enum.StrEnum):
+    """The steps a site runs for its peer, on its own cloud: the only ones it runs so."""
+
+    STOP_SERVERS = "stop_servers"                 # members, or (copies) failover copies
+    REVERSE_REPLICATION = "reverse_replication"   # the failover copies, back home
+    REMOVE_COPY = "remove_copy"                   # a drill's or a failover's copy
+
+    @property
+    def label(self) -> str:
+        """For people: ``stop servers``."""
+        return self.value.replace("_", " ")
+
+
+class PeerStepRequest(BaseModel):
+    """A peer step as the asking site's workflow sends it: which group, which step with
+    which arguments, and the key that makes asking again return the same step (the asking
+    step's Mistral execution and name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protection_group_id: Ref
+    step: PeerStepName
+    copies: bool = False                          # stop_servers: the failover copies
+    purpose: Purpose | None = None                # remove_copy: which copy
+    key: Annotated[str, StringConstraints(min_length=1, max_length=100,
+                                          pattern=r"^[A-Za-z0-9_.:-]+$")]
+    requested_by: dict[StepName, Text] = Field(default_factory=dict, max_length=FINDINGS_MAX)

@@ -47,8 +47,11 @@ def conflicting(operation: OperationKind) -> tuple[OperationKind, ...]:
     A protect waits for any operation, and every operation waits for a protect (the
     group's replication is being set up); a drill waits for any operation; a failover
     only for a protect or another move of the group, as a drill must never hold back a
-    recovery."""
+    recovery; a peer step is a part of an operation the peer site already holds the group
+    for."""
     operation = OperationKind(operation)
+    if operation is OperationKind.PEER_STEP:
+        return ()                  # a part of an operation the peer holds the group for
     if operation.runs_on_primary:
         return KINDS
     return (*MOVING, *ON_PRIMARY) if operation.moves else (*MOVING, *DRILLS, *ON_PRIMARY)

@@ -30,7 +30,8 @@ from . import capture as capturing
 from . import protection, stacks
 from .clouds import Clouds
 from .config import ServiceConfig
-from .model import GroupStatus
+from .model import GroupStatus, PeerStepName, PeerStepRequest
+from .peer import PeerService, PeerStepFailed
 from .plan import GroupPlan, PlanError, array_volume_name, cinder_id_of, spec_document
 from .service import Protector
 
@@ -49,18 +50,33 @@ class StepFailed(RuntimeError):
 
 @dataclass
 class Engine:
-    """What every step needs: the configuration, both sites' clients, this site's service."""
+    """What every step needs: the configuration, this site's clients and service, the peer
+    site's service (what a step needs of the peer's cloud, the peer does: a peer step),
+    and the key that makes a step's peer step the same one when the step runs again."""
 
     config: ServiceConfig
     clouds: Clouds
     service: Protector
     sleep: Callable[[float], None] = time.sleep
+    peer: PeerService | None = None
+    step_key: str | None = None
+    operation_id: str | None = None
 
     @classmethod
     def from_config(cls, config: ServiceConfig) -> Engine:
         clouds = Clouds(config)
         return cls(config, clouds, Protector(clouds.session(config.site),
-                                             timeout=config.engine.api_timeout))
+                                             timeout=config.engine.api_timeout),
+                   peer=PeerService(config))
+
+    def for_step(self, key: str | None, operation_id: str | None = None) -> Engine:
+        """This engine for one run of one step (``key``: its Mistral task execution) of
+        operation ``operation_id``."""
+        return replace(self, step_key=key, operation_id=operation_id)
+
+    @property
+    def site(self) -> str:
+        return self.config.site
 
     def group(self, group_id: str) -> GroupPlan:
         return GroupPlan(self.service.group(group_id))
@@ -492,6 +508,9 @@ def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = 
     purpose = Purpose(purpose).value
     group = engine.group(group_id)
     site = site or group.secondary
+    if site != engine.site:
+        _on_peer(engine, group, PeerStepName.REMOVE_COPY, purpose=purpose)
+        return {"removed_by": site}
     heat = engine.clouds.heat(site, group.project)
     name = stacks.stack_name(purpose, group.name)
     stack = _find_stack(heat, name)
@@ -564,6 +583,9 @@ def stop_servers(engine: Engine, group_id: str, site: str | None = None,
     except StorageError as exc:
         raise StepFailed(f"protection group {group.name}: nothing was stopped, the last "
                          f"replication could not follow: {exc}") from None
+    if site != engine.site:
+        _on_peer(engine, group, PeerStepName.STOP_SERVERS, copies=copies)
+        return {"stopped_by": site}
     conn = engine.clouds.connect(site, group.project)
     ids = _copy_ids(engine, group, site) if copies else group.server_ids
     stopping = []
@@ -621,16 +643,48 @@ def reverse_replication(engine: Engine, group_id: str) -> dict:
     """Make the failover copies replicate back to the group's original site (both arrays
     must answer). Runs while the copy is the primary."""
     group = engine.group(group_id)
-    copies = imported_volumes(engine.clouds.connect(group.primary, group.project), group.id,
-                              Purpose.FAILOVER.value)
+    if group.primary != engine.site:               # the copies are the peer's
+        _on_peer(engine, group, PeerStepName.REVERSE_REPLICATION)
+        return {"reversed_by": group.primary}
+    copies = failover_copies(engine, group)
     missing = sorted(v.id for v in group.volumes if v.id not in copies)
     if missing:
         raise StepFailed(f"protection group {group.name}: no failover copy of volumes "
                          f"{missing} on {group.primary}; nothing to fail back")
     spec = group.protection(engine.config)
     members = engine.clouds.storage().protect(
-        spec, [array_volume_name(v.id) for v in copies.values()])
+        spec, [array_volume_name(copy) for copy in copies.values()])
     return {"array_group": spec.name, "volumes": len(members)}
+
+
+def failover_copies(engine: Engine, group: GroupPlan) -> dict[str, str]:
+    """The group's failover copies on its primary site (the site it failed over to): the
+    copy's volume id by the member volume it copies; the peer's service tells its own."""
+    if group.primary != engine.site:
+        try:
+            return engine.peer.copies(group.id, Purpose.FAILOVER.value)
+        except PeerStepFailed as exc:
+            raise StepFailed(f"protection group {group.name}: {exc}") from None
+    conn = engine.clouds.connect(group.primary, group.project)
+    return {source: volume.id for source, volume in
+            imported_volumes(conn, group.id, Purpose.FAILOVER.value).items()}
+
+
+def _on_peer(engine: Engine, group: GroupPlan, step: PeerStepName, **arguments) -> dict:
+    """Have the peer site run ``step`` of ``group`` on its own cloud, with its own keys,
+    and wait for it: what it found. The step's key makes a rerun find the same one."""
+    if not engine.step_key:
+        raise StepFailed(f"protection group {group.name}: {step.label} on the peer site "
+                         "runs only inside a workflow")
+    try:
+        return engine.peer.run_step(PeerStepRequest(
+            protection_group_id=group.id, step=step, key=engine.step_key,
+            requested_by={"site": engine.site, "group": group.name,
+                          **({"operation": engine.operation_id} if engine.operation_id
+                             else {})}, **arguments),
+            timeout=engine.config.engine.stack_timeout + engine.config.engine.volume_timeout)
+    except PeerStepFailed as exc:
+        raise StepFailed(f"protection group {group.name}: {exc}") from None
 
 
 def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
@@ -639,8 +693,7 @@ def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
     group = engine.group(group_id)
     spec = group.protection(engine.config)          # from the copy back to home
     home = engine.clouds.connect(group.secondary, group.project)
-    copies = imported_volumes(engine.clouds.connect(group.primary, group.project), group.id,
-                              Purpose.FAILOVER.value)
+    copies = failover_copies(engine, group)
     gone = sorted(source for source in copies
                   if home.block_storage.find_volume(source, ignore_missing=True) is None)
     if gone:
@@ -648,7 +701,7 @@ def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
                          f"{group.secondary}; failback restores in place and needs them")
     storage = engine.clouds.storage()
     point = _named_point(storage, spec, point_name)
-    restored = storage.restore(spec, point, {group.array_source(spec, copy.id):
+    restored = storage.restore(spec, point, {group.array_source(spec, copy):
                                              group.array_source(spec, source)
                                              for source, copy in copies.items()})
     return {"restored": len(restored), "recovery_point": point.name}

@@ -40,6 +40,10 @@ ACCOUNTS = (
     Account("dr-admin", "dr-admin-pass", "admin", ("admin", "dr_site_admin")),
     Account("site-recovery", "site-recovery-pass", "service",
             ("admin", "service", "site_recovery_service")),
+    # What the other site signs in with here: the peer account, which opens this site's
+    # protection service (its /v1/internal API) and nothing else.
+    Account("site-recovery-peer", "site-recovery-peer-pass", "service",
+            ("site_recovery_service",)),
     Account("heat", "heat-pass", "service", ("admin", "service")),
     Account("mistral", "mistral-pass", "service", ("admin", "service")),
     Account("cloud", "cloud-pass", "service", ("service",)),

@@ -122,8 +122,11 @@ class Lab:
     def _site_config(self, site: SiteLayout) -> Path:
         """The site's configuration file, shared by its protection service and the actions
         its Mistral runs, as in a deployment: the protection service, peered with the other
-        site's and probing it every second; both sites' clouds as the DR service account
-        (``clouds.yaml``); the site's array (its API token in a file, the simulator's CA);
+        site's and probing it every second; this site's cloud as the DR service account,
+        and the peer's Keystone as the peer account, which opens only the peer's protection
+        service (``clouds.yaml``), and the peer account of this site's Keystone as the one
+        the peer calls with (``internal.peer``); the site's array (its API token in a file,
+        the simulator's CA);
         Alertmanager alerts accepted with the bearer secret in ``alert.secret``, whose one
         rule records a ``SiteDown`` alert for the peer without acting on it.
         """
@@ -137,10 +140,11 @@ class Lab:
         clouds = here / "clouds.yaml"
         ca_file = str(self.ca_file())
         _write(clouds, yaml.safe_dump({"clouds": {
-            layout.name: {"auth": layout.auth("site-recovery"), "region_name": REGION,
+            layout.name: {"auth": layout.auth(user), "region_name": REGION,
                           "identity_api_version": 3, "interface": "public",
                           "cacert": ca_file}
-            for layout in (site, peer)}}, sort_keys=False), private=True)
+            for layout, user in ((site, "site-recovery"), (peer, "site-recovery-peer"))}},
+            sort_keys=False), private=True)
         database = f"sqlite:///{here / 'protector.db'}"
         if self.options.protector_database == "postgresql":
             name = postgres.database_name(site, "protector")
@@ -158,6 +162,7 @@ class Lab:
                          "password_file": str(here / "keystone.password"),
                          "project_name": account.project},
             "clouds": {"file": str(clouds), "local": site.name, "peer": peer.name},
+            "internal": {"peer": keystone.account_ids(site, "site-recovery-peer")},
             "arrays": [{"name": layout.array_name, "site": layout.name,
                         "address": f"{HOST}:{layout.port('array')}",
                         "token_file": str(self._array_token(here, layout)),

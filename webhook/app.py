@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from site_recovery.core.clouds import Clouds
 from site_recovery.core.config import ServiceConfig
 
 from . import (
@@ -65,7 +66,7 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout, config.peer.name,
                  config.peer_verify)[0]),
-             tenants or TenantClouds(config)).init_app(app)
+             tenants or TenantClouds(config), Clouds(config)).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):

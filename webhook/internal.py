@@ -15,10 +15,11 @@ from flask import Blueprint, request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from site_recovery.core.model import DEFAULT_DOMAIN, Project
+from site_recovery.core.model import DEFAULT_DOMAIN, Project, Purpose
+from site_recovery.core.recovery import imported_volumes
 
 from . import audit, db, schemas
-from .errors import Conflict, NotFound
+from .errors import APIError, Conflict, NotFound
 from .identity import Caller, caller
 from .models import ProtectionGroup, owned_by
 from .params import body, bounded_int
@@ -80,6 +81,27 @@ def show_group(object_id: str):
         if group is None:
             raise NotFound(f"protection group {object_id!r} not found")
         return {"document": group_document(group).model_dump(mode="json")}
+
+
+@bp.get("/protection-groups/<object_id>/copies")
+def copies(object_id: str):
+    """The group's copies of one purpose (``?purpose=``) on this site's cloud, copy id by
+    the member volume it copies: what a failback on the peer site restores from."""
+    _internal(PEER)
+    try:
+        purpose = Purpose(request.args.get("purpose", ""))
+    except ValueError:
+        raise APIError("purpose must be one of " + ", ".join(Purpose), field="purpose") \
+            from None
+    site = services()
+    with site.sessions() as session:
+        group = session.get(ProtectionGroup, object_id)
+        if group is None:
+            raise NotFound(f"protection group {object_id!r} not found")
+        project = group.project
+    conn = site.clouds.connect(site.config.site, project)
+    return {"copies": {source: volume.id for source, volume in
+                       imported_volumes(conn, object_id, purpose.value).items()}}
 
 
 @bp.put("/protection-groups/<object_id>/capture")

@@ -117,6 +117,15 @@ ROUTES: dict[str, tuple] = {
     "operations.report_progress": ("internal", "An action's report from inside a Mistral "
                                    "execution: whether it may act, and its progress",
                                    schemas.ExecutionReport, [], 200),
+    "operations.start_peer_step": ("internal", "A step the peer's operation needs of this "
+                                   "site's cloud, run here with this site's keys",
+                                   schemas.PeerStepRequest, [], 202),
+    "operations.show_peer_step": ("internal", "A peer step, as the peer waits for it", None,
+                                  [], 200),
+    "internal.copies": ("internal", "A group's copies on this site's cloud, by the volume "
+                        "each copies", None,
+                        [_query("purpose", {"type": "string", "enum": ["drill", "failover"]},
+                                "which copies")], 200),
 }
 PUBLIC = {"healthz", "metrics", "openapi.spec", "alerts.alertmanager"}
 ERROR = {"$ref": "#/components/schemas/Error"}

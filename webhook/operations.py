@@ -1,6 +1,6 @@
 """DR operations over HTTP: start them (protect, drill, cleanup, failover, failback, site
-failover), follow them, retry what failed; and the internal endpoint where the workflows
-report progress.
+failover), follow them, retry what failed; the internal endpoint where the workflows
+report progress; and the peer site's: the steps it asks of this site's cloud.
 
 The views check the caller's role and find the groups in the caller's project; the
 operation's life is :class:`~.lifecycle.Lifecycle`'s. A group's recovery operations start
@@ -19,7 +19,7 @@ from flask import Blueprint, request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from site_recovery.core.model import OperationKind
+from site_recovery.core.model import OperationKind, PeerStepName, PeerStepRequest
 
 from . import schemas
 from .errors import APIError, Conflict, NotFound
@@ -216,7 +216,12 @@ def retry(op_id: str):
     who = caller()
     everyone = site.policy.all_projects(who)
     with site.sessions() as session:
-        kind = OperationKind(_visible(session, op_id, who, everyone).type)
+        op = _visible(session, op_id, who, everyone)
+        kind, asked_by = OperationKind(op.type), op.params.get("requested_by", {})
+    if kind is PEER_STEP:
+        raise Conflict(f"operation {op_id} is a step site {asked_by.get('site')} asked of "
+                       f"this site: retry that site's operation "
+                       f"{asked_by.get('operation', '')}".rstrip())
     site.policy.require(RULE[kind], who)
     return _shown(site.operations.retry(
         op_id, actor=who.actor, requested_project=who.project,
@@ -234,3 +239,48 @@ def report_progress(execution_id: str):
     site.policy.require_internal(caller(), InternalCaller.WORKFLOWS)
     return {"operation_id": site.operations.admit(execution_id,
                                                   body(schemas.ExecutionReport))}
+
+
+# -- what the peer site asks of this one -----------------------------------------------------
+
+PEER_STEP = OperationKind.PEER_STEP
+
+
+@bp.post("/internal/peer-steps")
+def start_peer_step():
+    """A step an operation of the peer site needs of this site's cloud, run here with this
+    site's keys (the peer holds none of them): recorded as this site's own ``peer_step``
+    operation and run by this site's Mistral. Asked again with the same key, it answers
+    the same operation and starts nothing."""
+    site = services()
+    who = caller()
+    site.policy.require_internal(who, InternalCaller.PEER)
+    asked = body(PeerStepRequest)
+    if asked.step is PeerStepName.REMOVE_COPY and asked.purpose is None:
+        raise APIError("remove_copy needs the purpose of the copy to remove", field="purpose")
+    with site.sessions() as session:
+        group = session.get(ProtectionGroup, asked.protection_group_id)
+        if group is None:
+            raise NotFound(f"protection group {asked.protection_group_id!r} not found")
+    here = site.config.site
+    arguments = {PeerStepName.STOP_SERVERS: {"site": here, "copies": asked.copies},
+                 PeerStepName.REMOVE_COPY: {"site": here, "purpose": asked.purpose},
+                 PeerStepName.REVERSE_REPLICATION: {}}[asked.step]
+    started = site.operations.start(Start(
+        PEER_STEP, [group], {**who.actor, "site": site.config.peer.name},
+        requested_project=None, key=f"peer-step:{asked.key}",
+        params={"step": asked.step.value, "arguments": arguments,
+                "requested_by": {**asked.requested_by, "site": site.config.peer.name}}))
+    return _shown(started)
+
+
+@bp.get("/internal/operations/<op_id>")
+def show_peer_step(op_id: str):
+    """A peer step, for the peer site's workflow that waits for it."""
+    site = services()
+    site.policy.require_internal(caller(), InternalCaller.PEER)
+    with site.sessions() as session:
+        op = session.get(Operation, op_id)
+        if op is None or op.type != PEER_STEP:
+            raise NotFound(f"peer step {op_id!r} not found")
+        return {"operation": operation_view(op)}

@@ -1,9 +1,10 @@
-"""Calls to the peer site's protection service, as this service's own account there.
+"""Calls to the peer site's protection service, as the peer account.
 
 The two sites have independent Keystones, so a user's token means nothing to the peer:
-site-to-site calls sign in to the peer's Keystone with the ``clouds.peer`` entry and the
-peer checks that account's ``service`` role. Every call has the configured timeout; a peer
-that does not answer (its service or its Keystone) is :class:`PeerUnreachable`.
+site-to-site calls sign in to the peer's Keystone as the peer account (the ``clouds.peer``
+entry; :func:`site_recovery.core.peer.peer_session`), which the peer checks. Every call
+has the configured timeout; a peer that does not answer (its service or its Keystone) is
+:class:`PeerUnreachable`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 
 from site_recovery.core.config import ServiceConfig
+from site_recovery.core.peer import peer_session
 
 
 class PeerUnreachable(Exception):
@@ -37,20 +38,14 @@ class PeerLink:
         self.name = config.peer.name
         self._url = str(config.peer.url).rstrip("/")
         self._timeout = config.peer.sync_timeout
-        self._auth = config.clouds.auth("peer")
-        self._keystone_verify = config.clouds.verify("peer")
+        self._config = config
+        config.clouds.auth("peer")                # a broken entry stops the start
         self._verify = config.peer_verify
         self._session: ks_session.Session | None = None
 
     def _signed_in(self) -> ks_session.Session:
         if self._session is None:
-            auth = self._auth
-            self._session = ks_session.Session(auth=v3.Password(
-                auth_url=auth["auth_url"], username=auth["username"],
-                password=auth["password"], project_name=auth.get("project_name", "service"),
-                user_domain_name=auth.get("user_domain_name", "Default"),
-                project_domain_name=auth.get("project_domain_name", "Default")),
-                timeout=self._timeout, verify=self._keystone_verify)
+            self._session = peer_session(self._config, self._timeout)
         return self._session
 
     def request(self, method: str, path: str, body: dict | None = None) -> Reply:

@@ -28,6 +28,7 @@ from site_recovery.core.model import (
     Version,
 )
 from site_recovery.core.model import ExecutionReport as ExecutionReport  # /v1/internal's
+from site_recovery.core.model import PeerStepRequest as PeerStepRequest  # /v1/internal's
 
 from .registry import ChangeAction, DocumentKind
 

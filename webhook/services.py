@@ -12,6 +12,7 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from site_recovery.core.clouds import Clouds
     from site_recovery.core.config import ServiceConfig
 
     from .launcher import Launcher
@@ -33,6 +34,7 @@ class Services:
     launcher: Launcher                     # this site's Mistral
     operations: Lifecycle                  # DR operations, from start to end
     tenants: TenantClouds                  # this site's cloud, as the caller sees it
+    clouds: Clouds                         # this site's cloud, as the DR account
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

@@ -134,6 +134,18 @@ class _Admin:
         return self.call("POST", f"/{collection}", json={key: body})[key]
 
 
+def account_ids(site: SiteLayout, user: str) -> dict[str, str]:
+    """A lab account's user and project ids in ``site``'s Keystone: what a service pins
+    as the account that may call it (``internal.peer``)."""
+    api = _Admin(site)
+    account = site.account(user)
+    (found,) = api.call("GET", "/users", params={"name": user, "domain_id": "default"})[
+        "users"]
+    (project,) = api.call("GET", "/projects", params={"name": account.project,
+                                                      "domain_id": "default"})["projects"]
+    return {"user_id": found["id"], "project_id": project["id"]}
+
+
 def provision(site: SiteLayout):
     """Roles, projects, users, the Heat domain and the site's catalog (idempotent)."""
     api = _Admin(site)

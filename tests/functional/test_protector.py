@@ -218,10 +218,12 @@ def test_install_replaces_an_older_version_moves_the_trigger_and_leaves_a_newer_
 
 # heat: another service's account (admin and service in the service project); the DR
 # service account (site-recovery) also holds site_recovery_service. On the public routes
-# both are admins like any other. mallory: a member of a project named like alice's
-# (ecommerce) in another domain, a stranger like bob.
+# both are admins like any other. site-recovery-peer: the account the peer site signs in
+# with, which holds site_recovery_service alone: the peer's routes, nothing else. mallory:
+# a member of a project named like alice's (ecommerce) in another domain, a stranger like
+# bob.
 USERS = ("anonymous", "alice", "rita", "bob", "mallory", "admin", "dr-admin", "heat",
-         "site-recovery")
+         "site-recovery", "site-recovery-peer")
 
 
 def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
@@ -242,8 +244,9 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
          dict(anonymous=401, alice=403, rita=403, bob=403, admin=200, **{"dr-admin": 200})),
         ("site-a", "PATCH", group, {"description": "matrix"},
          dict(anonymous=401, alice=200, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
+        # A made-up server: alice may add members, but Nova shows her no such server.
         ("site-a", "POST", f"{group}/members", {"server_id": str(uuid.uuid4())},
-         dict(anonymous=401, alice=201, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
+         dict(anonymous=401, alice=400, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
         ("site-b", "POST", f"{group}/test-failover", {},
          dict(anonymous=401, alice=202, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
         ("site-b", "POST", f"{group}/test-failover{everyone}", {},
@@ -256,18 +259,23 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
         # The DR service's own doors: the workflows' and the peer's only. A made-up
         # execution is no workflow of the service's, whoever reports it.
         ("site-b", "POST", "/internal/executions/none/progress", {"status": "running"},
-         {**refused, "site-recovery": 403}),
-        ("site-b", "GET", internal, None, {**refused, "site-recovery": 200}),
+         {**refused, "site-recovery": 403, "site-recovery-peer": 403}),
+        ("site-b", "GET", internal, None,
+         {**refused, "site-recovery": 200, "site-recovery-peer": 403}),
         ("site-b", "POST", "/internal/forward", {"change": {}, "actor": {}},
-         {**refused, "site-recovery": 400}),
+         {**refused, "site-recovery": 403, "site-recovery-peer": 400}),
         ("site-b", "DELETE", f"{internal}?version=99", None,
-         {**refused, "site-recovery": 409}),
+         {**refused, "site-recovery": 403, "site-recovery-peer": 409}),
+        ("site-b", "POST", "/internal/peer-steps", {"protection_group_id": group_id,
+                                                    "step": "stop_servers", "key": "matrix"},
+         {**refused, "site-recovery": 403, "site-recovery-peer": 202}),
         ("site-a", "DELETE", group, None,
          dict(anonymous=401, alice=204, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
     ]
     for *_, expected in rows:
         for account in ("heat", "site-recovery"):
             expected.setdefault(account, expected["admin"])
+        expected.setdefault("site-recovery-peer", 403)   # no reader role: no public route
         expected.setdefault("mallory", expected["bob"])
     return rows
 

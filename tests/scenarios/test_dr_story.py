@@ -201,6 +201,17 @@ def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab,
         shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
         assert (shown["primary_site"], shown["secondary_site"], shown["status"]) == (
             "site-b", "site-a", "failed_over")
+    # site-b holds no key to site-a's cloud: site-a's own service stopped the VMs.
+    assert peer_steps(api, "site-a", op["id"]) == [("stop_servers", "completed")]
+
+
+def peer_steps(api, site: str, asked_by: str) -> list[tuple[str, str]]:
+    """The peer steps ``site`` ran for the peer's operation ``asked_by``, oldest first."""
+    operations = api(site, "GET", "/operations?all_projects=true", user="admin")["operations"]
+    return [(o["params"]["step"], o["status"])
+            for o in sorted(operations, key=lambda o: o["created_at"])
+            if o["operation_type"] == "peer_step"
+            and o["params"]["requested_by"].get("operation") == asked_by]
 
 
 def test_failback_brings_the_web_group_home_in_place_and_removes_the_dr_copy(
@@ -229,6 +240,10 @@ def test_failback_brings_the_web_group_home_in_place_and_removes_the_dr_copy(
     for site in ("site-a", "site-b"):
         shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
         assert (shown["primary_site"], shown["status"]) == ("site-a", "protected")
+    # What the failback needed of site-b's cloud, site-b's own service did.
+    assert peer_steps(api, "site-b", op["id"]) == [
+        ("stop_servers", "completed"), ("reverse_replication", "completed"),
+        ("remove_copy", "completed")]
 
 
 def volumes_of(conn, server_id: str) -> list:

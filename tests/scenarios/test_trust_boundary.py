@@ -234,6 +234,26 @@ def test_the_dr_account_holds_no_admin_role_in_tenant_projects(lab):
         assert ("service", "admin") in held, (site.name, held)
 
 
+def test_a_sites_keys_to_its_peer_open_only_the_peers_protection_service(lab):
+    """Each site's configuration names, for its peer, only the peer account: it holds
+    ``site_recovery_service`` in the peer's service project and no other role anywhere,
+    so it reaches no cloud (the role matrix shows it refused everywhere else)."""
+    for site in lab.sites.values():
+        peer = lab.sites[site.peer]
+        here = site.run_dir / "webhook"
+        entries = yaml.safe_load((here / "clouds.yaml").read_text())["clouds"]
+        assert entries[peer.name]["auth"]["username"] == "site-recovery-peer"
+        assert entries[site.name]["auth"]["username"] == "site-recovery"
+        token = {"X-Auth-Token": keystone.token(peer, "admin")}
+        user = requests.get(f"{peer.keystone_url}/users", params={"name": "site-recovery-peer"},
+                            headers=token, timeout=30).json()["users"][0]
+        assignments = requests.get(f"{peer.keystone_url}/role_assignments", params={
+            "user.id": user["id"], "include_names": "true"}, headers=token,
+            timeout=30).json()["role_assignments"]
+        assert {(a["scope"]["project"]["name"], a["role"]["name"]) for a in assignments} == \
+            {("service", "site_recovery_service")}
+
+
 def test_another_projects_server_is_refused_as_a_member(lab, api, clouds, victim,
                                                          alices_group):
     """bob's server, by id, into alice's group: refused naming it, by alice and by an

@@ -12,7 +12,8 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.token_endpoint import Token
 
 from site_recovery.core import recovery
-from site_recovery.core.config import parse
+from site_recovery.core.clouds import Clouds
+from site_recovery.core.config import ConfigError, parse
 from site_recovery.core.model import Project, Server
 from site_recovery.lab.cloud import CloudConfig, CloudServer, create_app
 from site_recovery.lab.cloud.testing import Client, wrap_with_tokens
@@ -279,3 +280,53 @@ def test_a_copy_managed_in_the_dr_accounts_project_is_given_to_the_tenant_even_a
     assert (given.id, given.status, given.metadata[recovery.TAG_SOURCE]) == \
         (managed.id, "available", lab.volumes["web-1"])
     assert list(own.block_storage.transfers()) == []
+
+
+# -- the peer's cloud: through the peer's service ---------------------------------------------
+
+class PeerService:
+    """The peer site's protection service as the engine asks it: what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def run_step(self, request, timeout):
+        self.asked.append((request.step.value, request.key, request.copies, request.purpose))
+        return {}
+
+
+class LinkUp:
+    def check_link(self, source, target):
+        return None
+
+
+def test_what_a_step_needs_of_the_peers_cloud_it_asks_of_the_peers_service(tmp_path):
+    """site-b runs web's planned failover: the VMs to stop are site-a's. site-b holds no
+    credentials for site-a's cloud; site-a's service stops them, once per task."""
+    config = parse(minimal(tmp_path, site="site-b",
+                           peer={"name": "site-a", "url": "http://127.0.0.1:15010"},
+                           clouds={"file": str(tmp_path / "clouds.yaml"), "local": "site-b",
+                                   "peer": "site-a"}, arrays=[
+        {"name": array, "site": site, "address": array, "token_file": str(tmp_path / "t"),
+         "cinder_host": "cinder@pure#pure"} for array, site in (("fa-a", "site-a"),
+                                                                ("fa-b", "site-b"))]))
+    clouds = Clouds(config)
+    with pytest.raises(ConfigError, match="site-a's cloud is reached only through "
+                                                   "its protection service"):
+        clouds.connect("site-a", Project("Default", "ecommerce"))
+    service = Service({"id": GROUP_ID, "name": "prod-web", "project_name": "ecommerce",
+                       "primary_site": "site-a", "secondary_site": "site-b",
+                       "replication_type": "async", "members": []})
+    peer = PeerService()
+    engine = recovery.Engine(config, SimpleNamespace(storage=LinkUp, connect=clouds.connect),
+                             service, peer=peer, step_key="task-7.0")
+
+    assert recovery.stop_servers(engine, GROUP_ID) == {"stopped_by": "site-a"}
+    assert recovery.reverse_replication(engine, GROUP_ID) == {"reversed_by": "site-a"}
+    assert recovery.remove_copy(engine, GROUP_ID, "failover", site="site-a") == \
+        {"removed_by": "site-a"}
+    assert peer.asked == [("stop_servers", "task-7.0", False, None),
+                          ("reverse_replication", "task-7.0", False, None),
+                          ("remove_copy", "task-7.0", False, "failover")]
+    with pytest.raises(recovery.StepFailed, match="runs only inside a workflow"):
+        recovery.stop_servers(engine.for_step(None), GROUP_ID)
