@@ -153,6 +153,12 @@ class ReverseReplication(Step):
     function = staticmethod(recovery.reverse_replication)
 
 
+class AcceptReplication(Step):
+    """On the group's DR site: its array allows the group's replica in."""
+
+    function = staticmethod(recovery.accept_replication)
+
+
 class RestoreInPlace(Step):
     """Write recovery point ``point`` over the members' own volumes on the original site."""
 

@@ -78,15 +78,13 @@ class Clouds:
             region_name=self.config.keystone.region_name))
 
     def storage(self) -> StorageDriver:
-        """The arrays of both sites through the ``purestorage`` SDK."""
-        if not self.config.arrays:
-            raise ConfigError("arrays: none configured; the workflows need each site's array")
+        """This site's array through the ``purestorage`` SDK (the peer's array is the
+        peer's: this site holds no token for it)."""
+        array = self.config.array_of(self.config.site)
         return self._once(("storage",), lambda: flasharray_driver(
-            [ArrayEndpoint.from_token_file(a.name, a.address, a.token_file,
-                                           a.ca_file if a.ca_file else True)
-             for a in self.config.arrays],
-            connect_timeout=min(a.connect_timeout for a in self.config.arrays),
-            read_timeout=max(a.read_timeout for a in self.config.arrays),
+            [ArrayEndpoint.from_token_file(array.name, array.address, array.token_file,
+                                           array.ca_file if array.ca_file else True)],
+            connect_timeout=array.connect_timeout, read_timeout=array.read_timeout,
             poll_interval=min(1.0, self.config.engine.poll_interval)))
 
 

@@ -183,12 +183,14 @@ class TlsConfig(_Strict):
 
 class ArrayConfig(_Strict):
     """One FlashArray: its Purity name, which site it serves, how to reach it, and the
-    Cinder backend that holds its volumes (``host@backend#pool``, for "manage existing")."""
+    Cinder backend that holds its volumes (``host@backend#pool``, for "manage existing").
+    Only this site's array has an API token here: what the site needs of the peer's
+    array, the peer's service does with its own."""
 
     name: str = Field(min_length=1, max_length=63)
     site: str
     address: str
-    token_file: Path
+    token_file: Path | None = None
     ca_file: Path | None = None          # none: the system's CA bundle
     cinder_host: str = Field(pattern=r"^[^@#\s]+@[^@#\s]+(#[^@#\s]+)?$")
     connect_timeout: float = Field(5.0, gt=0, le=60)
@@ -316,6 +318,14 @@ class ServiceConfig(_Strict):
         if strangers:
             raise ValueError(f"arrays {strangers} serve a site other than {self.site} and "
                              f"{self.peer.name}")
+        for array in self.arrays:
+            if array.site == self.site and array.token_file is None:
+                raise ValueError(f"arrays: {array.name} is this site's array and needs its "
+                                 "token_file")
+            if array.site != self.site and array.token_file is not None:
+                raise ValueError(f"arrays: {array.name} is {array.site}'s array: its API "
+                                 f"token belongs on {array.site} alone; leave token_file out "
+                                 f"(what this site needs of it, {array.site}'s service does)")
         return self
 
     @cached_property

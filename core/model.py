@@ -318,6 +318,8 @@ class PeerStepName(enum.StrEnum):
     STOP_SERVERS = "stop_servers"                 # members, or (copies) failover copies
     REVERSE_REPLICATION = "reverse_replication"   # the failover copies, back home
     REMOVE_COPY = "remove_copy"                   # a drill's or a failover's copy
+    ACCEPT_REPLICATION = "accept_replication"     # allow the group's replica here
+    REPLICATE = "replicate"                       # a recovery point taken and shipped now
 
     @property
     def label(self) -> str:

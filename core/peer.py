@@ -21,6 +21,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from .config import ServiceConfig
 from .model import FINISHED, PeerStepRequest, Status
+from .service import refusal
 
 INTERNAL = "/v1/internal"
 
@@ -67,17 +68,14 @@ class PeerService:
             raise PeerStepFailed(f"peer site {self.name} did not answer "
                                  f"({type(exc).__name__})") from None
         if reply.status_code >= 300:
-            try:
-                message = reply.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = reply.text[:300]
             raise PeerStepFailed(f"peer site {self.name} refused {method} {path} "
-                                 f"({reply.status_code}): {message}")
+                                 f"({reply.status_code}): {refusal(reply)}")
         return reply.json()
 
     def run_step(self, request: PeerStepRequest, timeout: float) -> dict:
-        """Ask the peer to run one step on its cloud and wait for its end: the details its
-        step found. Asking again with the same key finds the same step."""
+        """Ask the peer to run one step on its cloud or array and wait for its end: the
+        peer's result for the group (what it found, ``details``; a recovery point it
+        took, ``recovery_point``). Asking again with the same key finds the same step."""
         op = self._call("POST", "/peer-steps",
                         request.model_dump(mode="json", exclude_none=True))["operation"]
         deadline = time.monotonic() + timeout
@@ -93,7 +91,7 @@ class PeerService:
             raise PeerStepFailed(f"peer site {self.name} could not {request.step.label}: "
                                  f"{result['reason'] or 'no reason given'} (its operation "
                                  f"{op['id']})")
-        return result["details"]
+        return result
 
     def copies(self, group_id: str, purpose: str) -> dict[str, str]:
         """The group's ``purpose`` copies on the peer's cloud: copy id by source volume."""

@@ -78,6 +78,11 @@ class Engine:
     def site(self) -> str:
         return self.config.site
 
+    @property
+    def array(self) -> str:
+        """This site's array: the only one it holds a key for."""
+        return self.config.array_of(self.config.site).name
+
     def group(self, group_id: str) -> GroupPlan:
         return GroupPlan(self.service.group(group_id))
 
@@ -107,11 +112,15 @@ def protect(engine: Engine, group_id: str) -> dict:
     storage = engine.clouds.storage()
     cinder_group = _cinder_group(engine, group, tenant.block_storage, volumes,
                                  read.block_storage)
-    members = storage.protect(spec, [array_volume_name(v.volume_id) for v in volumes])
+    members = storage.protect(spec, [array_volume_name(v.volume_id) for v in volumes],
+                              accept=False)
+    if spec.replication_type is ReplicationType.ASYNC:      # the DR array allows it itself
+        _on_peer(engine, group, PeerStepName.ACCEPT_REPLICATION)
     try:                    # protected means recoverable: a first point on the DR array
-        storage.newest_recovery_point(spec)
+        storage.newest_recovery_point(spec, from_source=True)
     except NoRecoveryPoint:
-        storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout)
+        storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout,
+                              from_source=True)
     engine.service.set_state(group.id, status=GroupStatus.PROTECTED)
     return {"protection_group": group.name, "array_group": spec.name,
             "volumes": len(members), "cinder_group": cinder_group}
@@ -239,8 +248,14 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
     group = engine.group(group_id)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
-    if replicate:
-        point = storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout)
+    here_is_source = spec.source_array == engine.array
+    if replicate and spec.replication_type is ReplicationType.ASYNC and not here_is_source:
+        # The snapshot is the source array's to take: its own site takes it.
+        shipped = _on_peer(engine, group, PeerStepName.REPLICATE)
+        point, rpo = _named_point(storage, spec, shipped["recovery_point"]), 0.0
+    elif replicate:
+        point = storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout,
+                                      from_source=here_is_source)
         rpo = 0.0
     else:
         point = _named_point(storage, spec, name) if name else \
@@ -454,8 +469,8 @@ def production_check(engine: Engine, group_id: str, point_name: str) -> dict:
     group = engine.group(group_id)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
-    found = [_finding(lambda: _link_down(storage, spec)),
-             _finding(lambda: _members_missing(storage, spec, group)),
+    found = [_finding(lambda: _link_down(storage, spec, engine.array)),
+             _finding(lambda: _members_missing(storage, spec, group, engine.array)),
              _finding(lambda: _point_missing(storage, spec, point_name))]
     found = list(dict.fromkeys(f for f in found if f))     # one unreachable array, once
     return {"test_prefix": stacks.COPY_PREFIX[Purpose.DRILL.value],
@@ -471,20 +486,24 @@ def _finding(check: Callable[[], str | None]) -> str | None:
         return str(exc)
 
 
-def _link_down(storage, spec) -> None:
-    storage.check_link(spec.source_array, spec.target_array)   # raises what is down
+def _link_down(storage, spec, here: str) -> None:
+    storage.check_link(spec.source_array, spec.target_array, via=here)  # raises what is down
 
 
-def _members_missing(storage, spec, group: GroupPlan) -> str | None:
+def _members_missing(storage, spec, group: GroupPlan, here: str) -> str | None:
+    """Members that no longer replicate, as this site's array shows them: an async
+    group's newest recovery point lacks them, or a sync group's pod does."""
     wanted = [group.array_source(spec, v.id) for v in group.volumes]
-    present = set(storage.members(spec))
+    present = set(storage.members(spec, via=here))
     missing = [v for v in wanted if v not in present]
     if not missing:
         return None
-    kind = "pgroup" if spec.replication_type is ReplicationType.ASYNC else "pod"
     more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-    return (f"{kind} {spec.name} on {spec.source_array} no longer holds {missing[0]}{more} "
-            f"({len(missing)} of {len(wanted)} member volumes)")
+    held = (f"the newest recovery point of {spec.name} on {here} lacks"
+            if spec.replication_type is ReplicationType.ASYNC and here != spec.source_array
+            else f"{'pgroup' if spec.replication_type is ReplicationType.ASYNC else 'pod'} "
+                 f"{spec.name} on {here} no longer holds")
+    return f"{held} {missing[0]}{more} ({len(missing)} of {len(wanted)} member volumes)"
 
 
 def _point_missing(storage, spec, point_name: str) -> str | None:
@@ -579,7 +598,8 @@ def stop_servers(engine: Engine, group_id: str, site: str | None = None,
     site = site or group.primary
     spec = group.protection(engine.config)
     try:
-        engine.clouds.storage().check_link(spec.source_array, spec.target_array)
+        engine.clouds.storage().check_link(spec.source_array, spec.target_array,
+                                           via=engine.array)
     except StorageError as exc:
         raise StepFailed(f"protection group {group.name}: nothing was stopped, the last "
                          f"replication could not follow: {exc}") from None
@@ -640,21 +660,35 @@ def _copy_ids(engine: Engine, group: GroupPlan, site: str) -> list[str]:
 # -- failback --------------------------------------------------------------------------------
 
 def reverse_replication(engine: Engine, group_id: str) -> dict:
-    """Make the failover copies replicate back to the group's original site (both arrays
-    must answer). Runs while the copy is the primary."""
+    """Make the failover copies replicate back to the group's original site: the copies'
+    site protects them on its array (a peer step, from home), and the home array allows
+    them in. Runs while the copy is the primary; both arrays must answer."""
     group = engine.group(group_id)
+    spec = group.protection(engine.config)
     if group.primary != engine.site:               # the copies are the peer's
         _on_peer(engine, group, PeerStepName.REVERSE_REPLICATION)
-        return {"reversed_by": group.primary}
+        engine.clouds.storage().accept(spec)        # and this array allows them in
+        return {"array_group": spec.name, "reversed_by": group.primary}
     copies = failover_copies(engine, group)
     missing = sorted(v.id for v in group.volumes if v.id not in copies)
     if missing:
         raise StepFailed(f"protection group {group.name}: no failover copy of volumes "
                          f"{missing} on {group.primary}; nothing to fail back")
-    spec = group.protection(engine.config)
     members = engine.clouds.storage().protect(
-        spec, [array_volume_name(copy) for copy in copies.values()])
+        spec, [array_volume_name(copy) for copy in copies.values()], accept=False)
     return {"array_group": spec.name, "volumes": len(members)}
+
+
+def accept_replication(engine: Engine, group_id: str) -> dict:
+    """On the group's DR site: this array allows the group's replica in (an async
+    group's source names it as a target; allowing is the target's own decision)."""
+    group = engine.group(group_id)
+    spec = group.protection(engine.config)
+    if spec.target_array != engine.array:
+        raise StepFailed(f"protection group {group.name}: {engine.array} is not its DR "
+                         f"array ({spec.target_array})")
+    engine.clouds.storage().accept(spec)
+    return {"array_group": spec.name}
 
 
 def failover_copies(engine: Engine, group: GroupPlan) -> dict[str, str]:

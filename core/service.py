@@ -20,6 +20,15 @@ from .model import ExecutionReport, GroupDocument, GroupStatus, MappingDocument,
 ENDPOINT = {"service_type": "protector", "interface": "public"}
 
 
+def refusal(reply) -> str:
+    """What a protection service (this site's or the peer's) said when it refused: its
+    JSON error's message, else the start of its body."""
+    try:
+        return reply.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return reply.text[:300]
+
+
 class ServiceError(RuntimeError):
     """The protection service refused or did not answer; the message says which and why."""
 
@@ -50,12 +59,8 @@ class Protector:
         if reply.status_code in allowed:
             return None
         if reply.status_code >= 300:
-            try:
-                message = reply.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = reply.text[:300]
             raise ServiceError(f"protection service refused {method} {path} "
-                               f"({reply.status_code}): {message}", reply.status_code)
+                               f"({reply.status_code}): {refusal(reply)}", reply.status_code)
         return reply.json() if reply.content else {}
 
     def group(self, group_id: str) -> GroupDocument:

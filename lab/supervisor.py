@@ -125,8 +125,8 @@ class Lab:
         site's and probing it every second; this site's cloud as the DR service account,
         and the peer's Keystone as the peer account, which opens only the peer's protection
         service (``clouds.yaml``), and the peer account of this site's Keystone as the one
-        the peer calls with (``internal.peer``); the site's array (its API token in a file,
-        the simulator's CA);
+        the peer calls with (``internal.peer``); both arrays, and the API token of this
+        site's alone (in a file; the simulator's CA);
         Alertmanager alerts accepted with the bearer secret in ``alert.secret``, whose one
         rule records a ``SiteDown`` alert for the peer without acting on it.
         """
@@ -165,7 +165,8 @@ class Lab:
             "internal": {"peer": keystone.account_ids(site, "site-recovery-peer")},
             "arrays": [{"name": layout.array_name, "site": layout.name,
                         "address": f"{HOST}:{layout.port('array')}",
-                        "token_file": str(self._array_token(here, layout)),
+                        **({"token_file": str(self._array_token(here, layout))}
+                           if layout is site else {}),
                         "ca_file": ca_file,
                         "cinder_host": CINDER_HOST} for layout in (site, peer)],
             "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency},

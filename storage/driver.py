@@ -120,12 +120,15 @@ class StorageDriver:
         return ArrayHealth(array=array, reachable=True, version=info.get("version"),
                            connections=connections)
 
-    def check_link(self, source: str, target: str) -> Connection:
-        """The replication connection from ``source`` to ``target``, if connected."""
-        health = self.health(source)
+    def check_link(self, source: str, target: str, via: str | None = None) -> Connection:
+        """The replication connection from ``source`` to ``target``, if connected, as
+        ``via`` (either of them; default the source) sees it: a site asks its own array."""
+        via = via or source
+        other = target if via == source else source
+        health = self.health(via)
         if not health.reachable:
-            raise errors.ArrayUnreachable(source, health.detail)
-        connection = health.connection_to(target)
+            raise errors.ArrayUnreachable(via, health.detail)
+        connection = health.connection_to(other)
         if connection is None:
             raise errors.ReplicationLinkDown(source, target, "not configured")
         if not connection.connected:
@@ -133,15 +136,20 @@ class StorageDriver:
         return connection
 
     # -- protection ----------------------------------------------------------------------
-    def protect(self, spec: ProtectionSpec, volumes: Iterable[str] = ()) -> list[str]:
+    def protect(self, spec: ProtectionSpec, volumes: Iterable[str] = (),
+                accept: bool = True) -> list[str]:
         """Make the group replicate to its target and contain ``volumes``.
 
         Returns the members as the source array names them (sync members live in the pod,
-        so they become ``<pod>::<volume>``).
+        so they become ``<pod>::<volume>``). ``accept``: also allow the replica on the
+        target array (async); without it only the source array is touched, and the
+        target's own site calls :meth:`accept`.
         """
         volumes = _checked_volumes(volumes)
         if spec.replication_type is ReplicationType.ASYNC:
             self._protect_async(spec)
+            if accept:
+                self.accept(spec)
             return self.add_members(spec, volumes)
         source = self.client(spec.source_array)
         self._create_or_reuse(source.create_pod, source.eradicate_pod, spec.name)
@@ -161,24 +169,41 @@ class StorageDriver:
             create(name)
 
     def _protect_async(self, spec: ProtectionSpec):
-        source, target = self.client(spec.source_array), self.client(spec.target_array)
+        """The source's part: the pgroup, its retention and schedule, its target. Snapshots
+        reach the target once the target allows them (:meth:`accept`)."""
+        source = self.client(spec.source_array)
         self._create_or_reuse(source.create_pgroup, source.eradicate_pgroup, spec.name)
         source.set_pgroup(spec.name, all_for=spec.retention_seconds,
                           target_all_for=spec.retention_seconds)
         source.set_pgroup(spec.name, replicate_frequency=spec.replicate_interval)
         _ignore_existing(source.set_pgroup, spec.name, addtargetlist=[spec.target_array])
+        source.set_pgroup(spec.name, replicate_enabled=True)
+
+    def accept(self, spec: ProtectionSpec):
+        """The target's part of an async group: allow its replica (as Cinder's Pure driver
+        does), once the source's pgroup names this array. A sync pod needs none."""
+        if spec.replication_type is not ReplicationType.ASYNC:
+            return
+        target = self.client(spec.target_array)
         replica = self._replica_name(spec)
         self._wait_for(lambda: target.get_pgroup(replica),
                        f"replica {replica} to appear on {spec.target_array}")
         _ignore_existing(target.set_pgroup, replica, allowed=True)
-        source.set_pgroup(spec.name, replicate_enabled=True)
 
     @staticmethod
     def _pod_arrays(client: ArrayClient, pod: str) -> dict[str, dict]:
         return {a["name"]: a for a in client.get_pod(pod)["arrays"]}
 
-    def members(self, spec: ProtectionSpec) -> list[str]:
-        return list(self.client(spec.source_array).get_pgroup(self._pgroup(spec))["volumes"])
+    def members(self, spec: ProtectionSpec, via: str | None = None) -> list[str]:
+        """The group's member volumes as the source names them, read on ``via`` (default
+        the source). On an async target: the members of its newest recovery point; a
+        stretched pod's pgroup is on both arrays."""
+        via = via or spec.source_array
+        if via == spec.source_array or spec.replication_type is ReplicationType.SYNC:
+            return list(self.client(via).get_pgroup(self._pgroup(spec))["volumes"])
+        newest = self.newest_recovery_point(spec)
+        return [source for _, source in _snapshot_members(self.client(via), newest.name,
+                                                          lambda member: member)]
 
     def add_members(self, spec: ProtectionSpec, volumes: Iterable[str]) -> list[str]:
         volumes = _checked_volumes(volumes)
@@ -261,14 +286,23 @@ class StorageDriver:
     def _replica_name(spec: ProtectionSpec) -> str:
         return f"{spec.source_array}:{spec.name}"
 
-    def recovery_points(self, spec: ProtectionSpec) -> list[RecoveryPoint]:
-        """Recovery points on the target array, newest first (in-flight ones included)."""
-        target = self.client(spec.target_array)
+    def recovery_points(self, spec: ProtectionSpec,
+                        from_source: bool = False) -> list[RecoveryPoint]:
+        """Recovery points on the target array, newest first (in-flight ones included).
+        ``from_source``: as the source array reports its snapshots' transfers to the
+        target (the primary's site reads them without the DR array's key)."""
+        via = self.client(spec.source_array if from_source else spec.target_array)
         if spec.replication_type is ReplicationType.SYNC:
-            point = self._sync_point(spec, target)
+            point = self._sync_point(spec, via)
             return [point] if point else []
         try:
-            snapshots = target.get_pgroup(self._replica_name(spec), snap=True, transfer=True)
+            if from_source:
+                snapshots = [{**s, "name": f"{spec.source_array}:{s['name']}"} for s in
+                             via.get_pgroup(spec.name, snap=True, transfer=True)
+                             if s.get("progress") is not None]
+            else:
+                snapshots = via.get_pgroup(self._replica_name(spec), snap=True,
+                                           transfer=True)
         except errors.NotFound:
             return []
         points = [(parse_time(s["created"]), index, RecoveryPoint(
@@ -277,11 +311,12 @@ class StorageDriver:
             progress=float(s.get("progress") or 0.0))) for index, s in enumerate(snapshots)]
         return [p for _, _, p in sorted(points, key=lambda t: (t[0], t[1]), reverse=True)]
 
-    def _sync_point(self, spec: ProtectionSpec, target: ArrayClient) -> RecoveryPoint | None:
+    def _sync_point(self, spec: ProtectionSpec, via: ArrayClient) -> RecoveryPoint | None:
         """A stretched pod's recovery point is its content on the target array: now while
-        that side is online, the moment it froze otherwise."""
+        that side is online, the moment it froze otherwise (either array of the pod says
+        so)."""
         try:
-            arrays = self._pod_arrays(target, spec.name)
+            arrays = self._pod_arrays(via, spec.name)
         except errors.NotFound:
             return None
         mine = arrays.get(spec.target_array)
@@ -292,9 +327,10 @@ class StorageDriver:
         return RecoveryPoint(name=spec.sync_pgroup, group=spec.name, array=spec.target_array,
                              created=at, completed=at, progress=1.0)
 
-    def newest_recovery_point(self, spec: ProtectionSpec) -> RecoveryPoint:
+    def newest_recovery_point(self, spec: ProtectionSpec,
+                              from_source: bool = False) -> RecoveryPoint:
         """The newest fully transferred recovery point: what a recovery would use."""
-        points = self.recovery_points(spec)
+        points = self.recovery_points(spec, from_source)
         usable = [p for p in points if p.fully_transferred]
         if not usable:
             detail = (f"{len(points)} point(s), none fully transferred" if points
@@ -306,15 +342,19 @@ class StorageDriver:
         """Data that a recovery now would lose, in seconds (the array's timestamps)."""
         return self.newest_recovery_point(spec).age_seconds(self._clock())
 
-    def replicate_now(self, spec: ProtectionSpec, timeout: float = 300.0) -> RecoveryPoint:
-        """Ship the current content to the target and wait until it is fully there."""
+    def replicate_now(self, spec: ProtectionSpec, timeout: float = 300.0,
+                      from_source: bool = False) -> RecoveryPoint:
+        """Ship the current content to the target and wait until it is fully there
+        (``from_source``: as the source reports it, touching the source array only; a
+        sync pod is asked on the target otherwise)."""
         if spec.replication_type is ReplicationType.SYNC:
-            arrays = self._pod_arrays(self.client(spec.target_array), spec.name)
+            via = spec.source_array if from_source else spec.target_array
+            arrays = self._pod_arrays(self.client(via), spec.name)
             states = {name: a["status"] for name, a in arrays.items()}
             if any(state != "online" for state in states.values()) or len(states) < 2:
                 raise errors.ReplicationLinkDown(spec.source_array, spec.target_array,
                                           f"pod {spec.name} is not in sync: {states}")
-            return self.newest_recovery_point(spec)
+            return self.newest_recovery_point(spec, from_source)
         self.check_link(spec.source_array, spec.target_array)
         source = self.client(spec.source_array)
         suffix = "sr-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]   # ms: unique
@@ -322,7 +362,8 @@ class StorageDriver:
         wanted = f"{spec.source_array}:{local['name']}"
         deadline = time.monotonic() + timeout
         while True:
-            point = next((p for p in self.recovery_points(spec) if p.name == wanted), None)
+            point = next((p for p in self.recovery_points(spec, from_source)
+                          if p.name == wanted), None)
             if point is not None and point.fully_transferred:
                 return point
             if time.monotonic() >= deadline:

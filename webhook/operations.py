@@ -265,7 +265,8 @@ def start_peer_step():
     here = site.config.site
     arguments = {PeerStepName.STOP_SERVERS: {"site": here, "copies": asked.copies},
                  PeerStepName.REMOVE_COPY: {"site": here, "purpose": asked.purpose},
-                 PeerStepName.REVERSE_REPLICATION: {}}[asked.step]
+                 PeerStepName.REVERSE_REPLICATION: {},
+                 PeerStepName.ACCEPT_REPLICATION: {}, PeerStepName.REPLICATE: {}}[asked.step]
     started = site.operations.start(Start(
         PEER_STEP, [group], {**who.actor, "site": site.config.peer.name},
         requested_project=None, key=f"peer-step:{asked.key}",

@@ -49,12 +49,18 @@ def _own_transfer(store: Store, transfer_id: str) -> Doc:
     return doc
 
 
-def create():
-    data = body("transfer")
-    volume_id = data.get("volume_id") if isinstance(data, dict) else None
-    if not volume_id:
-        raise ApiError(400, "Invalid input for field/attribute transfer: 'volume_id' is a "
+def _required(key: str, field: str):
+    """``field`` of the request body's ``key`` object, refused as Cinder refuses it."""
+    data = body(key)
+    value = data.get(field) if isinstance(data, dict) else None
+    if not value:
+        raise ApiError(400, f"Invalid input for field/attribute {key}: '{field}' is a "
                             "required property.")
+    return data, value
+
+
+def create():
+    data, volume_id = _required("transfer", "volume_id")
     store = cloud().store
     with store.transaction():
         volume = cinder.find_volume(store, volume_id)
@@ -100,11 +106,7 @@ def delete(transfer_id: str):
 
 
 def accept(transfer_id: str):
-    data = body("accept")
-    key = data.get("auth_key") if isinstance(data, dict) else None
-    if not key:
-        raise ApiError(400, "Invalid input for field/attribute accept: 'auth_key' is a "
-                            "required property.")
+    _, key = _required("accept", "auth_key")
     store = cloud().store
     with store.transaction():
         doc = store.get("transfer", transfer_id)        # any project may accept

@@ -47,6 +47,24 @@ def driver(request, fabric, mock):
             server.stop()
 
 
+@pytest.fixture(params=["mock", "flasharray"])
+def own_keys(request, fabric, mock):
+    """Each site's driver, holding only its own array's key (REST 1.x); the mock driver
+    reaches both arrays, and stands for both."""
+    if request.param == "mock":
+        yield mock, mock
+        return
+    servers = [SimulatorServer(fabric, name).start() for name in ("fa-a", "fa-b")]
+    try:
+        yield tuple(flasharray_driver([ArrayEndpoint(s.array, s.address,
+                                                     fabric.api_token(s.array), s.cert_file)],
+                                      connect_timeout=2.0, read_timeout=10.0,
+                                      **DRIVER_OPTIONS) for s in servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def async_spec(name="web", **kw):
     return ProtectionSpec(name, "async", "fa-a", "fa-b", **kw)
 
@@ -73,6 +91,31 @@ def test_protect_async_replicates_to_an_allowed_target_and_is_idempotent(driver,
     assert schedule["replicate_enabled"] and schedule["replicate_frequency"] == 600
     replica = fabric.array("fa-b").get_pgroup("fa-a:web")
     assert replica["volumes"] == ["fa-a:web-1", "fa-a:web-2"]
+
+
+def test_each_site_protects_and_recovers_with_its_own_arrays_key_alone(own_keys, fabric):
+    """The primary's site sets the group up and ships a point, reading the transfer from
+    its own array; the DR site allows the replica in, sees the same point and the link,
+    and recovers from it; neither touches the other's array."""
+    primary, dr = own_keys
+    spec = async_spec()
+    volumes = make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    assert primary.protect(spec, volumes, accept=False) == volumes
+    assert fabric.array("fa-a").get_pgroup("web")["targets"] == [{"name": "fa-b",
+                                                                   "allowed": False}]
+    dr.accept(spec)
+    dr.accept(spec)                                       # a rerun changes nothing
+    assert fabric.array("fa-a").get_pgroup("web")["targets"] == [{"name": "fa-b",
+                                                                   "allowed": True}]
+    shipped = primary.replicate_now(spec, timeout=5, from_source=True)
+    assert shipped.fully_transferred and shipped.name.startswith("fa-a:web.")
+    assert primary.newest_recovery_point(spec, from_source=True).name == shipped.name
+    assert dr.newest_recovery_point(spec).name == shipped.name
+    assert dr.check_link("fa-a", "fa-b", via="fa-b").connected
+    assert sorted(dr.members(spec, via="fa-b")) == volumes
+    fabric.set_link("fa-a", "fa-b", up=False)
+    with pytest.raises(ReplicationLinkDown):
+        dr.check_link("fa-a", "fa-b", via="fa-b")
 
 
 def test_protect_sync_stretches_a_pod_holding_the_members(driver, fabric):

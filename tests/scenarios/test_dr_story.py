@@ -201,8 +201,10 @@ def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab,
         shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
         assert (shown["primary_site"], shown["secondary_site"], shown["status"]) == (
             "site-b", "site-a", "failed_over")
-    # site-b holds no key to site-a's cloud: site-a's own service stopped the VMs.
-    assert peer_steps(api, "site-a", op["id"]) == [("stop_servers", "completed")]
+    # site-b holds no key to site-a's cloud or array: site-a's own service stopped the
+    # VMs and took the last snapshot.
+    assert peer_steps(api, "site-a", op["id"]) == [("stop_servers", "completed"),
+                                                   ("replicate", "completed")]
 
 
 def peer_steps(api, site: str, asked_by: str) -> list[tuple[str, str]]:
@@ -240,10 +242,10 @@ def test_failback_brings_the_web_group_home_in_place_and_removes_the_dr_copy(
     for site in ("site-a", "site-b"):
         shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
         assert (shown["primary_site"], shown["status"]) == ("site-a", "protected")
-    # What the failback needed of site-b's cloud, site-b's own service did.
+    # What the failback needed of site-b's cloud and array, site-b's own service did.
     assert peer_steps(api, "site-b", op["id"]) == [
         ("stop_servers", "completed"), ("reverse_replication", "completed"),
-        ("remove_copy", "completed")]
+        ("replicate", "completed"), ("remove_copy", "completed")]
 
 
 def volumes_of(conn, server_id: str) -> list:

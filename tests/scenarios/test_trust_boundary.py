@@ -35,6 +35,7 @@ HARMFUL = {
     "stop_servers": {"site": "site-a"},
     "start_servers": {},
     "reverse_replication": {},
+    "accept_replication": {},
     "restore_in_place": {"point": "x"},
     "preflight": {},
     "recovery_point": {"replicate": True},

@@ -48,7 +48,7 @@ def test_the_arrays_follow_the_groups_sites_and_its_id(tmp_path):
     config = parse(minimal(tmp_path, arrays=[
         {"name": "pure-a", "site": "site-a", "address": "a:443", "token_file": "/t",
          "cinder_host": "cinder@pure#pure"},
-        {"name": "pure-b", "site": "site-b", "address": "b:443", "token_file": "/t",
+        {"name": "pure-b", "site": "site-b", "address": "b:443",
          "cinder_host": "cinder@pure#pure"}]))
     plan = GroupPlan(document([], "sync"))
     spec = plan.protection(config)

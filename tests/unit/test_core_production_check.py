@@ -28,7 +28,8 @@ def drilled(fabric, mock, replication="async"):
                               replication_type=replication, rpo_target_seconds=300,
                               members=[{"server_id": "s-1", "server_name": "db-1",
                                         "spec": {"version": 1, "server": server}}])
-    config = SimpleNamespace(array_of=lambda site: SimpleNamespace(name=ARRAYS[site]))
+    config = SimpleNamespace(site="site-b",             # a drill runs on the DR site
+                             array_of=lambda site: SimpleNamespace(name=ARRAYS[site]))
     engine = recovery.Engine(config, SimpleNamespace(storage=lambda: mock),
                              SimpleNamespace(group=lambda group_id: document))
     spec = engine.group(document["id"]).protection(config)
@@ -53,19 +54,25 @@ def test_a_replication_link_down_after_a_drill_is_reported_not_raised(fabric, mo
         "affected: replication link fa-a -> fa-b is down (connection status: connecting)")
 
 
-def test_an_unreachable_primary_array_is_reported_once(fabric, mock):
+def test_an_unreachable_primary_array_is_seen_from_the_dr_array_as_its_link_down(fabric,
+                                                                                  mock):
+    """The DR site asks its own array (it holds no key to the primary's): the primary
+    gone is the link from it down, said once."""
     engine, group, _, point = drilled(fabric, mock)
     fabric.set_array_up("fa-a", False)
     found = recovery.production_check(engine, group, point)["production_replication"]
-    assert found.startswith("affected: array fa-a is unreachable")
-    assert found.count("fa-a is unreachable") == 1
+    assert found.startswith("affected: replication link fa-a -> fa-b is down")
+    assert found.count("fa-a -> fa-b") == 1
 
 
-def test_a_member_volume_gone_from_the_pgroup_is_named(fabric, mock):
+def test_a_member_volume_no_longer_replicated_is_named(fabric, mock):
+    """Taken out of the pgroup, a volume is missing from the next recovery point, which
+    is what the DR array shows."""
     engine, group, spec, point = drilled(fabric, mock)
     mock.remove_members(spec, [array_volume_name(VOLUME_IDS[1])])
+    mock.replicate_now(spec, timeout=5)
     assert recovery.production_check(engine, group, point)["production_replication"] == (
-        f"affected: pgroup {spec.name} on fa-a no longer holds "
+        f"affected: the newest recovery point of {spec.name} on fa-b lacks "
         f"{array_volume_name(VOLUME_IDS[1])} (1 of 2 member volumes)")
 
 

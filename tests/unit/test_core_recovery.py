@@ -86,6 +86,19 @@ class LabClouds:
         return self._storage
 
 
+class DrArray:
+    """Site-b's service as protect asks it: its array allows the group's replica in."""
+
+    def __init__(self, storage, config, service):
+        self.storage, self.config, self.service = storage, config, service
+
+    def run_step(self, request, timeout):
+        assert request.step == "accept_replication", request
+        plan = recovery.GroupPlan(self.service.group(request.protection_group_id))
+        self.storage.accept(plan.protection(self.config))
+        return {"details": {}, "recovery_point": None}
+
+
 class Service:
     """The protection service's record of one group."""
 
@@ -129,16 +142,18 @@ def lab(tmp_path, fabric, mock):
         volumes[name] = volume["id"]
     advance(admin)
     config = parse(minimal(tmp_path, arrays=[
-        {"name": array, "site": site, "address": array, "token_file": str(tmp_path / "token"),
-         "cinder_host": "cinder@pure#pure"} for array, site in (("fa-a", "site-a"),
-                                                                ("fa-b", "site-b"))]))
+        {"name": "fa-a", "site": "site-a", "address": "fa-a",
+         "token_file": str(tmp_path / "token"), "cinder_host": "cinder@pure#pure"},
+        {"name": "fa-b", "site": "site-b", "address": "fa-b",
+         "cinder_host": "cinder@pure#pure"}]))
     service = Service({"id": GROUP_ID, "name": "prod-web", "project_name": "ecommerce",
                        "primary_site": "site-a", "secondary_site": "site-b",
                        "replication_type": "async", "rpo_target_seconds": 600,
                        "members": members})
     with CloudServer(wrap_with_tokens(app)) as server:
         engine = recovery.Engine(config, LabClouds(server.url, mock), service,
-                                 sleep=lambda seconds: advance(admin))
+                                 sleep=lambda seconds: advance(admin),
+                                 peer=DrArray(mock, config, service), step_key="task-1.0")
         yield SimpleNamespace(engine=engine, admin=admin, alice=alice, volumes=volumes,
                               service=service, fabric=fabric)
 
@@ -295,9 +310,17 @@ class PeerService:
         return {}
 
 
-class LinkUp:
-    def check_link(self, source, target):
-        return None
+class SiteBArray:
+    """Site-b's array as its engine uses it: the link is up; it records what it allowed."""
+
+    def __init__(self):
+        self.accepted = []
+
+    def check_link(self, source, target, via=None):
+        assert via == "fa-b", "a site looks at the link from its own array"
+
+    def accept(self, spec):
+        self.accepted.append((spec.source_array, spec.target_array))
 
 
 def test_what_a_step_needs_of_the_peers_cloud_it_asks_of_the_peers_service(tmp_path):
@@ -307,9 +330,10 @@ def test_what_a_step_needs_of_the_peers_cloud_it_asks_of_the_peers_service(tmp_p
                            peer={"name": "site-a", "url": "http://127.0.0.1:15010"},
                            clouds={"file": str(tmp_path / "clouds.yaml"), "local": "site-b",
                                    "peer": "site-a"}, arrays=[
-        {"name": array, "site": site, "address": array, "token_file": str(tmp_path / "t"),
-         "cinder_host": "cinder@pure#pure"} for array, site in (("fa-a", "site-a"),
-                                                                ("fa-b", "site-b"))]))
+        {"name": "fa-a", "site": "site-a", "address": "fa-a",
+         "cinder_host": "cinder@pure#pure"},
+        {"name": "fa-b", "site": "site-b", "address": "fa-b", "token_file": str(tmp_path / "t"),
+         "cinder_host": "cinder@pure#pure"}]))
     clouds = Clouds(config)
     with pytest.raises(ConfigError, match="site-a's cloud is reached only through "
                                                    "its protection service"):
@@ -318,11 +342,15 @@ def test_what_a_step_needs_of_the_peers_cloud_it_asks_of_the_peers_service(tmp_p
                        "primary_site": "site-a", "secondary_site": "site-b",
                        "replication_type": "async", "members": []})
     peer = PeerService()
-    engine = recovery.Engine(config, SimpleNamespace(storage=LinkUp, connect=clouds.connect),
+    array = SiteBArray()
+    engine = recovery.Engine(config, SimpleNamespace(storage=lambda: array,
+                                                     connect=clouds.connect),
                              service, peer=peer, step_key="task-7.0")
 
     assert recovery.stop_servers(engine, GROUP_ID) == {"stopped_by": "site-a"}
-    assert recovery.reverse_replication(engine, GROUP_ID) == {"reversed_by": "site-a"}
+    assert recovery.reverse_replication(engine, GROUP_ID) == {
+        "array_group": f"sr-{GROUP_ID}", "reversed_by": "site-a"}
+    assert array.accepted == [("fa-a", "fa-b")], "site-b's array lets the copies in itself"
     assert recovery.remove_copy(engine, GROUP_ID, "failover", site="site-a") == \
         {"removed_by": "site-a"}
     assert peer.asked == [("stop_servers", "task-7.0", False, None),

@@ -44,7 +44,7 @@ def test_every_group_workflow_is_its_steps_then_one_report_of_how_it_ended():
         assert all("publish-on-error" not in tasks[task] for task in steps), name
         reaching_report = [task for task in steps
                            if "report" in (tasks[task].get("on-success") or [])]
-        # A peer step is one of three steps, each of which ends in the report.
+        # A peer step is one step of several, each of which ends in the report.
         ends = set(PeerStepName) if name == "peer_step_group" else None
         assert (set(reaching_report) == ends) if ends else len(reaching_report) == 1, \
             (name, reaching_report)
