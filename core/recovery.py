@@ -336,9 +336,11 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
         if failed:
             raise StepFailed(f"protection group {group.name}: Cinder on {group.secondary} "
                              f"could not manage {', '.join(sorted(failed))}")
-        for volume in waiting.values():
-            if volume.status in ("available", "awaiting-transfer"):
-                _give(own, tenant, volume, f"Site Recovery {purpose} copy for {group.name}")
+        given = [v for v in waiting.values() if v.status in ("available", "awaiting-transfer")]
+        for volume in given:
+            _give(own, tenant, volume, f"Site Recovery {purpose} copy for {group.name}")
+        if given:                       # accepted at once: no need to wait another round
+            held = imported_volumes(tenant, group.id, purpose)
         return all(v in held and held[v].status in ("available", "in-use") for v in wanted)
 
     engine.wait(f"{len(wanted)} volumes of {group.name} to become available on "

@@ -4,13 +4,14 @@ both sites' records are exactly as they were (see docs/security.md for the threa
 
 The target: a protected group of bob's (project analytics). The attackers: alice, a
 member of another project, running the pack's actions herself or pointing her own group at
-bob's resources; and heat's account, which holds ``admin`` and ``service`` like every
-service account of a cloud.
+bob's resources; heat's account, which holds ``admin`` and ``service`` like every service
+account of a cloud; and whoever replays or revives an alert.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 
 import pytest
@@ -294,3 +295,31 @@ def test_a_mapping_to_another_projects_network_or_security_group_changes_nothing
     finally:
         api("site-a", "DELETE", f"/resource-mappings/{mapping['id']}", expect=204)
     assert inventory(lab, clouds) == before
+
+
+def test_a_replayed_and_a_stale_alert_decide_nothing_new_and_change_nothing(lab, api,
+                                                                           clouds):
+    """Site-b's receiver, with its real secret: a delivery sent again is a duplicate, an
+    alert that began two hours ago is stale, for good; nothing anywhere changes."""
+    site = lab.sites["site-b"]
+    secret = (site.run_dir / "webhook" / "alert.secret").read_text().strip()
+
+    def deliver(fingerprint: str, began: datetime) -> list[str]:
+        reply = requests.post(site.url("webhook", "/v1/alerts/alertmanager"), json={
+            "version": "4", "status": "firing", "receiver": "site-recovery",
+            "alerts": [{"status": "firing", "fingerprint": fingerprint,
+                        "labels": {"alertname": "SiteDown", "site": "site-a"},
+                        "startsAt": began.isoformat()}]},
+            headers={"Authorization": f"Bearer {secret}"}, timeout=30,
+            verify=lab.ca_file())
+        assert reply.status_code == 200, reply.text
+        return [d["action"] for d in reply.json()["decisions"]]
+
+    before = everything(lab, api, clouds)
+    fingerprint, fresh = f"replayed-{time.time_ns()}", datetime.now(UTC) - timedelta(minutes=5)
+    assert deliver(fingerprint, fresh) == ["record"]          # the rule's mode: record
+    assert deliver(fingerprint, fresh) == ["duplicate"]
+    old = f"stale-{time.time_ns()}", datetime.now(UTC) - timedelta(hours=2)
+    assert deliver(*old) == ["stale"]
+    assert deliver(*old) == ["duplicate"]                       # remembered, for good
+    assert everything(lab, api, clouds) == before
