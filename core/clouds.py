@@ -57,10 +57,10 @@ class Clouds:
         return self._once(("sdk", site, project), lambda: openstack.connect(
             **self._auth(site, project), region_name=self.config.keystone.region_name,
             identity_api_version="3", api_timeout=self.config.engine.api_timeout,
-            **self._ca(site), load_yaml_config=False, load_envvars=False))
+            **self._ca(), load_yaml_config=False, load_envvars=False))
 
-    def _ca(self, site: str) -> dict:
-        """openstacksdk's arguments for how ``site``'s cloud is verified."""
+    def _ca(self) -> dict:
+        """openstacksdk's arguments for how this site's cloud is verified."""
         verify = self.config.clouds.verify("local")
         return {"verify": True, **({"cacert": verify} if isinstance(verify, str) else {})}
 

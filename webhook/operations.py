@@ -45,6 +45,7 @@ OPTIONS = {OperationKind.PROTECT: schemas.NoOptions,
            OperationKind.FAILOVER: schemas.Failover,
            OperationKind.FAILBACK: schemas.NoOptions}
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
+PEER_STEP = OperationKind.PEER_STEP
 
 
 def result_view(result: OperationResult) -> dict:
@@ -242,9 +243,6 @@ def report_progress(execution_id: str):
 
 
 # -- what the peer site asks of this one -----------------------------------------------------
-
-PEER_STEP = OperationKind.PEER_STEP
-
 
 @bp.post("/internal/peer-steps")
 def start_peer_step():

@@ -44,7 +44,7 @@ class TenantClouds:
         """One GET as the caller: its JSON, None for 404."""
         auth = request.environ.get("keystone.token_auth")
         if auth is None or not auth.has_user_token:
-            raise Unavailable("the caller's token cannot be used to look the server up")
+            raise Unavailable("the caller's token cannot be used to look the reference up")
         session = ks_session.Session(auth=auth, verify=self.verify[service_type],
                                      timeout=TIMEOUT)
         wanted = {"service_type": service_type, "interface": "public",

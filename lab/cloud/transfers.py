@@ -84,8 +84,6 @@ def listing(detail: bool):
         docs = store.list("transfer")
     else:
         docs = store.list("transfer", caller().project_id)
-    if "volume_id" in flask.request.args:
-        docs = [d for d in docs if d["volume_id"] == flask.request.args["volume_id"]]
     return {"transfers": [_view(d, detail) for d in docs]}
 
 

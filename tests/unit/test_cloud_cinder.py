@@ -282,7 +282,8 @@ def test_a_deleted_transfer_gives_the_volume_back_and_only_available_volumes_mov
     assert status == 202
     again = alice.post(transfers, {"transfer": {"volume_id": volume["id"]}})
     assert again[0] == 400 and "awaiting-transfer" in again[1]["badRequest"]["message"]
-    listed = alice.get(f"{transfers}/detail?volume_id={volume['id']}")[1]["transfers"]
-    assert [t["id"] for t in listed] == [made["transfer"]["id"]]
+    listed = alice.get(f"{transfers}/detail")[1]["transfers"]
+    assert [(t["id"], t["volume_id"]) for t in listed] == [(made["transfer"]["id"],
+                                                             volume["id"])]
     assert alice.delete(f"{transfers}/{made['transfer']['id']}")[0] == 202
     assert alice.get(f"{vols(alice)}/{volume['id']}")[1]["volume"]["status"] == "available"
