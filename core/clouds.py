@@ -4,17 +4,21 @@ The workflows act with the DR service's own account on this site (``clouds.local
 peer site's cloud they reach only through the peer's protection service (a peer step:
 :mod:`site_recovery.core.peer`), so this site holds no credentials for it. What they
 build for a tenant lives in the tenant's project, so a connection may be scoped to a
-project by domain and name (the service account holds ``member`` there): the recovered
-stack, servers and volumes are then the tenant's, visible with its own credentials.
-Every client has the configured API timeout.
+project (the service account holds ``member`` there): by the id this site recorded for its
+domain and name (``project_ids``; a project created again under an old name is another
+tenant, and the engine never acts in it), by domain and name where none is recorded. The
+recovered stack, servers and volumes are then the tenant's, visible with its own
+credentials. Every client has the configured API timeout.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import openstack
 from heatclient import client as heat_client
+from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
@@ -28,8 +32,12 @@ from .model import Project
 class Clouds:
     """openstacksdk connections and heatclients per (site, project), made once each."""
 
-    def __init__(self, config: ServiceConfig):
+    def __init__(self, config: ServiceConfig,
+                 project_ids: Callable[[Project], str | None] | None = None):
+        """``project_ids``: the id this site recorded for a project, asked once per
+        project (None: scope by domain and name)."""
         self.config = config
+        self.project_ids = project_ids
         self._cache: dict[tuple, object] = {}
         self._lock = threading.RLock()          # heat() makes its session() inside
 
@@ -40,10 +48,31 @@ class Clouds:
                               "credentials for it")
         auth = dict(self.config.clouds.auth("local"))
         if project is not None:
-            for key in ("project_id", "project_domain_id"):
+            for key in ("project_id", "project_name", "project_domain_id",
+                        "project_domain_name"):
                 auth.pop(key, None)
-            auth.update(project_name=project.name, project_domain_name=project.domain)
+            recorded = self._once(("project_id", project),
+                                  lambda: self.project_ids and self.project_ids(project))
+            auth.update({"project_id": recorded} if recorded else
+                        {"project_name": project.name, "project_domain_name": project.domain})
         return auth
+
+    def keystone_project_id(self, project: Project) -> str:
+        """The id this site's Keystone gives ``project`` (by domain and name) when the DR
+        account signs in to it: what this site records for it where nothing is yet."""
+        auth = dict(self.config.clouds.auth("local"))
+        auth.update(project_name=project.name, project_domain_name=project.domain)
+        for key in ("project_id", "project_domain_id"):
+            auth.pop(key, None)
+        session = ks_session.Session(
+            auth=v3.Password(**{k: v for k, v in auth.items() if k in _PASSWORD_ARGS}),
+            timeout=self.config.engine.api_timeout, verify=self.config.clouds.verify("local"))
+        try:
+            return session.get_project_id()
+        except ks_exceptions.Unauthorized:
+            raise ConfigError(f"the DR account holds no role in project {project} on "
+                              f"{self.config.site} (or the project does not exist there): "
+                              "grant it member there first") from None
 
     def _once(self, key: tuple, make):
         with self._lock:

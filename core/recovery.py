@@ -65,9 +65,9 @@ class Engine:
     @classmethod
     def from_config(cls, config: ServiceConfig) -> Engine:
         clouds = Clouds(config)
-        return cls(config, clouds, Protector(clouds.session(config.site),
-                                             timeout=config.engine.api_timeout),
-                   peer=PeerService(config))
+        service = Protector(clouds.session(config.site), timeout=config.engine.api_timeout)
+        clouds.project_ids = service.project_id       # scope to the ids this site recorded
+        return cls(config, clouds, service, peer=PeerService(config))
 
     def for_step(self, key: str | None, operation_id: str | None = None) -> Engine:
         """This engine for one run of one step (``key``: its Mistral task execution) of

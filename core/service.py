@@ -10,7 +10,7 @@ endpoints take from the workflows.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from keystoneauth1 import exceptions as ks_exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -70,6 +70,11 @@ class Protector:
     def groups(self) -> list[GroupDocument]:
         return [GroupDocument.model_validate(doc) for doc in
                 self._call("GET", "internal/protection-groups")["documents"]]
+
+    def project_id(self, project: Project) -> str:
+        """The id this site recorded for ``project``: what the engine scopes to there."""
+        return self._call("GET", f"internal/projects/{quote(project.domain, safe='')}/"
+                                 f"{quote(project.name, safe='')}")["project_id"]
 
     def mappings(self, project: Project) -> list[MappingDocument]:
         query = urlencode({"project_name": project.name, "project_domain": project.domain})

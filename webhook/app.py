@@ -33,6 +33,7 @@ from .launcher import Launcher, service_session
 from .lifecycle import Lifecycle
 from .peerlink import PeerLink
 from .policy import Policy
+from .projects import ProjectIds
 from .registry import Registry
 from .services import Services, services
 from .tenancy import TenantClouds
@@ -60,18 +61,22 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     sessions = db.session_factory(engine)
     launcher = launcher or Launcher(service_session(config, config.mistral.timeout),
                                     str(config.mistral.url) if config.mistral.url else None)
+    clouds = Clouds(config)
+    projects = ProjectIds(sessions, config.site, clouds.keystone_project_id)
+    clouds.project_ids = projects.resolve
     Services(config, engine, sessions,
              Policy(config.policy_file, config.internal, own_account=launcher.account),
              Registry(sessions, config, peer or PeerLink(config)), launcher,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout, config.peer.name,
                  config.peer_verify)[0]),
-             tenants or TenantClouds(config), Clouds(config)).init_app(app)
+             tenants or TenantClouds(config), clouds, projects).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):
         app.register_blueprint(blueprint)
     _observe(app)
+    app.before_request(projects.check_caller)    # after the timer: refusals are measured
 
     @app.get("/healthz")
     def healthz():

@@ -177,7 +177,9 @@ def add_member(ref: str):
     with site.sessions() as session:
         group = find_group(session, ref, *access)
         primary, project = group.primary_site, group.project
-    server = tenancy.member_server(site.tenants, access[0], project, primary, server_id)
+    recorded = site.projects.recorded(project)
+    server = tenancy.member_server(site.tenants, recorded and recorded.project_id, project,
+                                   primary, server_id)
     doc = _change(access, GROUP, ref, ChangeAction.ADD_MEMBER,
                   values={"server_id": server_id,
                           "server_name": spec.server_name or server.name})

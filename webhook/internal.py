@@ -12,14 +12,16 @@ from __future__ import annotations
 from functools import partial
 
 from flask import Blueprint, request
+from keystoneauth1 import exceptions as ks_exceptions
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from site_recovery.core.config import ConfigError
 from site_recovery.core.model import DEFAULT_DOMAIN, Project, Purpose
 from site_recovery.core.recovery import imported_volumes
 
 from . import audit, db, schemas
-from .errors import APIError, Conflict, NotFound
+from .errors import APIError, Conflict, NotFound, Unavailable
 from .identity import Caller, caller
 from .models import ProtectionGroup, owned_by
 from .params import body, bounded_int
@@ -132,6 +134,26 @@ def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
                     project_domain=project.domain)
     submit = registry.submit_even_alone if even_alone else registry.submit
     return {"document": submit(change, who.actor).model_dump(mode="json")}
+
+
+@bp.get("/projects/<domain>/<name>")
+def project_id(domain: str, name: str):
+    """The id this site recorded for a project that owns a group here (the engine scopes
+    to it), recorded now if none was: the one Keystone gives the DR account signing in."""
+    _internal(WORKFLOWS)
+    project = Project(domain, name)
+    with services().sessions() as session:
+        owner = session.scalar(select(ProtectionGroup.id).where(
+            owned_by(ProtectionGroup, project)).limit(1))
+    if owner is None:
+        raise NotFound(f"project {project} owns no protection group on this site")
+    try:
+        return {"project_id": services().projects.resolve(project)}
+    except ConfigError as exc:
+        raise Conflict(str(exc)) from None
+    except ks_exceptions.ClientException as exc:
+        raise Unavailable(f"Keystone on {services().config.site} did not answer: "
+                          f"{type(exc).__name__}") from None
 
 
 @bp.get("/resource-mappings")

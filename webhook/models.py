@@ -73,6 +73,24 @@ class Site(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class ProjectRecord(Base):
+    """The id this site's Keystone gives a project that owns something here, recorded the
+    first time the service met it: the domain and name mean that project, on this site,
+    from then on (see ``projects.py``)."""
+
+    __tablename__ = "projects"
+
+    project_domain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_from: Mapped[str] = mapped_column(String(16))      # caller | dr-account
+
+    @property
+    def project(self) -> Project:
+        return Project(self.project_domain, self.project_name)
+
+
 class ProtectionGroup(Base):
     """A tenant's VMs that fail over together (= Cinder group = array pgroup or pod)."""
 
@@ -85,7 +103,6 @@ class ProtectionGroup(Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     project_domain: Mapped[str] = mapped_column(String(64), default=DEFAULT_DOMAIN)
     project_name: Mapped[str] = mapped_column(String(64))
-    project_ids: Mapped[dict] = mapped_column(default=dict)      # site -> project id there
     replication_type: Mapped[str] = mapped_column(String(8))     # async | sync
     primary_site: Mapped[str] = mapped_column(String(64))
     secondary_site: Mapped[str] = mapped_column(String(64))

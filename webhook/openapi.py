@@ -122,6 +122,8 @@ ROUTES: dict[str, tuple] = {
                                    schemas.PeerStepRequest, [], 202),
     "operations.show_peer_step": ("internal", "A peer step, as the peer waits for it", None,
                                   [], 200),
+    "internal.project_id": ("internal", "The id this site recorded for a project, which "
+                            "the engine scopes to", None, [], 200),
     "internal.copies": ("internal", "A group's copies on this site's cloud, by the volume "
                         "each copies", None,
                         [_query("purpose", {"type": "string", "enum": ["drill", "failover"]},

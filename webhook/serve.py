@@ -16,11 +16,13 @@ import threading
 from gunicorn.app.base import BaseApplication
 
 from site_recovery.core import config as service_config
+from site_recovery.core.model import DEFAULT_DOMAIN, Project
 
 from . import db, prober
 from .app import create_app
 from .launcher import Launcher, service_session
 from .models import Site
+from .projects import ProjectIds
 from .services import services
 
 log = logging.getLogger(__name__)
@@ -110,10 +112,16 @@ def main(argv=None) -> int:
                                      description="The Site Recovery protection service.")
     parser.add_argument("--config", default=os.environ.get("SITE_RECOVERY_CONFIG",
                                                            "/etc/site-recovery/protector.yaml"))
-    parser.add_argument("command", nargs="?", default="serve",
-                        choices=("serve", "install-workbooks"),
-                        help="serve the API (default), or create or replace the DR "
-                             "workbooks in this site's Mistral")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("serve", help="serve the API (the default)")
+    commands.add_parser("install-workbooks",
+                        help="create or replace the DR workbooks in this site's Mistral")
+    forget = commands.add_parser(
+        "forget-project", help="forget the Keystone project id this site recorded for a "
+        "project's domain and name: the next caller (or the DR account) of that name "
+        "records its own, and owns what the name owns")
+    forget.add_argument("name", help="the project's name")
+    forget.add_argument("--domain", default=DEFAULT_DOMAIN, help="its domain's name")
     args = parser.parse_args(argv)
     try:
         settings = service_config.load(args.config)
@@ -129,11 +137,25 @@ def main(argv=None) -> int:
         return 0
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
+    if args.command == "forget-project":
+        return _forget_project(db.session_factory(engine), settings.site,
+                               Project(args.domain, args.name))
     prober.ensure_sites(db.session_factory(engine), settings)
     engine.dispose()
     _Gunicorn(settings).run()
     return 0
 
+
+def _forget_project(sessions, site: str, project: Project) -> int:
+    projects = ProjectIds(sessions, site)
+    record = projects.recorded(project)
+    if record is None:
+        print(f"{site} holds no record of project {project}: nothing to forget")
+        return 1
+    projects.forget(project)
+    print(f"{site} forgot project {project} (id {record.project_id}, recorded from the "
+          f"{record.recorded_from} on {record.recorded_at:%Y-%m-%d %H:%M} UTC)")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

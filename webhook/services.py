@@ -18,6 +18,7 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from .launcher import Launcher
     from .lifecycle import Lifecycle
     from .policy import Policy
+    from .projects import ProjectIds
     from .registry import Registry
     from .tenancy import TenantClouds
 
@@ -35,6 +36,7 @@ class Services:
     operations: Lifecycle                  # DR operations, from start to end
     tenants: TenantClouds                  # this site's cloud, as the caller sees it
     clouds: Clouds                         # this site's cloud, as the DR account
+    projects: ProjectIds                   # the project ids this site recorded
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

@@ -19,7 +19,6 @@ from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import DEFAULT_DOMAIN, Project
 
 from .errors import APIError, Unavailable
-from .identity import Caller
 
 TIMEOUT = 10.0
 
@@ -85,15 +84,16 @@ class TenantClouds:
         return projects[0]["id"] if projects else None
 
 
-def member_server(tenants: TenantClouds, who: Caller, project: Project, primary: str,
-                  server_id: str) -> Server:
-    """The server ``server_id`` if it may join a group of ``project`` whose primary site is
-    ``primary``; else a 409 (wrong site) or a 400 naming the server."""
+def member_server(tenants: TenantClouds, recorded_id: str | None, project: Project,
+                  primary: str, server_id: str) -> Server:
+    """The server ``server_id`` if it may join a group of ``project`` (``recorded_id``: the
+    id this site recorded for it, if any) whose primary site is ``primary``; else a 409
+    (wrong site) or a 400 naming the server."""
     if primary != tenants.site:
         raise APIError(f"this protection group runs on {primary}: add its members there, "
                        "where its servers are", status=409)
     server = tenants.server(server_id)
-    owner = who.project_id if who.project == project else tenants.project_id(project)
+    owner = recorded_id or tenants.project_id(project)
     if server is None or not owner or server.project_id != owner:
         raise APIError(f"server {server_id} is not a server of project {project} on "
                        f"{tenants.site}: a protection group protects its own project's "

@@ -87,7 +87,6 @@ def test_a_group_round_trips_with_members_mappings_and_operations(engine):
     sessions = db.session_factory(engine)
     with db.transaction(sessions) as session:
         group = ProtectionGroup(name="prod-ecommerce-web", project_name="ecommerce",
-                                project_ids={"site-a": "p-a", "site-b": "p-b"},
                                 replication_type="async", primary_site="site-a",
                                 secondary_site="site-b", volume_type="replicated-ssd")
         group.members = [Member(server_id=str(uuid.uuid4()), server_name=f"web-{i}",
@@ -104,7 +103,6 @@ def test_a_group_round_trips_with_members_mappings_and_operations(engine):
         loaded = session.query(ProtectionGroup).one()
         assert [m.server_name for m in loaded.members] == ["web-0", "web-1"]
         assert loaded.members[1].spec == {"flavor": "m1.small", "ports": [1]}
-        assert loaded.project_ids["site-b"] == "p-b"
         assert loaded.created_at.tzinfo is UTC
         assert abs((datetime.now(UTC) - loaded.created_at).total_seconds()) < 60
         done = session.query(Operation).one()
@@ -126,3 +124,31 @@ def test_a_group_name_is_unique_within_a_project(engine):
         session.add(group("ecommerce"))
     with sessions() as session:
         assert session.query(ProtectionGroup).count() == 2
+
+
+def test_upgrading_moves_this_sites_project_ids_to_its_record_of_projects(engine):
+    """0004: the per-group ``project_ids`` column goes; the entry for this site (the
+    ``local`` row of ``sites``) becomes the project's record, the peer's is not ours."""
+    db.upgrade(engine, "0003")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO sites (name, role, url, consecutive_failures, "
+            "consecutive_successes) VALUES ('site-b', 'local', 'https://b', 0, 0)"))
+        for name, ids in (("web", '{"site-a": "id-a", "site-b": "id-b"}'),
+                          ("db", '{"site-a": "id-a"}')):
+            connection.execute(text(
+                "INSERT INTO protection_groups (id, name, description, project_domain, "
+                "project_name, project_ids, replication_type, primary_site, "
+                "secondary_site, volume_type, status, version, created_at, updated_at) "
+                "VALUES (:id, :name, '', 'Default', :project, :ids, 'async', 'site-a', "
+                "'site-b', 'ssd', 'unprotected', 1, :now, :now)"),
+                {"id": str(uuid.uuid4()), "name": name, "project": f"p-{name}", "ids": ids,
+                 "now": now})
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text(
+            "SELECT project_domain, project_name, project_id, recorded_from FROM projects"
+        )).all() == [("Default", "p-web", "id-b", "caller")]
+    assert "project_ids" not in {c["name"] for c in inspect(engine).get_columns(
+        "protection_groups")}

@@ -11,6 +11,7 @@ account of a cloud; and whoever replays or revives an alert.
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 
@@ -211,6 +212,67 @@ def test_a_same_named_project_in_another_domain_reaches_nothing_of_alices(lab, a
                          ("/operations", "operations"), ("/audit-log", "entries")):
         assert api("site-a", "GET", listing, user="mallory")[key] == [], listing
     assert everything(lab, api, clouds) == before
+
+
+def test_a_project_created_again_under_an_old_name_reaches_nothing_of_the_old_ones(
+        lab, api, clouds):
+    """A project deleted and created again under its name is another tenant: Keystone
+    gives it another id, and site-a holds the one it recorded when the name first called.
+    Real Keystone tokens; every try is refused, saying why, and nothing changes."""
+    site_a_running(lab)
+    site = lab.sites["site-a"]
+    name, password = f"phoenix-{uuid.uuid4().hex[:6]}", "phoenix-pass"
+    admin = {"X-Auth-Token": keystone.token(site, "admin")}
+
+    def identity(method, path, **kwargs):
+        reply = requests.request(method, f"{site.keystone_url}{path}", headers=admin,
+                                 timeout=30, **kwargs)
+        reply.raise_for_status()
+        return reply.json() if reply.content else {}
+
+    owner = identity("POST", "/users", json={"user": {
+        "name": name, "password": password, "domain_id": "default"}})["user"]
+    (member,) = identity("GET", "/roles", params={"name": "member"})["roles"]
+
+    def project_again() -> str:
+        for old in identity("GET", "/projects", params={"name": name})["projects"]:
+            identity("PATCH", f"/projects/{old['id']}", json={"project": {"enabled": False}})
+            identity("DELETE", f"/projects/{old['id']}")
+        project = identity("POST", "/projects", json={"project": {
+            "name": name, "domain_id": "default"}})["project"]
+        identity("PUT", f"/projects/{project['id']}/users/{owner['id']}/roles/{member['id']}")
+        return project["id"]
+
+    def as_owner(method, path, body=None):
+        token = requests.post(f"{site.keystone_url}/auth/tokens", timeout=30, json={
+            "auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": name, "password": password, "domain": {"id": "default"}}}},
+                "scope": {"project": {"name": name, "domain": {"id": "default"}}}}})
+        return requests.request(method, site.url("webhook", f"/v1{path}"), json=body,
+                                headers={"X-Auth-Token": token.headers["X-Subject-Token"]},
+                                timeout=30, verify=lab.ca_file())
+
+    first = project_again()
+    group = {"name": f"{name}-app", "replication_type": "async", "primary_site": "site-a",
+             "secondary_site": "site-b", "volume_type": "replicated-ssd"}
+    created = as_owner("POST", "/protection-groups", group)
+    assert created.status_code == 201, created.text
+    group_id = created.json()["protection_group"]["id"]
+    assert project_again() != first
+    before = everything(lab, api, clouds)
+    for method, path, body in (
+            ("GET", "/protection-groups", None),
+            ("GET", f"/protection-groups/{group_id}", None),
+            ("PATCH", f"/protection-groups/{group_id}", {"description": "mine now"}),
+            ("DELETE", f"/protection-groups/{group_id}", None),
+            ("POST", "/protection-groups", {**group, "name": f"{name}-other"})):
+        reply = as_owner(method, path, body)
+        assert reply.status_code == 403, (method, path, reply.text)
+        assert f"project {name} on site-a is not the project whose protection groups" in \
+            reply.json()["error"]["message"]
+    assert everything(lab, api, clouds) == before
+    api("site-a", "DELETE", f"/protection-groups/{group_id}?all_projects=true", user="admin",
+        expect=204)
 
 
 def test_the_dr_account_holds_no_admin_role_in_tenant_projects(lab):

@@ -8,7 +8,12 @@ from __future__ import annotations
 import threading
 import uuid
 
+import yaml
+
 from site_recovery import workbooks
+from site_recovery.core.clouds import Clouds
+from site_recovery.core.model import Project
+from site_recovery.webhook import serve
 from site_recovery.webhook.launcher import Root
 from site_recovery.webhook.services import services
 from tests.unit.test_webhook_operations import WEB, launcher, setup_groups
@@ -245,3 +250,74 @@ def test_a_group_takes_only_its_own_projects_servers_checked_on_its_primary_site
     assert added.status_code == 201
     assert added.json["member"]["server_name"] == f"vm-{alices[:8]}", "Nova's name"
     assert _members(clients) == {"site-a": [alices], "site-b": [alices]}
+
+
+def test_a_project_created_again_under_an_old_name_is_another_tenant(sites, tmp_path):
+    """Each site records the id Keystone gives a project the first time it meets it: a
+    project deleted and created again under the same name (another id) is refused on both
+    sites before any view runs, named, and nothing changes; once a cloud admin has the
+    site forget the old record, the name is the newcomer's there."""
+    clients, _ = sites
+    dr, op, _ = a_drill(sites)
+    newcomer = {**ALICE, "X-Project-Id": "id-ecommerce-created-again"}
+    before = {site: client.get("/v1/protection-groups/web", headers=RITA).json
+              for site, client in clients.items()}
+    for site, client in clients.items():
+        for method, path, body in (
+                ("GET", "/v1/protection-groups", None),
+                ("GET", f"/v1/operations/{op['id']}", None),
+                ("PATCH", "/v1/protection-groups/web", {"description": "mine now"}),
+                ("POST", "/v1/protection-groups", {**WEB, "name": "another"}),
+                ("DELETE", "/v1/protection-groups/web", None),
+                ("POST", "/v1/protection-groups/web/failover",
+                 {"failover_type": "unplanned", "force": True})):
+            reply = client.open(path, method=method, json=body, headers=newcomer)
+            assert reply.status_code == 403, (site, method, path, reply.json)
+            assert f"project ecommerce on {site} is not the project whose protection " \
+                   "groups" in reply.json["error"]["message"]
+    assert {site: client.get("/v1/protection-groups/web", headers=RITA).json
+            for site, client in clients.items()} == before
+    assert len(launcher(dr).started) == 1, "only the drill"
+
+    config = services(clients["site-a"].application).config
+    path = tmp_path / "protector.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_none=True)))
+    assert serve.main(["--config", str(path), "forget-project", "ecommerce"]) == 0
+    assert serve.main(["--config", str(path), "forget-project", "ecommerce"]) == 1
+    mine = clients["site-a"].get("/v1/protection-groups", headers=newcomer)
+    assert [g["name"] for g in mine.json["protection_groups"]] == ["web"]
+    assert clients["site-a"].get("/v1/protection-groups", headers=ALICE).status_code == 403
+    assert clients["site-b"].get("/v1/protection-groups", headers=newcomer).status_code == 403
+
+
+def test_the_engine_scopes_to_the_project_id_its_site_recorded(sites):
+    """The workflows ask their site for a group's project id (recorded on first meeting,
+    else the one Keystone gives the DR account signing in); a project that owns no group
+    there, and every caller but the workflows' account, get nothing."""
+    clients, _ = sites
+    dr = setup_groups(sites)
+    primary = clients["site-a"]
+    assert primary.get("/v1/internal/projects/Default/ecommerce", headers=SERVICE).json == {
+        "project_id": "id-ecommerce"}, "recorded when alice created the group"
+    signed_in = []
+    projects = services(dr.application).projects
+    projects._keystone_project_id = lambda project: signed_in.append(project) or "id-b"
+    for _ in range(2):
+        assert dr.get("/v1/internal/projects/Default/ecommerce", headers=SERVICE).json == {
+            "project_id": "id-b"}
+    assert signed_in == [("Default", "ecommerce")], "Keystone asked once, then recorded"
+    assert dr.get("/v1/protection-groups", headers=ALICE).status_code == 403, \
+        "site-b's Keystone calls it id-b: a token naming another id is another project"
+    assert primary.get("/v1/internal/projects/Default/analytics",
+                       headers=SERVICE).status_code == 404
+    for stranger in (HEAT, ALICE, ADMIN):
+        assert primary.get("/v1/internal/projects/Default/ecommerce",
+                           headers=stranger).status_code == 403
+
+    clouds = Clouds(services(dr.application).config, project_ids=projects.resolve)
+    auth = clouds._auth("site-b", Project("Default", "ecommerce"))
+    assert auth["project_id"] == "id-b" and "project_name" not in auth
+    unrecorded = Clouds(services(dr.application).config)._auth(
+        "site-b", Project("partners", "ecommerce"))
+    assert (unrecorded["project_name"], unrecorded["project_domain_name"]) == (
+        "ecommerce", "partners") and "project_id" not in unrecorded
