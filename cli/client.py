@@ -217,6 +217,10 @@ class Client:
         return self._start(f"/operations/{_segment(operation_id)}/retry", None,
                            idempotency_key, all_projects)
 
+    def cancel_operation(self, operation_id: str, *, all_projects: bool = False) -> dict:
+        return self._request("POST", f"/operations/{_segment(operation_id)}/cancel",
+                             params=_all_projects(all_projects))["operation"]
+
     def list_operations(self, *, status: str | None = None, group: str | None = None,
                         all_projects: bool = False) -> list[dict]:
         return self._request("GET", "/operations", params={

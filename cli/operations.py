@@ -43,15 +43,73 @@ def add_operation(parser) -> None:
     common.add_named(parser, "operation", "<operation>", "Operation ID")
 
 
-class ShowOperation(common.ProtectorCommand, command.ShowOne):
-    """Show a DR operation: its progress and each protection group's outcome."""
+def add_wait(parser) -> None:
+    parser.add_argument(
+        "--wait", action="store_true",
+        help="Follow the operation to its end, showing progress on stderr; exit "
+             "non-zero if it failed")
+    parser.add_argument(
+        "--timeout", metavar="<seconds>", type=float, default=DEFAULT_WAIT_TIMEOUT,
+        help=f"How long --wait waits (default {DEFAULT_WAIT_TIMEOUT}); the operation "
+             "goes on after that")
+
+
+class Outcome:
+    """A command that shows an operation, following it with ``--wait``, and exits non-zero
+    when it failed."""
+
+    outcome: dict
+
+    def shown(self, operation: dict, parsed_args):
+        if getattr(parsed_args, "wait", False):
+            operation = progress.follow(self.client, operation, timeout=parsed_args.timeout,
+                                        stream=self.app.stderr)
+        self.outcome = operation
+        return show_operation(operation)
+
+    def run(self, parsed_args):
+        super().run(parsed_args)
+        if self.outcome["status"] not in progress.FAILED:
+            return 0
+        hint = ""
+        if self.outcome.get("failed_count"):
+            hint = f"; retry the failed groups: openstack dr operation retry {self.outcome['id']}"
+        self.app.stderr.write(f"Operation {self.outcome['id']} {self.outcome['status']}"
+                              f"{hint}\n")
+        return 1
+
+
+class ShowOperation(Outcome, common.ProtectorCommand, command.ShowOne):
+    """Show a DR operation: its progress and each protection group's outcome; with
+    --wait, re-attach to a running one and follow it to its end."""
+
+    def arguments(self, parser):
+        add_operation(parser)
+        add_wait(parser)
+
+    def take_action(self, parsed_args):
+        return self.shown(self.client.get_operation(
+            parsed_args.operation, all_projects=parsed_args.all_projects), parsed_args)
+
+    def run(self, parsed_args):
+        status = super().run(parsed_args)
+        return status if parsed_args.wait else 0
+
+
+class CancelOperation(Outcome, common.ProtectorCommand, command.ShowOne):
+    """Cancel a running DR operation: it ends failed and its workflow stops; what it built
+    stays, for a retry or a cleanup to continue from."""
 
     def arguments(self, parser):
         add_operation(parser)
 
     def take_action(self, parsed_args):
-        return show_operation(self.client.get_operation(parsed_args.operation,
-                                                        all_projects=parsed_args.all_projects))
+        return self.shown(self.client.cancel_operation(
+            parsed_args.operation, all_projects=parsed_args.all_projects), parsed_args)
+
+    def run(self, parsed_args):
+        super().run(parsed_args)
+        return 0
 
 
 class ListOperations(common.ProtectorCommand, command.Lister):
@@ -75,18 +133,11 @@ class ListOperations(common.ProtectorCommand, command.Lister):
         ), FORMATTERS)
 
 
-class OperationCommand(common.ProtectorCommand, command.ShowOne):
+class OperationCommand(Outcome, common.ProtectorCommand, command.ShowOne):
     """Starts an operation, optionally follows it, and exits non-zero if it failed."""
 
     def arguments(self, parser):
-        parser.add_argument(
-            "--wait", action="store_true",
-            help="Follow the operation to its end, showing progress on stderr; exit "
-                 "non-zero if it failed")
-        parser.add_argument(
-            "--timeout", metavar="<seconds>", type=float, default=DEFAULT_WAIT_TIMEOUT,
-            help=f"How long --wait waits (default {DEFAULT_WAIT_TIMEOUT}); the operation "
-                 "goes on after that")
+        add_wait(parser)
         parser.add_argument(
             "--idempotency-key", metavar="<key>",
             help="Repeating a request with the same key returns the operation it started "
@@ -97,23 +148,7 @@ class OperationCommand(common.ProtectorCommand, command.ShowOne):
         """Ask the service to start the operation; returns it as accepted."""
 
     def take_action(self, parsed_args):
-        operation = self.start(self.client, parsed_args)
-        if parsed_args.wait:
-            operation = progress.follow(self.client, operation, timeout=parsed_args.timeout,
-                                        stream=self.app.stderr)
-        self.outcome = operation
-        return show_operation(operation)
-
-    def run(self, parsed_args):
-        super().run(parsed_args)
-        if self.outcome["status"] not in progress.FAILED:
-            return 0
-        hint = ""
-        if self.outcome.get("failed_count"):
-            hint = f"; retry the failed groups: openstack dr operation retry {self.outcome['id']}"
-        self.app.stderr.write(f"Operation {self.outcome['id']} {self.outcome['status']}"
-                              f"{hint}\n")
-        return 1
+        return self.shown(self.start(self.client, parsed_args), parsed_args)
 
 
 class GroupOperationCommand(OperationCommand):

@@ -31,7 +31,7 @@ from site_recovery.core.config import AlertRule
 from site_recovery.core.model import FailoverType, OperationKind
 
 from . import audit, db
-from .errors import APIError
+from .errors import APIError, Conflict
 from .lifecycle import Start
 from .models import AlertDelivery, ProtectionGroup, Site
 from .params import body
@@ -184,7 +184,8 @@ def _peer_unreachable(sessions, config) -> bool:
 def _handle(sessions, config, decision: Decision) -> dict:
     alert, rule = decision.alert, decision.rule
     answer = {"fingerprint": alert.fingerprint, "rule": rule.name if rule else None,
-              "action": decision.action, "reason": decision.reason, "operation_ids": []}
+              "action": decision.action, "reason": decision.reason, "operation_ids": [],
+              "busy": []}
     actor = {"user": f"alertmanager ({rule.name})" if rule else "alertmanager",
              "roles": [], "labels": alert.labels}
     if decision.final and decision.action != "duplicate":
@@ -228,24 +229,38 @@ def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dic
         return {**answer, "reason": f"{decision.reason} of {names}"}
     params = {"failover_type": FailoverType.UNPLANNED} if kind.moves else {}
     batches = [groups] if kind.site_wide else [[g] for g in groups]
-    started = []
+    started, busy = [], {}
     try:
         for batch in batches:
-            # Keyed by alert and group: a redelivery after a failed start starts only
-            # what did not start (a key whose operation never started is released).
+            # Keyed by alert and group: a redelivery starts only what did not start (a
+            # key whose operation never started is released; one that did finds it).
             key = "alert:" + hashlib.sha256(
                 f"{alert.fingerprint}|{alert.startsAt.isoformat()}|{batch[0].id}".encode()
             ).hexdigest()[:40]
-            started.append(services().operations.start(Start(
-                kind, batch, actor, None, params=dict(params), force=kind.moves,
-                site=config.peer.name if kind.site_wide else None, key=key)).operation_id)
+            try:
+                started.append(services().operations.start(Start(
+                    kind, batch, actor, None, params=dict(params), force=kind.moves,
+                    site=config.peer.name if kind.site_wide else None,
+                    key=key)).operation_id)
+            except Conflict as exc:         # this group is busy: the others go on
+                busy[batch[0].name if len(batch) == 1 else "the site"] = exc.message
     except APIError as exc:
-        with db.transaction(sessions) as session:       # let Alertmanager deliver again
-            session.execute(delete(AlertDelivery).where(
-                AlertDelivery.fingerprint == alert.fingerprint,
-                AlertDelivery.starts_at == alert.startsAt.isoformat()))
+        _forget(sessions, alert)                          # let Alertmanager deliver again
         audit.record(sessions, actor, f"alert.{decision.action}", alert.fingerprint,
                      "refused", exc.message,
                      details={"rule": rule.name, "operation_ids": started})
         raise
-    return {**answer, "reason": f"{decision.reason} of {names}", "operation_ids": started}
+    reason = f"{decision.reason} of {names}"
+    if busy:
+        _forget(sessions, alert)                # the next delivery takes the busy ones up
+        reason += ("; busy, taken up when the alert is delivered again: "
+                   + "; ".join(f"{name}: {why}" for name, why in busy.items()))
+    return {**answer, "reason": reason, "operation_ids": started, "busy": sorted(busy)}
+
+
+def _forget(sessions, alert: Alert):
+    """Undo the record that ``alert`` was decided: its next delivery is decided again."""
+    with db.transaction(sessions) as session:
+        session.execute(delete(AlertDelivery).where(
+            AlertDelivery.fingerprint == alert.fingerprint,
+            AlertDelivery.starts_at == alert.startsAt.isoformat()))

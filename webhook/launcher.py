@@ -18,11 +18,21 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from mistralclient.api import base as mistral_base
 from mistralclient.api import client as mistral_client
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from site_recovery import workbooks
 from site_recovery.core.config import ServiceConfig
 
 from .errors import APIError, Unavailable
+
+START_TRIES = 3                  # a start's create, repeated over a timeout (same id)
+RECENT = 1000                    # executions listed at once, at most
+
+
+class StartUncertain(Unavailable):
+    """Mistral did not answer a start in time: its execution may exist. The operation
+    stays pending; the housekeeper finds the execution by its planned id, or gives the
+    operation up once Mistral says it has none."""
 
 
 def service_session(config: ServiceConfig, timeout: float) -> ks_session.Session:
@@ -41,6 +51,7 @@ class Execution:
     id: str
     state: str            # IDLE | RUNNING | SUCCESS | ERROR | PAUSED | CANCELLED
     state_info: str | None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,24 +135,38 @@ class Launcher:
             mistral.cron_triggers.create(name, workflow, workflow_input, pattern=pattern)
         return f"cron trigger {name} runs {workflow} on '{pattern}'"
 
-    def start(self, workflow: str, workflow_input: dict, *, description: str) -> Execution:
-        """Create one execution of ``workflow``; returns at once (Mistral runs it)."""
-        execution = self._call(lambda m: m.executions.create(
-            workflow, workflow_input=workflow_input, description=description), workflow)
+    def start(self, workflow: str, workflow_input: dict, *, description: str,
+              execution_id: str) -> Execution:
+        """Create execution ``execution_id`` of ``workflow``; returns at once (Mistral runs
+        it). Mistral answers the create of an id it already has with that execution, so a
+        create that timed out (its answer lost: keystoneauth says ConnectTimeout for a read
+        timeout too) is repeated, never doubled; still no answer: StartUncertain."""
+        body = {"id": execution_id, "workflow_name": workflow, "description": description,
+                "input": json.dumps(workflow_input)}
+        # mistralclient's create() takes no id: its manager's own POST, with one.
+        execution = self._call(lambda m: self._create(m, body), workflow, uncertain=True)
         return Execution(execution.id, execution.state, execution.state_info)
+
+    @staticmethod
+    @retry(retry=retry_if_exception_type(ks_exceptions.ConnectTimeout), reraise=True,
+           stop=stop_after_attempt(START_TRIES), wait=wait_fixed(1.0))
+    def _create(mistral, body: dict):
+        return mistral.executions._create("/executions", body)
 
     def cancel(self, execution_id: str):
         """Ask Mistral to cancel an execution (one started after it was given up)."""
         self._call(lambda m: m.executions.update(execution_id, "CANCELLED"), execution_id)
 
-    def ended_badly(self, since: datetime) -> list[Execution]:
-        """Executions that Mistral ended in ERROR or CANCELLED since ``since`` (UTC): one
-        call however many operations are under way."""
-        stamp = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    def since(self, created: datetime) -> list[Execution]:
+        """This service's executions created since ``created`` (UTC), with their states:
+        one call however many operations are under way (at most ``RECENT``; more would
+        be a partial view)."""
+        stamp = created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         found = self._call(lambda m: m.executions.list(
-            state="in:ERROR,CANCELLED", updated_at=f"gte:{stamp}",
-            fields=["id", "state", "state_info"], limit=1000), "executions")
-        return [Execution(e.id, e.state, e.state_info) for e in found]
+            created_at=f"gte:{stamp}", fields=["id", "state", "state_info", "updated_at"],
+            limit=RECENT), "executions")
+        return [Execution(e.id, e.state, e.state_info, _when(getattr(e, "updated_at", None)))
+                for e in found]
 
     def account(self) -> tuple[str, str]:
         """This service's own user and project ids (its Keystone session's)."""
@@ -167,14 +192,31 @@ class Launcher:
         return Root(execution.id, getattr(execution, "project_id", ""),
                     execution.workflow_name, _as_dict(getattr(execution, "input", None)))
 
-    def get(self, execution_id: str) -> Execution:
-        execution = self._call(lambda m: m.executions.get(execution_id), execution_id)
-        return Execution(execution.id, execution.state, execution.state_info)
+    def find(self, execution_id: str) -> Execution | None:
+        """The execution of that id, or None when this site's Mistral has none."""
+        def get(mistral):
+            try:
+                return mistral.executions.get(execution_id)
+            except mistral_base.APIException as exc:
+                if exc.error_code == 404:
+                    return None
+                raise
+        execution = self._call(get, f"execution {execution_id}")
+        return execution and Execution(execution.id, execution.state, execution.state_info)
 
-    def _call(self, call, subject: str):
+    def _call(self, call, subject: str, uncertain: bool = False):
+        """``call`` on this site's Mistral; ``uncertain``: a timeout may have started
+        something (StartUncertain), rather than nothing."""
         try:
             return call(self._mistral())
-        except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout,
+        except ks_exceptions.ConnectTimeout as exc:
+            if not uncertain:
+                raise Unavailable(f"Mistral is unreachable ({type(exc).__name__})",
+                                  mistral=self._url) from None
+            raise StartUncertain(f"Mistral did not answer the start of {subject} in time "
+                                 f"({type(exc).__name__}): it may run; the service finds "
+                                 "out", mistral=self._url) from None
+        except (ks_exceptions.ConnectFailure,
                 ks_exceptions.DiscoveryFailure, ks_exceptions.EndpointNotFound) as exc:
             raise Unavailable(f"Mistral is unreachable ({type(exc).__name__}); nothing was "
                               f"started", mistral=self._url) from None
@@ -185,6 +227,11 @@ class Launcher:
                                "workbook installed?", status=500) from None
             raise APIError(f"Mistral refused {subject}: {exc.error_message}",
                            status=502) from None
+
+
+def _when(stamp: str | None) -> datetime | None:
+    """A Mistral timestamp ("2026-12-06 21:00:00", UTC) as an aware datetime."""
+    return datetime.fromisoformat(stamp).replace(tzinfo=UTC) if stamp else None
 
 
 def _as_dict(value) -> dict:

@@ -11,12 +11,14 @@ waiting for the whole queue. Each start runs on a small pool instead; the reques
 for it up to ``mistral.start_wait`` seconds. A start that fails within that time (Mistral
 refuses the connection, the workflow is unknown) fails the request, so nothing is
 half-done; one still under way answers with the operation pending, and records its
-execution, or that it never started, when Mistral answers.
+execution, or that it never started, when Mistral answers. Each start asks Mistral for the
+execution id the operation recorded (``planned_execution_id``), so a start whose answer
+was lost is repeated or found, never doubled.
 
 The workflows report each group's progress and end (:meth:`Lifecycle.admit`, which
 decides first whether their execution may act at all); the operation's status is their
 roll-up (:func:`core.operations.rollup`) however it ends: reported, never started
-(:meth:`Lifecycle.expire_unstarted`), or ended by Mistral without a report
+(:meth:`Lifecycle.settle_starts`), or ended by Mistral without a report
 (:meth:`Lifecycle.follow_executions`).
 """
 
@@ -50,8 +52,8 @@ from site_recovery.core.model import (
 
 from . import audit, db
 from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
-from .launcher import Launcher, Root
-from .models import Operation, OperationResult, ProtectionGroup, Site, owned_by
+from .launcher import RECENT, Execution, Launcher, Root, StartUncertain
+from .models import Operation, OperationResult, ProtectionGroup, Site, new_id, owned_by
 
 log = logging.getLogger(__name__)
 SERVICE_ACTOR = {"user": "site-recovery"}
@@ -59,6 +61,7 @@ SERVICE_ACTOR = {"user": "site-recovery"}
 # They are no operation; the DR service account runs them.
 CAPTURES = ("capture", "capture_site")
 ROOTS_KEPT = 4096          # execution id -> its root, per process (they never change)
+SETTLE = 60.0              # seconds a start may take before Mistral is asked about it
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Start:
     force: bool = False
     site: str | None = None            # the failed site, for a site failover
     key: str | None = None             # Idempotency-Key, namespaced by project
+    key_request: str | None = None     # a digest of the request the key came with
     execution_id: str | None = None    # a workflow started in Mistral directly: its root
 
     @property
@@ -104,10 +108,12 @@ class Lifecycle:
 
     # -- starting ----------------------------------------------------------------------------
 
-    def existing(self, key: str | None, kind: OperationKind) -> str | None:
-        """The operation ``key`` already started; the key may not start another kind. A key
-        whose operation never started (Mistral refused it) is released: repeating the
-        request with it starts the operation now."""
+    def existing(self, key: str | None, kind: OperationKind,
+                 request: str | None = None) -> str | None:
+        """The operation ``key`` already started; the key answers only the request it came
+        with (``request``: its digest; another one is a 422) and may not start another
+        kind. A key whose operation never started (Mistral refused it) is released:
+        repeating the request with it starts the operation now."""
         if key is None:
             return None
         with self.sessions() as session:
@@ -121,11 +127,15 @@ class Lifecycle:
         if op.type != kind:
             raise Conflict(f"this Idempotency-Key already started operation {op.id}, a "
                            f"{op.type}; use a new key for a {kind}", operation_id=op.id)
+        if request and op.idempotency_request and op.idempotency_request != request:
+            raise APIError(f"this Idempotency-Key already started operation {op.id} for "
+                           "another request (another group, site or options); use a new "
+                           "key for this one", status=422, operation_id=op.id)
         return op.id
 
     def start(self, start: Start) -> Started:
         """Check, record and launch one operation."""
-        earlier = self.existing(start.key, start.kind)
+        earlier = self.existing(start.key, start.kind, start.key_request)
         if earlier is not None:
             return Started(earlier, new=False)
         peer = self.config.peer.name
@@ -141,7 +151,7 @@ class Lifecycle:
         try:
             op_id, groups, params = self._record(start, reachable)
         except IntegrityError:
-            earlier = self.existing(start.key, start.kind)
+            earlier = self.existing(start.key, start.kind, start.key_request)
             if earlier is None:
                 raise Conflict("the operation could not be recorded (a group changed "
                                "meanwhile); try again") from None
@@ -197,8 +207,10 @@ class Lifecycle:
                            requested_domain=asker and asker.domain,
                            requested_project=asker and asker.name, total=len(groups),
                            force=start.force, peer_reachable=reachable,
-                           idempotency_key=start.key, requested_by=start.actor,
+                           idempotency_key=start.key, idempotency_request=start.key_request,
+                           requested_by=start.actor,
                            mistral_execution_id=start.execution_id,
+                           planned_execution_id=start.execution_id or new_id(),
                            params=params,
                            results=[OperationResult(group_id=g.id, group_name=g.name)
                                     for g in groups])
@@ -213,10 +225,17 @@ class Lifecycle:
             op = session.get(Operation, op_id)
             if op is None or op.finished_at is not None:
                 return                            # given up while it waited its turn
+            planned = op.planned_execution_id
         workflow = self.config.workflows.of(start.kind)
         try:
             execution = self.launcher.start(workflow, workflow_input.model_dump(mode="json"),
-                                            description=f"site-recovery {start.kind} {op_id}")
+                                            description=f"site-recovery {start.kind} {op_id}",
+                                            execution_id=planned)
+        except StartUncertain as exc:
+            # It may run: the operation stays pending, the key held; the housekeeper
+            # finds the execution by its planned id, or ends the operation.
+            log.warning("operation %s: %s", op_id, exc.message)
+            return
         except APIError as exc:
             self.never_started(op_id, exc.message)
             raise
@@ -225,22 +244,32 @@ class Lifecycle:
             self.never_started(op_id, f"Mistral could not be asked ({type(exc).__name__})")
             raise Unavailable(f"Mistral could not be asked to start {workflow} "
                               f"({type(exc).__name__}); nothing was started") from None
+        self._started(op_id, start.kind, start.actor, start.project, workflow, execution.id,
+                      workflow_input.params)
+
+    def _started(self, op_id: str, kind: str, actor: dict, project: Project | None,
+                 workflow: str, execution_id: str, params: dict, found: bool = False):
+        """Record the execution that runs ``op_id`` (``found``: by the housekeeper, after a
+        start whose answer was lost); cancel it if the operation was given up meanwhile."""
         with db.transaction(self.sessions) as session:
             op = session.get(Operation, op_id, with_for_update=True)
-            op.mistral_execution_id = execution.id
+            if op.mistral_execution_id == execution_id:
+                return
+            op.mistral_execution_id = execution_id
             given_up = op.finished_at is not None
-            audit.record_in(session, start.actor, f"operation.{start.kind}", op_id,
+            audit.record_in(session, actor, f"operation.{kind}", op_id,
                             "refused" if given_up else "accepted",
-                            f"{workflow} started as execution {execution.id}"
+                            f"{workflow} started as execution {execution_id}"
+                            + (" (found after its start went unanswered)" if found else "")
                             + (" after the operation was given up: cancelled"
                                if given_up else ""),
-                            project=start.project,
-                            details={"params": workflow_input.params})
+                            project=project, details={"params": params})
         if given_up:
-            self.launcher.cancel(execution.id)
+            self.launcher.cancel(execution_id)
 
     def retry(self, op_id: str, *, actor: dict, requested_project: Project | None,
-              project: Project | None, key: str | None) -> Started:
+              project: Project | None, key: str | None,
+              key_request: str | None = None) -> Started:
         """A new operation of the same kind for the groups that failed in ``op_id`` and
         that run the kind on this site (recovering here, or for a protect, running here);
         ``project``: only that project's groups."""
@@ -260,7 +289,7 @@ class Lifecycle:
             groups = list(session.scalars(query))
             params = {k: v for k, v in op.params.items() if k != "skipped"}
             force, site = op.force, op.site
-        earlier = self.existing(key, kind)
+        earlier = self.existing(key, kind, key_request)
         if earlier is not None:
             return Started(earlier, new=False)
         if not groups:
@@ -271,7 +300,31 @@ class Lifecycle:
                            "or belong to another project")
         return self.start(Start(kind, groups, actor, requested_project,
                                 params={**params, "retry_of": op_id}, force=force,
-                                site=site, key=key))
+                                site=site, key=key, key_request=key_request))
+
+    def cancel(self, op_id: str, actor: dict):
+        """End ``op_id`` now, cancelled by ``actor``, and cancel its Mistral execution (its
+        actions, asking to act, then find it finished and stop). What it built stays: a
+        retry or a cleanup continues from there. An unfinished start is cancelled when
+        it reaches Mistral (``_started``)."""
+        who = actor.get("user") or actor.get("user_id") or "someone"
+        why = (f"cancelled by {who}: what was built stays, for a retry or a cleanup to "
+               "continue from")
+        with db.transaction(self.sessions) as session:
+            op = session.get(Operation, op_id, with_for_update=True)
+            if Status(op.status).finished:
+                raise Conflict(f"operation {op_id} has finished ({op.status}): nothing to "
+                               "cancel")
+            _end(op, datetime.now(UTC), why)
+            op.error, execution = why, op.mistral_execution_id
+            audit.record_in(session, actor, f"operation.{op.type}", op_id, "cancelled", why,
+                            project=_owner(op))
+        if execution is not None:
+            try:
+                self.launcher.cancel(execution)
+            except APIError as exc:      # its actions stop anyway: the operation is over
+                log.warning("operation %s cancelled; its execution %s was not: %s", op_id,
+                            execution, exc.message)
 
     # -- who may act: the DR service's own executions ----------------------------------------
 
@@ -298,8 +351,12 @@ class Lifecycle:
         if op_id:
             with self.sessions() as session:
                 op = session.get(Operation, op_id)
-            if op is None or op.mistral_execution_id not in (None, root.id):
+            if op is None or (op.mistral_execution_id or op.planned_execution_id) \
+                    not in (None, root.id):
                 raise Forbidden(f"execution {root.id} does not run operation {op_id}")
+            if op.mistral_execution_id is None:       # its start's answer was lost
+                self._started(op.id, op.type, op.requested_by, _owner(op),
+                              root.workflow_name, root.id, op.params, found=True)
         elif root.workflow_name in {workbooks.workflow_name(w) for w in CAPTURES}:
             return None
         elif kind is not None:
@@ -425,24 +482,46 @@ class Lifecycle:
             audit.record_in(session, op.requested_by, f"operation.{op.type}", op_id,
                             "refused", op.error, project=_owner(op))
 
-    def expire_unstarted(self, older_than: float, now: datetime | None = None) -> int:
-        """Mark operations whose start never reached Mistral (their worker stopped) as
-        never started; returns how many."""
-        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than)
+    def settle_starts(self, lost_after: float, now: datetime | None = None) -> int:
+        """Operations still without an execution ``SETTLE`` seconds after they were
+        accepted (a start whose answer was lost, or a worker that stopped while starting):
+        the execution Mistral has under the planned id is recorded; with none there after
+        ``lost_after`` seconds, the operation never started. How many were settled."""
+        now = now or datetime.now(UTC)
         with self.sessions() as session:
-            lost = session.scalars(select(Operation.id).where(
+            waiting = session.execute(select(
+                Operation.id, Operation.planned_execution_id, Operation.created_at).where(
                 Operation.status == Status.PENDING, Operation.mistral_execution_id.is_(None),
-                Operation.finished_at.is_(None), Operation.created_at < cutoff)).all()
-        for op_id in lost:
-            self.never_started(op_id, f"no Mistral execution {older_than:g} s after it was "
-                                      "accepted (the service stopped while starting it); "
-                                      "start it again")
-        return len(lost)
+                Operation.finished_at.is_(None),
+                Operation.created_at < now - timedelta(seconds=SETTLE))).all()
+        settled = 0
+        for op_id, planned, created_at in waiting:
+            try:
+                execution = self.launcher.find(planned) if planned else None
+            except APIError:
+                continue                              # Mistral away: ask next round
+            if execution is not None:
+                with self.sessions() as session:
+                    op = session.get(Operation, op_id)
+                    kind, actor, params = op.type, op.requested_by, op.params
+                    project = _owner(op)
+                self._started(op_id, kind, actor, project, self.config.workflows.of(
+                    OperationKind(kind)), execution.id, params, found=True)
+            elif created_at < now - timedelta(seconds=lost_after):
+                self.never_started(op_id, f"no Mistral execution {lost_after:g} s after it "
+                                          "was accepted (the service stopped while starting "
+                                          "it); start it again")
+            else:
+                continue
+            settled += 1
+        return settled
 
-    def follow_executions(self) -> int:
-        """Fail the unfinished operations whose workflow Mistral ended in ERROR or
-        CANCELLED (a crashed workflow reports nothing more); returns how many. One
-        question to Mistral, and none while no operation is under way."""
+    def follow_executions(self, now: datetime | None = None) -> int:
+        """End the unfinished operations whose workflow will report no more: Mistral
+        ended it in ERROR or CANCELLED, ended it SUCCESS without its end reported (for
+        ``SETTLE`` seconds), or no longer has it (deleted). Each ends failed, naming the
+        cause; how many ended. One question to Mistral, none while nothing runs."""
+        now = now or datetime.now(UTC)
         with self.sessions() as session:
             running = dict(session.execute(
                 select(Operation.mistral_execution_id, Operation.id).where(
@@ -453,23 +532,41 @@ class Lifecycle:
         if not running:
             return 0
         try:
-            ended = [e for e in self.launcher.ended_badly(oldest - timedelta(minutes=1))
-                     if e.id in running]
+            # An execution started in Mistral directly began before it was recorded.
+            seen = {e.id: e for e in self.launcher.since(oldest - timedelta(minutes=10))}
         except APIError:
             return 0                                  # Mistral away: ask again next round
-        for execution in ended:
-            why = (f"its workflow ended {execution.state} in Mistral: "
-                   f"{execution.state_info or 'no reason given'}")
+        whole = len(seen) < RECENT
+        ended = 0
+        for execution_id, op_id in running.items():
+            why = _why_ended(execution_id, seen.get(execution_id), whole, now)
+            if why is None:
+                continue
             with db.transaction(self.sessions) as session:
-                op = session.get(Operation, running[execution.id], with_for_update=True)
+                op = session.get(Operation, op_id, with_for_update=True)
                 if op.finished_at is not None:
                     continue
-                _end(op, datetime.now(UTC), why)
+                _end(op, now, why)
                 op.error = why
                 audit.record_in(session, SERVICE_ACTOR, f"operation.{op.type}", op.id,
                                 "recorded", why, project=_owner(op))
-        return len(ended)
+            ended += 1
+        return ended
 
+
+def _why_ended(execution_id: str, execution: Execution | None, whole: bool,
+               now: datetime) -> str | None:
+    """Why an operation's workflow will report no more, or None while it may."""
+    if execution is None:
+        return (f"its Mistral execution {execution_id} no longer exists (deleted): "
+                "nothing will report the rest") if whole else None
+    if execution.state in ("ERROR", "CANCELLED"):
+        return (f"its workflow ended {execution.state} in Mistral: "
+                f"{execution.state_info or 'no reason given'}")
+    if execution.state == "SUCCESS" and execution.updated_at is not None and \
+            execution.updated_at < now - timedelta(seconds=SETTLE):
+        return "its workflow ended in Mistral without reporting this group's end"
+    return None
 
 def _owner(op: Operation) -> Project | None:
     return Project(op.project_domain, op.project_name) if op.project_name else None

@@ -197,7 +197,13 @@ class Operation(Base):
     recovery_point: Mapped[str | None] = mapped_column(String(255))
     rpo_achieved_seconds: Mapped[float | None] = mapped_column(Float)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # What the key was given for (a digest of the request): the key answers that only.
+    idempotency_request: Mapped[str | None] = mapped_column(String(64))
     mistral_execution_id: Mapped[str | None] = mapped_column(String(36))
+    # The id the service asks Mistral to give the execution, chosen when the operation is
+    # recorded and never shown: Mistral answers a create of an id it has with that
+    # execution, so a start whose answer was lost is repeated, or found, not doubled.
+    planned_execution_id: Mapped[str | None] = mapped_column(String(36), default=new_id)
     requested_by: Mapped[dict] = mapped_column(default=dict)    # user, project, roles
     params: Mapped[dict] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)

@@ -86,6 +86,9 @@ ROUTES: dict[str, tuple] = {
                                   None, [ALL_PROJECTS], 200),
     "operations.retry": ("operations", "Retry the groups that failed", None, STARTS[0],
                          202),
+    "operations.cancel": ("operations", "Stop an unfinished operation: it ends failed, "
+                          "its execution is cancelled, what it built stays", None,
+                          [ALL_PROJECTS], 200),
     "sites.list_audit_entries": ("audit", "The audit log, newest first", None,
                            [ALL_PROJECTS, _query("limit", {"type": "integer", "minimum": 1,
                                                            "maximum": 1000}, "at most"),

@@ -11,6 +11,8 @@ is recorded as failed (it never started) and the caller gets 503: nothing is hal
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime
 from functools import partial
@@ -99,6 +101,15 @@ def _idempotency_key(who: Caller) -> str | None:
     return f"{who.project_id}:{key}"           # one project's key never finds another's
 
 
+def _key_request() -> str:
+    """What an Idempotency-Key is given for: this request's method, path, query and body
+    (a digest); the key answers only that request."""
+    given = request.get_json(silent=True)
+    text = json.dumps([request.method, request.path, sorted(request.args.items(multi=True)),
+                       given], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # -- starting --------------------------------------------------------------------------------
 
 def _group_operation(ref: str, kind: OperationKind):
@@ -108,8 +119,8 @@ def _group_operation(ref: str, kind: OperationKind):
     everyone = site.policy.all_projects(who)
     params = body(OPTIONS[kind]).model_dump()
     force = params.pop("force", False)
-    key = _idempotency_key(who)
-    earlier = site.operations.existing(key, kind)
+    key, asked = _idempotency_key(who), _key_request()
+    earlier = site.operations.existing(key, kind, asked)
     if earlier is not None:
         return _shown(earlier)
     with site.sessions() as session:
@@ -122,7 +133,8 @@ def _group_operation(ref: str, kind: OperationKind):
         raise Conflict(f"protection group {group.name} recovers on {group.secondary_site}: "
                        f"run its {kind.label} there", site=group.secondary_site)
     return _shown(site.operations.start(Start(
-        kind, [group], who.actor, who.project, params=params, force=force, key=key)))
+        kind, [group], who.actor, who.project, params=params, force=force, key=key,
+        key_request=asked)))
 
 
 # POST /v1/protection-groups/<ref>/<operation>: protect (on the group's primary site, where
@@ -141,14 +153,14 @@ def site_failover(name: str):
     site.policy.require(RULE[kind], who)
     params = body(schemas.SiteFailover).model_dump()
     force = params.pop("force")
-    key = _idempotency_key(who)
+    key, asked = _idempotency_key(who), _key_request()
     config = site.config
     if name not in config.sites:
         raise NotFound(f"no site {name!r}; this service knows {' and '.join(config.sites)}")
     if name == config.site:
         raise Conflict(f"site {name} is this site: fail it over from its peer "
                        f"{config.peer.name}, which takes its workloads", site=config.peer.name)
-    earlier = site.operations.existing(key, kind)
+    earlier = site.operations.existing(key, kind, asked)
     if earlier is not None:
         return _shown(earlier)
     with site.sessions() as session:
@@ -161,7 +173,7 @@ def site_failover(name: str):
                        "over")
     return _shown(site.operations.start(Start(
         kind, groups, who.actor, who.project, params=params, force=force, site=name,
-        key=key)))
+        key=key, key_request=asked)))
 
 
 # -- following -------------------------------------------------------------------------------
@@ -226,7 +238,27 @@ def retry(op_id: str):
     site.policy.require(RULE[kind], who)
     return _shown(site.operations.retry(
         op_id, actor=who.actor, requested_project=who.project,
-        project=None if everyone else who.project, key=_idempotency_key(who)))
+        project=None if everyone else who.project, key=_idempotency_key(who),
+        key_request=_key_request()))
+
+
+@bp.post("/operations/<op_id>/cancel")
+def cancel(op_id: str):
+    """Stop an unfinished operation: it ends failed, saying who cancelled it, and its
+    Mistral execution is cancelled; what it built stays, for a retry or a cleanup."""
+    site = services()
+    who = caller()
+    everyone = site.policy.all_projects(who)
+    with site.sessions() as session:
+        op = _visible(session, op_id, who, everyone)
+        kind, asked_by = OperationKind(op.type), op.params.get("requested_by", {})
+    if kind is PEER_STEP:
+        raise Conflict(f"operation {op_id} is a step site {asked_by.get('site')} asked of "
+                       f"this site: cancel that site's operation "
+                       f"{asked_by.get('operation', '')}".rstrip())
+    site.policy.require(RULE[kind], who)
+    site.operations.cancel(op_id, who.actor)
+    return _shown(op_id)
 
 
 # -- progress from the workflows -------------------------------------------------------------

@@ -26,8 +26,8 @@ from .projects import ProjectIds
 from .services import services
 
 log = logging.getLogger(__name__)
-# An operation still without a Mistral execution this long after it was accepted lost its
-# start with its worker: the start pool drains far faster than this even under a burst.
+# An operation whose execution Mistral still does not have this long after it was accepted
+# lost its start (with its worker): the start pool drains far faster even under a burst.
 LOST_START = 300.0
 FOLLOW_INTERVAL = 10.0        # seconds between looks at starts and Mistral's executions
 
@@ -54,9 +54,9 @@ class _Gunicorn(BaseApplication):
 
 class Housekeeper(threading.Thread):
     """Each worker's background duties: probe the peer every ``peer.probe_interval``
-    seconds, and catch up with it when it answers again; every ``FOLLOW_INTERVAL``, mark
-    operations whose start was lost with a stopped worker and fail those whose workflow
-    Mistral ended in error."""
+    seconds, and catch up with it when it answers again; every ``FOLLOW_INTERVAL``, settle
+    the starts that went unanswered (the execution found under its planned id, or the
+    operation never started) and end the operations whose workflow will report no more."""
 
     def __init__(self, app):
         super().__init__(name="housekeeper", daemon=True)
@@ -75,7 +75,7 @@ class Housekeeper(threading.Thread):
             duties = [lambda: prober.probe_once(self.sessions, self.config),
                       self.catch_up_once_reachable]
             if round_ % rounds == 0:
-                duties += [lambda: self.operations.expire_unstarted(LOST_START),
+                duties += [lambda: self.operations.settle_starts(LOST_START),
                            self.operations.follow_executions]
             for duty in duties:
                 try:

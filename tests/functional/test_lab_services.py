@@ -19,6 +19,7 @@ import shutil
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from mistralclient.api import client as mistral_client
 
 from site_recovery.lab.layout import SiteLayout, lab_home
 from site_recovery.lab.services import base, heat, keystone, mistral, venvs
+from site_recovery.webhook.launcher import Launcher
 
 # A cold lab home builds three venvs before the first test can run.
 pytestmark = pytest.mark.timeout(900)
@@ -312,6 +314,28 @@ def test_mistral_reports_an_unknown_action_readably(mistral_allinone):
     assert "Failed to find action" in headline
     assert "site_recovery.no_such_action" in headline
     assert "task=missing" in headline
+
+
+def test_a_start_repeated_under_its_planned_id_is_one_execution(mistral_allinone, lab):
+    """What keeps a start whose answer was lost from doubling, on the real Mistral: a
+    create of an id it has answers with that execution; ``find`` sees it and nothing
+    of an id it never had; ``since`` lists it with its state."""
+    session = ks_session.Session(auth=v3.Password(**lab.site.auth("alice")), timeout=30)
+    launcher = Launcher(session, lab.site.url("mistral", "/v2"))
+    planned, began = str(uuid.uuid4()), datetime.now(UTC) - timedelta(seconds=5)
+    given, description = {"echo": "once"}, f"once {planned}"
+    first = launcher.start("lab_check.health", given, description=description,
+                           execution_id=planned)
+    again = launcher.start("lab_check.health", given, description=description,
+                           execution_id=planned)
+    assert first.id == again.id == planned
+    assert [e.id for e in mistral_allinone.executions.list(description=description)] == [
+        planned]
+    assert launcher.find(planned).id == planned
+    assert launcher.find(str(uuid.uuid4())) is None
+    done = _wait("the planned execution", lambda: {e.id: e for e in launcher.since(began)},
+                 lambda seen: seen.get(planned) and seen[planned].state == "SUCCESS")
+    assert done[planned].updated_at >= began
 
 
 def test_mistral_refuses_a_request_without_a_token(mistral_allinone, lab):

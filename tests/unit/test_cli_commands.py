@@ -59,6 +59,7 @@ def test_every_command_of_the_concept_document_is_registered():
     names = set(CommandManager("openstack.protector.v1").commands)
     assert {"dr test failover", "dr test failover cleanup", "dr failover", "dr failback",
             "dr site failover", "dr operation show", "dr operation list", "dr operation retry",
+            "dr operation cancel",
             "protector protection-group create", "protector protection-group list",
             "protector protection-group show", "protector protection-group set",
             "protector protection-group delete", "protector protection-group protect",
@@ -384,6 +385,27 @@ def test_operation_retry_reaches_every_project(client, service):
     run(client, "dr", "operation", "retry", "op-0")
     assert result.code == 0
     assert [r["query"] for r in service.requests] == [{"all_projects": "true"}, {}]
+
+
+def test_operation_cancel_shows_the_ended_operation(client, service):
+    cancelled = {**RUNNING, "status": "failed", "error": "cancelled by alice: what was "
+                 "built stays, for a retry or a cleanup to continue from"}
+    service.reply("POST", "/v1/operations/op-1/cancel", body={"operation": cancelled})
+    result = run(client, "dr", "operation", "cancel", "op-1")
+    assert result.code == 0
+    assert table(result.out)["error"].startswith("cancelled by alice")
+    assert [(r["method"], r["path"]) for r in service.requests] == [
+        ("POST", "/v1/operations/op-1/cancel")]
+
+
+def test_operation_show_wait_re_attaches_to_a_running_operation(client, service, fast_polls):
+    service.reply("GET", "/v1/operations/op-1",
+                  body={"operation": {**PROTECT, "status": "running", "progress": 0}})
+    service.reply("GET", "/v1/operations/op-1", body={"operation": {**PROTECT, **DONE}})
+    result = run(client, "dr", "operation", "show", "op-1", "--wait")
+    assert "protect op-1: completed 100% (1/1 groups done, 0 failed)" in \
+        result.err.splitlines()
+    assert (result.code, table(result.out)["status"]) == (0, "completed")
 
 
 def test_audit_list_reaches_every_project(client, service):

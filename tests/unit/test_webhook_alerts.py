@@ -18,7 +18,7 @@ from site_recovery.webhook.models import Site
 from site_recovery.webhook.registry import store_group
 from site_recovery.webhook.services import services
 from site_recovery.workbooks import workflow_name
-from tests.unit.webhook_sites import ADMIN, make_site
+from tests.unit.webhook_sites import ADMIN, ALICE, make_site
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SITE_DOWN = AlertRule(name="site-a down", match={"alertname": "SiteDown", "site": "site-a"},
@@ -124,12 +124,16 @@ def test_an_alert_that_began_too_long_ago_starts_nothing_for_good():
 
 # -- the receiver, in the service ------------------------------------------------------------
 
-def alerting_site(tmp_path, **settings):
-    """site-b's service with two rules; its peer site-a is unreachable."""
+def _secret(tmp_path):
     secret = tmp_path / "alert.secret"
     secret.write_text("alert-secret\n")
+    return secret
+
+
+def alerting_site(tmp_path, **settings):
+    """site-b's service with two rules; its peer site-a is unreachable."""
     app = make_site(tmp_path, "site-b", "site-a", monitoring={
-        "shared_secret_file": str(secret),
+        "shared_secret_file": str(_secret(tmp_path)),
         "rules": [{"name": "site-a down", "match": {"alertname": "SiteDown"},
                    "operation": "site_failover", "mode": "execute"},
                   {"name": "drill due", "match": {"alertname": "DrillDue"},
@@ -213,6 +217,41 @@ def test_a_start_that_mistral_refused_is_made_when_the_alert_comes_again(dr_site
         {"alertname": "SiteDown"}), headers=BEARER)
     assert again.status_code == 200 and again.json["decisions"][0]["action"] == "execute"
     assert len(launcher.started) == 1
+
+
+def test_each_group_is_decided_on_its_own_and_a_busy_one_is_taken_up_again(tmp_path):
+    """An alert covering five groups, one of them failing over already: the other four
+    start, the busy one is named (no error), and the alert's next delivery, once that
+    failover has ended, starts it and nothing else."""
+    app = make_site(tmp_path, "site-b", "site-a", monitoring={
+        "shared_secret_file": str(_secret(tmp_path)),
+        "rules": [{"name": "apps down", "match": {"alertname": "AppsDown"},
+                   "operation": "failover", "mode": "execute"}]})
+    with db.transaction(services(app).sessions) as session:
+        session.get(Site, "site-a").reachable = False
+    client = app.test_client()
+    names = ["g1", "g2", "g3", "g4", "g5"]
+    with_groups(client, *names)
+    launcher = services(app).launcher
+    busy = client.post("/v1/protection-groups/g3/failover", headers=ALICE, json={
+        "failover_type": "unplanned", "force": True}).json["operation"]
+    alert = delivery({"alertname": "AppsDown"})
+    first = client.post("/v1/alerts/alertmanager", json=alert, headers=BEARER)
+    assert first.status_code == 200
+    (decision,) = first.json["decisions"]
+    assert decision["action"] == "execute" and decision["busy"] == ["g3"]
+    assert len(decision["operation_ids"]) == 4 and "g3: operation" in decision["reason"]
+    assert len(launcher.started) == 5                   # g3's own failover, and four
+    assert client.post(f"/v1/operations/{busy['id']}/cancel", headers=ALICE).status_code \
+        == 200
+    again = client.post("/v1/alerts/alertmanager", json=alert, headers=BEARER)
+    (decision,) = again.json["decisions"]
+    assert again.status_code == 200 and decision["busy"] == []
+    assert len(decision["operation_ids"]) == 5, "the four it started, and g3's now"
+    started = [given["protection_group_ids"] for _, given in launcher.started]
+    assert sorted(g for ids in started[1:] for g in ids) == [f"id-{n}" for n in names]
+    last = client.post("/v1/alerts/alertmanager", json=alert, headers=BEARER)
+    assert last.json["decisions"][0]["action"] == "duplicate"
 
 
 def test_resolved_and_unmatched_alerts_start_nothing(dr_site):

@@ -18,6 +18,7 @@ from tests.unit.webhook_sites import (
     SERVICE,
     execution_of,
     held,
+    planned_execution,
     report,
     user,
 )
@@ -55,7 +56,7 @@ def test_a_drill_runs_on_the_dr_site_starting_one_workflow(sites):
             op["completed_count"], op["progress"]) == ("test_failover", "pending", 1, 0, 0)
     # in the answer when Mistral answers within start_wait; recorded just after otherwise
     started = shown(dr, op["id"], until=lambda o: o["mistral_execution_id"])
-    assert started["mistral_execution_id"] == "execution-1"
+    assert started["mistral_execution_id"] == planned_execution(dr, op["id"])
     assert op["requested_by"]["user"] == "alice"
     ((workflow, given),) = launcher(dr).started
     assert workflow == workflow_name("test_failover")
@@ -233,7 +234,8 @@ def test_a_slow_mistral_gets_a_202_at_once_and_the_execution_is_recorded_later(s
     assert (op["status"], op["mistral_execution_id"]) == ("pending", None)
     launcher(dr).gate.set()
     later = shown(dr, op["id"], until=lambda o: o["mistral_execution_id"])
-    assert later["mistral_execution_id"] == "execution-1" and later["status"] == "pending"
+    assert later["mistral_execution_id"] == planned_execution(dr, op["id"])
+    assert later["status"] == "pending"
 
 
 def test_a_start_that_fails_after_the_answer_marks_the_operation_never_started(sites):
@@ -250,15 +252,17 @@ def test_a_start_lost_with_its_worker_is_marked_never_started(sites):
     launcher(dr).gate = threading.Event()          # never answers within the test
     op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
     operations = services(dr.application).operations
-    assert operations.expire_unstarted(60) == 0          # not old enough yet
+    assert operations.settle_starts(300) == 0            # not old enough yet
     later = datetime.now(UTC) + timedelta(seconds=120)
-    assert operations.expire_unstarted(60, now=later) == 1
+    assert operations.settle_starts(300, now=later) == 0, "Mistral has none: wait"
+    assert operations.settle_starts(60, now=later) == 1
     lost = shown(dr, op["id"])
     assert lost["status"] == "failed" and "start it again" in lost["error"]
     launcher(dr).gate.set()
     services(dr.application).operations.close()
     # The start that was still waiting asked Mistral, and cancelled what it started.
-    assert launcher(dr).states == {"execution-1": ("CANCELLED", "cancelled by the service")}
+    assert launcher(dr).states == {planned_execution(dr, op["id"]): (
+        "CANCELLED", "cancelled by the service", None)}
 
 
 def test_a_workflow_that_mistral_ended_in_error_fails_its_operation(sites):
@@ -266,12 +270,106 @@ def test_a_workflow_that_mistral_ended_in_error_fails_its_operation(sites):
     op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
     operations = services(dr.application).operations
     assert operations.follow_executions() == 0
-    launcher(dr).states["execution-1"] = ("ERROR", "Failed to run action std.noop")
+    launcher(dr).states[planned_execution(dr, op["id"])] = (
+        "ERROR", "Failed to run action std.noop", None)
     assert operations.follow_executions() == 1
     failed = shown(dr, op["id"])
     assert failed["status"] == "failed" and "ended ERROR" in failed["error"]
     assert "std.noop" in failed["results"][0]["reason"]
     # The group is free for the next drill.
+    assert dr.post("/v1/protection-groups/web/test-failover",
+                   headers=ALICE).status_code == 202
+
+
+def test_a_start_whose_answer_is_lost_is_found_never_doubled(sites):
+    """Mistral took the start but its answer timed out: the operation stays pending and
+    keeps its key (the same request finds it; nothing more starts), and the housekeeper
+    records the execution Mistral has under the operation's planned id."""
+    dr = setup_groups(sites)
+    launcher(dr).lose_answer = "after"
+    key = {**ALICE, "Idempotency-Key": "drill-1"}
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=key).json["operation"]
+    assert (op["status"], op["mistral_execution_id"]) == ("pending", None)
+    again = dr.post("/v1/protection-groups/web/test-failover", headers=key)
+    assert again.status_code == 200 and again.json["operation"]["id"] == op["id"]
+    operations = services(dr.application).operations
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    assert operations.settle_starts(300, now=later) == 1
+    found = held(dr, op["id"])
+    assert found["mistral_execution_id"] == planned_execution(dr, op["id"])
+    assert found["status"] == "pending" and len(launcher(dr).started) == 1
+    # Its actions are admitted as the operation's own.
+    assert report(dr, op["id"], status="running").status_code == 200
+
+
+def test_a_start_that_mistral_never_took_is_given_up_once_mistral_says_so(sites):
+    dr = setup_groups(sites)
+    launcher(dr).lose_answer = "before"
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    operations = services(dr.application).operations
+    launcher(dr).down = True
+    later = datetime.now(UTC) + timedelta(seconds=600)
+    assert operations.settle_starts(300, now=later) == 0, "Mistral away: nothing decided"
+    launcher(dr).down = False
+    assert operations.settle_starts(300, now=later) == 1
+    lost = held(dr, op["id"])
+    assert lost["status"] == "failed" and "start it again" in lost["error"]
+    assert launcher(dr).started == []
+
+
+def test_an_idempotency_key_answers_only_the_request_it_came_with(sites):
+    dr = setup_groups(sites, WEB, DB)
+    key = {**ALICE, "Idempotency-Key": "drill-web"}
+    first = dr.post("/v1/protection-groups/web/test-failover", headers=key)
+    assert dr.post("/v1/protection-groups/web/test-failover", headers=key).json[
+        "operation"]["id"] == first.json["operation"]["id"]
+    for path, body in (("/v1/protection-groups/db/test-failover", None),
+                       ("/v1/protection-groups/web/test-failover",
+                        {"network_mapping": {"prod-net": "other-net"}})):
+        other = dr.post(path, json=body, headers=key)
+        assert other.status_code == 422, other.json
+        assert "for another request" in other.json["error"]["message"]
+    assert len(launcher(dr).started) == 1
+
+
+def test_an_operation_whose_workflow_will_report_no_more_ends_naming_why(sites):
+    """Deleted in Mistral, or ended SUCCESS without reporting its groups' end (once it
+    had a minute to): each ends failed, saying so, and frees its group."""
+    dr = setup_groups(sites, WEB, DB)
+    deleted = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
+        "operation"]
+    silent = dr.post("/v1/protection-groups/db/test-failover", headers=ALICE).json[
+        "operation"]
+    operations, mistral = services(dr.application).operations, launcher(dr)
+    del mistral.roots[planned_execution(dr, deleted["id"])]
+    now = datetime.now(UTC)
+    mistral.states[planned_execution(dr, silent["id"])] = ("SUCCESS", None, now)
+    assert operations.follow_executions(now=now) == 1, "SUCCESS a moment ago: not yet"
+    assert operations.follow_executions(now=now + timedelta(seconds=120)) == 1
+    gone, quiet = held(dr, deleted["id"]), held(dr, silent["id"])
+    assert gone["status"] == "failed" and "no longer exists (deleted)" in gone["error"]
+    assert quiet["status"] == "failed" and "without reporting" in quiet["error"]
+    assert dr.post("/v1/protection-groups/web/test-failover",
+                   headers=ALICE).status_code == 202
+
+
+def test_a_cancelled_operation_ends_its_execution_and_frees_its_group(sites):
+    dr = setup_groups(sites)
+    op = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json["operation"]
+    path = f"/v1/operations/{op['id']}/cancel"
+    assert dr.post(path, headers=RITA).status_code == 403, "a reader may not"
+    assert dr.post(path, headers=BOB).status_code == 404, "another project's"
+    assert held(dr, op["id"])["status"] == "pending"
+    cancelled = dr.post(path, headers=ALICE)
+    assert cancelled.status_code == 200
+    ended = cancelled.json["operation"]
+    assert ended["status"] == "failed" and ended["error"].startswith("cancelled by alice")
+    assert ended["results"][0]["reason"].startswith("cancelled by alice")
+    execution = planned_execution(dr, op["id"])
+    assert launcher(dr).states[execution][0] == "CANCELLED"
+    # Its actions, asking to act, are told it is over; a second cancel has nothing to do.
+    assert report(dr, op["id"], status="running").status_code == 409
+    assert dr.post(path, headers=ALICE).status_code == 409
     assert dr.post("/v1/protection-groups/web/test-failover",
                    headers=ALICE).status_code == 202
 
@@ -350,7 +448,7 @@ def test_protect_runs_on_the_primary_site_starting_the_protect_workflow(sites):
             op["total_protection_groups"]) == ("protect", "protection_group", "pending",
                                                "web", 1)
     assert shown(primary, op["id"], until=lambda o: o["mistral_execution_id"])[
-        "mistral_execution_id"] == "execution-1"
+        "mistral_execution_id"] == planned_execution(primary, op["id"])
     ((workflow, given),) = launcher(primary).started
     assert workflow == workflow_name("protect")
     assert given == {"operation_id": op["id"], "operation_type": "protect",

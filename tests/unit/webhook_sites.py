@@ -11,7 +11,7 @@ from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober
 from site_recovery.webhook.app import create_app
 from site_recovery.webhook.errors import Unavailable
-from site_recovery.webhook.launcher import Execution, Root
+from site_recovery.webhook.launcher import Execution, Root, StartUncertain
 from site_recovery.webhook.peerlink import PeerUnreachable, Reply
 from site_recovery.webhook.services import services
 from site_recovery.webhook.tenancy import Server, TenantClouds
@@ -65,18 +65,23 @@ class RecordingLauncher:
     def __init__(self):
         self.started, self.down = [], False
         self.gate = None            # an Event: Mistral answers only once it is set
-        self.states = {}            # execution id -> (state, state_info)
+        self.lose_answer = None     # "after": the create's answer is lost; "before": it is
+        self.states = {}            # execution id -> (state, state_info, updated_at)
         self.roots: dict[str, Root] = {}
 
-    def start(self, workflow, workflow_input, *, description):
+    def start(self, workflow, workflow_input, *, description, execution_id):
         if self.gate is not None:
             self.gate.wait(10)
         if self.down:
             raise Unavailable("Mistral is unreachable (ConnectFailure); nothing was started")
-        self.started.append((workflow, workflow_input))
-        execution_id = f"execution-{len(self.started)}"
-        self.roots[execution_id] = Root(execution_id, self.ACCOUNT[1], workflow,
-                                        dict(workflow_input))
+        if self.lose_answer == "before":
+            raise StartUncertain("Mistral did not answer the start in time (ConnectTimeout)")
+        if execution_id not in self.roots:      # Mistral: an id it has is that execution
+            self.started.append((workflow, workflow_input))
+            self.roots[execution_id] = Root(execution_id, self.ACCOUNT[1], workflow,
+                                            dict(workflow_input))
+        if self.lose_answer == "after":
+            raise StartUncertain("Mistral did not answer the start in time (ConnectTimeout)")
         return Execution(execution_id, "RUNNING", None)
 
     def account(self):
@@ -85,12 +90,18 @@ class RecordingLauncher:
     def root(self, execution_id):
         return self.roots.get(execution_id)
 
-    def ended_badly(self, since):
-        return [Execution(i, state, info) for i, (state, info) in self.states.items()
-                if state in ("ERROR", "CANCELLED")]
+    def find(self, execution_id):
+        if self.down:
+            raise Unavailable("Mistral is unreachable (ConnectFailure)")
+        return Execution(execution_id, "RUNNING", None) if execution_id in self.roots \
+            else None
+
+    def since(self, created):
+        return [Execution(i, *self.states.get(i, ("RUNNING", None, None)))
+                for i in self.roots]
 
     def cancel(self, execution_id):
-        self.states[execution_id] = ("CANCELLED", "cancelled by the service")
+        self.states[execution_id] = ("CANCELLED", "cancelled by the service", None)
 
 
 class SiteNova(TenantClouds):
@@ -110,6 +121,14 @@ class SiteNova(TenantClouds):
 
     def project_id(self, project):
         return f"id-{project.name}"               # as user() makes them
+
+
+def planned_execution(client, op_id: str) -> str:
+    """The Mistral execution id the service chose for ``op_id`` when it recorded it."""
+    from site_recovery.webhook.models import Operation
+
+    with services(client.application).sessions() as session:
+        return session.get(Operation, op_id).planned_execution_id
 
 
 def execution_of(client, op_id: str) -> str:
