@@ -302,13 +302,7 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
     tenant = engine.clouds.connect(group.secondary, group.project)
     own = engine.clouds.connect(group.secondary)
     array = engine.config.array_of(group.secondary)
-    existing = {}
-    for conn in (own, tenant):
-        for source, volume in imported_volumes(conn, group.id, purpose).items():
-            if volume.status in ("error_managing", "error"):     # a failed earlier attempt
-                conn.block_storage.delete_volume(volume, ignore_missing=True)
-            else:
-                existing[source] = volume
+    existing = _copies_of_point(engine, group, own, tenant, purpose, point_name)
     wanted = {v.id: v for v in group.volumes}
     missing = [v for v in wanted.values() if v.id not in existing]
     if missing:
@@ -346,6 +340,42 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
     engine.wait(f"{len(wanted)} volumes of {group.name} to become available on "
                 f"{group.secondary}", settled, engine.config.engine.volume_timeout)
     return {"volumes": len(wanted), "imported": len(missing)}
+
+
+def _copies_of_point(engine: Engine, group: GroupPlan, own, tenant, purpose: str,
+                     point_name: str) -> dict:
+    """The copies an earlier attempt made that a rerun keeps, by source volume: those of
+    ``point_name``. A failed one is deleted; so is one of another recovery point (a retry
+    may use a newer one), else the group would come back from two moments, its data and
+    its log volumes disagreeing. One of another point that is in use is refused, named."""
+    kept, other = {}, []
+    for conn in (own, tenant):
+        for source, volume in imported_volumes(conn, group.id, purpose).items():
+            if volume.status in ("error_managing", "error"):     # a failed earlier attempt
+                conn.block_storage.delete_volume(volume, ignore_missing=True)
+            elif (volume.metadata or {}).get(TAG_POINT, point_name) != point_name:
+                other.append((conn, volume))
+            else:
+                kept[source] = volume
+    attached = sorted(v.name for _, v in other if v.status == "in-use")
+    if attached:
+        raise StepFailed(f"protection group {group.name}: {', '.join(attached)} on "
+                         f"{group.secondary} hold another recovery point than {point_name} "
+                         "and are in use: clean the earlier attempt up first")
+    for conn, volume in other:
+        if volume.status == "awaiting-transfer":
+            _withdraw(conn, volume)
+        conn.block_storage.delete_volume(volume, ignore_missing=True)
+    gone = {v.id for _, v in other}
+
+    def deleted() -> bool:
+        return not gone & {v.id for conn in (own, tenant)
+                           for v in imported_volumes(conn, group.id, purpose).values()}
+
+    if gone:
+        engine.wait(f"{len(gone)} copies of {group.name} from another recovery point to be "
+                    "deleted", deleted, engine.config.engine.volume_timeout)
+    return kept
 
 
 def _give(giver, taker, volume, name: str):

@@ -438,7 +438,9 @@ class StorageDriver:
                 client.eradicate_volume(dest)
                 result = client.copy_volume(snapshot, dest, overwrite=overwrite)
             except errors.AlreadyExists:
-                result = client.get_volume(dest)      # made by an earlier, interrupted run
+                # Made by an earlier, interrupted run, maybe from another (older) point: it
+                # now holds this one's, so every volume of the group comes from one moment.
+                result = client.copy_volume(snapshot, dest, overwrite=True)
             return MaterialisedVolume(source=source, name=result["name"],
                                       serial=result["serial"], size=int(result["size"]))
 

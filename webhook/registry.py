@@ -37,6 +37,7 @@ from site_recovery.core.model import (
     MEMBERS_MAX,
     UNFINISHED,
     GroupDocument,
+    GroupStatus,
     MappingDocument,
     MemberDocument,
     Project,
@@ -193,14 +194,36 @@ def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel
                        "or maps that source, here") from None
 
 
-def refuse_while_busy(session: Session, group_id: str):
-    """A group under an operation on this site may not be deleted."""
+def refuse_while_busy(session: Session, group_id: str, what: str = "delete it"):
+    """A group under an operation on this site may not be deleted, nor reshaped."""
     busy = session.scalar(select(Operation.id).where(
         Operation.status.in_(UNFINISHED),
         Operation.results.any(OperationResult.group_id == group_id)))
     if busy:
-        raise Conflict(f"operation {busy} is under way on this group; delete it once the "
+        raise Conflict(f"operation {busy} is under way on this group; {what} once the "
                        "operation has ended", operation_id=busy)
+
+
+# What a recovery and its failback rely on staying as it was: the group's name (its stack
+# and copies are named after it), its volume type and its members.
+SHAPE = frozenset({"name", "volume_type"})
+
+
+def _refuse_reshaping(session: Session, current: GroupDocument, action: ChangeAction,
+                      values: dict):
+    """Members, name and volume type stay as they are while an operation runs on the
+    group, and while it is failed over (its failback returns exactly what failed over)."""
+    if action not in (ChangeAction.ADD_MEMBER, ChangeAction.REMOVE_MEMBER) and not (
+            action is ChangeAction.UPDATE and SHAPE & {
+                k for k, v in values.items() if getattr(current, k) != v}):
+        return
+    what = ("change its members" if action is not ChangeAction.UPDATE
+            else "change its name or volume type")
+    if current.status == GroupStatus.FAILED_OVER:
+        raise Conflict(f"protection group {current.name} is failed over: running on "
+                       f"{current.primary_site}, it comes back as it left with its "
+                       f"failback; {what} after that")
+    refuse_while_busy(session, current.id, what)
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -267,6 +290,7 @@ class Change:
             return None
         changes: dict = {"version": current.version + 1}
         if group:
+            _refuse_reshaping(session, current, self.action, self.values)
             changes["updated_at"] = utcnow()
         if self.action in (ChangeAction.UPDATE, ChangeAction.SET_STATE):
             changes.update(self.values)

@@ -136,12 +136,14 @@ def main(argv=None) -> int:
             print(line)
         return 0
     engine = db.make_engine(settings.database_url)
-    db.upgrade(engine)
-    if args.command == "forget-project":
-        return _forget_project(db.session_factory(engine), settings.site,
-                               Project(args.domain, args.name))
-    prober.ensure_sites(db.session_factory(engine), settings)
-    engine.dispose()
+    try:
+        db.upgrade(engine)
+        if args.command == "forget-project":
+            return _forget_project(db.session_factory(engine), settings.site,
+                                   Project(args.domain, args.name))
+        prober.ensure_sites(db.session_factory(engine), settings)
+    finally:
+        engine.dispose()
     _Gunicorn(settings).run()
     return 0
 

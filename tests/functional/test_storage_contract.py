@@ -217,6 +217,24 @@ def test_drill_volumes_hold_the_recovery_point_not_newer_writes(driver, fabric):
     assert everything(fabric)["fa-b"]["volumes"] == volumes
 
 
+def test_a_rerun_from_a_newer_point_copies_every_volume_from_that_point(driver, fabric):
+    """A retry may recover from a newer point than the attempt it continues: a copy that
+    attempt left on the array now holds the newer point too, so a database's data and
+    log volumes come back from one moment."""
+    make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    spec = async_spec()
+    driver.protect(spec, ["web-1", "web-2"])
+    fabric.write("fa-a", "web-1")
+    older = driver.replicate_now(spec, timeout=5)
+    driver.materialise(spec, older, Purpose.FAILOVER, only=["web-1"])   # then it stopped
+    newer_data, newer_log = fabric.write("fa-a", "web-1"), fabric.write("fa-a", "web-2")
+    time.sleep(0.01)                                     # a point's name is to the ms
+    newer = driver.replicate_now(spec, timeout=5)
+    copies = driver.materialise(spec, newer, Purpose.FAILOVER)
+    assert {m.source: fabric.generation("fa-b", m.name) for m in copies} == {
+        "web-1": newer_data, "web-2": newer_log}
+
+
 def test_sync_failover_copies_the_pod_content_and_leaves_the_pod_alone(driver, fabric):
     make_volumes(fabric, "fa-a", ["db-1", "db-2"])
     spec = sync_spec()

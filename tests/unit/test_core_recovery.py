@@ -297,6 +297,44 @@ def test_a_copy_managed_in_the_dr_accounts_project_is_given_to_the_tenant_even_a
     assert list(own.block_storage.transfers()) == []
 
 
+def test_a_rerun_keeps_only_the_copies_of_its_own_recovery_point(lab):
+    """An earlier attempt's copy from another point is deleted (so the rerun copies that
+    volume again, from its point), one of its own point kept; one of another point that
+    a VM uses is refused, named, and left alone."""
+    own = lab.engine.clouds.connect("site-a")
+    tenant = lab.engine.clouds.connect("site-a", Project("Default", "ecommerce"))
+    group = lab.engine.group(GROUP_ID)
+
+    def copy(name: str, source: str, point: str):
+        lab.fabric.array("fa-a").create_volume(name, 1 << 30)
+        made = own.block_storage.manage_volume(
+            host="cinder@pure#pure", ref={"source-name": name}, name=name, metadata={
+                recovery.TAG_GROUP: GROUP_ID, recovery.TAG_PURPOSE: "failover",
+                recovery.TAG_SOURCE: lab.volumes[source], recovery.TAG_POINT: point})
+        advance(lab.admin)
+        return made
+
+    copy("older-web-1", "web-1", "fa-a:web.sr-1")
+    same = copy("same-web-2", "web-2", "fa-a:web.sr-2")
+    kept = recovery._copies_of_point(lab.engine, group, own, tenant, "failover",
+                                     "fa-a:web.sr-2")
+    assert {source: v.id for source, v in kept.items()} == {lab.volumes["web-2"]: same.id}
+    left = recovery.imported_volumes(own, GROUP_ID, "failover")
+    assert [v.id for v in left.values()] == [same.id], "the older point's copy is gone"
+
+    recovery._give(own, tenant, left[lab.volumes["web-2"]], "to the tenant")
+    server = lab.alice.get("/compute/v2.1/servers/detail")[1]["servers"][0]
+    assert lab.alice.post(f"/compute/v2.1/servers/{server['id']}/os-volume_attachments", {
+        "volumeAttachment": {"volumeId": same.id}})[0] == 200
+    advance(lab.admin)
+    with pytest.raises(recovery.StepFailed, match=r"same-web-2 on site-b hold another "
+                                                  r"recovery point than fa-a:web\.sr-3"):
+        recovery._copies_of_point(lab.engine, group, own, tenant, "failover",
+                                  "fa-a:web.sr-3")
+    assert [v.id for v in recovery.imported_volumes(tenant, GROUP_ID, "failover").values()] \
+        == [same.id]
+
+
 # -- the peer's cloud: through the peer's service ---------------------------------------------
 
 class PeerService:

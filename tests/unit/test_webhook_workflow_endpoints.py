@@ -173,3 +173,35 @@ def test_findings_too_long_or_too_many_are_refused_and_change_nothing(sites):
         assert "details" in reply.json["error"]["message"]
     (result,) = dr.get(f"/v1/operations/{op_id}", headers=RITA).json["operation"]["results"]
     assert (result["status"], result["details"]) == ("pending", {})
+
+
+def test_a_failed_over_group_keeps_its_shape_until_its_failback(sites):
+    """Its name, volume type and members are what its failback returns: changing them is
+    refused on either site, saying when they may change; its description may."""
+    clients, _ = sites
+    group = a_group_with_a_member(clients)
+    clients["site-b"].put(f"/v1/internal/protection-groups/{group}/state", json={
+        "status": "failed_over", "primary_site": "site-b", "secondary_site": "site-a"},
+        headers=SERVICE)
+    path = "/v1/protection-groups/prod-ecommerce-web"
+    before = clients["site-a"].get(path, headers=RITA).json["protection_group"]
+    for site, client in clients.items():
+        for method, where, body in (
+                ("PATCH", path, {"name": "renamed"}),
+                ("PATCH", path, {"volume_type": "other-ssd"}),
+                ("POST", f"{path}/members",
+                 {"server_id": "0b3c5d7e-9f11-4a2b-8c3d-4e5f6a7b8c9d"}),
+                ("DELETE", f"{path}/members/{SERVER}", None)):
+            reply = client.open(where, method=method, json=body, headers=ALICE)
+            assert reply.status_code == 409, (site, method, where, reply.json)
+            message = reply.json["error"]["message"]
+            if (site, method) == ("site-a", "POST"):       # asked where it no longer runs
+                assert "runs on site-b" in message
+            else:
+                assert "is failed over" in message and "after that" in message
+    assert clients["site-a"].get(path, headers=RITA).json["protection_group"] == before
+    described = clients["site-b"].patch(path, json={"description": "running at DR"},
+                                        headers=ALICE)
+    assert described.status_code == 200, described.json
+    assert clients["site-a"].get(f"{path}/members", headers=RITA).json["members"][0][
+        "server_id"] == SERVER
