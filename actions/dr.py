@@ -185,15 +185,17 @@ class Preflight(Step):
 
 class RecoveryPoint(Step):
     """The recovery point a recovery uses and the RPO it achieves: the newest fully
-    replicated one, ``name``, or with ``replicate`` one taken and shipped now (RPO 0)."""
+    replicated one, ``name``, or with ``replicate`` one taken and shipped now (RPO 0); for
+    a ``purpose`` whose copies an earlier attempt left, theirs (a retry continues)."""
 
     function = staticmethod(recovery.recovery_point)
     reports = {"recovery_point": "name", "rpo_achieved_seconds": "rpo_seconds"}
 
     def __init__(self, group_id: str, operation_id: str | None = None,
-                 replicate: bool = False, name: str | None = None):
+                 replicate: bool = False, name: str | None = None,
+                 purpose: str | None = None):
         super().__init__(group_id, operation_id)
-        self.arguments = {"replicate": replicate, "name": name}
+        self.arguments = {"replicate": replicate, "name": name, "purpose": purpose}
 
 
 class ImportVolumes(Step):

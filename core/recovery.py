@@ -15,6 +15,7 @@ Where things live:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from . import capture as capturing
 from . import protection, stacks
 from .clouds import Clouds
 from .config import ServiceConfig
-from .model import GroupStatus, PeerStepName, PeerStepRequest
+from .model import GroupStatus, MappingKind, PeerStepName, PeerStepRequest
 from .peer import PeerService, PeerStepFailed
 from .plan import GroupPlan, PlanError, array_volume_name, cinder_id_of, spec_document
 from .service import Protector
@@ -241,13 +242,22 @@ def capture(engine: Engine, group_id: str) -> dict:
 # -- recovery point --------------------------------------------------------------------------
 
 def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
-                   name: str | None = None) -> dict:
+                   name: str | None = None, purpose: str | None = None) -> dict:
     """The point a recovery uses, with the data it loses (achieved RPO), from the arrays'
     own timestamps. ``replicate``: ship the current content first and use that (planned
-    failover: RPO 0). ``name``: a particular point, which must be fully transferred."""
+    failover: RPO 0). ``name``: a particular point, which must be fully transferred.
+    ``purpose``: where an earlier attempt left copies for it, a retry continues from their
+    point while the array holds it, so every volume comes from one moment."""
     group = engine.group(group_id)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
+    earlier = _point_of_copies(engine, group, purpose) if purpose and not name else None
+    if earlier is not None:
+        with contextlib.suppress(NoRecoveryPoint):           # gone: a new point, then
+            point = _named_point(storage, spec, earlier)
+            rpo = 0.0 if replicate else point.age_seconds(datetime.now(UTC))
+            return {"name": point.name, "created": point.created.isoformat(),
+                    "rpo_seconds": round(rpo, 3)}
     here_is_source = spec.source_array == engine.array
     if replicate and spec.replication_type is ReplicationType.ASYNC and not here_is_source:
         # The snapshot is the source array's to take: its own site takes it.
@@ -263,6 +273,18 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
         rpo = point.age_seconds(datetime.now(UTC))
     return {"name": point.name, "created": point.created.isoformat(),
             "rpo_seconds": round(rpo, 3)}
+
+
+def _point_of_copies(engine: Engine, group: GroupPlan, purpose: str) -> str | None:
+    """The recovery point the copies an earlier attempt made for ``purpose`` hold, when
+    they hold one (None: no copies, or of several points)."""
+    points = {(volume.metadata or {}).get(TAG_POINT)
+              for conn in (engine.clouds.connect(group.secondary),
+                           engine.clouds.connect(group.secondary, group.project))
+              for volume in imported_volumes(conn, group.id, Purpose(purpose).value).values()
+              if volume.status not in ("error_managing", "error")}
+    points.discard(None)
+    return points.pop() if len(points) == 1 else None
 
 
 def _named_point(storage, spec, name: str) -> RecoveryPoint:
@@ -460,6 +482,16 @@ def _usable_keys(conn, servers: list[stacks.Server]) -> list[stacks.Server]:
     known = {n for n in names if conn.compute.find_keypair(n, ignore_missing=True)}
     return [s if s.key_name in known or not s.key_name else replace(s, key_name=None)
             for s in servers]
+
+
+def find_reference(conn, kind: MappingKind, ref: str) -> str | None:
+    """The id of what a mapping's target ``ref`` (a name or an id) names, as ``conn``'s
+    project sees it (its own or shared; for flavors, public or its own); None when it sees
+    none. An IP rule's target is an address range, no reference: itself."""
+    find = {MappingKind.NETWORK: conn.network.find_network,
+            MappingKind.SECURITY_GROUP: conn.network.find_security_group,
+            MappingKind.FLAVOR: conn.compute.find_flavor}.get(MappingKind(kind))
+    return _find_id(find, ref) if find else ref
 
 
 def _find_id(find, ref: str) -> str | None:

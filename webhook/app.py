@@ -36,7 +36,7 @@ from .policy import Policy
 from .projects import ProjectIds
 from .registry import Registry
 from .services import Services, services
-from .tenancy import TenantClouds
+from .tenancy import References, TenantClouds
 
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
@@ -49,11 +49,12 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 def create_app(config: ServiceConfig, *, engine: Engine | None = None,
                keystone: bool = True, peer: PeerLink | None = None,
                launcher: Launcher | None = None,
-               tenants: TenantClouds | None = None) -> Flask:
+               tenants: TenantClouds | None = None,
+               references: References | None = None) -> Flask:
     """The app for ``config``'s site. ``keystone=False`` leaves token validation to an
     outer layer (the identity headers are then trusted as they arrive); ``peer``,
-    ``launcher`` and ``tenants`` replace the links to the peer site, to Mistral and to
-    this site's cloud (unit tests)."""
+    ``launcher``, ``tenants`` and ``references`` replace the links to the peer site, to
+    Mistral and to this site's cloud (unit tests)."""
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes     # larger bodies: 413
     app.config["KEYSTONE_URL"] = str(config.keystone.auth_url)   # named in a 401
@@ -70,7 +71,8 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout, config.peer.name,
                  config.peer_verify)[0]),
-             tenants or TenantClouds(config), clouds, projects).init_app(app)
+             tenants or TenantClouds(config), clouds, projects,
+             references or References(clouds, config.site)).init_app(app)
     errors.install(app)
     for blueprint in (sites.bp, groups.bp, internal.bp, operations.bp,
                       alerts.bp, openapi.bp):

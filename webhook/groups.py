@@ -8,18 +8,20 @@ Views stay thin: they check the caller's role, find the object in the caller's p
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from flask import Blueprint, request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from site_recovery.core.model import GroupStatus
+from site_recovery.core.model import GroupStatus, MappingKind, Project
 
 from . import schemas, tenancy
-from .errors import APIError, NotFound
+from .errors import APIError, Conflict, NotFound, Unavailable
 from .identity import Caller, caller
 from .models import Member, ProtectionGroup, ResourceMapping, owned_by
 from .params import body, bounded_int
+from .peerlink import PeerUnreachable
 from .registry import Change, ChangeAction, DocumentKind
 from .services import services
 
@@ -217,6 +219,37 @@ def list_mappings():
         return {"resource_mappings": [mapping_view(m) for m in session.scalars(query)]}
 
 
+def _check_target(project: Project, group_id: str | None, kind: str, target: str):
+    """A mapping's target must be the project's own (or shared) on each site where what
+    it maps recovers: its group's secondary site, or for a project's mapping, those of the
+    project's groups (none yet: nothing to check against)."""
+    site = services()
+    with site.sessions() as session:
+        query = select(ProtectionGroup.secondary_site).where(
+            ProtectionGroup.id == group_id if group_id else
+            owned_by(ProtectionGroup, project))
+        sites = set(session.scalars(query))
+    tenancy.check_target(site.references, _peer_finds, site.config.site, project,
+                         MappingKind(kind), target, sites)
+
+
+def _peer_finds(params: dict) -> bool:
+    """Whether the peer site finds a mapping's target (asked as the peer, through its
+    ``/v1/internal/references``)."""
+    peer = services().registry.peer
+    try:
+        reply = peer.request("GET", f"/v1/internal/references?{urlencode(params)}")
+    except PeerUnreachable as exc:
+        raise Unavailable(f"peer site {services().config.peer.name} did not answer ({exc}): "
+                          "a mapping's target there cannot be checked, and the mapping is "
+                          "written to both sites; try again once it answers") from None
+    if reply.status not in (200, 404):
+        message = (reply.body.get("error") or {}).get("message", f"HTTP {reply.status}")
+        raise Conflict(f"peer site {services().config.peer.name} could not look the "
+                       f"target up: {message}")
+    return reply.status == 200
+
+
 @bp.post("/resource-mappings")
 def create_mapping():
     who, everyone = _require("protector:write")
@@ -227,6 +260,7 @@ def create_mapping():
         with site.sessions() as session:
             group = find_group(session, spec.protection_group, who, everyone)
         project, group_id = group.project, group.id
+    _check_target(project, group_id, spec.kind, spec.target)
     doc = site.registry.submit(Change(
         MAPPING, ChangeAction.CREATE, str(uuid.uuid4()), project.name,
         {"project_name": project.name, "project_domain": project.domain,
@@ -247,6 +281,10 @@ def show_mapping(mapping_id: str):
 def update_mapping(mapping_id: str):
     access = _require("protector:write")
     change = body(schemas.MappingUpdate)
+    with services().sessions() as session:
+        mapping = find_mapping(session, mapping_id, *access)
+        project, group_id, kind = mapping.project, mapping.group_id, mapping.kind
+    _check_target(project, group_id, kind, change.target)
     doc = _change(access, MAPPING, mapping_id, ChangeAction.UPDATE,
                   {"target": change.target}, change.version)
     return {"resource_mapping": _shown(ResourceMapping, doc.id, mapping_view)}

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from site_recovery.core.config import ConfigError
-from site_recovery.core.model import DEFAULT_DOMAIN, Project, Purpose
+from site_recovery.core.model import DEFAULT_DOMAIN, MappingKind, Project, Purpose
 from site_recovery.core.recovery import imported_volumes
 
 from . import audit, db, schemas
@@ -28,6 +28,7 @@ from .params import body, bounded_int
 from .policy import InternalCaller
 from .registry import KINDS, Change, ChangeAction, DocumentKind, group_document, receive
 from .services import services
+from .tenancy import unknown_target
 
 bp = Blueprint("internal", __name__, url_prefix="/v1/internal")
 GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
@@ -142,11 +143,7 @@ def project_id(domain: str, name: str):
     to it), recorded now if none was: the one Keystone gives the DR account signing in."""
     _internal(WORKFLOWS)
     project = Project(domain, name)
-    with services().sessions() as session:
-        owner = session.scalar(select(ProtectionGroup.id).where(
-            owned_by(ProtectionGroup, project)).limit(1))
-    if owner is None:
-        raise NotFound(f"project {project} owns no protection group on this site")
+    _owning_a_group(project)
     try:
         return {"project_id": services().projects.resolve(project)}
     except ConfigError as exc:
@@ -154,6 +151,39 @@ def project_id(domain: str, name: str):
     except ks_exceptions.ClientException as exc:
         raise Unavailable(f"Keystone on {services().config.site} did not answer: "
                           f"{type(exc).__name__}") from None
+
+
+def _owning_a_group(project: Project):
+    """Only a project that owns a group here is signed in to for the asking account."""
+    with services().sessions() as session:
+        owner = session.scalar(select(ProtectionGroup.id).where(
+            owned_by(ProtectionGroup, project)).limit(1))
+    if owner is None:
+        raise NotFound(f"project {project} owns no protection group on this site")
+
+
+@bp.get("/references")
+def find_reference():
+    """What a mapping's target names on this site, as the project sees it (the peer asks,
+    where a mapping written there will recover here): ``?project_domain=``,
+    ``?project_name=``, ``?kind=``, ``?ref=``; ``{"id"}``, or 404 naming it."""
+    _internal(PEER)
+    args = request.args
+    try:
+        kind = MappingKind(args.get("kind", ""))
+    except ValueError:
+        raise APIError("kind must be one of " + ", ".join(MappingKind), field="kind") \
+            from None
+    ref, name = args.get("ref", ""), args.get("project_name", "")
+    if not ref or not name:
+        raise APIError("project_name and ref are required", field="ref" if name else
+                       "project_name")
+    project = Project(args.get("project_domain", DEFAULT_DOMAIN), name)
+    _owning_a_group(project)
+    found = services().references.find(project, kind, ref)
+    if found is None:
+        raise NotFound(unknown_target(kind, ref, project, services().config.site))
+    return {"id": found}
 
 
 @bp.get("/resource-mappings")

@@ -127,6 +127,13 @@ ROUTES: dict[str, tuple] = {
                                   [], 200),
     "internal.project_id": ("internal", "The id this site recorded for a project, which "
                             "the engine scopes to", None, [], 200),
+    "internal.find_reference": ("internal", "What a mapping's target names on this site, "
+                                "as the project sees it",
+                                None, [_query(n, {"type": "string"}, d) for n, d in (
+                                    ("project_domain", "the project's domain"),
+                                    ("project_name", "the project"),
+                                    ("kind", "network, flavor, security_group or ip_rule"),
+                                    ("ref", "the target, a name or an id"))], 200),
     "internal.copies": ("internal", "A group's copies on this site's cloud, by the volume "
                         "each copies", None,
                         [_query("purpose", {"type": "string", "enum": ["drill", "failover"]},

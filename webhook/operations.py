@@ -221,10 +221,9 @@ def show_operation(op_id: str):
         return {"operation": operation_view(_visible(session, op_id, who, everyone))}
 
 
-@bp.post("/operations/<op_id>/retry")
-def retry(op_id: str):
-    """A new operation of the same kind, for the groups that failed (those the caller may
-    act on, that run the kind on this site)."""
+def _acting_on(op_id: str, verb: str) -> tuple[Caller, bool]:
+    """The caller, allowed to ``verb`` operation ``op_id`` (its kind's rule), and whether
+    it asked for every project. A peer step is the asking site's to ``verb``."""
     site = services()
     who = caller()
     everyone = site.policy.all_projects(who)
@@ -233,10 +232,18 @@ def retry(op_id: str):
         kind, asked_by = OperationKind(op.type), op.params.get("requested_by", {})
     if kind is PEER_STEP:
         raise Conflict(f"operation {op_id} is a step site {asked_by.get('site')} asked of "
-                       f"this site: retry that site's operation "
+                       f"this site: {verb} that site's operation "
                        f"{asked_by.get('operation', '')}".rstrip())
     site.policy.require(RULE[kind], who)
-    return _shown(site.operations.retry(
+    return who, everyone
+
+
+@bp.post("/operations/<op_id>/retry")
+def retry(op_id: str):
+    """A new operation of the same kind, for the groups that failed (those the caller may
+    act on, that run the kind on this site)."""
+    who, everyone = _acting_on(op_id, "retry")
+    return _shown(services().operations.retry(
         op_id, actor=who.actor, requested_project=who.project,
         project=None if everyone else who.project, key=_idempotency_key(who),
         key_request=_key_request()))
@@ -246,18 +253,8 @@ def retry(op_id: str):
 def cancel(op_id: str):
     """Stop an unfinished operation: it ends failed, saying who cancelled it, and its
     Mistral execution is cancelled; what it built stays, for a retry or a cleanup."""
-    site = services()
-    who = caller()
-    everyone = site.policy.all_projects(who)
-    with site.sessions() as session:
-        op = _visible(session, op_id, who, everyone)
-        kind, asked_by = OperationKind(op.type), op.params.get("requested_by", {})
-    if kind is PEER_STEP:
-        raise Conflict(f"operation {op_id} is a step site {asked_by.get('site')} asked of "
-                       f"this site: cancel that site's operation "
-                       f"{asked_by.get('operation', '')}".rstrip())
-    site.policy.require(RULE[kind], who)
-    site.operations.cancel(op_id, who.actor)
+    who, _ = _acting_on(op_id, "cancel")
+    services().operations.cancel(op_id, who.actor)
     return _shown(op_id)
 
 

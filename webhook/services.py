@@ -20,7 +20,7 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from .policy import Policy
     from .projects import ProjectIds
     from .registry import Registry
-    from .tenancy import TenantClouds
+    from .tenancy import References, TenantClouds
 
 EXTENSION = "site_recovery"
 
@@ -37,6 +37,7 @@ class Services:
     tenants: TenantClouds                  # this site's cloud, as the caller sees it
     clouds: Clouds                         # this site's cloud, as the DR account
     projects: ProjectIds                   # the project ids this site recorded
+    references: References                 # this site's cloud, as a tenant's project sees it
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

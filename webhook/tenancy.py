@@ -1,24 +1,32 @@
-"""What a tenant's references point at, asked of this site's cloud with the caller's own
-token, never with the DR account's (which would see every project's).
+"""What a tenant's references point at, asked of this site's cloud as the tenant's project
+sees it, never with an admin's view (which would see every project's).
 
 A protection group protects its own project's servers only: a member is accepted on the
 group's primary site, where its servers run, when Nova shows the server to the caller and
 says it belongs to the group's project. keystonemiddleware hands the views the caller's
 token as a keystoneauth plugin (``keystone.token_auth``), with the caller's catalog.
+
+A mapping's target lives on the site where the group recovers, which may be the peer:
+that site looks it up with the DR account signed in to the tenant's project (a member
+there), as the recovery's preflight will (:class:`References`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import request
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
+from openstack import exceptions as sdk_exceptions
 
-from site_recovery.core.config import ServiceConfig
-from site_recovery.core.model import DEFAULT_DOMAIN, Project
+from site_recovery.core.clouds import Clouds
+from site_recovery.core.config import ConfigError, ServiceConfig
+from site_recovery.core.model import DEFAULT_DOMAIN, MappingKind, Project
+from site_recovery.core.recovery import find_reference
 
-from .errors import APIError, Unavailable
+from .errors import APIError, Conflict, Unavailable
 
 TIMEOUT = 10.0
 
@@ -99,3 +107,43 @@ def member_server(tenants: TenantClouds, recorded_id: str | None, project: Proje
                        f"{tenants.site}: a protection group protects its own project's "
                        "servers only", status=400)
     return server
+
+
+class References:
+    """This site's cloud as a tenant's project sees it: the DR account signed in to the
+    project (a member there), as the recovery's preflight looks its targets up."""
+
+    def __init__(self, clouds: Clouds, site: str):
+        self.clouds, self.site = clouds, site
+
+    def find(self, project: Project, kind: MappingKind, ref: str) -> str | None:
+        """The id ``ref`` names among the project's (or shared) ``kind``; None if none."""
+        try:
+            return find_reference(self.clouds.connect(self.site, project), kind, ref)
+        except ConfigError as exc:
+            raise Conflict(str(exc)) from None
+        except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
+            raise Unavailable(f"{self.site}'s cloud could not look {kind} {ref!r} up for "
+                              f"project {project}: {type(exc).__name__}") from None
+
+
+def unknown_target(kind: MappingKind, ref: str, project: Project, site: str) -> str:
+    noun = MappingKind(kind).value.replace("_", " ")
+    return (f"{noun} {ref!r} is not a {noun} of project {project} on {site} (its own or "
+            "shared): a mapping's target must be one the project's recovery may use there")
+
+
+def check_target(references: References, peer_find: Callable[[dict], bool], site: str,
+                 project: Project, kind: MappingKind, ref: str, sites: set[str]):
+    """Refuse (400, naming it) a mapping target that ``project`` cannot use on one of
+    ``sites``, where its groups recover: looked up here, or asked of the peer
+    (``peer_find``: whether its ``/v1/internal/references`` found it). An IP rule's
+    target is an address range, no reference."""
+    if kind is MappingKind.IP_RULE:
+        return
+    for where in sorted(sites):
+        found = (references.find(project, kind, ref) is not None if where == site
+                 else peer_find({"project_domain": project.domain,
+                                 "project_name": project.name, "kind": kind, "ref": ref}))
+        if not found:
+            raise APIError(unknown_target(kind, ref, project, where), field="target")

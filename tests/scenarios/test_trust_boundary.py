@@ -334,29 +334,32 @@ def test_another_projects_server_is_refused_as_a_member(lab, api, clouds, victim
 
 def test_a_mapping_to_another_projects_network_or_security_group_changes_nothing(
         lab, api, clouds, victim, alices_group):
-    """alice points her group's drill at bob's network on site-b, then maps her security
-    group to one of bob's there: each drill fails in its preflight, naming the reference,
-    before anything is copied or built."""
+    """alice maps her group's network, then her security group, to bob's on site-b: each
+    mapping is refused when she writes it on site-a (site-b looks the target up in her
+    project), naming it. A drill's own network mapping to bob's network fails in the
+    drill's preflight, before anything is copied or built."""
     bob = clouds("site-b", "bob")
     bobs_network = bob.network.find_network("dr-atk-net").id
     bobs_group = bob.network.find_security_group("atk-dr-sg", ignore_missing=True) or \
         bob.network.create_security_group(name="atk-dr-sg")
-    before = inventory(lab, clouds)
-    mapping = api("site-a", "POST", "/resource-mappings", expect=201, json={
-        "kind": "security_group", "source": "ref-sg", "target": bobs_group.id,
-        "protection_group": REFERRER})["resource_mapping"]
-    try:
-        for override, named in (({"ref-net": bobs_network}, f"no network '{bobs_network}'"),
-                                ({}, f"no security group '{bobs_group.id}'")):
-            started = api("site-b", "POST", f"/protection-groups/{REFERRER}/test-failover",
-                          expect=202, json={"network_mapping": override})["operation"]
-            op = api.wait_operation("site-b", started["id"])
-            (result,) = op["results"]
-            assert (op["status"], result["step"]) == ("failed", "preflight"), op
-            assert f"{named} on site-b for project ecommerce" in result["reason"], result
-    finally:
-        api("site-a", "DELETE", f"/resource-mappings/{mapping['id']}", expect=204)
-    assert inventory(lab, clouds) == before
+    before = everything(lab, api, clouds)
+    for kind, source, target in (("network", "ref-net", bobs_network),
+                                 ("security_group", "ref-sg", bobs_group.id)):
+        refused = api("site-a", "POST", "/resource-mappings", expect=400, json={
+            "kind": kind, "source": source, "target": target,
+            "protection_group": REFERRER})
+        noun = kind.replace("_", " ")
+        assert f"{noun} '{target}' is not a {noun} of project ecommerce on site-b" in \
+            refused["error"]["message"], refused
+    assert everything(lab, api, clouds) == before
+    started = api("site-b", "POST", f"/protection-groups/{REFERRER}/test-failover",
+                  expect=202, json={"network_mapping": {"ref-net": bobs_network}})
+    op = api.wait_operation("site-b", started["operation"]["id"])
+    (result,) = op["results"]
+    assert (op["status"], result["step"]) == ("failed", "preflight"), op
+    assert f"no network '{bobs_network}' on site-b for project ecommerce" in \
+        result["reason"], result
+    assert inventory(lab, clouds) == before["clouds_and_arrays"]
 
 
 def test_a_replayed_and_a_stale_alert_decide_nothing_new_and_change_nothing(lab, api,

@@ -20,6 +20,7 @@ from tests.unit.test_webhook_operations import WEB, launcher, setup_groups
 from tests.unit.webhook_sites import (
     ADMIN,
     ALICE,
+    BOB,
     RITA,
     SERVICE,
     execution_of,
@@ -321,3 +322,45 @@ def test_the_engine_scopes_to_the_project_id_its_site_recorded(sites):
         "site-b", Project("partners", "ecommerce"))
     assert (unrecorded["project_name"], unrecorded["project_domain_name"]) == (
         "ecommerce", "partners") and "project_id" not in unrecorded
+
+
+def test_a_mapping_target_is_checked_where_its_group_recovers(sites):
+    """A group's mapping written on its primary is checked on its DR site (the peer,
+    through its internal API), a project's mapping on the DR site of each of its groups:
+    another project's network or security group there is refused, named, and neither site
+    stores anything. A project with no group yet has nowhere to check."""
+    clients, _ = sites
+    setup_groups(sites)
+    services(clients["site-b"].application).references.elsewhere.update(
+        {"bobs-net", "bobs-sg"})
+
+    def mappings() -> dict:
+        return {site: client.get("/v1/resource-mappings", headers=RITA).json[
+            "resource_mappings"] for site, client in clients.items()}
+
+    before = mappings()
+    for site, given in (
+            ("site-a", {"kind": "network", "source": "prod-net", "target": "bobs-net",
+                        "protection_group": "web"}),
+            ("site-b", {"kind": "security_group", "source": "web-sg", "target": "bobs-sg"})):
+        reply = clients[site].post("/v1/resource-mappings", json=given, headers=ALICE)
+        assert reply.status_code == 400, (site, reply.json)
+        noun = given["kind"].replace("_", " ")
+        assert f"{noun} '{given['target']}' is not a {noun} of project ecommerce on " \
+               "site-b" in reply.json["error"]["message"]
+    assert mappings() == before
+    made = clients["site-a"].post("/v1/resource-mappings", headers=ALICE, json={
+        "kind": "network", "source": "prod-net", "target": "dr-prod-net",
+        "protection_group": "web"})
+    assert made.status_code == 201
+    mapping = made.json["resource_mapping"]
+    moved = clients["site-a"].patch(f"/v1/resource-mappings/{mapping['id']}",
+                                    json={"target": "bobs-net"}, headers=ALICE)
+    assert moved.status_code == 400
+    assert clients["site-b"].get(f"/v1/resource-mappings/{mapping['id']}", headers=RITA).json[
+        "resource_mapping"]["target"] == "dr-prod-net"
+    nothing_yet = clients["site-a"].post("/v1/resource-mappings", headers=BOB, json={
+        "kind": "network", "source": "x-net", "target": "bobs-net"})
+    assert nothing_yet.status_code == 201, "bob's project has no group to recover yet"
+    assert clients["site-b"].get("/v1/internal/references?project_name=ecommerce&kind="
+                                 "network&ref=bobs-net", headers=ALICE).status_code == 403

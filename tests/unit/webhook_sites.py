@@ -131,6 +131,17 @@ def planned_execution(client, op_id: str) -> str:
         return session.get(Operation, op_id).planned_execution_id
 
 
+class SiteReferences:
+    """A site's cloud as a tenant's project sees it: every reference is the project's own,
+    unless ``elsewhere`` holds it (another project's)."""
+
+    def __init__(self):
+        self.elsewhere: set[str] = set()
+
+    def find(self, project, kind, ref):
+        return None if ref in self.elsewhere else f"id-{ref}"
+
+
 def execution_of(client, op_id: str) -> str:
     """The Mistral execution the service started for ``op_id`` (or a made-up one)."""
     from site_recovery.webhook.models import Operation
@@ -167,7 +178,7 @@ def make_site(tmp_path, name: str, peer: str, **settings):
                            clouds={"file": str(here / "clouds.yaml"), "local": name,
                                    "peer": peer}, **settings))
     app = create_app(config, keystone=False, peer=AppLink(peer), launcher=RecordingLauncher(),
-                     tenants=SiteNova(config))
+                     tenants=SiteNova(config), references=SiteReferences())
     db.upgrade(services(app).engine)
     prober.ensure_sites(services(app).sessions, config)
     return app
