@@ -139,6 +139,11 @@ class Client:
         return self._request("PATCH", f"/protection-groups/{_segment(group)}", body=fields,
                              params=_all_projects(all_projects))["protection_group"]
 
+    def resolve_group(self, group: str, keep: str, *, all_projects: bool = False) -> dict:
+        return self._request("POST", f"/protection-groups/{_segment(group)}/resolve",
+                             body={"keep": keep},
+                             params=_all_projects(all_projects))["protection_group"]
+
     def delete_group(self, group: str, *, all_projects: bool = False) -> None:
         self._request("DELETE", f"/protection-groups/{_segment(group)}",
                       params=_all_projects(all_projects))
@@ -180,6 +185,12 @@ class Client:
                        all_projects: bool = False) -> dict:
         return self._request("PATCH", f"/resource-mappings/{_segment(mapping_id)}",
                              body={"target": target, **_given(version=expected_version)},
+                             params=_all_projects(all_projects))["resource_mapping"]
+
+    def resolve_mapping(self, mapping_id: str, keep: str, *, all_projects: bool = False
+                        ) -> dict:
+        return self._request("POST", f"/resource-mappings/{_segment(mapping_id)}/resolve",
+                             body={"keep": keep},
                              params=_all_projects(all_projects))["resource_mapping"]
 
     def delete_mapping(self, mapping_id: str, *, all_projects: bool = False) -> None:

@@ -12,7 +12,7 @@ from .operations import GroupOperationCommand
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
-          "member_count", "created_at", "updated_at")
+          "member_count", "created_at", "updated_at", "conflict")
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
 
 
@@ -100,6 +100,21 @@ class SetGroup(common.ProtectorCommand, command.Command):
             fields["version"] = parsed_args.expected_version
         self.client.update_group(parsed_args.group, all_projects=parsed_args.all_projects,
                                  **fields)
+
+
+class ResolveGroup(common.ProtectorCommand, command.ShowOne):
+    """Keep one of a diverged group's two copies (status conflict) on both sites: the
+    copy of the site named. The other stays in the audit log and the divergence record."""
+
+    def arguments(self, parser):
+        common.add_group(parser)
+        parser.add_argument("--keep", metavar="<site>", required=True,
+                            help="Site whose copy to keep (see 'show': conflict)")
+
+    def take_action(self, parsed_args):
+        return common.show(self.client.resolve_group(
+            parsed_args.group, parsed_args.keep, all_projects=parsed_args.all_projects),
+            FIELDS)
 
 
 class DeleteGroup(common.DeleteCommand):

@@ -81,6 +81,20 @@ class ShowMapping(common.ProtectorCommand, command.ShowOne):
                            FIELDS, FORMATTERS)
 
 
+class ResolveMapping(common.ProtectorCommand, command.ShowOne):
+    """Keep one of a diverged mapping's two copies on both sites: the named site's."""
+
+    def arguments(self, parser):
+        add_mapping(parser)
+        parser.add_argument("--keep", metavar="<site>", required=True,
+                            help="Site whose copy to keep")
+
+    def take_action(self, parsed_args):
+        return common.show(self.client.resolve_mapping(
+            parsed_args.mapping, parsed_args.keep, all_projects=parsed_args.all_projects),
+            FIELDS, FORMATTERS)
+
+
 class SetMapping(common.ProtectorCommand, command.Command):
     """Change what a resource maps to, on both sites."""
 

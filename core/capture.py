@@ -9,9 +9,14 @@ is what :func:`core.stacks.render` takes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 from .model import FixedIp, Port, SecurityGroup, Server, Volume
+
+# What one record of a capture sends at most of members' specs (JSON): well below the
+# service's body limit, however many members the group has.
+RECORD_BYTES = 256 * 1024
 
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix", "remote_group_id")
@@ -31,6 +36,30 @@ def capture(conn, server_ids: Sequence[str], *, tier_order: Sequence[str] = ()
     used = sorted({sg for s in servers for p in s.ports for sg in p.security_groups})
     groups = {sg_id: _security_group(conn, sg_id) for sg_id in used}
     return servers, groups
+
+
+def records(specs: Mapping[str, dict], held: Mapping[str, dict | None],
+            budget: int = RECORD_BYTES) -> list[tuple[dict[str, dict], list[str]]]:
+    """A capture's records for the protection service, each ``(specs, unchanged)``: only
+    the specs that differ from what the group holds (``held``, by server id), in records
+    of at most ``budget`` bytes of JSON, and the servers whose spec is as held, named
+    once, in the last record. A group of hundreds of VMs is recorded in small changes, and
+    a capture that found nothing new sends no spec at all."""
+    unchanged = sorted(sid for sid, spec in specs.items() if held.get(sid) == spec)
+    out: list[tuple[dict[str, dict], list[str]]] = []
+    batch: dict[str, dict] = {}
+    size = 0
+    for server_id in sorted(specs):
+        if server_id in unchanged:
+            continue
+        spec_size = len(json.dumps(specs[server_id]))
+        if batch and size + spec_size > budget:
+            out.append((batch, []))
+            batch, size = {}, 0
+        batch[server_id] = specs[server_id]
+        size += spec_size
+    out.append((batch, unchanged))
+    return out
 
 
 def _server(conn, server_id: str, tier_order: Sequence[str], cidrs: dict,

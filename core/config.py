@@ -253,9 +253,10 @@ class AlertRule(_Strict):
 
 
 # Protection-group fields an alert rule's selector may match (a value "$label" takes the
-# alert's label).
-SELECTABLE = ("name", "project_name", "replication_type", "volume_type", "primary_site",
-              "secondary_site")
+# alert's label). A project is named by domain and name: a selector that names a project
+# but no domain means the Default domain, as the API does.
+SELECTABLE = ("name", "project_name", "project_domain", "replication_type", "volume_type",
+              "primary_site", "secondary_site")
 
 
 class MonitoringConfig(_Strict):

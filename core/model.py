@@ -236,6 +236,10 @@ class _Owned(_Document):
         return Project(self.project_domain, self.project_name)
 
 
+# How many versions of a document each site wrote (:mod:`.lineage`).
+Clock = dict[SiteName, Annotated[int, Field(ge=0)]]
+
+
 class GroupDocument(_Owned):
     """A protection group: a tenant's VMs that fail over together."""
 
@@ -252,6 +256,10 @@ class GroupDocument(_Owned):
     created_at: Timestamp
     updated_at: Timestamp
     members: list[MemberDocument] = Field(max_length=MEMBERS_MAX)
+    clock: Clock = Field(default_factory=dict)
+    # The site that recorded, alone, that a failover made it the primary: in a divergence
+    # that copy wins (:func:`~.lineage.takeover_winner`). None once both sites agree again.
+    taken_over_by: SiteName | None = None
 
 
 class MappingDocument(_Owned):
@@ -263,6 +271,7 @@ class MappingDocument(_Owned):
     kind: MappingKind
     source: Ref
     target: Ref
+    clock: Clock = Field(default_factory=dict)
 
 
 # -- what the workflows take and report ------------------------------------------------------

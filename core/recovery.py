@@ -233,10 +233,14 @@ def capture(engine: Engine, group_id: str) -> dict:
     tenant = engine.clouds.connect(group.primary, group.project)
     servers, security_groups = capturing.capture(tenant, group.server_ids,
                                                  tier_order=DEFAULT_TIER_ORDER)
-    engine.service.record_capture(group.id, {s.id: spec_document(s, security_groups)
-                                             for s in servers})
+    specs = {s.id: spec_document(s, security_groups) for s in servers}
+    held = {m.server_id: m.spec for m in group.document.members}
+    records = capturing.records(specs, held)
+    for changed, unchanged in records:
+        engine.service.record_capture(group.id, changed, unchanged)
     return {"protection_group": group.name, "servers": len(servers),
-            "volumes": sum(len(s.volumes) for s in servers)}
+            "volumes": sum(len(s.volumes) for s in servers),
+            "changed": sum(len(changed) for changed, _ in records)}
 
 
 # -- recovery point --------------------------------------------------------------------------

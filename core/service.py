@@ -81,10 +81,13 @@ class Protector:
         return [MappingDocument.model_validate(doc) for doc in self._call(
             "GET", f"internal/resource-mappings?{query}")["documents"]]
 
-    def record_capture(self, group_id: str, specs: dict[str, dict]) -> dict:
-        """Store each member's captured spec (by server id) on both sites."""
+    def record_capture(self, group_id: str, specs: dict[str, dict],
+                       unchanged: list[str] = ()) -> int:
+        """Store each member's captured spec (by server id) on both sites; ``unchanged``:
+        members captured again as they were (only their capture time moves). The group's
+        version after it."""
         return self._call("PUT", f"internal/protection-groups/{group_id}/capture",
-                          {"specs": specs})["document"]
+                          {"specs": specs, "unchanged": list(unchanged)})["document"]["version"]
 
     def set_state(self, group_id: str, *, status: GroupStatus, primary_site: str | None = None,
                   secondary_site: str | None = None) -> dict:

@@ -1,8 +1,9 @@
 """Many small VMs for one tenant, for scale tests and benchmarks.
 
-Each VM boots from its own 1 GiB volume of the replicated type on a network of the
-tenant's own (made on both sites), with a fixed IP; the site-b network has the same CIDR,
-so a failover keeps the addresses. Creation runs a few at a time and finds what exists.
+Each VM boots from its own 1 GiB volume of the replicated type (and may have a data
+volume of that type attached) on a network of the tenant's own (made on both sites), with
+a fixed IP; the site-b network has the same CIDR, so a failover keeps the addresses.
+Creation runs a few at a time and finds what exists.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from .seed import IMAGE, POLL, _network, _volume, connect
 
 
 def seed_fleet(lab, *, user: str, prefix: str, count: int, cidr: str,
-               volume_type: str = "replicated-ssd", workers: int = 8) -> dict[str, str]:
-    """``count`` VMs named ``<prefix>-<n>`` on site-a; their ids by name."""
+               volume_type: str = "replicated-ssd", workers: int = 8,
+               data_gb: int = 0) -> dict[str, str]:
+    """``count`` VMs named ``<prefix>-<n>`` on site-a; their ids by name. ``data_gb``: each
+    also has a data volume ``<prefix>-<n>-data`` of that size attached."""
     primary, dr = connect(lab.sites["site-a"], user), connect(lab.sites["site-b"], user)
     network = _network(primary, f"{prefix}-net", f"{prefix}-subnet", cidr, dhcp=True)
     _network(dr, f"dr-{prefix}-net", f"dr-{prefix}-subnet", cidr, dhcp=True)
@@ -48,6 +51,11 @@ def seed_fleet(lab, *, user: str, prefix: str, count: int, cidr: str,
                                        "destination_type": "volume", "boot_index": 0,
                                        "delete_on_termination": False}])
         server = conn.compute.wait_for_server(server, status="ACTIVE", wait=600, interval=POLL)
+        if data_gb:
+            data = _volume(conn, f"{name}-data", data_gb, volume_type)
+            if data.id not in {a.volume_id for a in conn.compute.volume_attachments(server)}:
+                conn.compute.create_volume_attachment(server, volume_id=data.id)
+                conn.block_storage.wait_for_status(data, "in-use", wait=120, interval=POLL)
         return name, server.id
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -50,6 +50,8 @@ ACCOUNTS = (
     Account("alice", "alice-pass", "ecommerce", ("member", "heat_stack_owner")),
     Account("rita", "rita-pass", "ecommerce", ("reader",)),
     Account("bob", "bob-pass", "analytics", ("member", "heat_stack_owner")),
+    # The operations team's own project: its groups are the ones a drill alert names.
+    Account("carol", "carol-pass", "operations", ("member", "heat_stack_owner")),
     # Another tenant whose project has alice's project's name, in another domain.
     Account("mallory", "mallory-pass", "ecommerce", ("member", "heat_stack_owner"),
             domain="partners"),
@@ -60,10 +62,10 @@ ACCOUNTS = (
 # Its ``admin`` role is in its own project only, for what Cinder keeps to admins (manage,
 # unmanage, volume types' replication specs).
 DR_SERVICE_TENANT_ROLE = "member"
-TENANT_PROJECTS = ("ecommerce", "analytics")
+TENANT_PROJECTS = ("ecommerce", "analytics", "operations")
 ROLES = ("admin", "member", "reader", "service", "dr_site_admin", "site_recovery_service",
          "heat_stack_owner", "heat_stack_user")
-PROJECTS = ("admin", "service", "ecommerce", "analytics")
+PROJECTS = ("admin", "service", "ecommerce", "analytics", "operations")
 HEAT_DOMAIN = "heat"
 TENANT_DOMAINS = ("partners",)
 HEAT_DOMAIN_ADMIN = Account("heat_domain_admin", "heat-domain-pass", "", ("admin",),

@@ -127,8 +127,10 @@ class Lab:
         service (``clouds.yaml``), and the peer account of this site's Keystone as the one
         the peer calls with (``internal.peer``); both arrays, and the API token of this
         site's alone (in a file; the simulator's CA);
-        Alertmanager alerts accepted with the bearer secret in ``alert.secret``, whose one
-        rule records a ``SiteDown`` alert for the peer without acting on it.
+        Alertmanager alerts accepted with the bearer secret in ``alert.secret``: a
+        ``SiteDown`` alert for the peer is recorded without acting on it, and a
+        ``DrillRequested`` alert starts a drill of each group of its ``project`` label's
+        project that recovers here.
         """
         here = site.service_dir("webhook")
         account = site.account("site-recovery")
@@ -173,7 +175,12 @@ class Lab:
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
                            "rules": [{"name": f"{peer.name} down",
                                       "match": {"alertname": "SiteDown", "site": peer.name},
-                                      "operation": "site_failover", "mode": "record"}]},
+                                      "operation": "site_failover", "mode": "record"},
+                                     {"name": "drill requested",
+                                      "match": {"alertname": "DrillRequested"},
+                                      "operation": "test_failover",
+                                      "selector": {"project_name": "$project"},
+                                      "mode": "execute"}]},
             "bind": f"{HOST}:{site.port('webhook')}", "workers": 2,
             "tls": {"cert_file": ca_file, "key_file": ca_file},
         }, sort_keys=False))
@@ -356,7 +363,7 @@ class Lab:
         clouds = {}
         for name, site in self.sites.items():
             for user in ("admin", "dr-admin", "site-recovery", "alice", "rita", "bob",
-                         "mallory"):
+                         "carol", "mallory"):
                 entry = f"{name}" if user == "admin" else f"{name}-{user}"
                 clouds[entry] = {"auth": site.auth(user), "region_name": "RegionOne",
                                  "identity_api_version": 3, "interface": "public",

@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from site_recovery.core.config import AlertRule
-from site_recovery.core.model import FailoverType, OperationKind
+from site_recovery.core.model import DEFAULT_DOMAIN, FailoverType, OperationKind
 
 from . import audit, db
 from .errors import APIError, Conflict
@@ -214,7 +214,10 @@ def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dic
     rule, alert = decision.rule, decision.alert
     with sessions() as session:
         query = select(ProtectionGroup).order_by(ProtectionGroup.name)
-        for name, wanted in rule.selector.items():
+        selector = dict(rule.selector)
+        if "project_name" in selector:     # a project is its domain and name, never a name
+            selector.setdefault("project_domain", DEFAULT_DOMAIN)
+        for name, wanted in selector.items():
             value = alert.labels.get(wanted[1:], "") if wanted.startswith("$") else wanted
             query = query.where(getattr(ProtectionGroup, name) == value)
         kind = OperationKind(rule.operation)

@@ -10,8 +10,14 @@ from __future__ import annotations
 import time
 
 from flask import Flask, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from sqlalchemy import text
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from site_recovery.core.clouds import Clouds
@@ -31,6 +37,7 @@ from . import (
 )
 from .launcher import Launcher, service_session
 from .lifecycle import Lifecycle
+from .models import Divergence
 from .peerlink import PeerLink
 from .policy import Policy
 from .projects import ProjectIds
@@ -41,6 +48,8 @@ from .tenancy import References, TenantClouds
 REQUESTS = Counter("protector_http_requests_total", "HTTP requests served",
                    ["method", "endpoint", "status"])
 LATENCY = Histogram("protector_http_request_seconds", "HTTP request latency", ["endpoint"])
+DIVERGED = Gauge("protector_diverged_objects", "Groups and mappings whose two sites' copies "
+                 "were written apart and wait for one to be kept")
 # Label values come from closed sets: any other method is "other", so a client cannot
 # grow the metrics without bound.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -65,12 +74,13 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     clouds = Clouds(config)
     projects = ProjectIds(sessions, config.site, clouds.keystone_project_id)
     clouds.project_ids = projects.resolve
+    peer = peer or PeerLink(config)
     Services(config, engine, sessions,
              Policy(config.policy_file, config.internal, own_account=launcher.account),
-             Registry(sessions, config, peer or PeerLink(config)), launcher,
+             Registry(sessions, config, peer), launcher,
              Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
                  str(config.peer.url), config.peer.probe_timeout, config.peer.name,
-                 config.peer_verify)[0]),
+                 config.peer_verify)[0], peer=peer),
              tenants or TenantClouds(config), clouds, projects,
              references or References(clouds, config.site)).init_app(app)
     errors.install(app)
@@ -89,6 +99,9 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
 
     @app.get("/metrics")
     def metrics():
+        with services(app).sessions() as session:
+            DIVERGED.set(session.scalar(select(func.count()).select_from(Divergence).where(
+                Divergence.resolved_at.is_(None))))
         return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     if keystone:

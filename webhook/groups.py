@@ -19,7 +19,7 @@ from site_recovery.core.model import GroupStatus, MappingKind, Project
 from . import schemas, tenancy
 from .errors import APIError, Conflict, NotFound, Unavailable
 from .identity import Caller, caller
-from .models import Member, ProtectionGroup, ResourceMapping, owned_by
+from .models import Divergence, Member, ProtectionGroup, ResourceMapping, owned_by
 from .params import body, bounded_int
 from .peerlink import PeerUnreachable
 from .registry import Change, ChangeAction, DocumentKind
@@ -30,15 +30,30 @@ GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
 
 
 def group_view(group: ProtectionGroup, member_count: int | None = None) -> dict:
+    """A group as people see it; ``conflict`` while its two sites' copies diverged."""
+    diverged = group.divergence
     return {"id": group.id, "name": group.name, "description": group.description,
             "project_name": group.project_name, "project_domain": group.project_domain,
             "replication_type": group.replication_type,
             "primary_site": group.primary_site, "secondary_site": group.secondary_site,
             "volume_type": group.volume_type, "rpo_target_seconds": group.rpo_target_seconds,
-            "status": group.status, "version": group.version,
+            "status": "conflict" if diverged else group.status, "version": group.version,
             "member_count": len(group.members) if member_count is None else member_count,
             "created_at": group.created_at.isoformat(),
-            "updated_at": group.updated_at.isoformat()}
+            "updated_at": group.updated_at.isoformat(),
+            "conflict": diverged and divergence_view(diverged)}
+
+
+def divergence_view(found: Divergence) -> dict:
+    """Both copies, as far as people choose between them."""
+    def copy(site: str, doc: dict) -> dict:
+        return {"site": site, "version": doc["version"], "status": doc.get("status"),
+                "primary_site": doc.get("primary_site"), "name": doc.get("name"),
+                "member_count": len(doc.get("members", [])),
+                "taken_over_by": doc.get("taken_over_by")}
+    return {"detected_at": found.detected_at.isoformat(),
+            "copies": [copy(services().config.site, found.ours),
+                       copy(found.peer_site, found.theirs)]}
 
 
 def member_view(member: Member) -> dict:
@@ -158,6 +173,15 @@ def delete_group(ref: str):
     version = bounded_int("version", None, 1, 2**31)
     _change(access, GROUP, ref, ChangeAction.DELETE, expected_version=version)
     return "", 204
+
+
+@bp.post("/protection-groups/<ref>/resolve")
+def resolve_group(ref: str):
+    """Keep one of a diverged group's two copies (``{"keep": "<site>"}``) on both sites."""
+    access = _require("protector:failover")
+    doc = _change(access, GROUP, ref, ChangeAction.RESOLVE,
+                  values=body(schemas.Resolution).model_dump())
+    return {"protection_group": _shown(ProtectionGroup, doc.id, group_view)}
 
 
 # -- members ---------------------------------------------------------------------------------
@@ -287,6 +311,14 @@ def update_mapping(mapping_id: str):
     _check_target(project, group_id, kind, change.target)
     doc = _change(access, MAPPING, mapping_id, ChangeAction.UPDATE,
                   {"target": change.target}, change.version)
+    return {"resource_mapping": _shown(ResourceMapping, doc.id, mapping_view)}
+
+
+@bp.post("/resource-mappings/<mapping_id>/resolve")
+def resolve_mapping(mapping_id: str):
+    """Keep one of a diverged mapping's two copies on both sites."""
+    doc = _change(_require("protector:write"), MAPPING, mapping_id, ChangeAction.RESOLVE,
+                  values=body(schemas.Resolution).model_dump())
     return {"resource_mapping": _shown(ResourceMapping, doc.id, mapping_view)}
 
 

@@ -17,7 +17,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from site_recovery.core.config import ConfigError
-from site_recovery.core.model import DEFAULT_DOMAIN, MappingKind, Project, Purpose
+from site_recovery.core.model import (
+    DEFAULT_DOMAIN,
+    GroupDocument,
+    MappingKind,
+    Project,
+    Purpose,
+)
 from site_recovery.core.recovery import imported_volumes
 
 from . import audit, db, schemas
@@ -26,7 +32,15 @@ from .identity import Caller, caller
 from .models import ProtectionGroup, owned_by
 from .params import body, bounded_int
 from .policy import InternalCaller
-from .registry import KINDS, Change, ChangeAction, DocumentKind, group_document, receive
+from .registry import (
+    KINDS,
+    Change,
+    ChangeAction,
+    DocumentKind,
+    group_document,
+    receive,
+    record_divergence,
+)
 from .services import services
 from .tenancy import unknown_target
 
@@ -51,11 +65,13 @@ def _receive(kind: DocumentKind, object_id: str, push: type[BaseModel] | None):
     doc = push.document if push else None
     expected = push.expected_version if push else bounded_int("version", 0, 0, 2**31)
     with db.transaction(services().sessions) as session:
-        stored: BaseModel | None = receive(session, kind, object_id, doc, expected)
+        stored: BaseModel | None = receive(
+            session, kind, object_id, doc, expected, push.expected_clock if push else None,
+            push.resolution if push else None, getattr(push, "specs_held", ()))
         audit.record_in(session, who.actor, f"{kind}.sync", object_id, "accepted",
                         f"from peer site, version {doc.version if doc else 'deleted'}",
                         project=doc.project if doc else None)
-    return {"document": stored.model_dump(mode="json")} if stored else ("", 204)
+    return {"document": without_specs(stored)} if stored else ("", 204)
 
 
 def _documents(kind: DocumentKind, project: Project | None = None):
@@ -71,7 +87,7 @@ def _documents(kind: DocumentKind, project: Project | None = None):
 
 @bp.get("/protection-groups")
 def list_groups():
-    """Every group document, for the coordinator to catch up (``Registry.reconcile``)."""
+    """Every group document, for the coordinator to catch up (``Registry.sync``)."""
     return _documents(GROUP)
 
 
@@ -134,7 +150,15 @@ def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
                     values.model_dump(mode="json", exclude_none=True),
                     project_domain=project.domain)
     submit = registry.submit_even_alone if even_alone else registry.submit
-    return {"document": submit(change, who.actor).model_dump(mode="json")}
+    return {"document": without_specs(submit(change, who.actor))}
+
+
+def without_specs(doc: BaseModel) -> dict:
+    """A document as a change's answer: its members' captured specs left out (hundreds of
+    VMs' specs are megabytes; who needs them reads the group)."""
+    if isinstance(doc, GroupDocument):
+        return doc.model_dump(mode="json", exclude={"members": {"__all__": {"spec"}}})
+    return doc.model_dump(mode="json")
 
 
 @bp.get("/projects/<domain>/<name>")
@@ -203,6 +227,35 @@ for _kind, _path, _push in ((GROUP, "protection-groups", schemas.GroupPush),
                     partial(_receive, _kind, push=_push), methods=["PUT"])
     bp.add_url_rule(f"/{_path}/<object_id>", f"push_{_noun}_deletion",
                     partial(_receive, _kind, push=None), methods=["DELETE"])
+
+
+@bp.post("/busy")
+def busy():
+    """Which of these groups an unfinished operation here keeps the peer from starting
+    ``operation_type`` on: one operation at a time per group on the pair."""
+    _internal(PEER)
+    asked = body(schemas.BusyQuery)
+    return {"busy": services().operations.busy_here(asked.operation_type, asked.groups)}
+
+
+@bp.post("/divergences")
+def diverged():
+    """The peer (the coordinator) found an object's two copies written apart: keep both
+    here too, and refuse its changes until one is kept."""
+    _internal(PEER)
+    found = body(schemas.Divergence)
+    keeping = KINDS[found.kind]
+    ours = keeping.document_type.model_validate(found.ours)
+    theirs = keeping.document_type.model_validate(found.theirs)
+    if ours.id != found.object_id or theirs.id != found.object_id:
+        raise APIError("both copies must be of object_id", field="object_id")
+    with db.transaction(services().sessions) as session:
+        row = session.get(keeping.model, found.object_id)
+        if row is None or keeping.document(row) != ours:
+            raise Conflict(f"this site does not hold that copy of {found.kind.noun} "
+                           f"{found.object_id}")
+        record_divergence(session, found.kind, services().config.peer.name, ours, theirs)
+    return "", 204
 
 
 @bp.post("/forward")

@@ -53,7 +53,17 @@ from site_recovery.core.model import (
 from . import audit, db
 from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
 from .launcher import RECENT, Execution, Launcher, Root, StartUncertain
-from .models import Operation, OperationResult, ProtectionGroup, Site, new_id, owned_by
+from .models import (
+    Divergence,
+    Operation,
+    OperationResult,
+    ProtectionGroup,
+    Site,
+    new_id,
+    owned_by,
+)
+from .peerlink import PeerLink, PeerUnreachable
+from .registry import DocumentKind, refuse_while_diverged
 
 log = logging.getLogger(__name__)
 SERVICE_ACTOR = {"user": "site-recovery"}
@@ -94,9 +104,10 @@ class Started:
 
 class Lifecycle:
     def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig,
-                 launcher: Launcher, peer_answers: Callable[[], bool]):
+                 launcher: Launcher, peer_answers: Callable[[], bool],
+                 peer: PeerLink | None = None):
         self.sessions, self.config, self.launcher = sessions, config, launcher
-        self._peer_answers = peer_answers
+        self._peer_answers, self.peer = peer_answers, peer
         self._pool = ThreadPoolExecutor(config.mistral.start_workers,
                                         thread_name_prefix="mistral-start")
         self._roots: dict[str, Root | None] = {}
@@ -148,14 +159,28 @@ class Lifecycle:
                          start.site or start.groups[0].id, "refused", str(exc),
                          project=start.project)
             raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
+        ids = [g.id for g in start.groups]
         try:
-            op_id, groups, params = self._record(start, reachable)
+            op_id, groups, params = self._record(start, reachable,
+                                                 self.busy_on_peer(start.kind, ids, reachable))
         except IntegrityError:
             earlier = self.existing(start.key, start.kind, start.key_request)
             if earlier is None:
                 raise Conflict("the operation could not be recorded (a group changed "
                                "meanwhile); try again") from None
             return Started(earlier, new=False)           # the same key, a moment ago
+        # Both sites may have admitted one at the same moment: each, recorded first, then
+        # sees the other's, and both step back (never both run).
+        raced = self.busy_on_peer(start.kind, [g.id for g in groups], reachable)
+        if raced and start.execution_id is None:
+            group_id, held = next(iter(raced.items()))
+            self.never_started(op_id, f"operation {held['operation_id']} started on peer "
+                                      f"site {peer} for a group at the same moment")
+            raise Conflict(f"operation {held['operation_id']} ({held['operation_type']}) "
+                           f"started on peer site {peer} at the same moment on protection "
+                           f"group {next(g.name for g in groups if g.id == group_id)}; "
+                           "nothing was started here: try again once it has ended",
+                           operation_id=held["operation_id"], site=peer)
         # A recovery brings the workload here from the peer; a protect replicates it from
         # here, its primary, to the peer.
         source, target = ((self.config.site, peer) if start.kind.runs_on_primary
@@ -173,10 +198,43 @@ class Lifecycle:
         with self.sessions() as session:
             return session.get(Site, self.config.peer.name).reachable
 
-    def _record(self, start: Start, reachable: bool | None) -> tuple[str, list, dict]:
+    def busy_on_peer(self, kind: OperationKind, group_ids: list[str],
+                     reachable: bool | None) -> dict[str, dict]:
+        """The peer site's unfinished operations that keep ``kind`` from starting on these
+        groups (group id: ``operation_id``, ``operation_type``), so that a group has one
+        operation at a time on the pair. A peer that is away, or does not answer, holds
+        none that matters: what it records meanwhile is reconciled when the sites talk
+        again (``registry``: divergence)."""
+        if self.peer is None or reachable is False or not group_ids or \
+                kind is OperationKind.PEER_STEP:
+            return {}
+        try:
+            reply = self.peer.request("POST", "/v1/internal/busy",
+                                      {"operation_type": kind, "groups": group_ids})
+        except PeerUnreachable:
+            return {}
+        return reply.body.get("busy", {}) if reply.status == 200 else {}
+
+    def busy_here(self, kind: OperationKind, group_ids: list[str]) -> dict[str, dict]:
+        """This site's answer to :meth:`busy_on_peer`: its own operations only, not the
+        peer steps it runs for the asking site's operations."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(OperationResult.group_id, Operation.id, Operation.type)
+                .join(Operation).where(
+                    Operation.status.in_(UNFINISHED),
+                    Operation.type.in_([k for k in rules.conflicting(kind)
+                                        if k is not OperationKind.PEER_STEP]),
+                    OperationResult.group_id.in_(group_ids))).all()
+        return {group_id: {"operation_id": op_id, "operation_type": op_type}
+                for group_id, op_id, op_type in rows}
+
+    def _record(self, start: Start, reachable: bool | None,
+                on_peer: dict[str, dict] | None = None) -> tuple[str, list, dict]:
         """The operation and its groups' results (its id, its groups, its parameters);
-        groups an unfinished conflicting operation holds refuse it, except that a site
-        failover goes on without them (and says which it skipped)."""
+        groups an unfinished conflicting operation holds, here or (``on_peer``) on the
+        peer site, refuse it, except that a site failover goes on without them (and says
+        which it skipped)."""
         groups = list(start.groups)
         with db.transaction(self.sessions) as session:
             ids = [g.id for g in groups]
@@ -184,20 +242,33 @@ class Lifecycle:
                 ProtectionGroup.id.in_(ids)).with_for_update()).all()
             if len(locked) < len(ids):
                 raise Conflict("a protection group of this operation was deleted meanwhile")
+            diverged = set(session.scalars(select(Divergence.object_id).where(
+                Divergence.object_id.in_(ids), Divergence.resolved_at.is_(None))))
+            if diverged and not start.kind.site_wide:
+                refuse_while_diverged(session, DocumentKind.PROTECTION_GROUP, diverged.pop())
             busy = dict(session.execute(
                 select(OperationResult.group_id, Operation.id).join(Operation).where(
                     Operation.status.in_(UNFINISHED),
                     Operation.type.in_(rules.conflicting(start.kind)),
                     OperationResult.group_id.in_(ids))).all())
+            where = {group_id: "" for group_id in busy}
+            for group_id, held in (on_peer or {}).items():
+                if group_id in ids and group_id not in busy:
+                    busy[group_id] = held["operation_id"]
+                    where[group_id] = f" on peer site {self.config.peer.name}"
             if busy and (not start.kind.site_wide or len(busy) == len(ids)):
                 group, op_id = next(iter(busy.items()))
-                raise Conflict(f"operation {op_id} is under way on protection group "
-                               f"{next(g.name for g in groups if g.id == group)}; wait for "
-                               "it to end", operation_id=op_id)
+                raise Conflict(f"operation {op_id} is under way{where[group]} on protection "
+                               f"group {next(g.name for g in groups if g.id == group)}; wait "
+                               "for it to end", operation_id=op_id)
             params = dict(start.params)
-            if busy:
-                params["skipped"] = sorted(g.name for g in groups if g.id in busy)
-                groups = [g for g in groups if g.id not in busy]
+            if busy or diverged:
+                if len(busy.keys() | diverged) == len(ids):
+                    raise Conflict("every group of this site failover is under another "
+                                   "operation, or diverged; nothing was started")
+                params["skipped"] = sorted(g.name for g in groups
+                                           if g.id in busy or g.id in diverged)
+                groups = [g for g in groups if g.id not in busy and g.id not in diverged]
             owner, asker = start.project, start.requested_project
             op = Operation(type=start.kind, scope="site" if start.kind.site_wide
                            else "protection_group",

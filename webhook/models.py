@@ -110,11 +110,18 @@ class ProtectionGroup(Base):
     rpo_target_seconds: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default=GroupStatus.UNPROTECTED)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    clock: Mapped[dict] = mapped_column(default=dict)           # see core/lineage.py
+    taken_over_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     members: Mapped[list[Member]] = relationship(
         back_populates="group", cascade="all, delete-orphan", order_by="Member.position")
+    # What the peer holds instead, while the two copies diverged (see Divergence).
+    divergence: Mapped[Divergence | None] = relationship(
+        primaryjoin="and_(ProtectionGroup.id == foreign(Divergence.object_id), "
+                    "Divergence.resolved_at.is_(None))",
+        viewonly=True, uselist=False, lazy="selectin")
 
     @property
     def project(self) -> Project:
@@ -161,6 +168,7 @@ class ResourceMapping(Base):
     source: Mapped[str] = mapped_column(String(255))
     target: Mapped[str] = mapped_column(String(255))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    clock: Mapped[dict] = mapped_column(default=dict)
 
     group: Mapped[ProtectionGroup | None] = relationship(back_populates="mappings")
 
@@ -262,6 +270,27 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))            # accepted | refused | recorded
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(default=dict)
+
+
+class Divergence(Base):
+    """Two copies of one object that the sites wrote apart (a partition): both kept, the
+    object refused every change until it is resolved, by the takeover rule or by people
+    (see ``registry.Registry.sync``)."""
+
+    __tablename__ = "divergences"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))               # a DocumentKind
+    object_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_domain: Mapped[str] = mapped_column(String(64))
+    project_name: Mapped[str] = mapped_column(String(64))
+    peer_site: Mapped[str] = mapped_column(String(64))
+    ours: Mapped[dict] = mapped_column()                        # this site's document
+    theirs: Mapped[dict] = mapped_column()                      # the peer's
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class AlertDelivery(Base):

@@ -48,6 +48,9 @@ ROUTES: dict[str, tuple] = {
                             schemas.GroupUpdate, [ALL_PROJECTS], 200),
     "groups.delete_group": ("protection groups", "Delete a group on both sites", None,
                             [ALL_PROJECTS, VERSION], 204),
+    "groups.resolve_group": ("protection groups", "Keep one of a diverged group's two "
+                             "copies, on both sites", schemas.Resolution, [ALL_PROJECTS],
+                             200),
     "groups.list_members": ("protection groups", "A group's VMs", None, [ALL_PROJECTS], 200),
     "groups.add_member": ("protection groups", "Add a VM to a group", schemas.MemberAdd,
                           [ALL_PROJECTS], 201),
@@ -62,6 +65,9 @@ ROUTES: dict[str, tuple] = {
     "groups.show_mapping": ("resource mappings", "One mapping", None, [ALL_PROJECTS], 200),
     "groups.update_mapping": ("resource mappings", "Change a mapping's target",
                               schemas.MappingUpdate, [ALL_PROJECTS], 200),
+    "groups.resolve_mapping": ("resource mappings", "Keep one of a diverged mapping's two "
+                               "copies, on both sites", schemas.Resolution, [ALL_PROJECTS],
+                               200),
     "groups.delete_mapping": ("resource mappings", "Delete a mapping", None, [ALL_PROJECTS],
                               204),
     "operations.protect": ("operations", "Protect a group: replicate it and capture its "
@@ -115,6 +121,10 @@ ROUTES: dict[str, tuple] = {
                               schemas.MappingPush, [], 200),
     "internal.push_mapping_deletion": ("internal", "A mapping deleted on the peer", None,
                                        [VERSION], 204),
+    "internal.busy": ("internal", "Which of the asking site's groups an operation here "
+                      "holds", schemas.BusyQuery, [], 200),
+    "internal.diverged": ("internal", "An object the peer found written apart: both "
+                          "copies, kept here too", schemas.Divergence, [], 204),
     "internal.forward": ("internal", "A change for this site to coordinate",
                          schemas.Forwarded, [], 200),
     "operations.report_progress": ("internal", "An action's report from inside a Mistral "

@@ -14,13 +14,24 @@ version, or the change is refused:
 
 The other site is therefore never behind the coordinator. The coordinator may be behind
 it, when a push was taken but its answer lost (a timeout, a crash): its next conflict
-makes it adopt the other site's documents (:meth:`Registry.reconcile`), and the change
-that was lost in doubt is then visible on both sites.
+makes it adopt the other site's documents (:meth:`Registry.sync`), and the change that
+was lost in doubt is then visible on both sites.
+
+One kind of change is made on one site only: what a failover did, recorded by the site
+that now runs the workload while its peer is away (:meth:`Registry.submit_even_alone`).
+Each document's clock (:mod:`site_recovery.core.lineage`) counts which site wrote how many
+of its versions, so when the sites talk again each copy is known to be newer, older, or
+written apart from the other. Newer copies are adopted. Copies written apart are never
+chosen between silently: both are kept (:class:`~.models.Divergence`), the object is
+refused every change, and it shows ``conflict`` until one copy is kept, by the rule that
+a failover's takeover record wins or by people (``resolve``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from site_recovery.core import lineage
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import (
     DEFAULT_DOMAIN,
@@ -46,6 +58,7 @@ from site_recovery.core.model import (
 from . import audit, db
 from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
 from .models import (
+    Divergence,
     Member,
     Operation,
     OperationResult,
@@ -56,6 +69,8 @@ from .models import (
     utcnow,
 )
 from .peerlink import PeerLink, PeerUnreachable
+
+log = logging.getLogger(__name__)
 
 
 class DocumentKind(enum.StrEnum):
@@ -75,6 +90,7 @@ class ChangeAction(enum.StrEnum):
     REMOVE_MEMBER = "remove_member"
     CAPTURE = "capture"
     SET_STATE = "set_state"
+    RESOLVE = "resolve"               # keep one of two diverged copies
 
 
 # -- documents: the whole state of one object, as both sites store it ------------------------
@@ -156,24 +172,33 @@ KINDS = {DocumentKind.PROTECTION_GROUP: Kind(ProtectionGroup, GroupDocument, gro
 
 
 def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel | None,
-            expected_version: int) -> BaseModel | None:
+            expected_version: int, expected_clock: dict | None = None,
+            resolution: str | None = None, specs_held: list[str] = ()) -> BaseModel | None:
     """The peer's side of a push: take ``doc`` (None: delete) if this site still holds
-    ``expected_version`` (0: nothing). Raises Conflict carrying this site's copy."""
+    ``expected_version`` (0: nothing) with ``expected_clock`` (None: a peer that does not
+    send one), the copy the pusher built on. ``resolution``: the push keeps one of two
+    diverged copies, and says why; ``specs_held``: members sent without their spec, which
+    is this site's. Raises Conflict carrying this site's copy."""
     kind = DocumentKind(kind)
     keeping = KINDS[kind]
     if doc is not None and doc.id != object_id:
         raise APIError(f"the document is {doc.id}, not {object_id}", field="document.id")
     row = session.get(keeping.model, object_id, with_for_update=True)
+    if specs_held and doc is not None:
+        doc = _with_held_specs(doc, row, specs_held)
     held = row.version if row is not None else 0
     if doc is None and row is None:
         return None                                     # already gone: a repeated delete
     if doc is not None and row is not None and held >= doc.version and \
             keeping.document(row) == doc:
         return doc                                      # a repeated push
-    if held != expected_version:
+    apart = row is not None and expected_clock is not None and row.clock != expected_clock
+    if held != expected_version or apart:
         current = keeping.document(row).model_dump(mode="json") if row else None
-        raise Conflict(f"{kind.noun} {object_id} is at version {held} here, "
-                       f"not {expected_version}", current=current)
+        raise Conflict(f"{kind.noun} {object_id} is at version {held} here"
+                       + (f", written apart from the copy the push was built on (clock "
+                          f"{row.clock} here)" if apart and held == expected_version
+                          else f", not {expected_version}"), current=current)
     if doc is not None and doc.version <= held:
         raise APIError(f"{kind.noun} {object_id} is at version {held} here: a push moves "
                        f"it forward, not to version {doc.version}", field="document.version")
@@ -188,10 +213,64 @@ def receive(session: Session, kind: DocumentKind, object_id: str, doc: BaseModel
         return None
     try:
         with session.begin_nested():
-            return keeping.document(keeping.store(session, doc))
+            stored = keeping.document(keeping.store(session, doc))
+            if resolution:
+                settle_divergences(session, object_id, resolution)
+            return stored
     except IntegrityError:
         raise Conflict(f"another {kind.noun} of project {doc.project} has that name, "
                        "or maps that source, here") from None
+
+
+def _with_held_specs(doc: GroupDocument, row: ProtectionGroup | None,
+                     specs_held: list[str]) -> GroupDocument:
+    """``doc`` with the specs of ``specs_held`` members taken from this site's copy."""
+    held = {m.id: m.spec for m in row.members} if row is not None else {}
+    missing = sorted(set(specs_held) - {k for k, v in held.items() if v is not None})
+    if missing:
+        raise Conflict(f"protection group {doc.id}: members {missing[:5]} have no captured "
+                       "spec here to keep", current=None)
+    wanted = set(specs_held)
+    return doc.model_copy(update={"members": [
+        m.model_copy(update={"spec": held[m.id]}) if m.id in wanted else m
+        for m in doc.members]})
+
+
+def held_specs(doc: GroupDocument, base: GroupDocument | None) -> list[str]:
+    """The members of ``doc`` whose captured spec is as in ``base``: what a push need not
+    carry."""
+    if base is None:
+        return []
+    before = {m.id: m.spec for m in base.members}
+    return [m.id for m in doc.members if m.spec is not None and before.get(m.id) == m.spec]
+
+
+def open_divergence(session: Session, object_id: str) -> Divergence | None:
+    return session.scalar(select(Divergence).where(Divergence.object_id == object_id,
+                                                   Divergence.resolved_at.is_(None)))
+
+
+def refuse_while_diverged(session: Session, kind: DocumentKind, object_id: str):
+    """Two copies written apart: nothing changes the object until one is kept."""
+    found = open_divergence(session, object_id)
+    if found is None:
+        return
+    group = kind is DocumentKind.PROTECTION_GROUP
+    name = found.ours.get("name") or object_id
+    command = "protection-group" if group else "mapping"
+    raise Conflict(
+        f"{kind.noun} {name} diverged: this site holds version {found.ours['version']} and "
+        f"peer site {found.peer_site} version {found.theirs['version']}, written apart "
+        f"while the sites could not talk (detected "
+        f"{found.detected_at.isoformat(timespec='seconds')}). Both copies are kept; "
+        f"nothing changes it until one is kept: 'openstack protector {command} resolve "
+        f"{name} --keep <site>'", diverged_since=found.detected_at.isoformat())
+
+
+def settle_divergences(session: Session, object_id: str, resolution: str):
+    for found in session.scalars(select(Divergence).where(
+            Divergence.object_id == object_id, Divergence.resolved_at.is_(None))):
+        found.resolved_at, found.resolution = utcnow(), resolution
 
 
 def refuse_while_busy(session: Session, group_id: str, what: str = "delete it"):
@@ -260,15 +339,28 @@ class Change:
     def audit_action(self) -> str:
         return f"{self.kind}.{self.action}"
 
+    @property
+    def audit_details(self) -> dict:
+        """What the audit log keeps of the change: its values, except that a capture is
+        summed up (which servers' specs changed, how many were as they were), never
+        stored whole at every capture."""
+        if self.action is not ChangeAction.CAPTURE:
+            return {"values": self.values}
+        return {"changed": sorted(self.values.get("specs", {})),
+                "unchanged": len(self.values.get("unchanged", []))}
+
     def next_document(self, session: Session, current: BaseModel | None,
-                      sites: tuple[str, str]) -> BaseModel | None:
-        """The document after this change (None: deleted); refuses what cannot be."""
+                      sites: tuple[str, str], writer: str, alone: bool = False
+                      ) -> BaseModel | None:
+        """The document after this change (None: deleted), as ``writer`` writes it, on
+        both sites or (``alone``) on its own; refuses what cannot be."""
         noun, document_type = self.kind.noun, KINDS[self.kind].document_type
         group = self.kind is DocumentKind.PROTECTION_GROUP
         if self.action is ChangeAction.CREATE:
             if current is not None:
                 raise Conflict(f"{noun} {self.object_id} exists already")
-            fields = {"id": self.object_id, "version": 1, **self.values}
+            fields = {"id": self.object_id, "version": 1, **self.values,
+                      "clock": lineage.tick({}, writer)}
             if group:
                 now = utcnow()
                 fields.update(members=[], created_at=now, updated_at=now)
@@ -280,6 +372,10 @@ class Change:
             return doc
         if current is None:
             raise NotFound(f"{noun} {self.object_id} not found")
+        refuse_while_diverged(session, self.kind, self.object_id)
+        if self.action is ChangeAction.RESOLVE:
+            raise APIError(f"{noun} {self.object_id}: a resolution is made by the "
+                           "coordinating site only")
         if self.expected_version is not None and current.version != self.expected_version:
             raise Conflict(f"{noun} {self.object_id} is at version {current.version}, "
                            f"not {self.expected_version}: it changed since you read it",
@@ -288,10 +384,15 @@ class Change:
             if group:
                 refuse_while_busy(session, self.object_id)
             return None
-        changes: dict = {"version": current.version + 1}
+        changes: dict = {"version": current.version + 1,
+                         "clock": lineage.tick(current.clock, writer)}
         if group:
             _refuse_reshaping(session, current, self.action, self.values)
             changes["updated_at"] = utcnow()
+            took_over = (self.action is ChangeAction.SET_STATE
+                         and self.values.get("primary_site") == writer)
+            changes["taken_over_by"] = (None if not alone else writer if took_over
+                                        else current.taken_over_by)
         if self.action in (ChangeAction.UPDATE, ChangeAction.SET_STATE):
             changes.update(self.values)
         elif self.action is ChangeAction.ADD_MEMBER:
@@ -299,7 +400,8 @@ class Change:
         elif self.action is ChangeAction.REMOVE_MEMBER:
             changes["members"] = _without_member(current, self.values["server_id"])
         elif self.action is ChangeAction.CAPTURE:
-            changes["members"] = _with_specs(current, self.values["specs"])
+            changes["members"] = _with_specs(current, self.values.get("specs", {}),
+                                             self.values.get("unchanged", []))
         doc = document_type.model_validate({**current.model_dump(), **changes})
         if self.action is ChangeAction.UPDATE and group:
             _check_group(session, doc, sites)
@@ -359,18 +461,41 @@ def _without_member(current: GroupDocument, server_id: str) -> list[MemberDocume
     return [m for m in current.members if m.server_id != server_id]
 
 
-def _with_specs(current: GroupDocument, specs: dict[str, dict]) -> list[dict]:
+def _with_specs(current: GroupDocument, specs: dict[str, dict], unchanged: list[str]
+                ) -> list[dict]:
+    """The members after a capture: new specs, and a new capture time for those captured
+    again as they were (a member never captured has nothing to keep)."""
     members = {m.server_id for m in current.members}
-    strangers = sorted(set(specs) - members)
+    strangers = sorted((set(specs) | set(unchanged)) - members)
     if strangers:
         raise APIError(f"servers {strangers} are not members of protection group "
                        f"{current.name}", field="specs")
+    again = set(unchanged)
     at = utcnow()
     return [{**m.model_dump(), "spec": specs[m.server_id], "captured_at": at}
-            if m.server_id in specs else m.model_dump() for m in current.members]
+            if m.server_id in specs else
+            {**m.model_dump(), "captured_at": at} if m.server_id in again and m.spec
+            else m.model_dump() for m in current.members]
 
 
-CATCH_UP_ACTOR = {"user": "site-recovery (catch-up with the peer site)", "roles": []}
+SYNC_ACTOR = {"user": "site-recovery (catch-up with the peer site)", "roles": []}
+
+
+def record_divergence(session: Session, kind: DocumentKind, peer: str, ours: BaseModel,
+                      theirs: BaseModel):
+    """Keep both copies of an object written apart (once: a second detection of the same
+    divergence adds nothing)."""
+    if open_divergence(session, ours.id) is not None:
+        return
+    session.add(Divergence(kind=kind, object_id=ours.id, project_domain=ours.project_domain,
+                           project_name=ours.project_name, peer_site=peer,
+                           ours=ours.model_dump(mode="json"),
+                           theirs=theirs.model_dump(mode="json")))
+    audit.record_in(session, SYNC_ACTOR, f"{kind}.diverged", ours.id, "recorded",
+                    f"version {ours.version} here and version {theirs.version} on peer site "
+                    f"{peer} were written apart while the sites could not talk; both are "
+                    "kept, and the object is refused every change until one is kept",
+                    project=ours.project)
 
 
 # -- the coordinator -------------------------------------------------------------------------
@@ -405,9 +530,10 @@ class Registry:
         """Like :meth:`submit`, but when the peer cannot take the change, make it here only.
 
         For what a failover did, which is true whether or not the lost site hears of it:
-        the site that now runs the workload records it. The document gets the next version
-        here; when the sites talk again the coordinator's next conflict adopts it (the
-        coordinator catches up from its peer), so the recovering site's record wins.
+        the site that now runs the workload records it, its clock ticking for this site.
+        When the sites talk again the other adopts it (:meth:`sync`); had the other
+        recorded something of its own meanwhile, the two copies diverged, and the one
+        recording the takeover wins.
         """
         try:
             return self.submit(change, actor)
@@ -416,13 +542,13 @@ class Registry:
             with db.transaction(self.sessions) as session:
                 row = session.get(keeping.model, change.object_id, with_for_update=True)
                 after = change.next_document(session, keeping.document(row) if row else None,
-                                             self.config.sites)
+                                             self.config.sites, self.config.site, alone=True)
                 keeping.store(session, after)
                 audit.record_in(session, actor, change.audit_action, change.object_id,
                                 "accepted",
                                 f"version {after.version} on this site only: {exc.message}",
                                 project=change.project,
-                                details={"values": change.values, "unsynced": True})
+                                details={**change.audit_details, "unsynced": True})
             return after
 
     def require_peer(self):
@@ -437,19 +563,20 @@ class Registry:
                 f"changed.", peer=peer.name, since=since, last_error=peer.last_error)
 
     def coordinate(self, change: Change, actor: dict) -> BaseModel | None:
+        if change.action is ChangeAction.RESOLVE:
+            return self._resolve(change, actor)
         try:
             current, after = self._next(change)
         except Conflict:                # maybe only because this site is behind the peer
-            if not self.reconcile(change.kind):
+            if not self.sync([change.kind], prune=True):
                 raise
             current, after = self._next(change)
-        expected = current.version if current else 0
-        self._push(change, after, expected)
+        self._push(change, after, current)
         try:
-            self._store(change, after, expected, actor)
+            self._store(change, after, current, actor)
         except IntegrityError:          # this site was behind the peer: catch up, then store
-            self.reconcile(change.kind)
-            self._store(change, after, expected, actor)
+            self.sync([change.kind], prune=True)
+            self._store(change, after, current, actor)
         return after
 
     def _next(self, change: Change) -> tuple[BaseModel | None, BaseModel | None]:
@@ -458,9 +585,11 @@ class Registry:
         with self.sessions() as session:
             row = session.get(keeping.model, change.object_id)
             current = keeping.document(row) if row is not None else None
-            return current, change.next_document(session, current, self.config.sites)
+            return current, change.next_document(session, current, self.config.sites,
+                                                 self.config.site)
 
-    def _store(self, change: Change, after: BaseModel | None, expected: int, actor: dict):
+    def _store(self, change: Change, after: BaseModel | None, current: BaseModel | None,
+               actor: dict):
         keeping = KINDS[change.kind]
         with db.transaction(self.sessions) as session:
             if after is None:
@@ -469,87 +598,192 @@ class Registry:
                     session.delete(row)
             else:
                 keeping.store(session, after)
+            version = after.version if after else current.version if current else 0
             audit.record_in(session, actor, change.audit_action, change.object_id,
-                            "accepted",
-                            f"version {after.version if after else expected} on both sites",
-                            project=change.project,
-                            details={"values": change.values})
+                            "accepted", f"version {version} on both sites",
+                            project=change.project, details=change.audit_details)
 
-    def _push(self, change: Change, after: BaseModel | None, expected: int):
-        url = f"{KINDS[change.kind].path}/{change.object_id}"
+    def _push(self, change: Change, after: BaseModel | None, base: BaseModel | None):
+        """Send the peer ``after``, built on ``base`` (None: created), or its deletion."""
         try:
             if after is None:
-                reply = self.peer.request("DELETE", f"{url}?version={expected}")
+                reply = self.peer.request(
+                    "DELETE", f"{KINDS[change.kind].path}/{change.object_id}"
+                              f"?version={base.version if base else 0}")
             else:
-                reply = self.peer.request("PUT", url, {"document": after.model_dump(mode="json"),
-                                                       "expected_version": expected})
+                reply = self._push_document(change.kind, after, base)
         except PeerUnreachable as exc:
             raise self._unreachable(exc) from None
         if reply.status in (200, 204):
             return
         error = reply.body.get("error", {})
         if reply.status == 409:
-            self.reconcile(change.kind)
+            self.sync([change.kind], prune=True)
+            with self.sessions() as session:
+                refuse_while_diverged(session, change.kind, change.object_id)
             raise Conflict(f"peer site {self.peer.name} refused the change: "
                            f"{error.get('message')}. This site has caught up with it; read "
                            "the object again before changing it")
         raise APIError(f"peer site {self.peer.name} refused the change: "
                        f"{error.get('message', reply.status)}", status=502)
 
-    def reconcile(self, kind: DocumentKind) -> int:
-        """Make this site's ``kind`` documents those of the peer, which never lags behind
-        the coordinator; returns how many objects changed here. Best effort: a peer that
-        does not answer leaves everything as it is."""
-        documents = self._peer_documents(kind)
-        if documents is None:
-            return 0
-        theirs = {doc.id: doc for doc in documents}
-        try:
-            return self._adopt(kind, theirs)
-        except IntegrityError:
-            # A concurrent change stored one of these documents between our read and our
-            # write (the winner of two creates of one name, while the loser catches up):
-            # read again, and it is there.
-            return self._adopt(kind, theirs)
+    def _push_document(self, kind: DocumentKind, doc: BaseModel, base: BaseModel | None,
+                       resolution: str | None = None):
+        """PUT ``doc`` to the peer, which takes it if it still holds ``base``."""
+        body = {"document": doc.model_dump(mode="json"),
+                "expected_version": base.version if base else 0,
+                "expected_clock": base.clock if base else {}}
+        if kind is DocumentKind.PROTECTION_GROUP:
+            same = held_specs(doc, base)
+            if same:
+                body["specs_held"] = same
+                kept = set(same)
+                for member in body["document"]["members"]:
+                    if member["id"] in kept:
+                        member["spec"] = None
+        if resolution:
+            body["resolution"] = resolution
+        return self.peer.request("PUT", f"{KINDS[kind].path}/{doc.id}", body)
 
-    def _adopt(self, kind: DocumentKind, theirs: dict[str, BaseModel]) -> int:
-        keeping = KINDS[kind]
+    def sync(self, kinds=None, *, prune: bool = False) -> int | None:
+        """Bring this site's documents in line with the peer's: adopt every copy the peer
+        holds newer (what it recorded alone while this site was away, or a push whose
+        answer was lost). The coordinator also sends the peer what it holds newer and
+        records copies written apart (:meth:`_diverged`); ``prune`` (after the peer
+        refused a push): it removes what the peer no longer holds, a deletion whose answer
+        was lost. Returns how many objects changed here, or None when the peer did not
+        answer (try again later)."""
         changed = 0
-        with db.transaction(self.sessions) as session:
-            for row in session.scalars(select(keeping.model)).all():
-                if row.id not in theirs:
-                    session.delete(row)
-                    changed += 1
-            session.flush()
-            for doc in theirs.values():
-                row = session.get(keeping.model, doc.id)
-                if row is None or keeping.document(row) != doc:
-                    keeping.store(session, doc, force=True)   # theirs, whatever its version
-                    changed += 1
-        return changed
-
-    def catch_up(self) -> int | None:
-        """Adopt every document the peer holds in a newer version than this site: what it
-        recorded alone while this site was away (a failover's swap of sites). Documents
-        this site holds newer are left for the peer's own catch-up. Returns how many
-        objects changed here, or None when the peer did not answer (try again later)."""
-        changed = 0
-        for kind, keeping in KINDS.items():
+        for kind in kinds or KINDS:
             documents = self._peer_documents(kind)
             if documents is None:
                 return None
-            with db.transaction(self.sessions) as session:
-                for doc in documents:
-                    row = session.get(keeping.model, doc.id)
-                    if row is not None and row.version >= doc.version:
-                        continue
-                    keeping.store(session, doc)
-                    changed += 1
-                    audit.record_in(session, CATCH_UP_ACTOR, f"{kind}.catch_up", doc.id,
-                                    "accepted", f"version {doc.version} from peer site "
-                                    f"{self.peer.name}, recorded there while this site was "
-                                    "away", project=doc.project)
+            theirs = {doc.id: doc for doc in documents}
+            try:
+                changed += self._sync_kind(kind, theirs, prune)
+            except IntegrityError:
+                # A concurrent change stored one of these documents between our read and
+                # our write (the winner of two creates of one name, while the loser catches
+                # up): read again, and it is there.
+                changed += self._sync_kind(kind, theirs, prune)
         return changed
+
+    def _sync_kind(self, kind: DocumentKind, theirs: dict[str, BaseModel], prune: bool
+                   ) -> int:
+        keeping = KINDS[kind]
+        coordinating = self.coordinator == self.config.site
+        with self.sessions() as session:
+            ours = {row.id: keeping.document(row)
+                    for row in session.scalars(select(keeping.model)).all()}
+        adopt, ahead, apart = [], [], []
+        for object_id, their_copy in theirs.items():
+            our_copy = ours.get(object_id)
+            order = lineage.Order.BEHIND if our_copy is None else lineage.compare(
+                our_copy.clock, our_copy.version, their_copy.clock, their_copy.version,
+                our_copy == their_copy)
+            if order is lineage.Order.BEHIND:
+                adopt.append(their_copy)
+            elif order is lineage.Order.AHEAD:
+                ahead.append((our_copy, their_copy))
+            elif order is lineage.Order.DIVERGED:
+                apart.append((our_copy, their_copy))
+        gone = [object_id for object_id in ours if object_id not in theirs] \
+            if coordinating and prune else []
+        with db.transaction(self.sessions) as session:
+            for object_id in gone:          # the peer took a deletion whose answer was lost
+                session.delete(session.get(keeping.model, object_id))
+            session.flush()
+            for doc in adopt:
+                keeping.store(session, doc, force=True)
+                audit.record_in(session, SYNC_ACTOR, f"{kind}.catch_up", doc.id, "accepted",
+                                f"version {doc.version} from peer site {self.peer.name}, "
+                                "newer there", project=doc.project)
+        if coordinating:
+            for our_copy, their_copy in ahead:          # the peer catches up with this site
+                self._offer(kind, our_copy, their_copy)
+            for our_copy, their_copy in apart:
+                self._diverged(kind, our_copy, their_copy)
+        return len(gone) + len(adopt)
+
+    def _offer(self, kind: DocumentKind, doc: BaseModel, base: BaseModel):
+        """Best effort: the peer's own catch-up, or the next sync, tries again."""
+        with contextlib.suppress(PeerUnreachable):
+            self._push_document(kind, doc, base)
+
+    def _diverged(self, kind: DocumentKind, ours: BaseModel, theirs: BaseModel):
+        """Two copies written apart: kept side by side on both sites; then the copy that
+        records a failover's takeover, if only one does, is kept on both."""
+        self._record_divergence(kind, ours, theirs)
+        winner = lineage.takeover_winner(getattr(ours, "taken_over_by", None),
+                                         getattr(theirs, "taken_over_by", None))
+        if winner is None:
+            return
+        kept = ours if winner == "ours" else theirs
+        try:
+            self._settle(kind, kept, ours, theirs, SYNC_ACTOR,
+                         f"the failover recorded by site {kept.taken_over_by} while the "
+                         f"sites could not talk wins: it runs the workload (version "
+                         f"{kept.version} kept; the other copy stays in the divergence "
+                         "record)")
+        except APIError as exc:
+            log.warning("%s %s stays diverged for now: %s", kind.noun, ours.id, exc.message)
+
+    def _record_divergence(self, kind: DocumentKind, ours: BaseModel, theirs: BaseModel):
+        with contextlib.suppress(PeerUnreachable):       # else there on the next sync
+            self.peer.request("POST", "/v1/internal/divergences", {
+                "kind": kind, "object_id": ours.id, "ours": theirs.model_dump(mode="json"),
+                "theirs": ours.model_dump(mode="json")})
+        with db.transaction(self.sessions) as session:
+            record_divergence(session, kind, self.peer.name, ours, theirs)
+
+    def _settle(self, kind: DocumentKind, kept: BaseModel, ours: BaseModel,
+                theirs: BaseModel, actor: dict, resolution: str) -> BaseModel:
+        """Keep ``kept``, one of two diverged copies, on both sites: a version newer than
+        both, sent to the peer (which holds ``theirs``), then stored here."""
+        keeping = KINDS[kind]
+        update = {"version": max(ours.version, theirs.version) + 1,
+                  "clock": lineage.tick(lineage.merge(ours.clock, theirs.clock),
+                                        self.config.site)}
+        if kind is DocumentKind.PROTECTION_GROUP:
+            update.update(taken_over_by=None, updated_at=utcnow())
+        resolved = kept.model_copy(update=update)
+        try:
+            reply = self._push_document(kind, resolved, theirs, resolution)
+        except PeerUnreachable as exc:
+            raise self._unreachable(exc) from None
+        if reply.status != 200:
+            message = reply.body.get("error", {}).get("message", f"HTTP {reply.status}")
+            raise Conflict(f"peer site {self.peer.name} did not take the resolution: "
+                           f"{message}")
+        with db.transaction(self.sessions) as session:
+            keeping.store(session, resolved, force=True)
+            settle_divergences(session, resolved.id, resolution)
+            audit.record_in(session, actor, f"{kind}.resolve", resolved.id, "accepted",
+                            resolution, project=resolved.project,
+                            details={"kept": kept.model_dump(mode="json"),
+                                     "version": resolved.version})
+        return resolved
+
+    def _resolve(self, change: Change, actor: dict) -> BaseModel:
+        """People keep one of two diverged copies: the one ``values["keep"]`` names the
+        site of."""
+        keep = change.values["keep"]
+        if keep not in self.config.sites:
+            raise APIError(f"keep {keep!r} is not a site of this pair "
+                           f"({' and '.join(self.config.sites)})", field="keep")
+        keeping = KINDS[change.kind]
+        with self.sessions() as session:
+            found = open_divergence(session, change.object_id)
+            if found is None:
+                raise Conflict(f"{change.kind.noun} {change.object_id} has not diverged: "
+                               "there is nothing to resolve")
+            ours = keeping.document(session.get(keeping.model, change.object_id))
+            theirs = keeping.document_type.model_validate(found.theirs)
+        kept = ours if keep == self.config.site else theirs
+        who = actor.get("user") or "?"
+        return self._settle(change.kind, kept, ours, theirs, actor,
+                            f"resolved by {who}: site {keep}'s copy (version {kept.version}) "
+                            "kept; the other stays in the divergence record")
 
     def _peer_documents(self, kind: DocumentKind) -> list[BaseModel] | None:
         """Every document of one kind as the peer holds it; None when it does not answer."""

@@ -14,12 +14,14 @@ from site_recovery.core.model import (
     DEFAULT_DOMAIN,
     MEMBERS_MAX,
     NETWORK_MAPPINGS_MAX,
+    Clock,
     FailoverType,
     GroupDocument,
     GroupStatus,
     MappingDocument,
     MappingKind,
     Name,
+    OperationKind,
     Ref,
     ReplicationType,
     RpoSeconds,
@@ -124,9 +126,17 @@ class Failover(SiteFailover):
 
 
 class Capture(Body):
-    """What capture recorded of each member, by server id (``core.capture``)."""
+    """What capture recorded of each member, by server id (``core.capture``): the specs
+    that changed, and the members captured again as they were."""
 
-    specs: dict[Ref, dict] = Field(min_length=1, max_length=MEMBERS_MAX)
+    specs: dict[Ref, dict] = Field(default_factory=dict, max_length=MEMBERS_MAX)
+    unchanged: list[Ref] = Field(default_factory=list, max_length=MEMBERS_MAX)
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.specs and not self.unchanged:
+            raise ValueError("give specs, unchanged members, or both")
+        return self
 
 
 class GroupState(Body):
@@ -152,10 +162,16 @@ class _Push(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expected_version: Annotated[int, Field(ge=0)]
+    expected_clock: Clock | None = None       # None: from a peer that keeps no clocks
+    resolution: Text | None = None            # the push keeps one of two diverged copies
 
 
 class GroupPush(_Push):
     document: GroupDocument
+    # Members whose captured spec is as in the copy the push was built on: sent without
+    # it, and taken from this site's copy (a capture of hundreds of VMs moves only what
+    # changed).
+    specs_held: list[Ref] = Field(default_factory=list, max_length=MEMBERS_MAX)
 
 
 class MappingPush(_Push):
@@ -166,6 +182,32 @@ class GroupValues(GroupCreate):
     project_name: SiteName
     project_domain: SiteName = DEFAULT_DOMAIN
     status: Literal[GroupStatus.UNPROTECTED.value]
+
+
+class Resolution(Body):
+    """Which of two diverged copies to keep: the one this site holds, or the peer's."""
+
+    keep: SiteName
+
+
+class BusyQuery(BaseModel):
+    """The peer asks which of its groups an operation here holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation_type: Annotated[OperationKind, Strict(False)]
+    groups: list[Ref] = Field(min_length=1, max_length=10_000)   # a site's, at most
+
+
+class Divergence(BaseModel):
+    """The peer found a group or a mapping written apart: its copy and this site's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DocumentKind
+    object_id: Ref
+    ours: dict
+    theirs: dict
 
 
 class MemberRemoval(Body):
@@ -189,6 +231,8 @@ CHANGE_VALUES = {
     (DocumentKind.PROTECTION_GROUP, ChangeAction.REMOVE_MEMBER): MemberRemoval,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.CAPTURE): Capture,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.SET_STATE): GroupState,
+    (DocumentKind.PROTECTION_GROUP, ChangeAction.RESOLVE): Resolution,
+    (DocumentKind.RESOURCE_MAPPING, ChangeAction.RESOLVE): Resolution,
     (DocumentKind.RESOURCE_MAPPING, ChangeAction.CREATE): MappingValues,
     (DocumentKind.RESOURCE_MAPPING, ChangeAction.UPDATE): MappingChanges,
     (DocumentKind.RESOURCE_MAPPING, ChangeAction.DELETE): NoOptions,

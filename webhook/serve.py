@@ -92,7 +92,7 @@ class Housekeeper(threading.Thread):
         if not reachable:
             self._caught_up = False
         elif not self._caught_up:
-            changed = self.registry.catch_up()
+            changed = self.registry.sync()
             if changed:
                 log.info("caught up with peer site %s: %d objects", self.config.peer.name,
                          changed)

@@ -240,6 +240,20 @@ def test_group_set_sends_only_what_changes(client, service):
     assert len(service.requests) == 1
 
 
+def test_a_diverged_group_shows_both_copies_and_resolve_keeps_one(client, service):
+    copies = [{"site": "site-a", "version": 3, "status": "protected"},
+              {"site": "site-b", "version": 3, "status": "failed_over"}]
+    service.reply("GET", "/v1/protection-groups/db", body={"protection_group": {
+        **GROUP, "status": "conflict", "conflict": {"copies": copies}}})
+    shown = table(run(client, "protector", "protection-group", "show", "db").out)
+    assert shown["status"] == "conflict" and "failed_over" in shown["conflict"]
+    service.reply("POST", "/v1/protection-groups/db/resolve",
+                  body={"protection_group": {**GROUP, "version": 4, "conflict": None}})
+    kept = run(client, "protector", "protection-group", "resolve", "db", "--keep", "site-b")
+    assert table(kept.out)["version"] == "4"
+    assert service.requests[-1]["json"] == {"keep": "site-b"}
+
+
 PROTECT = {**OPERATION, "operation_type": "protect"}
 
 

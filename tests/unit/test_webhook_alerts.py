@@ -149,13 +149,15 @@ def dr_site(tmp_path):
     return alerting_site(tmp_path)
 
 
-def with_groups(client, *names):
-    """Groups of project ecommerce whose primary is site-a, as site-a's pushes left them."""
+def with_groups(client, *names, domain: str = "Default"):
+    """Groups of project ecommerce (of ``domain``) whose primary is site-a, as site-a's
+    pushes left them."""
     with db.transaction(services(client.application).sessions) as session:
         for name in names:
             store_group(session, GroupDocument.model_validate({
                 "id": f"id-{name}", "version": 1, "name": name, "description": "",
-                "project_name": "ecommerce", "replication_type": "async",
+                "project_name": "ecommerce", "project_domain": domain,
+                "replication_type": "async",
                 "primary_site": "site-a", "secondary_site": "site-b", "volume_type": "ssd",
                 "rpo_target_seconds": None, "status": "protected", "members": [],
                 "created_at": NOW.isoformat(), "updated_at": NOW.isoformat()}))
@@ -252,6 +254,30 @@ def test_each_group_is_decided_on_its_own_and_a_busy_one_is_taken_up_again(tmp_p
     assert sorted(g for ids in started[1:] for g in ids) == [f"id-{n}" for n in names]
     last = client.post("/v1/alerts/alertmanager", json=alert, headers=BEARER)
     assert last.json["decisions"][0]["action"] == "duplicate"
+
+
+def test_an_alert_naming_a_project_covers_that_domains_project_only(tmp_path):
+    """Two tenants named ecommerce, in the Default and the partners domains: a rule that
+    selects by the alert's project label covers the Default domain's, unless it also
+    selects the domain."""
+    app = make_site(tmp_path, "site-b", "site-a", monitoring={
+        "shared_secret_file": str(_secret(tmp_path)),
+        "rules": [{"name": "project down", "match": {"alertname": "ProjectDown"},
+                   "operation": "failover", "mode": "dry_run",
+                   "selector": {"project_name": "$project"}},
+                  {"name": "partner down", "match": {"alertname": "PartnerDown"},
+                   "operation": "failover", "mode": "dry_run",
+                   "selector": {"project_name": "$project", "project_domain": "$domain"}}]})
+    client = app.test_client()
+    with_groups(client, "ours")
+    with_groups(client, "theirs", domain="partners")
+    (ours,) = client.post("/v1/alerts/alertmanager", headers=BEARER, json=delivery(
+        {"alertname": "ProjectDown", "project": "ecommerce"})).json["decisions"]
+    assert ours["reason"].endswith("of ours"), ours
+    (theirs,) = client.post("/v1/alerts/alertmanager", headers=BEARER, json=delivery(
+        {"alertname": "PartnerDown", "project": "ecommerce", "domain": "partners"},
+        fingerprint="beef")).json["decisions"]
+    assert theirs["reason"].endswith("of theirs"), theirs
 
 
 def test_resolved_and_unmatched_alerts_start_nothing(dr_site):

@@ -495,28 +495,57 @@ def test_a_protect_and_any_other_operation_of_the_group_wait_for_each_other(site
     site_a, site_b = clients["site-a"], clients["site-b"]
     protect = site_a.post("/v1/protection-groups/web/protect", headers=ALICE).json[
         "operation"]
-    drill = site_b.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
-        "operation"]
-    assert protect["operation_type"] == "protect" and drill["operation_type"] == "test_failover"
-    # Each site holds its own operations: with the sites swapped, each site would run the
-    # other kind on the group, and waits for the one it has under way.
-    swap_sites(clients, protect["protection_group_id"])
-    refused_drill = site_a.post("/v1/protection-groups/web/test-failover", headers=ALICE)
-    assert refused_drill.status_code == 409
-    assert protect["id"] in refused_drill.json["error"]["message"]
-    refused_failover = site_a.post("/v1/protection-groups/web/failover",
-                                   json={"failover_type": "unplanned", "force": True},
-                                   headers=ALICE)
-    assert refused_failover.status_code == 409
-    assert protect["id"] in refused_failover.json["error"]["message"]
-    refused_protect = site_b.post("/v1/protection-groups/web/protect", headers=ALICE)
-    assert refused_protect.status_code == 409
-    assert drill["id"] in refused_protect.json["error"]["message"]
-    # Once the protect has ended, the drill goes ahead.
+    assert protect["operation_type"] == "protect"
+    # One operation at a time per group on the pair: the drill on the DR site waits for
+    # the protect under way on the primary.
+    refused = site_b.post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert refused.status_code == 409, refused.json
+    message = refused.json["error"]["message"]
+    assert protect["id"] in message and "on peer site site-a" in message
+    assert [o["operation_type"] for o in site_b.get("/v1/operations", headers=ALICE).json[
+        "operations"]] == []
     report(site_a, protect["id"], protection_group_id=protect["protection_group_id"],
            status="completed")
-    assert site_a.post("/v1/protection-groups/web/test-failover",
-                       headers=ALICE).status_code == 202
+    drill = site_b.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
+        "operation"]
+    # And the other way round: no protect on the primary while the drill runs.
+    refused_protect = site_a.post("/v1/protection-groups/web/protect", headers=ALICE)
+    assert refused_protect.status_code == 409
+    assert drill["id"] in refused_protect.json["error"]["message"]
+    # Each site also holds its own operations: with the sites swapped, site-b would
+    # protect the group, and waits for the drill it has under way.
+    swap_sites(clients, protect["protection_group_id"])
+    refused_here = site_b.post("/v1/protection-groups/web/protect", headers=ALICE)
+    assert refused_here.status_code == 409
+    assert drill["id"] in refused_here.json["error"]["message"]
+
+
+def test_two_sites_admitting_one_group_at_the_same_moment_never_both_run(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    site_a, site_b = clients["site-a"], clients["site-b"]
+    lifecycle = services(site_b.application).operations
+    asked = lifecycle.busy_on_peer
+    questions = []                # the first went out before site-a recorded its protect
+    lifecycle.busy_on_peer = lambda *args: asked(*args) if questions.append(args) or \
+        len(questions) > 1 else {}
+    protect = site_a.post("/v1/protection-groups/web/protect", headers=ALICE).json[
+        "operation"]
+    refused = site_b.post("/v1/protection-groups/web/test-failover", headers=ALICE)
+    assert refused.status_code == 409, refused.json
+    assert "at the same moment" in refused.json["error"]["message"]
+    (drill,) = site_b.get("/v1/operations", headers=ALICE).json["operations"]
+    assert drill["status"] == "failed" and "never started" in drill["error"]
+    assert not services(site_b.application).launcher.started
+    assert held(site_a, protect["id"])["status"] == "pending"
+
+
+def test_the_peer_is_asked_only_by_its_peer_which_groups_are_busy(sites):
+    clients, _ = sites
+    setup_groups(sites)
+    reply = clients["site-a"].post("/v1/internal/busy", headers=ALICE, json={
+        "operation_type": "failover", "groups": ["x"]})
+    assert reply.status_code == 403
 
 
 def test_a_retry_of_a_failed_protect_protects_the_failed_group_again_on_the_primary(sites):

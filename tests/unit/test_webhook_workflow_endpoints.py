@@ -103,7 +103,7 @@ def test_the_lost_site_adopts_the_failover_when_it_is_back_and_keeps_what_it_hol
         "status": "failed_over", "primary_site": "site-b", "secondary_site": "site-a"},
         headers=SERVICE)
     site_a = services(clients["site-a"].application).registry
-    assert site_a.catch_up() == 1
+    assert site_a.sync() == 1
     shown = clients["site-a"].get("/v1/protection-groups/prod-ecommerce-web",
                                   headers=ALICE).json["protection_group"]
     assert (shown["primary_site"], shown["status"], shown["version"]) == (
@@ -111,15 +111,15 @@ def test_the_lost_site_adopts_the_failover_when_it_is_back_and_keeps_what_it_hol
     audit = clients["site-a"].get("/v1/audit-log", headers=ALICE).json["entries"]
     assert audit[0]["action"] == "protection_group.catch_up" and "site-b" in audit[0]["reason"]
     # Nothing newer there: a second catch-up changes nothing, and site-b adopts nothing.
-    assert site_a.catch_up() == 0
-    assert services(clients["site-b"].application).registry.catch_up() == 0
+    assert site_a.sync() == 0
+    assert services(clients["site-b"].application).registry.sync() == 0
 
 
 def test_a_catch_up_with_a_peer_that_does_not_answer_changes_nothing(sites):
     clients, links = sites
     a_group_with_a_member(clients)
     links["site-a"].down = True
-    assert services(clients["site-a"].application).registry.catch_up() is None
+    assert services(clients["site-a"].application).registry.sync() is None
 
 
 def test_a_state_with_one_site_only_is_refused(sites):
