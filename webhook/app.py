@@ -101,7 +101,7 @@ def create_app(config: ServiceConfig, *, engine: Engine | None = None,
     def metrics():
         with services(app).sessions() as session:
             DIVERGED.set(session.scalar(select(func.count()).select_from(Divergence).where(
-                Divergence.resolved_at.is_(None))))
+                Divergence.open_for.is_not(None))))
         return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     if keystone:

@@ -13,13 +13,12 @@ from functools import partial
 
 from flask import Blueprint, request
 from keystoneauth1 import exceptions as ks_exceptions
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from site_recovery.core.config import ConfigError
 from site_recovery.core.model import (
     DEFAULT_DOMAIN,
-    GroupDocument,
     MappingKind,
     Project,
     Purpose,
@@ -37,9 +36,11 @@ from .registry import (
     Change,
     ChangeAction,
     DocumentKind,
+    from_summary,
     group_document,
     receive,
     record_divergence,
+    without_specs,
 )
 from .services import services
 from .tenancy import unknown_target
@@ -153,14 +154,6 @@ def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
     return {"document": without_specs(submit(change, who.actor))}
 
 
-def without_specs(doc: BaseModel) -> dict:
-    """A document as a change's answer: its members' captured specs left out (hundreds of
-    VMs' specs are megabytes; who needs them reads the group)."""
-    if isinstance(doc, GroupDocument):
-        return doc.model_dump(mode="json", exclude={"members": {"__all__": {"spec"}}})
-    return doc.model_dump(mode="json")
-
-
 @bp.get("/projects/<domain>/<name>")
 def project_id(domain: str, name: str):
     """The id this site recorded for a project that owns a group here (the engine scopes
@@ -245,13 +238,17 @@ def diverged():
     _internal(PEER)
     found = body(schemas.Divergence)
     keeping = KINDS[found.kind]
-    ours = keeping.document_type.model_validate(found.ours)
-    theirs = keeping.document_type.model_validate(found.theirs)
+    try:
+        ours, theirs = (from_summary(found.kind, found.ours),
+                        from_summary(found.kind, found.theirs))
+    except ValidationError as exc:
+        raise APIError(f"a copy is not a {found.kind.noun}: {exc.errors()[0]['msg']}",
+                       field="ours") from None
     if ours.id != found.object_id or theirs.id != found.object_id:
         raise APIError("both copies must be of object_id", field="object_id")
     with db.transaction(services().sessions) as session:
         row = session.get(keeping.model, found.object_id)
-        if row is None or keeping.document(row) != ours:
+        if row is None or without_specs(keeping.document(row)) != without_specs(ours):
             raise Conflict(f"this site does not hold that copy of {found.kind.noun} "
                            f"{found.object_id}")
         record_divergence(session, found.kind, services().config.peer.name, ours, theirs)

@@ -242,8 +242,8 @@ class Lifecycle:
                 ProtectionGroup.id.in_(ids)).with_for_update()).all()
             if len(locked) < len(ids):
                 raise Conflict("a protection group of this operation was deleted meanwhile")
-            diverged = set(session.scalars(select(Divergence.object_id).where(
-                Divergence.object_id.in_(ids), Divergence.resolved_at.is_(None))))
+            diverged = set(session.scalars(select(Divergence.open_for).where(
+                Divergence.open_for.in_(ids))))
             if diverged and not start.kind.site_wide:
                 refuse_while_diverged(session, DocumentKind.PROTECTION_GROUP, diverged.pop())
             busy = dict(session.execute(

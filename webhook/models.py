@@ -119,8 +119,7 @@ class ProtectionGroup(Base):
         back_populates="group", cascade="all, delete-orphan", order_by="Member.position")
     # What the peer holds instead, while the two copies diverged (see Divergence).
     divergence: Mapped[Divergence | None] = relationship(
-        primaryjoin="and_(ProtectionGroup.id == foreign(Divergence.object_id), "
-                    "Divergence.resolved_at.is_(None))",
+        primaryjoin="ProtectionGroup.id == foreign(Divergence.open_for)",
         viewonly=True, uselist=False, lazy="selectin")
 
     @property
@@ -283,6 +282,9 @@ class Divergence(Base):
                                     primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))               # a DocumentKind
     object_id: Mapped[str] = mapped_column(String(36), index=True)
+    # The object's id while unresolved, then NULL: one open divergence per object, however
+    # many workers find it at once.
+    open_for: Mapped[str | None] = mapped_column(String(36), unique=True)
     project_domain: Mapped[str] = mapped_column(String(64))
     project_name: Mapped[str] = mapped_column(String(64))
     peer_site: Mapped[str] = mapped_column(String(64))

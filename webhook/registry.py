@@ -246,8 +246,7 @@ def held_specs(doc: GroupDocument, base: GroupDocument | None) -> list[str]:
 
 
 def open_divergence(session: Session, object_id: str) -> Divergence | None:
-    return session.scalar(select(Divergence).where(Divergence.object_id == object_id,
-                                                   Divergence.resolved_at.is_(None)))
+    return session.scalar(select(Divergence).where(Divergence.open_for == object_id))
 
 
 def refuse_while_diverged(session: Session, kind: DocumentKind, object_id: str):
@@ -268,9 +267,9 @@ def refuse_while_diverged(session: Session, kind: DocumentKind, object_id: str):
 
 
 def settle_divergences(session: Session, object_id: str, resolution: str):
-    for found in session.scalars(select(Divergence).where(
-            Divergence.object_id == object_id, Divergence.resolved_at.is_(None))):
-        found.resolved_at, found.resolution = utcnow(), resolution
+    found = open_divergence(session, object_id)
+    if found is not None:
+        found.open_for, found.resolved_at, found.resolution = None, utcnow(), resolution
 
 
 def refuse_while_busy(session: Session, group_id: str, what: str = "delete it"):
@@ -481,16 +480,36 @@ def _with_specs(current: GroupDocument, specs: dict[str, dict], unchanged: list[
 SYNC_ACTOR = {"user": "site-recovery (catch-up with the peer site)", "roles": []}
 
 
+def without_specs(doc: BaseModel) -> dict:
+    """A document without its members' captured specs (hundreds of VMs' specs are
+    megabytes; capture records them again): what a change answers and what a divergence
+    keeps of each copy."""
+    if isinstance(doc, GroupDocument):
+        return doc.model_dump(mode="json", exclude={"members": {"__all__": {"spec"}}})
+    return doc.model_dump(mode="json")
+
+
+def from_summary(kind: DocumentKind, data: dict) -> BaseModel:
+    """A document sent without its specs (:func:`without_specs`), read back."""
+    if kind is DocumentKind.PROTECTION_GROUP:
+        data = {**data, "members": [{**m, "spec": None} for m in data.get("members", [])]}
+    return KINDS[kind].document_type.model_validate(data)
+
+
 def record_divergence(session: Session, kind: DocumentKind, peer: str, ours: BaseModel,
                       theirs: BaseModel):
-    """Keep both copies of an object written apart (once: a second detection of the same
-    divergence adds nothing)."""
+    """Keep both copies of an object written apart, without their specs (once: a second
+    detection of the same divergence adds nothing)."""
     if open_divergence(session, ours.id) is not None:
         return
-    session.add(Divergence(kind=kind, object_id=ours.id, project_domain=ours.project_domain,
-                           project_name=ours.project_name, peer_site=peer,
-                           ours=ours.model_dump(mode="json"),
-                           theirs=theirs.model_dump(mode="json")))
+    try:
+        with session.begin_nested():
+            session.add(Divergence(
+                kind=kind, object_id=ours.id, open_for=ours.id,
+                project_domain=ours.project_domain, project_name=ours.project_name,
+                peer_site=peer, ours=without_specs(ours), theirs=without_specs(theirs)))
+    except IntegrityError:
+        return                     # another worker recorded it a moment ago
     audit.record_in(session, SYNC_ACTOR, f"{kind}.diverged", ours.id, "recorded",
                     f"version {ours.version} here and version {theirs.version} on peer site "
                     f"{peer} were written apart while the sites could not talk; both are "
@@ -731,8 +750,8 @@ class Registry:
     def _record_divergence(self, kind: DocumentKind, ours: BaseModel, theirs: BaseModel):
         with contextlib.suppress(PeerUnreachable):       # else there on the next sync
             self.peer.request("POST", "/v1/internal/divergences", {
-                "kind": kind, "object_id": ours.id, "ours": theirs.model_dump(mode="json"),
-                "theirs": ours.model_dump(mode="json")})
+                "kind": kind, "object_id": ours.id, "ours": without_specs(theirs),
+                "theirs": without_specs(ours)})
         with db.transaction(self.sessions) as session:
             record_divergence(session, kind, self.peer.name, ours, theirs)
 
@@ -778,7 +797,12 @@ class Registry:
                 raise Conflict(f"{change.kind.noun} {change.object_id} has not diverged: "
                                "there is nothing to resolve")
             ours = keeping.document(session.get(keeping.model, change.object_id))
-            theirs = keeping.document_type.model_validate(found.theirs)
+        theirs = next((doc for doc in self._peer_documents(change.kind) or ()
+                       if doc.id == change.object_id), None)
+        if theirs is None:
+            raise Unavailable(f"peer site {self.peer.name} did not give its copy of "
+                              f"{change.kind.noun} {change.object_id}: a resolution needs "
+                              "both sites; try again once it answers")
         kept = ours if keep == self.config.site else theirs
         who = actor.get("user") or "?"
         return self._settle(change.kind, kept, ours, theirs, actor,

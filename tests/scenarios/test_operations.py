@@ -16,6 +16,8 @@ The steps of the ledger group build on each other, in file order.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -172,6 +174,33 @@ def test_cancel_stops_a_running_drill_and_cleanup_leaves_both_sites_as_before(
     assert drill_copies(clouds) == ([], [])
 
 
+def test_a_drill_whose_start_mistral_leaves_unanswered_runs_once(lab, ledger, api, cli,
+                                                                  clouds):
+    """Site-b's Mistral stops answering (frozen) while the drill is started: the service's
+    creates time out and are repeated under the one execution id the operation recorded;
+    once Mistral answers again the operation finds its execution and completes, and
+    Mistral holds exactly one execution of it."""
+    before = everything(lab, clouds)
+    mistral = lab.state()["sites"]["site-b"]["mistral"]["pid"]
+    os.killpg(mistral, signal.SIGSTOP)
+    try:
+        op_id = start(api, "site-b", f"/protection-groups/{GROUP}/test-failover")
+        time.sleep(3 * 10 + 5)        # three creates, each waiting mistral.timeout (10 s)
+        waiting = api("site-b", "GET", f"/operations/{op_id}", user="bob")["operation"]
+        assert (waiting["status"], waiting["mistral_execution_id"]) == ("pending", None)
+    finally:
+        os.killpg(mistral, signal.SIGCONT)
+    done = api.wait_operation("site-b", op_id, user="bob")
+    assert done["status"] == "completed", done
+    executions = cli("site-b-site-recovery", "workflow", "execution", "list", "--rootsonly",
+                     "--limit", "1000", "-f", "json")
+    mine = [e["ID"] for e in executions if op_id in (e["Description"] or "")]
+    assert mine == [done["mistral_execution_id"]]
+    cleanup(api)
+    assert everything(lab, clouds) == before
+
+
+# -- one recovery point per group ------------------------------------------------------------
 # -- one recovery point per group ------------------------------------------------------------
 
 def source_volumes(clouds) -> dict[str, str]:

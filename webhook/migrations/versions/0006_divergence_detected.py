@@ -28,6 +28,7 @@ def upgrade():
                   primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("object_id", sa.String(36), nullable=False, index=True),
+        sa.Column("open_for", sa.String(36), nullable=True, unique=True),
         sa.Column("project_domain", sa.String(64), nullable=False),
         sa.Column("project_name", sa.String(64), nullable=False),
         sa.Column("peer_site", sa.String(64), nullable=False),
