@@ -22,7 +22,8 @@ def add_failover_type(parser):
 
 
 class TestFailover(GroupOperationCommand):
-    """Run a DR drill: recover a protection group on the DR site without touching production."""
+    """Run a DR drill: recover a protection group on the DR site without touching
+    production, and follow it to its end (``--no-wait``: return once it is accepted)."""
 
     operation = OperationKind.TEST_FAILOVER
     group_help = ("Protection group (name or ID); a group named 'cleanup', or a prefix of it, "
@@ -30,6 +31,10 @@ class TestFailover(GroupOperationCommand):
 
     def arguments(self, parser):
         super().arguments(parser)
+        parser.set_defaults(wait=True)
+        parser.add_argument("--no-wait", dest="wait", action="store_false",
+                            help="Return once the drill is accepted; follow it with "
+                                 "'openstack dr operation show <id> --wait'")
         common.add_network_mapping(parser)
         parser.add_argument("--recovery-point", metavar="<recovery-point>",
                             help="Recovery point to recover (default: the newest one fully "

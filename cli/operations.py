@@ -56,7 +56,9 @@ def add_wait(parser) -> None:
 
 class Outcome:
     """A command that shows an operation, following it with ``--wait``, and exits non-zero
-    when it failed."""
+    when it failed. A drill followed to its end shows what the concept document shows:
+    its status, the test VMs' prefix and production replication's state, on stdout (for
+    people; a program's ``-f json`` gets the operation, and those lines on stderr)."""
 
     outcome: dict
 
@@ -66,6 +68,17 @@ class Outcome:
                                         stream=self.app.stderr)
         self.outcome = operation
         return show_operation(operation)
+
+    def produce_output(self, parsed_args, column_names, data):
+        followed = getattr(parsed_args, "wait", False) and \
+            self.outcome["status"] in progress.FINISHED
+        lines = progress.drill_outcome(self.outcome) if followed else []
+        if lines and parsed_args.formatter == "table":
+            self.app.stdout.write("".join(f"{line}\n" for line in lines))
+            return 0
+        for line in lines:
+            self.app.stderr.write(f"{line}\n")
+        return super().produce_output(parsed_args, column_names, data)
 
     def run(self, parsed_args):
         super().run(parsed_args)

@@ -2,7 +2,8 @@
 
 A terminal gets a live bar; a log or a pipe gets one line per change, so a CI job's
 output tells the same story. A drill ends with the lines the concept document promises
-(its status, the test VMs' prefix, whether production replication was affected).
+(its status, the test VMs' prefix, whether production replication was affected):
+:func:`drill_outcome`, which the command prints.
 """
 
 from __future__ import annotations
@@ -139,8 +140,7 @@ class _Bar:
 
 def follow(client, operation: dict, *, timeout: float, interval: float | None = None,
            stream=None) -> dict:
-    """Poll until the operation finishes, then say how a drill ended; the operation goes
-    on if we stop watching."""
+    """Poll until the operation finishes; the operation goes on if we stop watching."""
     stream = stream or sys.stderr
     interval = POLL_INTERVAL if interval is None else interval
     hint = f"follow it with: openstack dr operation show {operation['id']}"
@@ -162,8 +162,6 @@ def follow(client, operation: dict, *, timeout: float, interval: float | None = 
         except KeyboardInterrupt:
             display.note(f"Stopped watching; operation {operation['id']} goes on: {hint}")
             raise
-    for line in drill_outcome(operation):
-        print(line, file=stream, flush=True)
     return operation
 
 

@@ -43,6 +43,7 @@ from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import (
     UNFINISHED,
     ExecutionReport,
+    GroupStatus,
     OperationInput,
     OperationKind,
     ProgressReport,
@@ -233,8 +234,9 @@ class Lifecycle:
                 on_peer: dict[str, dict] | None = None) -> tuple[str, list, dict]:
         """The operation and its groups' results (its id, its groups, its parameters);
         groups an unfinished conflicting operation holds, here or (``on_peer``) on the
-        peer site, refuse it, except that a site failover goes on without them (and says
-        which it skipped)."""
+        peer site, refuse it, except that a site failover goes on without them. A site
+        failover also takes protected groups only (another has no replica to recover).
+        What it skipped is in ``params["skipped"]``: each group's name, and why."""
         groups = list(start.groups)
         with db.transaction(self.sessions) as session:
             ids = [g.id for g in groups]
@@ -256,19 +258,28 @@ class Lifecycle:
                 if group_id in ids and group_id not in busy:
                     busy[group_id] = held["operation_id"]
                     where[group_id] = f" on peer site {self.config.peer.name}"
-            if busy and (not start.kind.site_wide or len(busy) == len(ids)):
+            if busy and not start.kind.site_wide:
                 group, op_id = next(iter(busy.items()))
                 raise Conflict(f"operation {op_id} is under way{where[group]} on protection "
                                f"group {next(g.name for g in groups if g.id == group)}; wait "
                                "for it to end", operation_id=op_id)
             params = dict(start.params)
-            if busy or diverged:
-                if len(busy.keys() | diverged) == len(ids):
-                    raise Conflict("every group of this site failover is under another "
-                                   "operation, or diverged; nothing was started")
-                params["skipped"] = sorted(g.name for g in groups
-                                           if g.id in busy or g.id in diverged)
-                groups = [g for g in groups if g.id not in busy and g.id not in diverged]
+            if start.kind.site_wide:
+                skipped = {g.name: f"not protected (status {g.status}): it has no replica "
+                                   "to recover" for g in groups
+                           if g.status != GroupStatus.PROTECTED}
+                skipped |= {g.name: f"operation {busy[g.id]} is under way{where[g.id]}"
+                            for g in groups if g.id in busy}
+                skipped |= {g.name: "its two sites' copies diverged: keep one first"
+                            for g in groups if g.id in diverged}
+                groups = [g for g in groups if g.name not in skipped]
+                if not groups:
+                    raise Conflict("no group of this site failover can fail over; nothing "
+                                   "was started: " + "; ".join(
+                                       f"{name}: {why}" for name, why in skipped.items()),
+                                   skipped=skipped)
+                if skipped:
+                    params["skipped"] = skipped
             owner, asker = start.project, start.requested_project
             op = Operation(type=start.kind, scope="site" if start.kind.site_wide
                            else "protection_group",

@@ -46,6 +46,17 @@ def setup_groups(sites, *bodies):
     return clients["site-b"]
 
 
+def protected(sites, *names):
+    """The groups replicating, as their protect's workflow records it."""
+    clients, _ = sites
+    for name in names:
+        group = clients["site-a"].get(f"/v1/protection-groups/{name}",
+                                      headers=ALICE).json["protection_group"]
+        assert clients["site-a"].put(f"/v1/internal/protection-groups/{group['id']}/state",
+                                     json={"status": "protected"},
+                                     headers=SERVICE).status_code == 200
+
+
 def test_a_drill_runs_on_the_dr_site_starting_one_workflow(sites):
     dr = setup_groups(sites)
     reply = dr.post("/v1/protection-groups/web/test-failover",
@@ -144,6 +155,7 @@ def test_roles_decide_who_may_start_what(sites):
 
 def test_a_site_failover_fans_out_to_every_group_of_the_failed_site(sites):
     dr = setup_groups(sites, WEB, DB)
+    protected(sites, "web", "db")
     peer_is(dr, False)
     reply = dr.post("/v1/sites/site-a/failover",
                     json={"failover_type": "unplanned", "force": True}, headers=DR_ADMIN)
@@ -164,8 +176,28 @@ def test_a_site_failover_fans_out_to_every_group_of_the_failed_site(sites):
     assert dr.get(f"/v1/operations/{op['id']}", headers=BOB).status_code == 404
 
 
+def test_a_site_failover_takes_protected_groups_only_and_says_why_it_skipped_the_rest(
+        sites):
+    dr = setup_groups(sites, WEB, DB)
+    peer_is(dr, False)
+    nothing = dr.post("/v1/sites/site-a/failover", headers=DR_ADMIN,
+                      json={"failover_type": "unplanned", "force": True})
+    assert nothing.status_code == 409, nothing.json
+    assert "not protected (status unprotected)" in nothing.json["error"]["message"]
+    assert launcher(dr).started == []
+    protected(sites, "db")
+    op = dr.post("/v1/sites/site-a/failover", headers=DR_ADMIN,
+                 json={"failover_type": "unplanned", "force": True}).json["operation"]
+    assert [r["protection_group"] for r in op["results"]] == ["db"]
+    assert op["params"]["skipped"] == {
+        "web": "not protected (status unprotected): it has no replica to recover"}
+    (( _, given),) = launcher(dr).started
+    assert given["params"]["skipped"] == op["params"]["skipped"]
+
+
 def test_workflow_reports_make_the_progress_users_see_and_a_retry_takes_the_failures(sites):
     dr = setup_groups(sites, WEB, DB)
+    protected(sites, "web", "db")
     peer_is(dr, False)
     op = dr.post("/v1/sites/site-a/failover", json={"failover_type": "unplanned",
                                                     "force": True},
@@ -376,6 +408,7 @@ def test_a_cancelled_operation_ends_its_execution_and_frees_its_group(sites):
 
 def test_a_group_under_an_operation_refuses_a_second_one_but_not_a_recovery(sites):
     dr = setup_groups(sites, WEB, DB)
+    protected(sites, "web", "db")
     drill = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
         "operation"]
     second = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE)
@@ -390,7 +423,8 @@ def test_a_group_under_an_operation_refuses_a_second_one_but_not_a_recovery(site
     assert site.status_code == 202
     op = site.json["operation"]
     assert [r["protection_group"] for r in op["results"]] == ["db"]
-    assert op["params"]["skipped"] == ["web"]          # already failing over
+    assert list(op["params"]["skipped"]) == ["web"]    # already failing over
+    assert "under way" in op["params"]["skipped"]["web"]
     clients, _ = sites
     busy = clients["site-a"].delete("/v1/protection-groups/web", headers=ALICE)
     assert busy.status_code == 409 and "under way" in busy.json["error"]["message"]
