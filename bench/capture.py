@@ -36,12 +36,10 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-import requests
-
 from site_recovery.lab.fleet import seed_fleet
 from site_recovery.lab.layout import lab_home
+from site_recovery.lab.protector import Protector
 from site_recovery.lab.seed import seed
-from site_recovery.lab.services import keystone
 from site_recovery.lab.stand_in import mistral
 from site_recovery.lab.supervisor import Lab, LabOptions
 from site_recovery.workbooks import workflow_name
@@ -52,48 +50,12 @@ SITES = ("site-a", "site-b")
 FLEETS = {100: ("cap100", "10.60.0.0/23"), 500: ("cap500", "10.64.0.0/22")}
 
 
-class Service:
-    """A site's protection service as a lab account, with a real token (renewed on 401)."""
-
-    def __init__(self, lab: Lab):
-        self.lab, self.tokens = lab, {}
-
-    def request(self, site: str, method: str, path: str, user: str,
-                **kwargs) -> requests.Response:
-        for _ in range(2):
-            if (site, user) not in self.tokens:
-                self.tokens[site, user] = keystone.token(self.lab.sites[site], user)
-            reply = requests.request(method, self.lab.sites[site].url("webhook", f"/v1{path}"),
-                                     headers={"X-Auth-Token": self.tokens[site, user]},
-                                     timeout=300, verify=self.lab.ca_file(), **kwargs)
-            if reply.status_code != 401:
-                break
-            del self.tokens[site, user]
-        if reply.status_code >= 300:
-            raise RuntimeError(f"{site} {method} {path}: {reply.status_code} "
-                               f"{reply.text[:500]}")
-        return reply
-
-    def __call__(self, site: str, method: str, path: str, user: str, **kwargs) -> dict:
-        reply = self.request(site, method, path, user, **kwargs)
-        return reply.json() if reply.content else {}
-
-    def finished(self, site: str, op_id: str, user: str, within: float = 3600) -> dict:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            op = self(site, "GET", f"/operations/{op_id}", user)["operation"]
-            if op["status"] in ("completed", "failed", "partially_failed"):
-                return op
-            time.sleep(0.5)
-        raise RuntimeError(f"operation {op_id} still running after {within:.0f} s")
-
-
-def audit_top(service: Service, site: str) -> int:
+def audit_top(service: Protector, site: str) -> int:
     entries = service(site, "GET", "/audit-log?all_projects=true&limit=1", "admin")["entries"]
     return entries[0]["id"] if entries else 0
 
 
-def audit_since(service: Service, site: str, after: int) -> list[dict]:
+def audit_since(service: Protector, site: str, after: int) -> list[dict]:
     """Every audit entry of ``site`` newer than id ``after``, oldest first."""
     found, marker = [], None
     while True:
@@ -145,10 +107,10 @@ def run_workflow(lab: Lab, name: str, workflow_input: dict, within: float = 3600
     return round(wall, 2), state, results
 
 
-def unchanged_capture(lab: Lab, service: Service, group_id: str) -> dict:
+def unchanged_capture(lab: Lab, service: Protector, group_id: str) -> dict:
     tops = {site: audit_top(service, site) for site in SITES}
     sizes = {site: database_bytes(lab, site) for site in SITES}
-    cpu = lab_cpu(lab)
+    cpu = lab.cpu_seconds()
     wall, _, results = run_workflow(lab, "capture", {"protection_group_ids": [group_id]})
     figures: dict = {"wall_s": wall, "cpu_s": cpu_since(lab, cpu), "action_results": results}
     for site in SITES:
@@ -165,38 +127,14 @@ def unchanged_capture(lab: Lab, service: Service, group_id: str) -> dict:
     return figures
 
 
-def lab_cpu(lab: Lab) -> dict[str, float]:
-    """CPU seconds (user and system) of each lab component, ``<site>/<component>``, its
-    child processes included (as ``bench/failover.py`` counts them)."""
-    parents: dict[int, int] = {}
-    own: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue                              # ended meanwhile
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        own[pid] = (int(fields[11]) + int(fields[12])) / tick
-
-    def tree(pid: int) -> float:
-        return own.get(pid, 0.0) + sum(tree(child) for child, parent in parents.items()
-                                       if parent == pid)
-
-    return {f"{site}/{component}": tree(entry["pid"])
-            for site, components in lab.state()["sites"].items()
-            for component, entry in components.items() if "pid" in entry}
-
-
 def cpu_since(lab: Lab, before: dict[str, float]) -> dict[str, float]:
     """CPU seconds each lab component spent since ``before``; those above 0.5 s."""
     spent = {name: round(seconds - before.get(name, 0.0), 1)
-             for name, seconds in lab_cpu(lab).items()}
+             for name, seconds in lab.cpu_seconds().items()}
     return {name: seconds for name, seconds in sorted(spent.items()) if seconds >= 0.5}
 
 
-def measure(lab: Lab, service: Service, user: str, size: int, captures: int) -> dict:
+def measure(lab: Lab, service: Protector, user: str, size: int, captures: int) -> dict:
     prefix, cidr = FLEETS.get(size, (f"cap{size}", f"10.{68 + size % 100}.0.0/22"))
     figures: dict = {"vms": size, "tenant": user, "prefix": prefix, "cidr": cidr}
     started = time.perf_counter()
@@ -207,7 +145,7 @@ def measure(lab: Lab, service: Service, user: str, size: int, captures: int) -> 
     group = service("site-a", "POST", "/protection-groups", user, json={
         "name": name, "replication_type": "async", "primary_site": "site-a",
         "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
-    cpu, started, each = lab_cpu(lab), time.perf_counter(), []
+    cpu, started, each = lab.cpu_seconds(), time.perf_counter(), []
     for server, server_id in sorted(servers.items(), key=lambda s: int(s[0].rsplit("-")[-1])):
         sent = time.perf_counter()
         service("site-a", "POST", f"/protection-groups/{name}/members", user,
@@ -224,7 +162,7 @@ def measure(lab: Lab, service: Service, user: str, size: int, captures: int) -> 
         service("site-a", "POST", "/resource-mappings", user, json={
             "kind": kind, "source": source, "target": target, "protection_group": name})
 
-    cpu, started = lab_cpu(lab), time.perf_counter()
+    cpu, started = lab.cpu_seconds(), time.perf_counter()
     op = service("site-a", "POST", f"/protection-groups/{name}/protect", user,
                  json={})["operation"]
     op = service.finished("site-a", op["id"], user)
@@ -301,7 +239,7 @@ def main(argv=None):
         lab.up(**quiet)
         seed(lab, **quiet)
         figures["lab_up_and_seed_s"] = round(time.perf_counter() - started, 1)
-        service = Service(lab)
+        service = Protector(lab)
         for size in sizes:
             figures["runs"][str(size)] = measure(lab, service, args.user, size, args.captures)
     finally:

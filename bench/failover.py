@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
-
-import requests
 
 from site_recovery.lab.fleet import seed_fleet
+from site_recovery.lab.protector import Protector
 from site_recovery.lab.seed import seed
-from site_recovery.lab.services import keystone
 from site_recovery.lab.stand_in import mistral
 from site_recovery.lab.supervisor import Lab, LabOptions
 from site_recovery.workbooks import workflow_name
@@ -39,31 +35,7 @@ SINGLE_VMS = 10
 DEFAULT_CONCURRENCY = 20
 
 
-class Service:
-    def __init__(self, lab: Lab):
-        self.lab, self.tokens = lab, {}
-
-    def __call__(self, site: str, method: str, path: str, user: str, **kwargs) -> dict:
-        if (site, user) not in self.tokens:
-            self.tokens[site, user] = keystone.token(self.lab.sites[site], user)
-        reply = requests.request(method, self.lab.sites[site].url("webhook", f"/v1{path}"),
-                                 headers={"X-Auth-Token": self.tokens[site, user]},
-                                 timeout=120, verify=self.lab.ca_file(), **kwargs)
-        if reply.status_code >= 300:
-            raise RuntimeError(f"{method} {path}: {reply.status_code} {reply.text[:500]}")
-        return reply.json() if reply.content else {}
-
-    def finished(self, site: str, op_id: str, user: str, within: float = 3600) -> dict:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            op = self(site, "GET", f"/operations/{op_id}", user)["operation"]
-            if op["status"] in ("completed", "failed", "partially_failed"):
-                return op
-            time.sleep(0.5)
-        raise RuntimeError(f"operation {op_id} still running after {within:.0f} s")
-
-
-def group_of(service: Service, name: str, servers: dict[str, str]) -> str:
+def group_of(service: Protector, name: str, servers: dict[str, str]) -> str:
     group = service("site-a", "POST", "/protection-groups", "bob", json={
         "name": name, "replication_type": "async", "primary_site": "site-a",
         "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
@@ -112,7 +84,7 @@ def run(args, latency: bool) -> dict:
     try:
         lab.up(**quiet)
         seed(lab, **quiet)
-        service = Service(lab)
+        service = Protector(lab, timeout=120)
         started = time.perf_counter()
         fleet = seed_fleet(lab, user="bob", prefix="bf", count=args.groups * args.vms,
                            cidr="10.40.0.0/20")
@@ -148,14 +120,14 @@ def run(args, latency: bool) -> dict:
         figures["single_group_status"] = op["status"]
         figures["single_group_tasks"] = tasks_of(lab, op["mistral_execution_id"])
 
-        cpu_before = lab_cpu(lab)
+        cpu_before = lab.cpu_seconds()
         started = time.perf_counter()
         op = service("site-b", "POST", "/sites/site-a/failover", "dr-admin",
                      json={"failover_type": "unplanned", "force": True})["operation"]
         op = service.finished("site-b", op["id"], "dr-admin")
         wall = time.perf_counter() - started
         cpu = {name: round(seconds - cpu_before.get(name, 0.0), 1)
-               for name, seconds in lab_cpu(lab).items()}
+               for name, seconds in lab.cpu_seconds().items()}
         per_group = [seconds(r["started_at"], r["finished_at"]) for r in op["results"]]
         slowest = max(s for s in per_group if s is not None)
         figures.update({
@@ -174,31 +146,6 @@ def run(args, latency: bool) -> dict:
     finally:
         if not args.keep:
             lab.purge(**quiet)
-
-
-def lab_cpu(lab: Lab) -> dict[str, float]:
-    """CPU seconds (user and system) of each lab component, ``<site>/<component>``, its
-    child processes included (gunicorn's workers). PostgreSQL and RabbitMQ are not the
-    lab's processes and are left out."""
-    parents: dict[int, int] = {}
-    own: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue                              # ended meanwhile
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        own[pid] = (int(fields[11]) + int(fields[12])) / tick
-
-    def tree(pid: int) -> float:
-        return own.get(pid, 0.0) + sum(tree(child) for child, parent in parents.items()
-                                       if parent == pid)
-
-    return {f"{site}/{component}": tree(entry["pid"])
-            for site, components in lab.state()["sites"].items()
-            for component, entry in components.items() if "pid" in entry}
 
 
 def failures(op: dict, shown: int = 5) -> dict:

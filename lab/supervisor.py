@@ -309,6 +309,30 @@ class Lab:
             }
         return report
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user and system) each running component has spent,
+        ``<site>/<component>``, its child processes included (gunicorn's workers).
+        PostgreSQL and RabbitMQ are not the lab's processes and are left out."""
+        parents: dict[int, int] = {}
+        own: dict[int, float] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue                              # ended meanwhile
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            own[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+        def tree(pid: int) -> float:
+            return own.get(pid, 0.0) + sum(tree(child) for child, parent in parents.items()
+                                           if parent == pid)
+
+        return {f"{site}/{component}": tree(entry["pid"])
+                for site, components in self.state()["sites"].items()
+                for component, entry in components.items() if "pid" in entry}
+
     # -- faults --------------------------------------------------------------------------
     def site_down(self, name: str, progress=print):
         """The whole site stops answering: its services stop and its array powers off."""
