@@ -103,6 +103,15 @@ class Started:
     new: bool                          # False: the key's earlier operation
 
 
+def _holding(kind: OperationKind, group_ids: list[str], leaving_out: tuple = (), *also):
+    """(group id, operation id, *``also``) of the unfinished operations that keep ``kind``
+    from starting on these groups, but for those of the kinds ``leaving_out``."""
+    return select(OperationResult.group_id, Operation.id, *also).join(Operation).where(
+        Operation.status.in_(UNFINISHED),
+        Operation.type.in_([k for k in rules.conflicting(kind) if k not in leaving_out]),
+        OperationResult.group_id.in_(group_ids))
+
+
 class Lifecycle:
     def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig,
                  launcher: Launcher, peer_answers: Callable[[], bool],
@@ -220,13 +229,8 @@ class Lifecycle:
         """This site's answer to :meth:`busy_on_peer`: its own operations only, not the
         peer steps it runs for the asking site's operations."""
         with self.sessions() as session:
-            rows = session.execute(
-                select(OperationResult.group_id, Operation.id, Operation.type)
-                .join(Operation).where(
-                    Operation.status.in_(UNFINISHED),
-                    Operation.type.in_([k for k in rules.conflicting(kind)
-                                        if k is not OperationKind.PEER_STEP]),
-                    OperationResult.group_id.in_(group_ids))).all()
+            rows = session.execute(_holding(kind, group_ids, (OperationKind.PEER_STEP,),
+                                            Operation.type)).all()
         return {group_id: {"operation_id": op_id, "operation_type": op_type}
                 for group_id, op_id, op_type in rows}
 
@@ -248,11 +252,7 @@ class Lifecycle:
                 Divergence.open_for.in_(ids))))
             if diverged and not start.kind.site_wide:
                 refuse_while_diverged(session, DocumentKind.PROTECTION_GROUP, diverged.pop())
-            busy = dict(session.execute(
-                select(OperationResult.group_id, Operation.id).join(Operation).where(
-                    Operation.status.in_(UNFINISHED),
-                    Operation.type.in_(rules.conflicting(start.kind)),
-                    OperationResult.group_id.in_(ids))).all())
+            busy = dict(session.execute(_holding(start.kind, ids)).all())
             where = {group_id: "" for group_id in busy}
             for group_id, held in (on_peer or {}).items():
                 if group_id in ids and group_id not in busy:

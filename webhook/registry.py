@@ -779,7 +779,7 @@ class Registry:
             settle_divergences(session, resolved.id, resolution)
             audit.record_in(session, actor, f"{kind}.resolve", resolved.id, "accepted",
                             resolution, project=resolved.project,
-                            details={"kept": kept.model_dump(mode="json"),
+                            details={"kept": without_specs(kept),
                                      "version": resolved.version})
         return resolved
 
