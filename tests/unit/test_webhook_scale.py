@@ -10,7 +10,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from site_recovery.core import capture as capturing
 from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, Volume
@@ -123,7 +123,6 @@ def test_one_changed_vm_sends_its_spec_only_and_the_audit_names_it(fleet):
         entry = session.scalar(select(AuditEntry).where(
             AuditEntry.action == "protection_group.capture").order_by(AuditEntry.id.desc()))
         assert entry.details == {"changed": [moved], "unchanged": VMS - 1}
-        assert session.scalar(select(func.count()).select_from(AuditEntry)) > 0
 
 
 def test_a_push_whose_held_specs_this_site_lacks_is_refused(fleet):
