@@ -123,6 +123,15 @@ class Protect(Step):
     findings = ("array_group", "cinder_group")
 
 
+class Unprotect(Step):
+    """Stop the group replicating: on its primary site its Cinder group and its array
+    pgroup or pod go, its volumes stay; on its DR site (a peer step) what reached that
+    array. Nothing else is touched."""
+
+    function = staticmethod(recovery.unprotect)
+    findings = ("array_group", "cinder_group")
+
+
 class Capture(Step):
     """Record what the DR site needs to rebuild each member."""
 
@@ -131,14 +140,29 @@ class Capture(Step):
 
 
 class StopServers(Step):
-    """Stop the members (or, with ``copies``, their failover copies) on ``site``."""
+    """Stop the members (or, with ``copies``, their failover copies) on ``site``; with
+    ``fence``, the members are locked too, to stay down while the group runs elsewhere."""
 
     function = staticmethod(recovery.stop_servers)
+    findings = ("fence",)
 
     def __init__(self, group_id: str, site: str | None = None, copies: bool = False,
-                 operation_id: str | None = None):
+                 fence: bool = False, operation_id: str | None = None):
         super().__init__(group_id, operation_id)
-        self.arguments = {"site": site, "copies": copies}
+        self.arguments = {"site": site, "copies": copies, "fence": fence}
+
+
+class Fence(Step):
+    """Keep the group's original VMs down (stopped and locked) where they run, asking the
+    peer's service for it when they run there; a peer that does not answer fences them
+    itself once it is back, and the result says so (``fenced``)."""
+
+    function = staticmethod(recovery.fence)
+    findings = ("fence",)
+
+    def __init__(self, group_id: str, ask_peer: bool = True, operation_id: str | None = None):
+        super().__init__(group_id, operation_id)
+        self.arguments = {"ask_peer": ask_peer}
 
 
 class StartServers(Step):
@@ -151,6 +175,22 @@ class ReverseReplication(Step):
     """Make the failover copies replicate back to the group's original site."""
 
     function = staticmethod(recovery.reverse_replication)
+
+
+class Reprotect(Step):
+    """On the site a group failed over to: its copies replicate home, so it is protected
+    again and its failback is a planned move home."""
+
+    function = staticmethod(recovery.reprotect)
+    findings = ("replicating_to", "recovery_point")
+
+
+class ResumeReplication(Step):
+    """At home, a failback's end: the copies' replica let go, and a recovery point of
+    what home holds now shipped to the DR site."""
+
+    function = staticmethod(recovery.resume_replication)
+    findings = ("replicating_to",)
 
 
 class AcceptReplication(Step):
@@ -190,12 +230,14 @@ class RecoveryPoint(Step):
 
     function = staticmethod(recovery.recovery_point)
     reports = {"recovery_point": "name", "rpo_achieved_seconds": "rpo_seconds"}
+    findings = ("point_created", "primary_lost_at")
 
     def __init__(self, group_id: str, operation_id: str | None = None,
                  replicate: bool = False, name: str | None = None,
-                 purpose: str | None = None):
+                 purpose: str | None = None, lost_at: str | None = None):
         super().__init__(group_id, operation_id)
-        self.arguments = {"replicate": replicate, "name": name, "purpose": purpose}
+        self.arguments = {"replicate": replicate, "name": name, "purpose": purpose,
+                          "lost_at": lost_at}
 
 
 class ImportVolumes(Step):
@@ -251,11 +293,12 @@ class TakeOver(Step):
     """This site (``site``) now runs the group: recorded on both sites, or here alone."""
 
     function = staticmethod(recovery.take_over)
+    findings = ("fence",)
 
     def __init__(self, group_id: str, site: str, status: str = GroupStatus.FAILED_OVER,
-                 operation_id: str | None = None):
+                 fenced: bool = False, operation_id: str | None = None):
         super().__init__(group_id, operation_id)
-        self.arguments = {"site": site, "status": status}
+        self.arguments = {"site": site, "status": status, "fenced": fenced}
 
 
 class GroupsRunningHere(actions.Action):

@@ -144,9 +144,13 @@ class Client:
                              body={"keep": keep},
                              params=_all_projects(all_projects))["protection_group"]
 
-    def delete_group(self, group: str, *, all_projects: bool = False) -> None:
+    def delete_group(self, group: str, *, all_projects: bool = False,
+                     force: bool = False) -> None:
+        """``force``: also a group that is not unprotected, leaving its replication as it
+        is (the service refuses one otherwise, naming unprotect)."""
         self._request("DELETE", f"/protection-groups/{_segment(group)}",
-                      params=_all_projects(all_projects))
+                      params={**_all_projects(all_projects),
+                              **({"force": "true"} if force else {})})
 
     def list_members(self, group: str, *, all_projects: bool = False) -> list[dict]:
         return self._request("GET", f"/protection-groups/{_segment(group)}/members",
@@ -154,14 +158,20 @@ class Client:
 
     def add_member(self, group: str, server_id: str, *, server_name: str | None = None,
                    all_projects: bool = False) -> dict:
+        """``{"member": ...}``; for a protected group also ``operation``, the protect that
+        puts the member's volumes in replication (None, and ``protect`` saying why, when
+        it could not start)."""
         return self._request("POST", f"/protection-groups/{_segment(group)}/members",
                              body={"server_id": server_id, **_given(server_name=server_name)},
-                             params=_all_projects(all_projects))["member"]
+                             params=_all_projects(all_projects))
 
-    def remove_member(self, group: str, server_id: str, *, all_projects: bool = False) -> None:
-        self._request("DELETE",
-                      f"/protection-groups/{_segment(group)}/members/{_segment(server_id)}",
-                      params=_all_projects(all_projects))
+    def remove_member(self, group: str, server_id: str, *, all_projects: bool = False) -> dict:
+        """``{}``; for a protected group ``operation``, the protect that takes the member's
+        volumes out of replication (None, and ``protect`` saying why, when it could not
+        start)."""
+        return self._request(
+            "DELETE", f"/protection-groups/{_segment(group)}/members/{_segment(server_id)}",
+            params=_all_projects(all_projects)) or {}
 
     # Resource mappings
 

@@ -18,7 +18,8 @@ def add_failover_type(parser):
              "point (needs --force)")
     parser.add_argument(
         "--force", action="store_true",
-        help="Accept an unplanned failover's data loss (the replication lag)")
+        help="Fail over unplanned and accept its data loss (the replication lag); while "
+             "the primary site still answers, its VMs are stopped and locked first")
 
 
 class TestFailover(GroupOperationCommand):
@@ -70,6 +71,13 @@ class Failback(GroupOperationCommand):
     """Bring a failed-over protection group back to its original site."""
 
     operation = OperationKind.FAILBACK
+
+
+class Reprotect(GroupOperationCommand):
+    """Protect a failed-over protection group again where it now runs, once its original
+    site is back: its copies replicate home, so its failback is a planned move home."""
+
+    operation = OperationKind.REPROTECT
 
 
 class SiteFailover(OperationCommand):

@@ -7,12 +7,12 @@ from osc_lib.command import command
 
 from site_recovery.core.model import OperationKind, ReplicationType
 
-from . import common
-from .operations import GroupOperationCommand
+from . import common, progress
+from .operations import GroupOperationCommand, add_wait
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
-          "member_count", "created_at", "updated_at", "conflict")
+          "member_count", "created_at", "updated_at", "conflict", "fence")
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
 
 
@@ -118,13 +118,24 @@ class ResolveGroup(common.ProtectorCommand, command.ShowOne):
 
 
 class DeleteGroup(common.DeleteCommand):
-    """Delete protection groups on both sites."""
+    """Delete protection groups on both sites. A group that may still replicate (not
+    unprotected) is refused: unprotect it first, or --force."""
 
     noun, metavar = "protection group", "<protection-group>"
     names_help = "Protection group(s) to delete (name or ID)"
 
+    def arguments(self, parser):
+        super().arguments(parser)
+        parser.add_argument("--force", action="store_true",
+                            help="Delete a group that is not unprotected too, leaving its "
+                                 "replication (Cinder group, array pgroup or pod) in place")
+
+    def take_action(self, parsed_args):
+        self.force = parsed_args.force
+        super().take_action(parsed_args)
+
     def delete(self, name, all_projects):
-        self.client.delete_group(name, all_projects=all_projects)
+        self.client.delete_group(name, all_projects=all_projects, force=self.force)
 
 
 class ProtectGroup(GroupOperationCommand):
@@ -134,20 +145,63 @@ class ProtectGroup(GroupOperationCommand):
     operation = OperationKind.PROTECT
 
 
-class AddMember(common.ProtectorCommand, command.ShowOne):
-    """Add a server to a protection group."""
+class UnprotectGroup(GroupOperationCommand):
+    """Unprotect a protection group: its Cinder group and its array pgroup or pod are
+    removed on both sites and replication stops; its VMs and volumes are not touched.
+    Run it against the group's primary site; a failed-over group is failed back first."""
+
+    operation = OperationKind.UNPROTECT
+
+
+class MemberChange(common.ProtectorCommand):
+    """A member change, which on a protected group starts a protect so its replication
+    follows the members: said on stderr, followed to its end with --wait. A protect that
+    failed or could not start fails the command (the change itself is made)."""
 
     def arguments(self, parser):
         common.add_group(parser)
         parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
+        add_wait(parser)
+
+    def followed(self, answer: dict, parsed_args) -> int:
+        operation, say = answer.get("operation"), self.app.stderr.write
+        if operation is None:
+            if answer.get("protect"):
+                say(f"Protect {answer['protect']}\n")
+                return 1
+            return 0
+        if parsed_args.wait:
+            operation = progress.follow(self.client, operation, timeout=parsed_args.timeout,
+                                        stream=self.app.stderr)
+        else:
+            say(f"Protect {operation['id']} started, so that replication follows the "
+                f"members; follow it: openstack protector operation show {operation['id']} "
+                "--wait\n")
+        if operation["status"] in progress.FAILED:
+            say(f"Protect {operation['id']} {operation['status']}; retry it: openstack "
+                f"protector operation retry {operation['id']}\n")
+            return 1
+        return 0
+
+
+class AddMember(MemberChange, command.ShowOne):
+    """Add a server to a protection group. To a protected group once its volumes replicate
+    the group's way: a protect then puts them in replication and captures the server."""
+
+    def arguments(self, parser):
+        super().arguments(parser)
         parser.add_argument("--server-name", metavar="<name>",
                             help="Server name to record with it")
 
     def take_action(self, parsed_args):
-        member = self.client.add_member(
+        answer = self.client.add_member(
             parsed_args.group, parsed_args.server_id, server_name=parsed_args.server_name,
             all_projects=parsed_args.all_projects)
-        return common.show(member, MEMBER_FIELDS)
+        self.protect_failed = self.followed(answer, parsed_args)
+        return common.show(answer["member"], MEMBER_FIELDS)
+
+    def run(self, parsed_args):
+        return super().run(parsed_args) or self.protect_failed
 
 
 class ListMembers(common.ProtectorCommand, command.Lister):
@@ -164,13 +218,11 @@ class ListMembers(common.ProtectorCommand, command.Lister):
             ("Server Name", "server_name"), ("Captured At", "captured_at")))
 
 
-class RemoveMember(common.ProtectorCommand, command.Command):
-    """Remove a server from a protection group."""
-
-    def arguments(self, parser):
-        common.add_group(parser)
-        parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
+class RemoveMember(MemberChange, command.Command):
+    """Remove a server from a protection group. From a protected group (on its primary
+    site), a protect then takes its volumes out of replication; they are not touched."""
 
     def take_action(self, parsed_args):
-        self.client.remove_member(parsed_args.group, parsed_args.server_id,
-                                  all_projects=parsed_args.all_projects)
+        answer = self.client.remove_member(parsed_args.group, parsed_args.server_id,
+                                           all_projects=parsed_args.all_projects)
+        return self.followed(answer, parsed_args)

@@ -39,7 +39,8 @@ class CreateMapping(common.ProtectorCommand, command.ShowOne):
         parser.add_argument("--kind", choices=KINDS, type=kind_argument, required=True,
                             help="What is mapped")
         parser.add_argument("--source", metavar="<source>", required=True,
-                            help="The resource on the primary site (name, ID or address)")
+                            help="The resource on the primary site (name, ID, address "
+                                 "range or availability zone)")
         parser.add_argument("--target", metavar="<target>", required=True,
                             help="Its equivalent on the DR site")
         parser.add_argument("--protection-group", metavar="<protection-group>",

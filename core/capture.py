@@ -1,10 +1,12 @@
 """Capture: what the DR site needs to rebuild a VM once its primary site is gone.
 
-Read on the primary site through openstacksdk, as the tenant sees it: the flavor, key pair
-and metadata; every port in Nova's interface order with its network, fixed IPs (and their
-subnets' CIDRs, for re-addressing) and security groups; the volumes in device order, the
-root device's being the boot volume; and each security group with its rules. The result
-is what :func:`core.stacks.render` takes.
+Read on the primary site through openstacksdk, as the tenant sees it: the flavor,
+availability zone, server group (with its policy) and metadata; every port in Nova's
+interface order with its network, fixed IPs (and their subnets' CIDRs, for re-addressing)
+and security groups; the volumes in device order, the root device's being the boot volume;
+and each security group with its rules. A key pair belongs to the user who booted the
+server, so its public key is read as an admin for that user (Nova 2.10+). The result is
+what :func:`core.stacks.render` takes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from .model import FixedIp, Port, SecurityGroup, Server, Volume
+from openstack import exceptions as sdk_exceptions
+
+from .model import FixedIp, Port, SecurityGroup, Server, ServerGroup, Volume
 
 # What one record of a capture sends at most of members' specs (JSON): well below the
 # service's body limit, however many members the group has.
@@ -23,16 +27,20 @@ RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_ran
 TIER_KEY = "tier"                    # server metadata naming the VM's tier
 
 
-def capture(conn, server_ids: Sequence[str], *, tier_order: Sequence[str] = ()
+def capture(conn, server_ids: Sequence[str], *, admin, tier_order: Sequence[str] = ()
             ) -> tuple[list[Server], dict[str, SecurityGroup]]:
     """The servers ``server_ids`` and the security groups their ports use.
 
-    ``tier_order`` names the tiers (metadata ``tier``) in boot order; a VM of another tier,
-    or of none, boots last.
+    ``conn`` sees the servers as the tenant does; ``admin`` (a connection with admin rights)
+    reads their users' key pairs. ``tier_order`` names the tiers (metadata ``tier``) in boot
+    order; a VM of another tier, or of none, boots last.
     """
     cidrs: dict[str, str] = {}
     names: dict[str, str] = {}
-    servers = [_server(conn, server_id, tier_order, cidrs, names) for server_id in server_ids]
+    server_groups: dict[str, ServerGroup] = {}
+    public_keys: dict[tuple[str, str], str | None] = {}
+    servers = [_server(conn, admin, server_id, tier_order, cidrs, names, server_groups,
+                       public_keys) for server_id in server_ids]
     used = sorted({sg for s in servers for p in s.ports for sg in p.security_groups})
     groups = {sg_id: _security_group(conn, sg_id) for sg_id in used}
     return servers, groups
@@ -62,8 +70,8 @@ def records(specs: Mapping[str, dict], held: Mapping[str, dict | None],
     return out
 
 
-def _server(conn, server_id: str, tier_order: Sequence[str], cidrs: dict,
-            names: dict) -> Server:
+def _server(conn, admin, server_id: str, tier_order: Sequence[str], cidrs: dict,
+            names: dict, server_groups: dict, public_keys: dict) -> Server:
     server = conn.compute.get_server(server_id)
     root = getattr(server, "root_device_name", None) or "/dev/vda"
     attachments = sorted(conn.compute.volume_attachments(server), key=lambda a: a.device or "")
@@ -78,9 +86,33 @@ def _server(conn, server_id: str, tier_order: Sequence[str], cidrs: dict,
     metadata = dict(server.metadata or {})
     tier = metadata.get(TIER_KEY)
     flavor = server.flavor.original_name or server.flavor.name or server.flavor.id
+    group_id = next(iter(server.server_groups or ()), None)     # Nova allows one
+    if group_id and group_id not in server_groups:
+        server_groups[group_id] = _server_group(conn, group_id)
+    key = (server.user_id, server.key_name)
+    if server.key_name and key not in public_keys:
+        public_keys[key] = _public_key(admin, server.key_name, server.user_id)
     return Server(server.id, server.name, flavor, ports, tuple(volumes), key_name=server.key_name,
                   metadata=metadata, boot_order=(list(tier_order).index(tier)
-                                                 if tier in tier_order else len(tier_order)))
+                                                 if tier in tier_order else len(tier_order)),
+                  public_key=public_keys.get(key),
+                  availability_zone=server.availability_zone or None,
+                  server_group=server_groups.get(group_id))
+
+
+def _public_key(admin, key_name: str, user_id: str) -> str | None:
+    """The public key of the server's key pair; None when its user has deleted it since
+    (the server keeps the name only)."""
+    try:
+        return admin.compute.get_keypair(key_name, user_id=user_id).public_key
+    except sdk_exceptions.NotFoundException:
+        return None
+
+
+def _server_group(conn, group_id: str) -> ServerGroup:
+    group = conn.compute.get_server_group(group_id)
+    policy = group.policy or next(iter(group.policies or ()), None)    # before Nova 2.64
+    return ServerGroup(group.id, group.name or "", policy, dict(group.rules or {}))
 
 
 def _port(conn, port_id: str, cidrs: dict, names: dict) -> Port:

@@ -162,12 +162,15 @@ class WorkflowsConfig(_Strict):
     operation's name, in the installed version of its runbooks."""
 
     protect: str = _pack_workflow(OperationKind.PROTECT)
+    unprotect: str = _pack_workflow(OperationKind.UNPROTECT)
     test_failover: str = _pack_workflow(OperationKind.TEST_FAILOVER)
     test_cleanup: str = _pack_workflow(OperationKind.TEST_CLEANUP)
     failover: str = _pack_workflow(OperationKind.FAILOVER)
     failback: str = _pack_workflow(OperationKind.FAILBACK)
     site_failover: str = _pack_workflow(OperationKind.SITE_FAILOVER)
     peer_step: str = _pack_workflow(OperationKind.PEER_STEP)
+    fence: str = _pack_workflow(OperationKind.FENCE)
+    reprotect: str = _pack_workflow(OperationKind.REPROTECT)
 
     def of(self, kind: OperationKind) -> str:
         return getattr(self, OperationKind(kind).value)
@@ -210,9 +213,11 @@ class EngineConfig(_Strict):
     # syntax, UTC), so the DR site can rebuild what runs now.
     capture_schedule: str = Field("*/30 * * * *", pattern=r"^\S+( \S+){4}$")
     # The Cinder group type of each protection group's Cinder group, in the tenant's
-    # project on the primary site. An admin creates it once per site (a generic type: one
-    # with consistent_group_snapshot_enabled would make Cinder's Pure driver build a second
-    # array pgroup of its own beside ours).
+    # project on the site the group runs on (its members' volumes, or after a failover its
+    # copies). An admin creates it once per site, a consistency group type: group spec
+    # consistent_group_snapshot_enabled='<is> True' (protect refuses one without). Cinder's
+    # Pure driver then keeps a local pgroup of its own per group, beside the storage
+    # layer's pgroup or pod, which alone replicates.
     cinder_group_type: str = Field("site-recovery", min_length=1, max_length=255)
     # What the product removes from an array is destroyed, and eradicated by the array
     # when its eradication window ends: a mistaken (or malicious) cleanup can be undone

@@ -43,14 +43,21 @@ class OperationKind(enum.StrEnum):
     """What the protection service starts, and the Mistral workflow of the same name."""
 
     PROTECT = "protect"
+    UNPROTECT = "unprotect"
     TEST_FAILOVER = "test_failover"
     TEST_CLEANUP = "test_cleanup"
     FAILOVER = "failover"
     FAILBACK = "failback"
+    # After a failover, once the old site is back: the copies replicate home, so the
+    # group is protected again where it runs and its failback is a planned move home.
+    REPROTECT = "reprotect"
     SITE_FAILOVER = "site_failover"
     # One step of an operation the peer site runs, on this site's cloud (its VMs, its
     # copies, its side of the replication): each site acts with its own keys only.
     PEER_STEP = "peer_step"
+    # The service's own: a site that comes back learns its groups failed over while it was
+    # away and stops and locks their original VMs here (a group's fence, below).
+    FENCE = "fence"
 
     @property
     def label(self) -> str:
@@ -59,8 +66,10 @@ class OperationKind(enum.StrEnum):
 
     @property
     def runs_on_primary(self) -> bool:
-        """Protect runs where the group's VMs are; every other kind where they land."""
-        return self is OperationKind.PROTECT
+        """Protect, unprotect and reprotect run where the group's VMs are (its copies, for
+        a reprotect); every other kind where they land."""
+        return self in (OperationKind.PROTECT, OperationKind.UNPROTECT,
+                        OperationKind.REPROTECT)
 
     @property
     def moves(self) -> bool:
@@ -101,7 +110,18 @@ class GroupStatus(enum.StrEnum):
     UNPROTECTED = "unprotected"       # recorded, not yet replicating
     PROTECTED = "protected"           # replicating from its primary site
     FAILED_OVER = "failed_over"       # running on the site it failed over to
+    REPROTECTED = "reprotected"       # running there, replicating back home (reprotect)
     ERROR = "error"
+
+    @property
+    def label(self) -> str:
+        """For people: ``failed over``."""
+        return self.value.replace("_", " ")
+
+    @property
+    def away(self) -> bool:
+        """Runs on its DR site from copies; its own VMs wait at home for its failback."""
+        return self in (GroupStatus.FAILED_OVER, GroupStatus.REPROTECTED)
 
 
 class FailoverType(enum.StrEnum):
@@ -116,6 +136,7 @@ class MappingKind(enum.StrEnum):
     FLAVOR = "flavor"
     SECURITY_GROUP = "security_group"
     IP_RULE = "ip_rule"               # a source CIDR re-addressed into a DR CIDR
+    AVAILABILITY_ZONE = "availability_zone"     # a primary-site Nova zone -> a DR-site one
 
     @property
     def option(self) -> str:
@@ -165,6 +186,17 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class ServerGroup:
+    """A Nova server group a member belongs to: its copy on the DR site takes the same
+    policy, and holds the members that shared it."""
+
+    id: str                           # source server group id
+    name: str
+    policy: str                       # affinity, anti-affinity, soft-affinity, ...
+    rules: Mapping[str, int] = field(default_factory=dict)     # max_server_per_host
+
+
+@dataclass(frozen=True)
 class Server:
     """One VM as capture recorded it on the primary site."""
 
@@ -176,6 +208,10 @@ class Server:
     key_name: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     boot_order: int = 0               # lower boots first
+    # Key pairs are per user and site: the DR site gets the key back from its public key.
+    public_key: str | None = None
+    availability_zone: str | None = None
+    server_group: ServerGroup | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +276,23 @@ class _Owned(_Document):
 Clock = dict[SiteName, Annotated[int, Field(ge=0)]]
 
 
+class FenceState(enum.StrEnum):
+    PENDING = "pending"               # the site was away: it fences them when it is back
+    FENCED = "fenced"                 # its original VMs are stopped and locked
+
+
+class Fence(_Document):
+    """While a group runs on its DR site, its original VMs on ``site`` must not run beside
+    the recovered ones (two copies of one workload, writing apart): they are stopped and
+    locked there, and stay so until the group's failback (or an administrator's unlock).
+    ``reason`` is what the locked servers and the audit say."""
+
+    site: SiteName
+    state: FenceState
+    reason: Text
+    since: Timestamp
+
+
 class GroupDocument(_Owned):
     """A protection group: a tenant's VMs that fail over together."""
 
@@ -260,6 +313,7 @@ class GroupDocument(_Owned):
     # The site that recorded, alone, that a failover made it the primary: in a divergence
     # that copy wins (:func:`~.lineage.takeover_winner`). None once both sites agree again.
     taken_over_by: SiteName | None = None
+    fence: Fence | None = None
 
 
 class MappingDocument(_Owned):
@@ -329,6 +383,8 @@ class PeerStepName(enum.StrEnum):
     REMOVE_COPY = "remove_copy"                   # a drill's or a failover's copy
     ACCEPT_REPLICATION = "accept_replication"     # allow the group's replica here
     REPLICATE = "replicate"                       # a recovery point taken and shipped now
+    UNPROTECT = "unprotect"                       # the group's replica removed here
+    FENCE = "fence"                               # the members stopped and locked here
 
     @property
     def label(self) -> str:
@@ -346,6 +402,7 @@ class PeerStepRequest(BaseModel):
     protection_group_id: Ref
     step: PeerStepName
     copies: bool = False                          # stop_servers: the failover copies
+    fence: bool = False                           # stop_servers: and lock them, fenced
     purpose: Purpose | None = None                # remove_copy: which copy
     key: Annotated[str, StringConstraints(min_length=1, max_length=100,
                                           pattern=r"^[A-Za-z0-9_.:-]+$")]

@@ -4,8 +4,8 @@ What an operation needs of the peer site before it may start, which operations k
 which others from starting on a group, and how per-group results add up to the
 operation's status. (A group's recovery operations run on its secondary site, the one
 that brings the workload up; after a failover the roles have swapped, so a failback runs
-on the original primary. A protect runs on the group's primary site, where its VMs and
-volumes are.) The protection service applies them before launching a workflow; the
+on the original primary. A protect or an unprotect runs on the group's primary site,
+where its VMs and volumes are.) The protection service applies them before launching a workflow; the
 workflows report results that :func:`rollup` sums.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .model import FailoverType, OperationKind, Status
+from .model import FailoverType, GroupStatus, OperationKind, Status
 
 KINDS = tuple(OperationKind)
 MOVING = tuple(kind for kind in OperationKind if kind.moves)
@@ -31,6 +31,7 @@ class Request:
     operation: OperationKind
     failover_type: FailoverType | None = None      # failovers only
     force: bool = False
+    automatic: bool = False                        # an alert's, not a person's
 
     def __post_init__(self):
         object.__setattr__(self, "operation", OperationKind(self.operation))
@@ -44,14 +45,15 @@ class Request:
 
 def conflicting(operation: OperationKind) -> tuple[OperationKind, ...]:
     """The operations that, unfinished on a group, keep ``operation`` from starting on it.
-    A protect waits for any operation, and every operation waits for a protect (the
-    group's replication is being set up); a drill waits for any operation; a failover
-    only for a protect or another move of the group, as a drill must never hold back a
-    recovery; a peer step is a part of an operation the peer site already holds the group
-    for."""
+    A protect or an unprotect waits for any operation, and every operation waits for
+    them (the group's replication is being set up or taken down); a drill waits for any
+    operation; a failover only for a protect, an unprotect or another move of the group,
+    as a drill must never hold back a recovery; a peer step is a part of an operation the
+    peer site already holds the group for."""
     operation = OperationKind(operation)
-    if operation is OperationKind.PEER_STEP:
-        return ()                  # a part of an operation the peer holds the group for
+    if operation in (OperationKind.PEER_STEP, OperationKind.FENCE):
+        return ()                  # a part of an operation the peer holds the group for,
+                                   # or keeping its originals down: never held back
     if operation.runs_on_primary:
         return KINDS
     return (*MOVING, *ON_PRIMARY) if operation.moves else (*MOVING, *DRILLS, *ON_PRIMARY)
@@ -61,8 +63,15 @@ def precheck(request: Request, peer: str, peer_reachable: bool | None):
     """Refuse what the peer's state does not allow. Drills and protect never need the
     peer (a protect works on the primary site's Cinder and arrays; the peer service is
     told of its result later); a planned failover or a failback needs it (the primary is
-    shut down cleanly and replication is reversed); an unplanned failover must be forced,
-    so nobody splits the brain by accident while the primary might still be serving."""
+    shut down cleanly and replication is reversed). An unplanned failover is for a primary
+    that is gone: it must be forced, so nobody splits the brain by accident; while the
+    peer still answers, a person may still force it (the workflow then fences the old
+    primary first: its VMs stopped and locked by its own service), an alert never. A
+    reprotect needs the peer: its array takes the replica back."""
+    if request.operation is OperationKind.REPROTECT and peer_reachable is not True:
+        raise Refused(f"a reprotect needs peer site {peer}, whose array takes the replica "
+                      "back and whose service keeps the originals fenced; it is "
+                      f"{'unreachable' if peer_reachable is False else 'not probed yet'}")
     if not request.operation.moves:
         return
     label = request.operation.label
@@ -71,12 +80,39 @@ def precheck(request: Request, peer: str, peer_reachable: bool | None):
                  "unknown (not probed yet, or peer.url is misconfigured)")
         raise Refused(f"a planned {label} needs peer site {peer}, which is {state}; if it "
                       f"is down, run an unplanned failover with force")
-    if not request.planned and not request.force:
-        answer = ("still answers" if peer_reachable else "does not answer"
-                  if peer_reachable is False else
+    if request.planned:
+        return
+    if peer_reachable and request.automatic:
+        raise Refused(f"an alert never starts an unplanned {label} while peer site {peer} "
+                      "answers: a person decides (a planned failover, or --force)")
+    if peer_reachable and not request.force:
+        raise Refused(f"peer site {peer} still answers: use a planned failover, or --force "
+                      f"for an unplanned {label} (the old primary's VMs are then stopped "
+                      "and locked first)")
+    if not request.force:
+        answer = ("does not answer" if peer_reachable is False else
                   "is in an unknown state (not probed yet, or peer.url is misconfigured)")
         raise Refused(f"an unplanned {label} needs force: peer site {peer} {answer}, and "
                       f"the groups' primaries will not be shut down first")
+
+
+def check_group(operation: OperationKind, group: str, status: GroupStatus):
+    """Refuse what the group's state does not allow, naming what to run instead. A group
+    that runs on its DR site (failed over, or reprotected) is failed back, or reprotected,
+    never failed over again nor unprotected (its way home is its replication); one that
+    does not is never failed back nor reprotected."""
+    operation, status = OperationKind(operation), GroupStatus(status)
+    if operation is OperationKind.UNPROTECT and status.away:
+        raise Refused(f"protection group {group} is {status.label}: it runs on its DR site, "
+                      "and its failback needs its replication; fail it back first "
+                      f"(openstack dr failback {group}), then unprotect it")
+    if operation in (OperationKind.REPROTECT, OperationKind.FAILBACK) and not status.away:
+        done = "reprotected" if operation is OperationKind.REPROTECT else "failed back"
+        raise Refused(f"protection group {group} is {status.label}: only a group that "
+                      f"failed over is {done}")
+    if operation is OperationKind.FAILOVER and status.away:
+        raise Refused(f"protection group {group} is {status.label}: it already runs on its "
+                      f"DR site; bring it home with openstack dr failback {group}")
 
 
 @dataclass(frozen=True)

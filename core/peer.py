@@ -41,6 +41,10 @@ class PeerStepFailed(RuntimeError):
     """The peer site did not do what a step asked of it; the message says why."""
 
 
+class PeerUnreachable(PeerStepFailed):
+    """The peer's service did not answer at all (a site that is down, or cut off)."""
+
+
 class PeerService:
     """The peer's ``/v1/internal`` API for the workflows: peer steps, and what the peer's
     cloud holds of a group."""
@@ -64,8 +68,11 @@ class PeerService:
         """One call; every failure is a :class:`PeerStepFailed` naming the peer and why."""
         try:
             reply = self._send(method, path, body)
-        except ks_exceptions.ClientException as exc:
-            raise PeerStepFailed(f"peer site {self.name} did not answer "
+        except ks_exceptions.ConnectionError as exc:          # refused, timed out, TLS
+            raise PeerUnreachable(f"peer site {self.name} did not answer "
+                                  f"({type(exc).__name__})") from None
+        except ks_exceptions.ClientException as exc:         # its Keystone refused us
+            raise PeerStepFailed(f"peer site {self.name} could not be asked "
                                  f"({type(exc).__name__})") from None
         if reply.status_code >= 300:
             raise PeerStepFailed(f"peer site {self.name} refused {method} {path} "

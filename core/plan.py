@@ -150,13 +150,17 @@ class RawMappings:
     flavor: dict[str, str]
     security_group: dict[str, str]
     ip_rule: dict[str, str]
+    availability_zone: dict[str, str]
 
     def resolve(self, servers: list[Server], security_groups: dict[str, SecurityGroup],
-                find_network, find_security_group, where: str = "the DR site") -> Mappings:
+                find_network, find_security_group, find_zone=lambda name: None,
+                where: str = "the DR site") -> Mappings:
         """Sources matched against what capture recorded (id or name); targets looked up on
-        the DR site (``find_*``: id or name -> id, or None; ``where`` names the site and
-        the project they were looked up as)."""
-        networks, groups = {}, {}
+        the DR site (``find_*``: id or name -> id, or None; ``find_zone``: a zone's name
+        if the DR site has it; ``where`` names the site and the project they were looked
+        up as). A zone without a mapping keeps its name where the DR site has it; where
+        it does not, its servers are left to Nova's scheduler (the zone maps to None)."""
+        networks, groups, zones = {}, {}, {}
         for port in (p for s in servers for p in s.ports):
             target = self.network.get(port.network) or self.network.get(port.network_name)
             if target is not None and port.network not in networks:
@@ -173,5 +177,13 @@ class RawMappings:
                     raise PlanError(f"security group mapping {sg.name} -> {target}: no "
                                     f"security group {target!r} on {where}")
                 groups[sg_id] = found
+        for zone in sorted({s.availability_zone for s in servers if s.availability_zone}):
+            target = self.availability_zone.get(zone)
+            found = find_zone(target or zone)
+            if target is not None and found is None:
+                raise PlanError(f"availability zone mapping {zone} -> {target}: no "
+                                f"availability zone {target!r} on {where}")
+            zones[zone] = found
         return Mappings(network=networks, flavor=dict(self.flavor),
-                        security_group=groups, ip_rule=dict(self.ip_rule))
+                        security_group=groups, ip_rule=dict(self.ip_rule),
+                        availability_zone=zones)

@@ -16,6 +16,7 @@ Where things live:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -23,16 +24,26 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from heatclient import exc as heat_exc
+from openstack import exceptions as sdk_exceptions
 
 from site_recovery.storage.base import Purpose, RecoveryPoint, ReplicationType
 from site_recovery.storage.errors import NoRecoveryPoint, StorageError
 
 from . import capture as capturing
+from . import operations as rules
 from . import protection, stacks
 from .clouds import Clouds
 from .config import ServiceConfig
-from .model import GroupStatus, MappingKind, PeerStepName, PeerStepRequest
-from .peer import PeerService, PeerStepFailed
+from .model import (
+    Fence,
+    FenceState,
+    GroupStatus,
+    MappingKind,
+    OperationKind,
+    PeerStepName,
+    PeerStepRequest,
+)
+from .peer import PeerService, PeerStepFailed, PeerUnreachable
 from .plan import GroupPlan, PlanError, array_volume_name, cinder_id_of, spec_document
 from .service import Protector
 
@@ -47,6 +58,10 @@ STACK_DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
 class StepFailed(RuntimeError):
     """A step could not finish; the message names the group, what failed and why."""
+
+
+class PeerAway(StepFailed):
+    """A peer step could not even be asked: the peer's service did not answer."""
 
 
 @dataclass
@@ -100,31 +115,48 @@ class Engine:
 
 def protect(engine: Engine, group_id: str) -> dict:
     """Refuse members whose volumes do not replicate the group's way or sit in another
-    Cinder group; else make the group replicate: its Cinder group, and its array pgroup
-    (async) or pod (sync), each holding every member volume. Every refusal comes before
-    anything changes."""
+    Cinder group; else make the group replicate exactly its members' volumes: its Cinder
+    group, and its array pgroup (async) or pod (sync), each holding every member volume
+    and none of a member that left. Every refusal comes before anything changes."""
     group = engine.group(group_id)
     admin = engine.clouds.connect(group.primary)
     tenant = engine.clouds.connect(group.primary, group.project)
-    read = _TypesFrom(admin, tenant)
-    volumes, specs = protection.member_volumes(read, group.server_ids)
-    protection.check(volumes, specs, group.replication_type.value)
+    read, volumes = check_volumes(admin, tenant, group.server_ids,
+                                  group.replication_type.value)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
     cinder_group = _cinder_group(engine, group, tenant.block_storage, volumes,
                                  read.block_storage)
-    members = storage.protect(spec, [array_volume_name(v.volume_id) for v in volumes],
-                              accept=False)
+    wanted = [array_volume_name(v.volume_id) for v in volumes]
+    storage.protect(spec, wanted, accept=False)
+    members = storage.keep_only(spec, wanted)
     if spec.replication_type is ReplicationType.ASYNC:      # the DR array allows it itself
         _on_peer(engine, group, PeerStepName.ACCEPT_REPLICATION)
-    try:                    # protected means recoverable: a first point on the DR array
-        storage.newest_recovery_point(spec, from_source=True)
+    # Protected means recoverable: a point on the DR array holding every member volume
+    # (one taken before a member joined cannot recover it).
+    try:
+        point = storage.newest_recovery_point(spec, from_source=True)
+        recoverable = storage.point_holds(spec, point, members, from_source=True)
     except NoRecoveryPoint:
+        recoverable = False
+    if not recoverable:
         storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout,
                               from_source=True)
     engine.service.set_state(group.id, status=GroupStatus.PROTECTED)
     return {"protection_group": group.name, "array_group": spec.name,
             "volumes": len(members), "cinder_group": cinder_group}
+
+
+def check_volumes(admin, tenant, server_ids: list[str], replication_type: str
+                  ) -> tuple[_TypesFrom, list[protection.MemberVolume]]:
+    """The servers' volumes, seen as ``tenant`` sees them with their types read as
+    ``admin``; :class:`~.protection.Unprotectable`, naming each volume, unless every one
+    replicates ``replication_type``. Protect's first check, and a member's joining a
+    protected group, before it is recorded."""
+    read = _TypesFrom(admin, tenant)
+    volumes, specs = protection.member_volumes(read, server_ids)
+    protection.check(volumes, specs, replication_type)
+    return read, volumes
 
 
 class _TypesFrom:
@@ -151,21 +183,26 @@ class _Volumes:
         self.types[name] = self._admin.find_type(name, ignore_missing=ignore_missing)
         return self.types[name]
 
+    def find_group_type(self, name, ignore_missing=True):
+        """As admin: Cinder shows a group type's group specs to admins only."""
+        return self._admin.find_group_type(name, ignore_missing=ignore_missing)
+
 
 def _cinder_group(engine: Engine, group: GroupPlan, cinder, volumes,
                   read: _Volumes) -> str | None:
     """The group's Cinder group in the tenant's project on the primary site, made if
     missing and holding every member volume: the tenant-visible record of membership.
 
-    Its group type (``engine.cinder_group_type``) is a generic one: for a type with
-    consistent_group_snapshot_enabled, Cinder's Pure driver would build an array pgroup of
-    its own, while the group's pgroup or pod is the storage layer's. None while the members
-    have no volumes: Cinder makes no group without volume types."""
-    if not volumes:
-        return None
-    description = f"Site Recovery protection group {group.id}"   # its name may change
+    Its group type (``engine.cinder_group_type``) makes it a consistency group
+    (:func:`_consistency_group_type`). None while the members have no volumes: Cinder makes
+    no group without volume types (one made earlier is emptied)."""
+    description = cinder_group_description(group.id)   # its name may change
     listed = {g.id: g for g in cinder.groups()}
     found = next((g for g in listed.values() if g.description == description), None)
+    if not volumes:
+        if found is not None:
+            _hold_only(engine, group, cinder, found.id, set(), read)
+        return found.id if found else None
     ours = found.id if found else None
     strays = []
     for volume in volumes:
@@ -177,15 +214,9 @@ def _cinder_group(engine: Engine, group: GroupPlan, cinder, volumes,
     if strays:
         raise StepFailed(f"protection group {group.name}: a volume belongs to one Cinder group "
                          "at most; take these out of theirs first: " + "; ".join(strays))
+    group_type = _consistency_group_type(engine, group, read, group.primary)
     type_ids = {read.types[v.volume_type].id for v in volumes}
     if found is None:
-        type_name = engine.config.engine.cinder_group_type
-        group_type = cinder.find_group_type(type_name, ignore_missing=True)
-        if group_type is None:
-            raise StepFailed(f"protection group {group.name}: the Cinder group type "
-                             f"{type_name!r} (engine.cinder_group_type) does not exist on "
-                             f"{group.primary}; an operator must create it: openstack volume "
-                             f"group type create {type_name}")
         found = cinder.create_group(name=group.name, description=description,
                                     group_type=group_type.id, volume_types=sorted(type_ids))
     else:
@@ -196,12 +227,73 @@ def _cinder_group(engine: Engine, group: GroupPlan, cinder, volumes,
                              f"({found.id}) was made without volume types {lacking}, and "
                              "Cinder cannot add types to a group; take its volumes out and "
                              "delete it, and protect makes it again")
-    _wait_group(engine, group, cinder, found.id)
-    joining = sorted({v.volume_id for v in volumes if read.volumes[v.volume_id].group_id is None})
-    if joining:
-        cinder.update_group(found.id, add_volumes=",".join(joining))
-        _wait_group(engine, group, cinder, found.id)
+    _hold_only(engine, group, cinder, found.id, {v.volume_id for v in volumes}, read)
     return found.id
+
+
+# Cinder's own test of a consistency group's type (volume_utils.is_group_a_cg_snapshot_type).
+CONSISTENT_SNAPSHOTS = ("consistent_group_snapshot_enabled", "<is> True")
+
+
+def _consistency_group_type(engine: Engine, group: GroupPlan, admin_cinder, site: str):
+    """The configured Cinder group type (``engine.cinder_group_type``) on ``site``, read as
+    an admin: refused, naming the fix, unless it makes consistency groups.
+
+    With such a type Cinder's Pure driver keeps a local pgroup of its own for the group
+    (``consisgroup-<id>-cinder``, for consistent group snapshots); replication stays the
+    storage layer's pgroup or pod, so a type that also asks the driver to replicate the
+    group (consistent_group_replication_enabled) is refused too: it would ship the same
+    volumes to the DR array a second time."""
+    name = engine.config.engine.cinder_group_type
+    key, value = CONSISTENT_SNAPSHOTS
+    fix = f"openstack volume group type set --property {key}='{value}' {name}"
+    found = admin_cinder.find_group_type(name, ignore_missing=True)
+    if found is None:
+        raise StepFailed(f"protection group {group.name}: the Cinder group type {name!r} "
+                         f"(engine.cinder_group_type) does not exist on {site}; an operator "
+                         f"must create it: openstack volume group type create {name} && "
+                         f"{fix}")
+    specs = found.group_specs or {}
+    if specs.get(key) != value:
+        raise StepFailed(f"protection group {group.name}: the Cinder group type {name!r} "
+                         f"(engine.cinder_group_type) on {site} lacks the group spec "
+                         f"{key}='{value}', so its groups are no consistency groups; an "
+                         f"operator must set it: {fix}")
+    if specs.get("consistent_group_replication_enabled") == value:
+        raise StepFailed(f"protection group {group.name}: the Cinder group type {name!r} "
+                         f"(engine.cinder_group_type) on {site} has the group spec "
+                         "consistent_group_replication_enabled, with which Cinder's driver "
+                         "would replicate the group beside Site Recovery; an operator must "
+                         "drop it: openstack volume group type set --no-property --property "
+                         f"{key}='{value}' {name}")
+    return found
+
+
+def cinder_group_description(group_id: str) -> str:
+    """How the group's Cinder groups are found again: by their description, which names
+    the protection group's id (their name follows the group's, which may change)."""
+    return f"Site Recovery protection group {group_id}"
+
+
+def _hold_only(engine: Engine, group: GroupPlan, cinder, group_id: str, wanted: set[str],
+               read: _Volumes):
+    """Make Cinder group ``group_id`` hold exactly the ``wanted`` volumes: member volumes
+    join it, those of members that left it leave (the volumes themselves stay)."""
+    _wait_group(engine, group, cinder, group_id)
+    joining = sorted(v for v in wanted if read.volumes[v].group_id is None)
+    leaving = sorted(_volumes_in(cinder, group_id) - wanted)
+    if joining or leaving:
+        cinder.update_group(group_id, **{key: ",".join(ids) for key, ids in (
+            ("add_volumes", joining), ("remove_volumes", leaving)) if ids})
+        _wait_group(engine, group, cinder, group_id)
+
+
+def _volumes_in(cinder, group_id: str) -> set[str]:
+    """The ids of the volumes Cinder group ``group_id`` holds (``list_volume``, 3.25)."""
+    reply = cinder.get(f"/groups/{group_id}", params={"list_volume": "True"},
+                       microversion="3.25")
+    sdk_exceptions.raise_from_response(reply)
+    return set(reply.json()["group"].get("volumes") or [])
 
 
 def _wait_group(engine: Engine, group: GroupPlan, cinder, group_id: str):
@@ -214,6 +306,72 @@ def _wait_group(engine: Engine, group: GroupPlan, cinder, group_id: str):
 
     engine.wait(f"Cinder group {group_id} of {group.name} to be available", available,
                 engine.config.engine.volume_timeout)
+
+
+# -- unprotect (primary site; the DR site's share is a peer step) ---------------------------
+
+def unprotect(engine: Engine, group_id: str) -> dict:
+    """Stop the group replicating, touching nothing else. On its primary site: every
+    volume leaves the group's Cinder group, which is deleted (never a volume), and its
+    array pgroup (async) or pod (sync) goes, each volume staying with its data at the
+    array's root. Then the DR site removes what reached its array, and its own Cinder
+    group of the group unless failover copies are in it (a peer step), and the group is
+    unprotected. Destroyed array objects wait out the arrays' eradication window.
+
+    A group that runs on its DR site is refused: its way home is its replication."""
+    group = engine.group(group_id)
+    try:
+        rules.check_group(OperationKind.UNPROTECT, group.name, group.document.status)
+    except rules.Refused as exc:
+        raise StepFailed(str(exc)) from None
+    spec = group.protection(engine.config)
+    storage = engine.clouds.storage()
+    cinder = engine.clouds.connect(engine.site, group.project).block_storage
+    if engine.site != group.primary:                 # the DR site's share
+        return {"array_group": spec.name, "replica_removed": storage.release(spec),
+                "cinder_group": _remove_cinder_group(engine, group, cinder,
+                                                     copies_stay=True)}
+    cinder_group = _remove_cinder_group(engine, group, cinder)
+    volumes = storage.unprotect(spec)
+    _on_peer(engine, group, PeerStepName.UNPROTECT)
+    engine.service.set_state(group.id, status=GroupStatus.UNPROTECTED)
+    return {"protection_group": group.name, "array_group": spec.name,
+            "volumes": len(volumes), "cinder_group": cinder_group}
+
+
+def _remove_cinder_group(engine: Engine, group: GroupPlan, cinder,
+                         copies_stay: bool = False) -> str | None:
+    """Delete the group's Cinder group in the tenant's project on this site, after taking
+    its volumes out (they stay, outside any group). ``copies_stay``: one that holds volumes
+    stays (on the DR site, they are failover copies, and it is theirs). What was done, for
+    people; None when there was none."""
+    description = cinder_group_description(group.id)
+    found = next((g for g in cinder.groups() if g.description == description), None)
+    if found is None:
+        return None
+    if found.status != "deleting":
+        held = sorted(_volumes_in(cinder, found.id))
+        if held and copies_stay:
+            return f"{found.id} kept: it holds {len(held)} failover copies"
+        if held:
+            _wait_group(engine, group, cinder, found.id)
+            cinder.update_group(found.id, remove_volumes=",".join(held))
+            _wait_group(engine, group, cinder, found.id)
+        cinder.delete_group(found.id, delete_volumes=False)
+
+    def gone() -> bool:
+        try:
+            status = cinder.get_group(found.id).status
+        except sdk_exceptions.NotFoundException:
+            return True
+        if status == "error_deleting":
+            raise StepFailed(f"protection group {group.name}: Cinder could not delete its "
+                             f"group {found.id} on {engine.site}")
+        return False
+
+    engine.wait(f"Cinder group {found.id} of {group.name} to be deleted", gone,
+                engine.config.engine.volume_timeout)
+    return f"{found.id} deleted"
 
 
 # -- capture (primary site) ------------------------------------------------------------------
@@ -232,6 +390,7 @@ def capture(engine: Engine, group_id: str) -> dict:
     group = engine.group(group_id)
     tenant = engine.clouds.connect(group.primary, group.project)
     servers, security_groups = capturing.capture(tenant, group.server_ids,
+                                                 admin=engine.clouds.connect(group.primary),
                                                  tier_order=DEFAULT_TIER_ORDER)
     specs = {s.id: spec_document(s, security_groups) for s in servers}
     held = {m.server_id: m.spec for m in group.document.members}
@@ -246,22 +405,35 @@ def capture(engine: Engine, group_id: str) -> dict:
 # -- recovery point --------------------------------------------------------------------------
 
 def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
-                   name: str | None = None, purpose: str | None = None) -> dict:
+                   name: str | None = None, purpose: str | None = None,
+                   lost_at: str | None = None) -> dict:
     """The point a recovery uses, with the data it loses (achieved RPO), from the arrays'
     own timestamps. ``replicate``: ship the current content first and use that (planned
     failover: RPO 0). ``name``: a particular point, which must be fully transferred.
     ``purpose``: where an earlier attempt left copies for it, a retry continues from their
-    point while the array holds it, so every volume comes from one moment."""
+    point while the array holds it, so every volume comes from one moment.
+
+    ``lost_at`` (ISO 8601): when the primary was lost, for an unplanned failover the last
+    moment this site saw its peer answer. The data lost is what the primary wrote between
+    the point and then, not the point's age now, which grows with the time people take to
+    decide."""
     group = engine.group(group_id)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
+    lost = datetime.fromisoformat(lost_at) if lost_at else None
+
+    def chosen(point: RecoveryPoint, rpo: float | None = None) -> dict:
+        if rpo is None:
+            rpo = max(0.0, (lost - point.created).total_seconds()) if lost else \
+                point.age_seconds(datetime.now(UTC))
+        return {"name": point.name, "point_created": point.created.isoformat(),
+                "rpo_seconds": round(rpo, 3),
+                **({"primary_lost_at": lost.isoformat()} if lost else {})}
+
     earlier = _point_of_copies(engine, group, purpose) if purpose and not name else None
     if earlier is not None:
         with contextlib.suppress(NoRecoveryPoint):           # gone: a new point, then
-            point = _named_point(storage, spec, earlier)
-            rpo = 0.0 if replicate else point.age_seconds(datetime.now(UTC))
-            return {"name": point.name, "created": point.created.isoformat(),
-                    "rpo_seconds": round(rpo, 3)}
+            return chosen(_named_point(storage, spec, earlier), 0.0 if replicate else None)
     here_is_source = spec.source_array == engine.array
     if replicate and spec.replication_type is ReplicationType.ASYNC and not here_is_source:
         # The snapshot is the source array's to take: its own site takes it.
@@ -272,11 +444,9 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
                                       from_source=here_is_source)
         rpo = 0.0
     else:
-        point = _named_point(storage, spec, name) if name else \
-            storage.newest_recovery_point(spec)
-        rpo = point.age_seconds(datetime.now(UTC))
-    return {"name": point.name, "created": point.created.isoformat(),
-            "rpo_seconds": round(rpo, 3)}
+        return chosen(_named_point(storage, spec, name) if name else
+                      storage.newest_recovery_point(spec))
+    return chosen(point, rpo)
 
 
 def _point_of_copies(engine: Engine, group: GroupPlan, purpose: str) -> str | None:
@@ -365,7 +535,51 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
 
     engine.wait(f"{len(wanted)} volumes of {group.name} to become available on "
                 f"{group.secondary}", settled, engine.config.engine.volume_timeout)
-    return {"volumes": len(wanted), "imported": len(missing)}
+    if purpose != Purpose.FAILOVER:
+        return {"volumes": len(wanted), "imported": len(missing)}
+    return {"volumes": len(wanted), "imported": len(missing),
+            "cinder_group": _group_copies(engine, group, tenant, own)}
+
+
+def _group_copies(engine: Engine, group: GroupPlan, tenant, own) -> str:
+    """After a failover the group lives on the DR site: its copies join a Cinder group of
+    the configured type in the tenant's project there, as its members did on the primary
+    site, found again by the same description on a rerun (:func:`remove_copy` takes them
+    out and deletes it)."""
+    cinder = tenant.block_storage
+    copies = imported_volumes(tenant, group.id, Purpose.FAILOVER.value).values()
+    description = cinder_group_description(group.id)
+    found = next((g for g in cinder.groups() if g.description == description), None)
+    if found is None:
+        group_type = _consistency_group_type(engine, group, own.block_storage,
+                                             group.secondary)
+        type_ids = {cinder.find_type(v.volume_type, ignore_missing=False).id for v in copies}
+        found = cinder.create_group(name=group.name, description=description,
+                                    group_type=group_type.id, volume_types=sorted(type_ids))
+    _wait_group(engine, group, cinder, found.id)
+    joining = sorted(v.id for v in copies if not v.group_id)
+    if joining:
+        cinder.update_group(found.id, add_volumes=",".join(joining))
+        _wait_group(engine, group, cinder, found.id)
+    return found.id
+
+
+def _ungroup_copies(engine: Engine, group: GroupPlan, tenant, purpose: str):
+    """Cinder unmanages no volume of a group: the copies leave the group's Cinder group
+    here, which goes with them unless it holds other volumes too."""
+    cinder = tenant.block_storage
+    description = cinder_group_description(group.id)
+    found = next((g for g in cinder.groups() if g.description == description), None)
+    if found is None or found.status == "deleting":
+        return
+    held = _volumes_in(cinder, found.id)
+    copies = held & {v.id for v in imported_volumes(tenant, group.id, purpose).values()}
+    if held == copies:
+        _remove_cinder_group(engine, group, cinder)
+    elif copies:
+        _wait_group(engine, group, cinder, found.id)
+        cinder.update_group(found.id, remove_volumes=",".join(sorted(copies)))
+        _wait_group(engine, group, cinder, found.id)
 
 
 def _copies_of_point(engine: Engine, group: GroupPlan, own, tenant, purpose: str,
@@ -391,6 +605,8 @@ def _copies_of_point(engine: Engine, group: GroupPlan, own, tenant, purpose: str
     for conn, volume in other:
         if volume.status == "awaiting-transfer":
             _withdraw(conn, volume)
+        if volume.group_id:                # Cinder deletes no volume of a group
+            conn.block_storage.update_group(volume.group_id, remove_volumes=volume.id)
         conn.block_storage.delete_volume(volume, ignore_missing=True)
     gone = {v.id for _, v in other}
 
@@ -434,8 +650,7 @@ def build_stack(engine: Engine, group_id: str, purpose: str,
     subnets = [stacks.Subnet(s.id, s.network_id, s.cidr) for network in
                set(mappings.network.values()) for s in dr.network.subnets(network_id=network)]
     try:
-        template = stacks.render(group.name, purpose, _usable_keys(dr, group.servers),
-                                 volumes=volumes,
+        template = stacks.render(group.name, purpose, group.servers, volumes=volumes,
                                  mappings=mappings, subnets=subnets,
                                  security_groups=group.security_groups)
     except stacks.RenderError as exc:
@@ -452,7 +667,8 @@ def build_stack(engine: Engine, group_id: str, purpose: str,
     stack = _wait_stack(engine, heat, name, group.name)
     servers = next((o["output_value"] for o in (stack.outputs or [])
                     if o["output_key"] == "servers"), [])
-    return {"stack_id": stack.id, "stack_name": name, "servers": len(servers)}
+    return {"stack_id": stack.id, "stack_name": name, "servers": len(servers),
+            "availability_zones": _zones_found(group, mappings)}
 
 
 def preflight(engine: Engine, group_id: str, network_mapping: dict[str, str] | None = None
@@ -464,8 +680,11 @@ def preflight(engine: Engine, group_id: str, network_mapping: dict[str, str] | N
     group = engine.group(group_id)
     dr = engine.clouds.connect(group.secondary, group.project)
     mappings = _mappings(engine, group, dr, network_mapping)
+    _consistency_group_type(engine, group, engine.clouds.connect(group.secondary).block_storage,
+                            group.secondary)
     return {"servers": len(group.servers), "networks": len(mappings.network),
-            "security_groups": len(mappings.security_group)}
+            "security_groups": len(mappings.security_group),
+            "availability_zones": _zones_found(group, mappings)}
 
 
 def _mappings(engine: Engine, group: GroupPlan, dr, network_mapping: dict[str, str] | None
@@ -473,25 +692,35 @@ def _mappings(engine: Engine, group: GroupPlan, dr, network_mapping: dict[str, s
     """The group's mappings with their targets looked up on the DR site in the tenant's
     project (``dr``): never as admin, which would see every project's."""
     raw = group.mappings(engine.service.mappings(group.project), network_mapping)
+    zones = functools.cache(lambda: _zones(dr))             # asked once, if a server has one
     return raw.resolve(group.servers, group.security_groups,
                        lambda ref: _find_id(dr.network.find_network, ref),
                        lambda ref: _find_id(dr.network.find_security_group, ref),
+                       lambda name: name if name in zones() else None,
                        where=f"{group.secondary} for project {group.project}")
 
 
-def _usable_keys(conn, servers: list[stacks.Server]) -> list[stacks.Server]:
-    """Key pairs belong to a user and a site. A VM recovered from a copy of its disk keeps
-    the keys it was first booted with, so a key pair the DR site lacks is only left out."""
-    names = {s.key_name for s in servers if s.key_name}
-    known = {n for n in names if conn.compute.find_keypair(n, ignore_missing=True)}
-    return [s if s.key_name in known or not s.key_name else replace(s, key_name=None)
-            for s in servers]
+def _zones(conn) -> set[str]:
+    """The availability zones of Nova's ``conn`` sees that are up."""
+    return {zone.name for zone in conn.compute.availability_zones()
+            if (zone.state or {}).get("available")}
+
+
+def _zones_found(group: GroupPlan, mappings: stacks.Mappings) -> str | None:
+    """Where each captured availability zone lands, for people: a zone of the DR site, or
+    why none is set (Nova then chooses); None when no member has one."""
+    return "; ".join(
+        f"{zone} -> {target}" if target else
+        f"{zone}: none set ({group.secondary} has no such zone and no availability_zone "
+        "mapping names one)" for zone, target in mappings.availability_zone.items()) or None
 
 
 def find_reference(conn, kind: MappingKind, ref: str) -> str | None:
     """The id of what a mapping's target ``ref`` (a name or an id) names, as ``conn``'s
     project sees it (its own or shared; for flavors, public or its own); None when it sees
     none. An IP rule's target is an address range, no reference: itself."""
+    if MappingKind(kind) is MappingKind.AVAILABILITY_ZONE:
+        return ref if ref in _zones(conn) else None
     find = {MappingKind.NETWORK: conn.network.find_network,
             MappingKind.SECURITY_GROUP: conn.network.find_security_group,
             MappingKind.FLAVOR: conn.compute.find_flavor}.get(MappingKind(kind))
@@ -598,6 +827,8 @@ def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = 
     if site != engine.site:
         _on_peer(engine, group, PeerStepName.REMOVE_COPY, purpose=purpose)
         return {"removed_by": site}
+    if purpose == Purpose.FAILOVER:
+        _ungroup_copies(engine, group, engine.clouds.connect(site, group.project), purpose)
     heat = engine.clouds.heat(site, group.project)
     name = stacks.stack_name(purpose, group.name)
     stack = _find_stack(heat, name)
@@ -645,19 +876,45 @@ def remove_copy(engine: Engine, group_id: str, purpose: str, site: str | None = 
     if site == group.primary:
         spec = spec.reversed()
     eradicate = purpose == Purpose.DRILL and engine.config.engine.eradicate_drill_copies
-    removed = engine.clouds.storage().cleanup(spec, Purpose(purpose), [s for s in serials if s],
-                                              eradicate=eradicate)
+    storage = engine.clouds.storage()
+    removed = storage.cleanup(spec, Purpose(purpose), [s for s in serials if s],
+                              eradicate=eradicate)
+    ended = []
+    if purpose == Purpose.FAILOVER and spec.replication_type is ReplicationType.ASYNC:
+        # The pgroup that replicated the copies home (a reprotect's or a failback's) goes
+        # with them; the home array removes its replica (resume_replication).
+        ended = storage.unprotect(spec.reversed())
     return {"stack_deleted": stack is not None, "volumes": len(volumes),
-            "array_volumes": len(removed)}
+            "array_volumes": len(removed), "reverse_replication_ended": bool(ended)}
+
+
+def resume_replication(engine: Engine, group_id: str) -> dict:
+    """At home, the failback's last step: this array lets go of what the copies'
+    replication home left here (an async group's replica of the DR site's pgroup and its
+    recovery points), once the DR site no longer sends it (:func:`remove_copy`), and the
+    group's own replication ships the data home holds now to the DR site: protected from
+    the moment it is back, not from the next scheduled snapshot."""
+    group = engine.group(group_id)
+    spec = group.protection(engine.config)
+    if spec.source_array != engine.array:
+        raise StepFailed(f"protection group {group.name}: {engine.array} is not where it "
+                         f"runs ({spec.source_array})")
+    storage = engine.clouds.storage()
+    released = storage.release(spec.reversed())
+    point = storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout,
+                                  from_source=True)
+    return {"released": released, "recovery_point": point.name,
+            "replicating_to": group.secondary}
 
 
 # -- failover --------------------------------------------------------------------------------
 
 def stop_servers(engine: Engine, group_id: str, site: str | None = None,
-                 copies: bool = False) -> dict:
+                 copies: bool = False, fence: bool = False) -> dict:
     """Stop a group's VMs on ``site`` (default: its primary) so nothing writes after the
     last replication: the members themselves, or (``copies``) what its failover stack
-    runs. Servers already stopped (a rerun) stay as they are.
+    runs. Servers already stopped (a rerun) stay as they are. ``fence``: the members are
+    locked too, so that they stay down while the group runs elsewhere (:func:`fence`).
 
     The last replication must be able to follow, so the link it takes, from the group's
     primary to its secondary (a failback's primary is the DR site, so there it leads back
@@ -672,10 +929,17 @@ def stop_servers(engine: Engine, group_id: str, site: str | None = None,
         raise StepFailed(f"protection group {group.name}: nothing was stopped, the last "
                          f"replication could not follow: {exc}") from None
     if site != engine.site:
-        _on_peer(engine, group, PeerStepName.STOP_SERVERS, copies=copies)
-        return {"stopped_by": site}
+        _on_peer(engine, group, PeerStepName.STOP_SERVERS, copies=copies, fence=fence)
+        return {"stopped_by": site, "fenced": fence and not copies}
+    if fence and not copies:
+        return _fence_here(engine, group)
     conn = engine.clouds.connect(site, group.project)
     ids = _copy_ids(engine, group, site) if copies else group.server_ids
+    return {"stopped": _stop(engine, group, conn, ids), "servers": len(ids)}
+
+
+def _stop(engine: Engine, group: GroupPlan, conn, ids: list[str]) -> int:
+    """Stop the ACTIVE ones of ``ids`` on this site and wait until they are; how many."""
     stopping = []
     for server_id in ids:
         server = conn.compute.get_server(server_id)
@@ -686,15 +950,84 @@ def stop_servers(engine: Engine, group_id: str, site: str | None = None,
     def stopped() -> bool:
         return all(conn.compute.get_server(s).status in ("SHUTOFF", "ERROR") for s in stopping)
 
-    engine.wait(f"{len(stopping)} servers of {group.name} to stop on {site}",
+    engine.wait(f"{len(stopping)} servers of {group.name} to stop on {engine.site}",
                 stopped, engine.config.engine.stack_timeout)
-    return {"stopped": len(stopping), "servers": len(ids)}
+    return len(stopping)
+
+
+# -- fencing: a group's original VMs stay down while it runs elsewhere ----------------------
+
+def fence_reason(group_name: str, running_on: str) -> str:
+    """What a fenced server's lock says (Nova keeps 255 characters), and the audit too."""
+    return (f"Site Recovery: protection group {group_name} runs on {running_on} since its "
+            "failover; this original VM stays stopped until the group's failback (or an "
+            "administrator unlocks it)")[:255]
+
+
+def originals_site(group: GroupPlan) -> str:
+    """Where the group's own VMs (its members) are: its primary, or once it failed over,
+    the site it left."""
+    return group.secondary if group.document.status.away else group.primary
+
+
+def fence(engine: Engine, group_id: str, ask_peer: bool = True) -> dict:
+    """Keep the group's original VMs from running beside its recovery: stopped and locked
+    (an admin's lock, which their project cannot lift), by the site they run on.
+
+    An unplanned failover calls it on the DR site before it recovers anything: the old
+    primary's service fences them (a peer step) if it answers; if it does not, the result
+    says ``fenced: false`` and that site fences them itself when it is back (its fence is
+    pending: :meth:`~site_recovery.webhook.lifecycle.Lifecycle.fence_returned`);
+    ``ask_peer`` false: the operation began with the peer gone, and a site failover does
+    not wait for each group's question to time out. Run on the site that holds them, it
+    fences them there and records that they are."""
+    group = engine.group(group_id)
+    site = originals_site(group)
+    if site != engine.site and not ask_peer:
+        return {"fenced": False, "fence": f"not fenced: peer site {site} was gone when the "
+                                          "operation began; it fences its originals itself "
+                                          "once it is back"}
+    if site != engine.site:
+        try:
+            found = _on_peer(engine, group, PeerStepName.FENCE)
+        except PeerAway as exc:
+            return {"fenced": False, "fence": f"not fenced: {exc}; site {site} fences its "
+                                              "originals itself once it is back"}
+        return {"fenced": True, "fence": (found.get("details") or {}).get("fence")
+                or f"originals stopped and locked on {site}"}
+    return _fence_here(engine, group)
+
+
+def _fence_here(engine: Engine, group: GroupPlan) -> dict:
+    """Lock the members on this site (as admin: their project may not unlock them, nor
+    start them while locked), then stop those still running; then the group's fence says
+    they are, if it was waiting for this site."""
+    reason = fence_reason(group.name, group.primary if engine.site != group.primary
+                          else group.secondary)
+    admin = engine.clouds.connect(engine.site)
+    present = []
+    for server_id in group.server_ids:
+        server = admin.compute.find_server(server_id, ignore_missing=True)
+        if server is None:
+            continue                                # deleted meanwhile: nothing to keep down
+        if not server.is_locked:
+            admin.compute.lock_server(server, locked_reason=reason)
+        present.append(server_id)
+    stopped = _stop(engine, group, admin, present)
+    fenced = group.document.fence
+    if fenced is not None and fenced.site == engine.site and \
+            fenced.state is not FenceState.FENCED:
+        engine.service.set_state(group.id, fence=fenced.model_copy(update={
+            "state": FenceState.FENCED, "since": datetime.now(UTC)}))
+    return {"fenced": True, "servers": len(present), "stopped": stopped,
+            "fence": f"{len(present)} servers stopped and locked on {engine.site}"}
 
 
 def start_servers(engine: Engine, group_id: str) -> dict:
     """Start the members on the group's primary site (failback: the workload is home)."""
     group = engine.group(group_id)
     conn = engine.clouds.connect(group.primary, group.project)
+    _unlock_fenced(engine, group)
     starting = []
     for server_id in group.server_ids:
         server = conn.compute.get_server(server_id)
@@ -713,6 +1046,24 @@ def start_servers(engine: Engine, group_id: str) -> dict:
     engine.wait(f"{len(starting)} servers of {group.name} to start on {group.primary}",
                 active, engine.config.engine.stack_timeout)
     return {"started": len(starting), "servers": len(group.server_ids)}
+
+
+def _unlock_fenced(engine: Engine, group: GroupPlan):
+    """Lift the fence's locks (the members are home again). A member someone else locked
+    (its reason is not the fence's) is theirs to unlock: nothing is lifted, and the step
+    names it."""
+    admin = engine.clouds.connect(group.primary)
+    ours = fence_reason(group.name, group.secondary)
+    locked = [server for server in (admin.compute.find_server(s, ignore_missing=True)
+                                    for s in group.server_ids)
+              if server is not None and server.is_locked]
+    foreign = [f"{s.name} ({s.locked_reason or 'no reason given'})" for s in locked
+               if s.locked_reason != ours]
+    if foreign:
+        raise StepFailed(f"protection group {group.name}: members locked by someone else "
+                         f"on {group.primary}: {'; '.join(foreign)}; unlock them and retry")
+    for server in locked:
+        admin.compute.unlock_server(server)
 
 
 def _copy_ids(engine: Engine, group: GroupPlan, site: str) -> list[str]:
@@ -745,6 +1096,34 @@ def reverse_replication(engine: Engine, group_id: str) -> dict:
     members = engine.clouds.storage().protect(
         spec, [array_volume_name(copy) for copy in copies.values()], accept=False)
     return {"array_group": spec.name, "volumes": len(members)}
+
+
+def reprotect(engine: Engine, group_id: str) -> dict:
+    """On the site a failover moved the group to, once the old site is back: its copies
+    replicate home (this array protects them, the home array allows them in, and a first
+    recovery point reaches it), so the workload is protected again where it runs and its
+    failback is a planned move home from a point that is already there. Its original VMs
+    stay fenced: the failback writes the copies over their volumes and starts them."""
+    group = engine.group(group_id)
+    status = group.document.status
+    if not status.away or group.primary != engine.site:
+        raise StepFailed(f"protection group {group.name} is {status} with {group.primary} "
+                         f"its primary: only a group failed over to {engine.site} is "
+                         "reprotected here")
+    reversed_ = reverse_replication(engine, group_id)
+    spec = group.protection(engine.config)
+    if spec.replication_type is ReplicationType.ASYNC:      # the home array allows it itself
+        _on_peer(engine, group, PeerStepName.ACCEPT_REPLICATION)
+    storage = engine.clouds.storage()
+    try:
+        point = storage.newest_recovery_point(spec, from_source=True)
+    except NoRecoveryPoint:
+        point = storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout,
+                                      from_source=True)
+    if status is not GroupStatus.REPROTECTED:
+        engine.service.set_state(group.id, status=GroupStatus.REPROTECTED)
+    return {"array_group": spec.name, "volumes": reversed_["volumes"],
+            "replicating_to": group.secondary, "recovery_point": point.name}
 
 
 def accept_replication(engine: Engine, group_id: str) -> dict:
@@ -785,6 +1164,8 @@ def _on_peer(engine: Engine, group: GroupPlan, step: PeerStepName, **arguments) 
                           **({"operation": engine.operation_id} if engine.operation_id
                              else {})}, **arguments),
             timeout=engine.config.engine.stack_timeout + engine.config.engine.volume_timeout)
+    except PeerUnreachable as exc:
+        raise PeerAway(f"protection group {group.name}: {exc}") from None
     except PeerStepFailed as exc:
         raise StepFailed(f"protection group {group.name}: {exc}") from None
 
@@ -810,13 +1191,22 @@ def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
 
 
 def take_over(engine: Engine, group_id: str, site: str,
-              status: GroupStatus = GroupStatus.FAILED_OVER) -> dict:
+              status: GroupStatus = GroupStatus.FAILED_OVER, fenced: bool = False) -> dict:
     """Record that ``site`` now runs the group: it becomes the primary, the old primary the
     secondary (``status``: failed_over, or protected once back home). Recorded on this site
-    even when the old primary is gone."""
-    group = engine.group(group_id)
+    even when the old primary is gone. A failover records the group's fence on the site it
+    left (``fenced``: its original VMs are stopped and locked already; else that site
+    fences them when it is back); coming home lifts it."""
+    group, status = engine.group(group_id), GroupStatus(status)
     if group.primary == site:
         return {"primary_site": site, "changed": False}
-    engine.service.set_state(group.id, status=status, primary_site=site,
-                             secondary_site=group.primary)
-    return {"primary_site": site, "changed": True}
+    away = status.away
+    engine.service.set_state(
+        group.id, status=status, primary_site=site, secondary_site=group.primary,
+        fence=Fence(site=group.primary, reason=fence_reason(group.name, site),
+                    state=FenceState.FENCED if fenced else FenceState.PENDING,
+                    since=datetime.now(UTC)) if away else None)
+    return {"primary_site": site, "changed": True,
+            **({"fence": f"originals on {group.primary} "
+                         f"{'stopped and locked' if fenced else 'fenced when it is back'}"}
+               if away else {})}

@@ -15,9 +15,17 @@ from urllib.parse import quote, urlencode
 from keystoneauth1 import exceptions as ks_exceptions
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from .model import ExecutionReport, GroupDocument, GroupStatus, MappingDocument, Project
+from .model import (
+    ExecutionReport,
+    Fence,
+    GroupDocument,
+    GroupStatus,
+    MappingDocument,
+    Project,
+)
 
 ENDPOINT = {"service_type": "protector", "interface": "public"}
+AS_IT_IS = object()           # set_state: a field not to change
 
 
 def refusal(reply) -> str:
@@ -89,12 +97,16 @@ class Protector:
         return self._call("PUT", f"internal/protection-groups/{group_id}/capture",
                           {"specs": specs, "unchanged": list(unchanged)})["document"]["version"]
 
-    def set_state(self, group_id: str, *, status: GroupStatus, primary_site: str | None = None,
-                  secondary_site: str | None = None) -> dict:
-        """A group's status and, after a failover, its swapped sites."""
-        body = {"status": status}
+    def set_state(self, group_id: str, *, status: GroupStatus | None = None,
+                  primary_site: str | None = None, secondary_site: str | None = None,
+                  fence: Fence | object | None = AS_IT_IS) -> dict:
+        """A group's status and, after a failover, its swapped sites; its ``fence`` (None:
+        lifted; by default left as it is)."""
+        body: dict = {} if status is None else {"status": status}
         if primary_site:
             body.update(primary_site=primary_site, secondary_site=secondary_site)
+        if fence is not AS_IT_IS:
+            body["fence"] = fence and fence.model_dump(mode="json")
         return self._call("PUT", f"internal/protection-groups/{group_id}/state",
                           body)["document"]
 

@@ -11,7 +11,13 @@ here, in plain Python a unit test reaches; the Jinja2 template only lays them ou
   through the group's IP rules (same host part in the target CIDR) otherwise, and is left
   to Neutron when neither applies;
 - servers boot in tiers: each waits for every server of the previous boot order;
-- boot volumes and data volumes are the DR copies (``volumes``: source id -> DR id).
+- boot volumes and data volumes are the DR copies (``volumes``: source id -> DR id);
+- a server's key pair is recreated from its captured public key, owned by the DR account
+  that builds the stack, so its name carries the stack's id to be unique among every
+  tenant's (and ``<stack>-<key>`` for the tenant to recognise); a server without one, or
+  whose public key was not captured, boots without;
+- a server keeps its availability zone as the mappings resolved it (none: Nova chooses);
+- each server group is recreated with its policy and holds the members that shared it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ COPY_PREFIX = {Purpose.DRILL: "test-", Purpose.FAILOVER: ""}
 TEMPLATE = "protection_group.yaml.j2"
 RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
                "remote_ip_prefix")
+# Nova's limit on a key pair's name, less the "-<stack id>" that makes it unique.
+KEY_NAME_MAX = 255 - 37
 
 
 class RenderError(ValueError):
@@ -51,6 +59,8 @@ class Mappings:
     flavor: Mapping[str, str] = field(default_factory=dict)
     security_group: Mapping[str, str] = field(default_factory=dict)
     ip_rule: Mapping[str, str] = field(default_factory=dict)     # source CIDR -> DR CIDR
+    # source zone -> DR zone; None: no mapping names one and the DR site has no such zone
+    availability_zone: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def stack_name(purpose: str, group: str) -> str:
@@ -88,8 +98,11 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
     recreated = _recreated_groups(servers, mappings, security_groups, purpose, group)
     sg_targets = {**{source: {"get_resource": sg["resource"]}
                      for source, sg in recreated.items()}, **mappings.security_group}
+    key_pairs = _key_pairs(servers, stack_name(purpose, group))
+    server_groups = _server_groups(servers, purpose)
     ordered = sorted(servers, key=lambda s: (s.boot_order, s.name))
     plans = [_server_plan(index, server, volumes, mappings, subnets, sg_targets, purpose)
+             | _placement(server, key_pairs, server_groups, mappings)
              for index, server in enumerate(ordered)]
     tiers = sorted({s.boot_order for s in servers})
     for plan, server in zip(plans, ordered, strict=True):
@@ -99,7 +112,44 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
                                   if s.boot_order == tiers[tier - 1]]
     return _environment().get_template(TEMPLATE).render(
         group=group, purpose=purpose, servers=plans,
-        security_groups=list(recreated.values()))
+        security_groups=list(recreated.values()), key_pairs=list(key_pairs.values()),
+        server_groups=list(server_groups.values()))
+
+
+def _key_pairs(servers: list[Server], stack: str) -> dict[tuple[str, str], dict]:
+    """One key pair per captured key (its name and public key). Two users' keys of one
+    name both come back, numbered."""
+    keys = sorted({(s.key_name, s.public_key) for s in servers if s.key_name and s.public_key})
+    pairs = {}
+    for index, (name, public_key) in enumerate(keys):
+        namesakes = [key for key in keys if key[0] == name]
+        label = name if len(namesakes) == 1 else \
+            f"{name}-{namesakes.index((name, public_key)) + 1}"
+        pairs[name, public_key] = {
+            "resource": f"key_{index}", "public_key": public_key,
+            "name": {"list_join": ["-", [f"{stack}-{label}"[:KEY_NAME_MAX],
+                                         {"get_param": "OS::stack_id"}]]}}
+    return pairs
+
+
+def _server_groups(servers: list[Server], purpose: str) -> dict[str, dict]:
+    """Each captured server group once, with its policy (and rules), by source id."""
+    captured = {s.server_group.id: s.server_group for s in servers if s.server_group}
+    return {group.id: {"resource": f"server_group_{index}",
+                       "name": f"{COPY_PREFIX[purpose]}{group.name}", "policy": group.policy,
+                       "rules": dict(group.rules)}
+            for index, group in enumerate(captured[g] for g in sorted(captured))}
+
+
+def _placement(server: Server, key_pairs: dict, server_groups: dict, mappings: Mappings
+               ) -> dict:
+    """A server's key pair, availability zone and server group on the DR site, as
+    resource names and values (None: not set)."""
+    key = key_pairs.get((server.key_name, server.public_key))
+    group = server.server_group and server_groups[server.server_group.id]
+    return {"key_pair": key and key["resource"],
+            "availability_zone": mappings.availability_zone.get(server.availability_zone),
+            "server_group": group and group["resource"]}
 
 
 def _recreated_groups(servers, mappings, security_groups, purpose, group) -> dict:
@@ -154,7 +204,6 @@ def _server_plan(index, server: Server, volumes, mappings: Mappings, subnets, sg
                       "security_groups": [sg_targets[sg] for sg in port.security_groups]})
     return {"resource": f"server_{index}", "name": f"{COPY_PREFIX[purpose]}{server.name}",
             "source_id": server.id, "flavor": mappings.flavor.get(server.flavor, server.flavor),
-            "key_name": server.key_name,
             "metadata": {**server.metadata, "site_recovery_source": server.id},
             "ports": ports, "boot_volume": volumes[boot[0].id],
             "data_volumes": [{"resource": f"volume_{index}_{n}", "id": volumes[v.id],

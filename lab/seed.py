@@ -2,11 +2,12 @@
 
 Site A runs the tenant ``ecommerce``: web, app and database tiers booted from volumes of
 replicated volume types (async ``replicated-ssd``, sync ``replicated-sync``), fixed IPs on
-two networks, security groups per tier, a key pair, and data volumes attached. Site B has
-equivalent flavors under other ids and names, its own networks (one with the same CIDR,
-one re-addressed) and an isolated drill network, so protection groups need mappings. Both
-sites get the Cinder group type protect puts each group's Cinder group in, as an admin
-makes it once per site.
+two networks, security groups per tier, a key pair, an availability zone, the web tier in
+an anti-affinity server group, and data volumes attached. Site B has equivalent flavors
+under other ids and names, its own networks (one with the same CIDR, one re-addressed) and
+an isolated drill network, so protection groups need mappings. Both sites get the Cinder
+group type (a consistency group type) protect puts each group's Cinder group in, and a
+failover its copies, as an admin makes it once per site.
 Every step finds what exists first, so ``seed`` can run again.
 """
 
@@ -36,7 +37,10 @@ VOLUME_TYPES = {
     "replicated-sync": {"replication_enabled": "<is> True", "replication_type": "<in> sync",
                         "volume_backend_name": "pure"},
 }
-GROUP_TYPE = EngineConfig().cinder_group_type      # generic: no consistent group snapshots
+GROUP_TYPE = EngineConfig().cinder_group_type
+GROUP_SPECS = {"consistent_group_snapshot_enabled": "<is> True"}
+ZONE = "nova"                                      # the simulated Nova's one zone
+SERVER_GROUPS = {"web-anti-affinity": "anti-affinity"}
 NETWORKS = {
     "site-a": [("prod-net", "prod-subnet", "10.0.0.0/24"), ("db-net", "db-subnet", "10.0.1.0/24")],
     "site-b": [("dr-prod-net", "dr-prod-subnet", "10.0.0.0/24"),
@@ -60,11 +64,14 @@ class Vm:
     group: str
     boot_type: str
     data_gb: int = 0
+    server_group: str | None = None
 
 
 VMS = (
-    Vm("web-1", "web", "m1.small", "prod-net", "10.0.0.11", "web-sg", "replicated-ssd"),
-    Vm("web-2", "web", "m1.small", "prod-net", "10.0.0.12", "web-sg", "replicated-ssd"),
+    Vm("web-1", "web", "m1.small", "prod-net", "10.0.0.11", "web-sg", "replicated-ssd",
+       server_group="web-anti-affinity"),
+    Vm("web-2", "web", "m1.small", "prod-net", "10.0.0.12", "web-sg", "replicated-ssd",
+       server_group="web-anti-affinity"),
     Vm("app-1", "app", "m1.medium", "prod-net", "10.0.0.21", "app-sg", "replicated-ssd", 10),
     Vm("db-1", "db", "m1.large", "db-net", "10.0.1.31", "db-sg", "replicated-sync", 50),
 )
@@ -97,9 +104,12 @@ def _seed_admin(admin, site_name: str):
     for name, specs in VOLUME_TYPES.items():
         if admin.block_storage.find_type(name, ignore_missing=True) is None:
             admin.block_storage.create_type(name=name, extra_specs=specs)
-    if admin.block_storage.find_group_type(GROUP_TYPE, ignore_missing=True) is None:
-        admin.block_storage.create_group_type(name=GROUP_TYPE,
+    group_type = admin.block_storage.find_group_type(GROUP_TYPE, ignore_missing=True)
+    if group_type is None:
+        admin.block_storage.create_group_type(name=GROUP_TYPE, group_specs=GROUP_SPECS,
                                               description="Site Recovery protection groups")
+    elif any((group_type.group_specs or {}).get(k) != v for k, v in GROUP_SPECS.items()):
+        admin.block_storage.create_group_type_group_specs(group_type, GROUP_SPECS)
     if admin.image.find_image(IMAGE, ignore_missing=True) is None:
         admin.image.create_image(name=IMAGE, disk_format="qcow2", container_format="bare",
                                  visibility="public", allow_duplicates=False)
@@ -148,6 +158,9 @@ def _seed_workload(conn, progress):
     if conn.compute.find_keypair("ecommerce-key", ignore_missing=True) is None:
         conn.compute.create_keypair(name="ecommerce-key", public_key=PUBLIC_KEY)
     image = conn.image.find_image(IMAGE)
+    server_groups = {name: (conn.compute.find_server_group(name, ignore_missing=True) or
+                            conn.compute.create_server_group(name=name, policy=policy)).id
+                     for name, policy in SERVER_GROUPS.items()}
     for vm in VMS:
         server = conn.compute.find_server(vm.name, ignore_missing=True)
         if server is None:
@@ -160,6 +173,9 @@ def _seed_workload(conn, progress):
             server = conn.compute.create_server(
                 name=vm.name, flavor_id=conn.compute.find_flavor(vm.flavor).id,
                 key_name="ecommerce-key", networks=[{"port": port.id}],
+                availability_zone=ZONE,
+                scheduler_hints={"group": server_groups[vm.server_group]}
+                if vm.server_group else {},
                 metadata={"tier": vm.tier, "application": "ecommerce"},
                 block_device_mapping=[{"uuid": boot.id, "source_type": "volume",
                                        "destination_type": "volume", "boot_index": 0,

@@ -221,13 +221,92 @@ class StorageDriver:
         return self.members(spec)
 
     def remove_members(self, spec: ProtectionSpec, volumes: Iterable[str]) -> list[str]:
+        """Take ``volumes`` out of the group; each volume stays, with its data. A sync
+        member also leaves the pod for the array's root, or it would still reach the DR
+        array. Returns the members left."""
         source = self.client(spec.source_array)
+        named = [self._member_name(spec, v) for v in _checked_volumes(volumes)]
         present = set(self.members(spec))
-        leaving = [v for v in volumes if v in present or f"{spec.name}::{v}" in present]
-        leaving = [v if v in present else f"{spec.name}::{v}" for v in leaving]
+        leaving = [v for v in named if v in present]
         if leaving:
             source.set_pgroup(self._pgroup(spec), remvollist=leaving)
+        if spec.replication_type is ReplicationType.SYNC:
+            in_pod = set(self._pod_volumes(source, spec.name))
+            self._each(lambda v: source.move_volume(v, ""), [v for v in named if v in in_pod])
         return self.members(spec)
+
+    def keep_only(self, spec: ProtectionSpec, volumes: Iterable[str]) -> list[str]:
+        """Take out of the group every volume that is not one of ``volumes`` (a member
+        that left it): what protect does so that the group replicates exactly its
+        members' volumes. Returns the members."""
+        wanted = {self._member_name(spec, v) for v in _checked_volumes(volumes)}
+        held = set(self.members(spec))
+        if spec.replication_type is ReplicationType.SYNC:   # one an interrupted run left
+            held |= set(self._pod_volumes(self.client(spec.source_array), spec.name))
+        return self.remove_members(spec, sorted(held - wanted))
+
+    @staticmethod
+    def _member_name(spec: ProtectionSpec, volume: str) -> str:
+        """A member as the source array names it (a sync member lives in the pod)."""
+        if spec.replication_type is ReplicationType.SYNC:
+            return f"{spec.name}::{_bare(volume)}"
+        return volume
+
+    @staticmethod
+    def _pod_volumes(client: ArrayClient, pod: str) -> list[str]:
+        return [v["name"] for v in client.list_volumes() if v["name"].startswith(f"{pod}::")]
+
+    def unprotect(self, spec: ProtectionSpec) -> list[str]:
+        """Stop the group replicating and remove it from its source array; every member
+        volume stays, with its data, at the array's root. Returns the volumes let go.
+
+        Async: the pgroup stops sending to the target and is destroyed with its local
+        snapshots; what reached the target is the target's own to remove
+        (:meth:`release`). Sync: the pod is unstretched (its copy leaves the DR array),
+        its volumes move out, and it is destroyed. Destroyed objects wait out the
+        array's eradication window. A rerun finds what is gone and goes on."""
+        source = self.client(spec.source_array)
+        if spec.replication_type is ReplicationType.ASYNC:
+            try:
+                pgroup = source.get_pgroup(spec.name)
+            except errors.NotFound:
+                return []
+            source.set_pgroup(spec.name, replicate_enabled=False)
+            if spec.target_array in {t["name"] for t in pgroup.get("targets") or []}:
+                source.set_pgroup(spec.name, remtargetlist=[spec.target_array])
+            members = list(pgroup["volumes"])
+            if members:
+                source.set_pgroup(spec.name, remvollist=members)
+            with contextlib.suppress(errors.NotFound):
+                source.destroy_pgroup(spec.name)
+            return members
+        try:
+            arrays = self._pod_arrays(source, spec.name)
+        except errors.NotFound:
+            return []
+        if spec.target_array in arrays:
+            source.remove_pod(spec.name, spec.target_array)
+        members = self._pod_volumes(source, spec.name)
+        if members:                        # none: a rerun, its pgroup maybe gone already
+            self.remove_members(spec, members)
+        with contextlib.suppress(errors.NotFound):
+            source.destroy_pgroup(spec.sync_pgroup)
+        with contextlib.suppress(errors.NotFound):
+            source.destroy_pod(spec.name)
+        return [_bare(v) for v in members]
+
+    def release(self, spec: ProtectionSpec) -> bool:
+        """The target's part of unprotecting an async group, once its source no longer
+        sends: the replica and its recovery points are destroyed (they wait out the
+        array's eradication window). A sync pod left the target when it was unstretched.
+        Whether there was a replica to remove."""
+        if spec.replication_type is not ReplicationType.ASYNC:
+            return False
+        try:
+            self.client(spec.target_array).destroy_pgroup(self._replica_name(spec))
+        except errors.NotFound:
+            return False
+        return True
 
     def _place_in_pod(self, spec: ProtectionSpec, volumes: list[str]) -> list[str]:
         """Move volumes into the group's pod; returns their names there.
@@ -337,6 +416,23 @@ class StorageDriver:
                       else "no replicated snapshot")
             raise errors.NoRecoveryPoint(spec.target_array, spec.name, detail)
         return usable[0]
+
+    def point_holds(self, spec: ProtectionSpec, point: RecoveryPoint, volumes: Iterable[str],
+                    from_source: bool = False) -> bool:
+        """Whether ``point`` holds every one of ``volumes`` (as the source names them): a
+        point taken before a member joined cannot recover it. ``from_source``: read on
+        the source array. A sync group's point is the pod's live content: it holds every
+        member."""
+        wanted = set(volumes)
+        if spec.replication_type is ReplicationType.SYNC or not wanted:
+            return True
+        array = spec.source_array if from_source else spec.target_array
+        snapshot = point.name.split(":", 1)[1] if from_source else point.name
+        try:
+            held = _snapshot_members(self.client(array), snapshot, lambda member: member)
+        except errors.NoRecoveryPoint:                      # it holds no volume at all
+            return False
+        return wanted <= {source for _, source in held}
 
     def rpo_seconds(self, spec: ProtectionSpec) -> float:
         """Data that a recovery now would lose, in seconds (the array's timestamps)."""

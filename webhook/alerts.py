@@ -244,7 +244,7 @@ def _act(sessions, config, decision: Decision, answer: dict, actor: dict) -> dic
                 started.append(services().operations.start(Start(
                     kind, batch, actor, None, params=dict(params), force=kind.moves,
                     site=config.peer.name if kind.site_wide else None,
-                    key=key)).operation_id)
+                    key=key, automatic=True)).operation_id)
             except Conflict as exc:         # this group is busy: the others go on
                 busy[batch[0].name if len(batch) == 1 else "the site"] = exc.message
     except APIError as exc:

@@ -10,17 +10,18 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from site_recovery.core.model import GroupStatus, MappingKind, Project
+from site_recovery.core.model import GroupStatus, MappingKind, OperationKind, Project
 
 from . import schemas, tenancy
 from .errors import APIError, Conflict, NotFound, Unavailable
 from .identity import Caller, caller
+from .lifecycle import Start
 from .models import Divergence, Member, ProtectionGroup, ResourceMapping, owned_by
-from .params import body, bounded_int
+from .params import body, bounded_int, flag
 from .peerlink import PeerUnreachable
 from .registry import Change, ChangeAction, DocumentKind
 from .services import services
@@ -41,7 +42,9 @@ def group_view(group: ProtectionGroup, member_count: int | None = None) -> dict:
             "member_count": len(group.members) if member_count is None else member_count,
             "created_at": group.created_at.isoformat(),
             "updated_at": group.updated_at.isoformat(),
-            "conflict": diverged and divergence_view(diverged)}
+            "conflict": diverged and divergence_view(diverged),
+            # While it runs on its DR site: its original VMs kept down, where and why.
+            "fence": group.fence}
 
 
 def divergence_view(found: Divergence) -> dict:
@@ -169,9 +172,13 @@ def update_group(ref: str):
 
 @bp.delete("/protection-groups/<ref>")
 def delete_group(ref: str):
+    """Delete a group on both sites. One that may still replicate (any status but
+    unprotected) is refused, naming unprotect, unless ``force``: then its record goes and
+    its replication stays as it is, as the audit entry says."""
     access = _require("protector:write")
     version = bounded_int("version", None, 1, 2**31)
-    _change(access, GROUP, ref, ChangeAction.DELETE, expected_version=version)
+    values = {"force": True, "replication": "left in place"} if flag("force") else {}
+    _change(access, GROUP, ref, ChangeAction.DELETE, values=values, expected_version=version)
     return "", 204
 
 
@@ -196,32 +203,89 @@ def list_members(ref: str):
 
 @bp.post("/protection-groups/<ref>/members")
 def add_member(ref: str):
+    """Add a server of the group's project on its primary site. To a protected group only
+    once no operation holds it (409) and its volumes are found to replicate the group's
+    way (400 naming each one): then a protect starts, which puts them in replication and
+    captures the server; the answer carries that operation."""
     access = _require("protector:write")
     spec = body(schemas.MemberAdd)
     server_id = str(uuid.UUID(spec.server_id))
     site = services()
     with site.sessions() as session:
         group = find_group(session, ref, *access)
-        primary, project = group.primary_site, group.project
-    recorded = site.projects.recorded(project)
-    server = tenancy.member_server(site.tenants, recorded and recorded.project_id, project,
-                                   primary, server_id)
+    recorded = site.projects.recorded(group.project)
+    server = tenancy.member_server(site.tenants, recorded and recorded.project_id,
+                                   group.project, group.primary_site, server_id)
+    protected = group.status == GroupStatus.PROTECTED
+    if protected:
+        _refuse_while_busy(group)
+        site.references.check_member(group.project, server_id, group.replication_type)
     doc = _change(access, GROUP, ref, ChangeAction.ADD_MEMBER,
                   values={"server_id": server_id,
                           "server_name": spec.server_name or server.name})
     added = next(m for m in doc.members if m.server_id == server_id)
-    return {"member": _shown(Member, added.id, member_view)}, 201
+    answer = {"member": _shown(Member, added.id, member_view)}
+    return ({**answer, **_follow_replication(group.id, access[0])} if protected else answer,
+            201)
 
 
 @bp.delete("/protection-groups/<ref>/members/<server_id>")
 def remove_member(ref: str, server_id: str):
+    """Remove a member. From a protected group only on its primary site and while no
+    operation holds it (409): then a protect starts that takes the member's volumes out
+    of replication (202, with the operation)."""
     try:
         server_id = str(uuid.UUID(server_id))       # as add_member stored it
     except ValueError:
         raise NotFound(f"server {server_id!r} is not a member: not a server id") from None
-    _change(_require("protector:write"), GROUP, ref, ChangeAction.REMOVE_MEMBER,
-            values={"server_id": server_id})
-    return "", 204
+    access = _require("protector:write")
+    site = services()
+    with site.sessions() as session:
+        group = find_group(session, ref, *access)
+    protected = group.status == GroupStatus.PROTECTED
+    if protected:
+        if group.primary_site != site.config.site:
+            raise Conflict(f"protection group {group.name} replicates from "
+                           f"{group.primary_site}: remove its members there, where its "
+                           "replication follows them", site=group.primary_site)
+        _refuse_while_busy(group)
+    _change(access, GROUP, ref, ChangeAction.REMOVE_MEMBER, values={"server_id": server_id})
+    if not protected:
+        return "", 204
+    return _follow_replication(group.id, access[0]), 202
+
+
+def _refuse_while_busy(group: ProtectionGroup):
+    """409 before a protected group's members change while an operation holds the group
+    on either site: the protect that follows the change could not start."""
+    operations = services().operations
+    busy = operations.busy_here(OperationKind.PROTECT, [group.id]) or \
+        operations.busy_on_peer(OperationKind.PROTECT, [group.id], None)
+    if busy:
+        held = busy[group.id]
+        raise Conflict(f"operation {held['operation_id']} ({held['operation_type']}) is "
+                       f"under way on protection group {group.name}; change its members "
+                       "once it has ended", operation_id=held["operation_id"])
+
+
+def _follow_replication(group_id: str, who: Caller) -> dict:
+    """Start the protect that brings a protected group's replication to its members (the
+    change is made already): the answer's ``operation``. One that cannot start (raced by
+    another operation, Mistral away) is said, with the command that starts it later."""
+    site = services()
+    with site.sessions() as session:
+        group = session.get(ProtectionGroup, group_id)
+    try:
+        started = site.operations.start(Start(OperationKind.PROTECT, [group], who.actor,
+                                              who.project))
+    except APIError as exc:
+        return {"operation": None,
+                "protect": f"not started: {exc.message}; its replication follows the "
+                           "members once it is: openstack protector protection-group "
+                           f"protect {group.name}"}
+    # As GET /v1/operations/<id> shows it: that view is the operations blueprint's, whose
+    # module imports this one.
+    return current_app.view_functions["operations.show_operation"](started.operation_id)
 
 
 # -- resource mappings -----------------------------------------------------------------------

@@ -148,7 +148,7 @@ def _workflow_change(object_id: str, action: ChangeAction, values: schemas.Body,
             raise NotFound(f"protection group {object_id!r} not found")
         project = group.project
     change = Change(GROUP, action, object_id, project.name,
-                    values.model_dump(mode="json", exclude_none=True),
+                    values.model_dump(mode="json", exclude_unset=True),
                     project_domain=project.domain)
     submit = registry.submit_even_alone if even_alone else registry.submit
     return {"document": without_specs(submit(change, who.actor))}

@@ -30,10 +30,10 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillStarting
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +43,7 @@ from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import (
     UNFINISHED,
     ExecutionReport,
+    FenceState,
     GroupStatus,
     OperationInput,
     OperationKind,
@@ -73,6 +74,7 @@ SERVICE_ACTOR = {"user": "site-recovery"}
 CAPTURES = ("capture", "capture_site")
 ROOTS_KEPT = 4096          # execution id -> its root, per process (they never change)
 SETTLE = 60.0              # seconds a start may take before Mistral is asked about it
+FENCE_RETRY = 120.0        # seconds before a fence that failed is started again
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class Start:
     key: str | None = None             # Idempotency-Key, namespaced by project
     key_request: str | None = None     # a digest of the request the key came with
     execution_id: str | None = None    # a workflow started in Mistral directly: its root
+    automatic: bool = False            # an alert's: never an unplanned move while the peer
+                                       # answers
 
     @property
     def project(self) -> Project | None:
@@ -163,13 +167,17 @@ class Lifecycle:
         reachable = self._peer_answers() if start.kind.moves else self._peer_verdict()
         try:
             rules.precheck(rules.Request(start.kind, start.params.get("failover_type"),
-                                         start.force), peer, reachable)
+                                         start.force, start.automatic), peer, reachable)
         except rules.Refused as exc:
             audit.record(self.sessions, start.actor, f"operation.{start.kind}",
                          start.site or start.groups[0].id, "refused", str(exc),
                          project=start.project)
             raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
         ids = [g.id for g in start.groups]
+        if start.kind.moves and not rules.Request(
+                start.kind, start.params.get("failover_type")).planned:
+            start = replace(start, params={**start.params,
+                                           "peer_last_seen": self._peer_last_seen(reachable)})
         try:
             op_id, groups, params = self._record(start, reachable,
                                                  self.busy_on_peer(start.kind, ids, reachable))
@@ -204,6 +212,16 @@ class Lifecycle:
             future.result(timeout=self.config.mistral.start_wait)
         return Started(op_id, new=True)
 
+    def _peer_last_seen(self, reachable: bool | None) -> str | None:
+        """Where an unplanned move's data loss ends: the last moment this site saw the
+        peer answer well, while it is gone (None while it answers: the old primary is
+        fenced first, so the loss ends when the recovery point is chosen)."""
+        if reachable:
+            return None
+        with self.sessions() as session:
+            seen = session.get(Site, self.config.peer.name).last_seen_at
+        return seen.isoformat() if seen else None
+
     def _peer_verdict(self) -> bool | None:
         with self.sessions() as session:
             return session.get(Site, self.config.peer.name).reachable
@@ -216,7 +234,7 @@ class Lifecycle:
         none that matters: what it records meanwhile is reconciled when the sites talk
         again (``registry``: divergence)."""
         if self.peer is None or reachable is False or not group_ids or \
-                kind is OperationKind.PEER_STEP:
+                not rules.conflicting(kind):
             return {}
         try:
             reply = self.peer.request("POST", "/v1/internal/busy",
@@ -597,6 +615,50 @@ class Lifecycle:
                 continue
             settled += 1
         return settled
+
+    def fence_returned(self, now: datetime | None = None) -> list[str]:
+        """Fence what failed over while this site was away: the groups whose original VMs
+        are here, recorded by the peer as running there with their fence pending on this
+        site, each get a ``fence`` operation (stop and lock them here), unless one is under
+        way or failed within ``FENCE_RETRY`` seconds, or this site's Mistral does not
+        answer yet (a site coming back starts its services one by one). Run after each
+        catch-up with the peer and every follow round. The operations started."""
+        now = now or datetime.now(UTC)
+        here = self.config.site
+        with self.sessions() as session:
+            waiting = [g for g in session.scalars(select(ProtectionGroup).where(
+                ProtectionGroup.secondary_site == here,
+                ProtectionGroup.status.in_([s for s in GroupStatus if s.away]),
+                ProtectionGroup.fence.is_not(None)))
+                if g.fence.get("site") == here and g.fence.get("state") == FenceState.PENDING
+                and g.divergence is None]
+            if not waiting:
+                return []
+            try:
+                self.launcher.since(now)       # Mistral answers (a site starting up)
+            except APIError as exc:
+                log.info("fencing on %s waits for Mistral: %s", here, exc.message)
+                return []
+            recent = set(session.scalars(select(OperationResult.group_id).join(Operation).where(
+                Operation.type == OperationKind.FENCE,
+                OperationResult.group_id.in_([g.id for g in waiting]),
+                or_(Operation.status.in_(UNFINISHED),
+                    Operation.created_at > now - timedelta(seconds=FENCE_RETRY)))))
+        started = []
+        for group in waiting:
+            if group.id in recent:
+                continue
+            # One per group and fence and retry period, however many workers ask.
+            period = int(now.timestamp() // FENCE_RETRY)
+            key = f"fence:{group.id}:{group.fence.get('since')}:{period}"
+            try:
+                started.append(self.start(Start(
+                    OperationKind.FENCE, [group], SERVICE_ACTOR, None, key=key,
+                    params={"reason": group.fence.get("reason")})).operation_id)
+            except APIError as exc:              # Mistral away: the next round tries again
+                log.warning("fencing %s on %s did not start: %s", group.name, here,
+                            exc.message)
+        return started
 
     def follow_executions(self, now: datetime | None = None) -> int:
         """End the unfinished operations whose workflow will report no more: Mistral

@@ -70,6 +70,8 @@ class Site(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     consecutive_successes: Mapped[int] = mapped_column(Integer, default=0)
     last_probe_at: Mapped[datetime | None]
+    # The last probe the peer answered well: where an unplanned failover's data loss ends.
+    last_seen_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -112,6 +114,7 @@ class ProtectionGroup(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     clock: Mapped[dict] = mapped_column(default=dict)           # see core/lineage.py
     taken_over_by: Mapped[str | None] = mapped_column(String(64))
+    fence: Mapped[dict | None] = mapped_column()                # core.model.Fence
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -163,7 +166,7 @@ class ResourceMapping(Base):
     group_id: Mapped[str | None] = mapped_column(
         ForeignKey("protection_groups.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(36), default="project")
-    kind: Mapped[str] = mapped_column(String(16))              # a MappingKind
+    kind: Mapped[str] = mapped_column(String(32))              # a MappingKind
     source: Mapped[str] = mapped_column(String(255))
     target: Mapped[str] = mapped_column(String(255))
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -31,6 +31,8 @@ def _query(name: str, schema: dict, description: str) -> dict:
 VERSION = _query("version", {"type": "integer", "minimum": 1},
                  "the version the change was made against")
 STARTS = ([ALL_PROJECTS, IDEMPOTENCY], 202)
+FORCE = _query("force", {"type": "boolean"},
+               "delete a group that is not unprotected, leaving its replication in place")
 
 # endpoint -> (tag, summary, body model, extra parameters, success status)
 ROUTES: dict[str, tuple] = {
@@ -46,15 +48,21 @@ ROUTES: dict[str, tuple] = {
     "groups.show_group": ("protection groups", "One group", None, [ALL_PROJECTS], 200),
     "groups.update_group": ("protection groups", "Change a group on both sites",
                             schemas.GroupUpdate, [ALL_PROJECTS], 200),
-    "groups.delete_group": ("protection groups", "Delete a group on both sites", None,
-                            [ALL_PROJECTS, VERSION], 204),
+    "groups.delete_group": ("protection groups", "Delete a group on both sites; a group "
+                            "that is not unprotected only with force, which leaves its "
+                            "replication in place", None, [ALL_PROJECTS, VERSION, FORCE],
+                            204),
     "groups.resolve_group": ("protection groups", "Keep one of a diverged group's two "
                              "copies, on both sites", schemas.Resolution, [ALL_PROJECTS],
                              200),
     "groups.list_members": ("protection groups", "A group's VMs", None, [ALL_PROJECTS], 200),
-    "groups.add_member": ("protection groups", "Add a VM to a group", schemas.MemberAdd,
+    "groups.add_member": ("protection groups", "Add a VM to a group; to a protected one "
+                          "once its volumes are found to replicate the group's way, and "
+                          "a protect starts (the answer's operation)", schemas.MemberAdd,
                           [ALL_PROJECTS], 201),
-    "groups.remove_member": ("protection groups", "Remove a VM from a group", None,
+    "groups.remove_member": ("protection groups", "Remove a VM from a group; from a "
+                             "protected one, a protect starts that takes its volumes out "
+                             "of replication (202, with the operation)", None,
                              [ALL_PROJECTS], 204),
     "groups.list_mappings": ("resource mappings", "Resource mappings", None,
                              [ALL_PROJECTS, _query("protection_group", {"type": "string"},
@@ -72,6 +80,10 @@ ROUTES: dict[str, tuple] = {
                               204),
     "operations.protect": ("operations", "Protect a group: replicate it and capture its "
                            "VMs, on its primary site", schemas.NoOptions, *STARTS),
+    "operations.unprotect": ("operations", "Unprotect a group: its Cinder group and array "
+                             "objects removed on both sites, replication stopped, its "
+                             "volumes kept, on its primary site", schemas.NoOptions,
+                             *STARTS),
     "operations.test_failover": ("operations", "Start a DR drill", schemas.TestFailover,
                                  *STARTS),
     "operations.test_cleanup": ("operations", "Remove a drill's resources",
@@ -80,6 +92,9 @@ ROUTES: dict[str, tuple] = {
                             schemas.Failover, *STARTS),
     "operations.failback": ("operations", "Bring a failed-over group back",
                             schemas.NoOptions, *STARTS),
+    "operations.reprotect": ("operations", "Protect a failed-over group where it runs: its "
+                             "copies replicate home, on the site it failed over to",
+                             schemas.NoOptions, *STARTS),
     "operations.site_failover": ("operations", "Fail over every group of the peer site",
                                  schemas.SiteFailover, [IDEMPOTENCY], 202),
     "operations.list_operations": ("operations", "Operations, newest first", None,
@@ -142,7 +157,8 @@ ROUTES: dict[str, tuple] = {
                                 None, [_query(n, {"type": "string"}, d) for n, d in (
                                     ("project_domain", "the project's domain"),
                                     ("project_name", "the project"),
-                                    ("kind", "network, flavor, security_group or ip_rule"),
+                                    ("kind", "network, flavor, security_group, ip_rule "
+                                             "or availability_zone"),
                                     ("ref", "the target, a name or an id"))], 200),
     "internal.copies": ("internal", "A group's copies on this site's cloud, by the volume "
                         "each copies", None,

@@ -1,10 +1,10 @@
-"""DR operations over HTTP: start them (protect, drill, cleanup, failover, failback, site
-failover), follow them, retry what failed; the internal endpoint where the workflows
-report progress; and the peer site's: the steps it asks of this site's cloud.
+"""DR operations over HTTP: start them (protect, unprotect, drill, cleanup, failover,
+failback, site failover), follow them, retry what failed; the internal endpoint where the
+workflows report progress; and the peer site's: the steps it asks of this site's cloud.
 
 The views check the caller's role and find the groups in the caller's project; the
 operation's life is :class:`~.lifecycle.Lifecycle`'s. A group's recovery operations start
-on its secondary site, a protect on its primary. An ``Idempotency-Key`` returns the
+on its secondary site, a protect or an unprotect on its primary. An ``Idempotency-Key`` returns the
 operation it first started and starts nothing. If Mistral cannot be reached the operation
 is recorded as failed (it never started) and the caller gets 503: nothing is half-done.
 """
@@ -21,7 +21,8 @@ from flask import Blueprint, request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from site_recovery.core.model import OperationKind, PeerStepName, PeerStepRequest
+from site_recovery.core import operations as rules
+from site_recovery.core.model import GroupStatus, OperationKind, PeerStepName, PeerStepRequest
 
 from . import schemas
 from .errors import APIError, Conflict, NotFound
@@ -36,16 +37,21 @@ from .services import services
 bp = Blueprint("operations", __name__, url_prefix="/v1")
 
 RULE = {OperationKind.PROTECT: "protector:write",
+        OperationKind.UNPROTECT: "protector:write",
         OperationKind.TEST_FAILOVER: "protector:test_failover",
         OperationKind.TEST_CLEANUP: "protector:test_failover",
         OperationKind.FAILOVER: "protector:failover",
         OperationKind.FAILBACK: "protector:failover",
-        OperationKind.SITE_FAILOVER: "protector:site_failover"}
+        OperationKind.SITE_FAILOVER: "protector:site_failover",
+        OperationKind.FENCE: "protector:failover",
+        OperationKind.REPROTECT: "protector:failover"}
 OPTIONS = {OperationKind.PROTECT: schemas.NoOptions,
+           OperationKind.UNPROTECT: schemas.NoOptions,
            OperationKind.TEST_FAILOVER: schemas.TestFailover,
            OperationKind.TEST_CLEANUP: schemas.NoOptions,
            OperationKind.FAILOVER: schemas.Failover,
-           OperationKind.FAILBACK: schemas.NoOptions}
+           OperationKind.FAILBACK: schemas.NoOptions,
+           OperationKind.REPROTECT: schemas.NoOptions}
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 PEER_STEP = OperationKind.PEER_STEP
 
@@ -132,13 +138,18 @@ def _group_operation(ref: str, kind: OperationKind):
     if not kind.runs_on_primary and group.secondary_site != here:
         raise Conflict(f"protection group {group.name} recovers on {group.secondary_site}: "
                        f"run its {kind.label} there", site=group.secondary_site)
+    try:
+        rules.check_group(kind, group.name, GroupStatus(group.status))
+    except rules.Refused as exc:
+        raise Conflict(str(exc)) from None
     return _shown(site.operations.start(Start(
         kind, [group], who.actor, who.project, params=params, force=force, key=key,
         key_request=asked)))
 
 
-# POST /v1/protection-groups/<ref>/<operation>: protect (on the group's primary site, where
-# its VMs are), test-failover, test-cleanup, failover and failback (on its secondary site).
+# POST /v1/protection-groups/<ref>/<operation>: protect and unprotect (on the group's primary
+# site, where its VMs are), test-failover, test-cleanup, failover and failback (on its
+# secondary site).
 for _kind in OPTIONS:
     bp.add_url_rule(f"/protection-groups/<ref>/{_kind.value.replace('_', '-')}", _kind.value,
                     partial(_group_operation, kind=_kind), methods=["POST"])
@@ -290,10 +301,12 @@ def start_peer_step():
         if group is None:
             raise NotFound(f"protection group {asked.protection_group_id!r} not found")
     here = site.config.site
-    arguments = {PeerStepName.STOP_SERVERS: {"site": here, "copies": asked.copies},
+    arguments = {PeerStepName.STOP_SERVERS: {"site": here, "copies": asked.copies,
+                                             "fence": asked.fence},
                  PeerStepName.REMOVE_COPY: {"site": here, "purpose": asked.purpose},
-                 PeerStepName.REVERSE_REPLICATION: {},
-                 PeerStepName.ACCEPT_REPLICATION: {}, PeerStepName.REPLICATE: {}}[asked.step]
+                 PeerStepName.REVERSE_REPLICATION: {}, PeerStepName.FENCE: {},
+                 PeerStepName.ACCEPT_REPLICATION: {}, PeerStepName.REPLICATE: {},
+                 PeerStepName.UNPROTECT: {}}[asked.step]
     started = site.operations.start(Start(
         PEER_STEP, [group], {**who.actor, "site": site.config.peer.name},
         requested_project=None, key=f"peer-step:{asked.key}",

@@ -36,7 +36,8 @@ RULES = [
     policy.RuleDefault("protector:write", MEMBER,
                        "Create, change, protect and delete groups and mappings"),
     policy.RuleDefault("protector:test_failover", MEMBER, "Run and clean up a DR drill"),
-    policy.RuleDefault("protector:failover", MEMBER, "Fail a group over, or back"),
+    policy.RuleDefault("protector:failover", MEMBER, "Fail a group over, reprotect it, or "
+                       "fail it back"),
     policy.RuleDefault("protector:all_projects", "role:admin", "Act on every project's groups"),
     policy.RuleDefault("protector:site_failover", "role:dr_site_admin",
                        "Fail every group of a site over"),

@@ -55,7 +55,8 @@ def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
             .values(reachable=state.reachable, state_since=state.since,
                     consecutive_failures=state.failures,
                     consecutive_successes=state.successes, last_probe_at=now,
-                    last_error=state.last_error)).rowcount
+                    last_error=state.last_error, **({"last_seen_at": now} if ok else {})
+                    )).rowcount
     return state if written else None
 
 

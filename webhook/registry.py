@@ -105,8 +105,10 @@ def mapping_document(mapping: ResourceMapping) -> MappingDocument:
 
 def _columns(document: BaseModel, *, leave: set[str]) -> dict[str, Any]:
     """A document's fields, as the database stores them."""
-    return {name: getattr(document, name) for name in type(document).model_fields
-            if name not in leave}
+    values = {name: getattr(document, name) for name in type(document).model_fields
+              if name not in leave}
+    return {name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+            for name, value in values.items()}
 
 
 def store_group(session: Session, doc: GroupDocument, *, force: bool = False
@@ -297,11 +299,27 @@ def _refuse_reshaping(session: Session, current: GroupDocument, action: ChangeAc
         return
     what = ("change its members" if action is not ChangeAction.UPDATE
             else "change its name or volume type")
-    if current.status == GroupStatus.FAILED_OVER:
-        raise Conflict(f"protection group {current.name} is failed over: running on "
+    if current.status.away:
+        raise Conflict(f"protection group {current.name} is {current.status.label}: running on "
                        f"{current.primary_site}, it comes back as it left with its "
                        f"failback; {what} after that")
     refuse_while_busy(session, current.id, what)
+
+
+def _refuse_deleting_replication(current: GroupDocument, force: bool):
+    """A group whose replication may be in place (its Cinder group, its array pgroup or
+    pod) is unprotected before it is deleted, or deleted with ``force``, which leaves that
+    replication as it is (the audit entry says so)."""
+    if force or current.status == GroupStatus.UNPROTECTED:
+        return
+    first = (f"fail it back first (openstack dr failback {current.name}), then unprotect it"
+             if current.status.away else
+             f"unprotect it first: openstack protector protection-group unprotect "
+             f"{current.name}")
+    raise Conflict(f"protection group {current.name} is {current.status}: its replication "
+                   f"(Cinder group, array pgroup or pod) is in place; {first}. Or delete it "
+                   "with --force (force=true), which leaves that replication in place",
+                   group_status=current.status)
 
 
 # -- changes ---------------------------------------------------------------------------------
@@ -382,6 +400,7 @@ class Change:
         if self.action is ChangeAction.DELETE:
             if group:
                 refuse_while_busy(session, self.object_id)
+                _refuse_deleting_replication(current, bool(self.values.get("force")))
             return None
         changes: dict = {"version": current.version + 1,
                          "clock": lineage.tick(current.clock, writer)}

@@ -16,6 +16,7 @@ from site_recovery.core.model import (
     NETWORK_MAPPINGS_MAX,
     Clock,
     FailoverType,
+    Fence,
     GroupDocument,
     GroupStatus,
     MappingDocument,
@@ -140,16 +141,22 @@ class Capture(Body):
 
 
 class GroupState(Body):
-    """A group's status and, after a failover, its swapped sites."""
+    """A group's status and, after a failover, its swapped sites; its fence (null: lifted).
+    Only what is given changes."""
 
-    status: GroupStatusText
+    status: GroupStatusText | None = None
     primary_site: SiteName | None = None
     secondary_site: SiteName | None = None
+    fence: Fence | None = None
 
     @model_validator(mode="after")
     def _both_sites(self):
         if (self.primary_site is None) != (self.secondary_site is None):
             raise ValueError("give primary_site and secondary_site together")
+        if self.primary_site and self.status is None:
+            raise ValueError("give the status that swapping the sites brings")
+        if not self.model_fields_set:
+            raise ValueError("give status, fence, or both")
         return self
 
 
@@ -214,6 +221,14 @@ class MemberRemoval(Body):
     server_id: Ref
 
 
+class GroupDeletion(Body):
+    """A group deleted with ``force`` though it may replicate: its record goes, its
+    replication stays (``replication``: what the audit entry says of it)."""
+
+    force: bool = False
+    replication: Literal["left in place"] | None = None
+
+
 class MappingValues(Body):
     project_name: SiteName
     project_domain: SiteName = DEFAULT_DOMAIN
@@ -226,7 +241,7 @@ class MappingValues(Body):
 CHANGE_VALUES = {
     (DocumentKind.PROTECTION_GROUP, ChangeAction.CREATE): GroupValues,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.UPDATE): GroupChanges,
-    (DocumentKind.PROTECTION_GROUP, ChangeAction.DELETE): NoOptions,
+    (DocumentKind.PROTECTION_GROUP, ChangeAction.DELETE): GroupDeletion,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.ADD_MEMBER): MemberAdd,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.REMOVE_MEMBER): MemberRemoval,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.CAPTURE): Capture,

@@ -54,9 +54,11 @@ class _Gunicorn(BaseApplication):
 
 class Housekeeper(threading.Thread):
     """Each worker's background duties: probe the peer every ``peer.probe_interval``
-    seconds, and catch up with it when it answers again; every ``FOLLOW_INTERVAL``, settle
-    the starts that went unanswered (the execution found under its planned id, or the
-    operation never started) and end the operations whose workflow will report no more."""
+    seconds, and catch up with it when it answers again, then fence the original VMs of
+    the groups that failed over to it meanwhile; every ``FOLLOW_INTERVAL``, settle the
+    starts that went unanswered (the execution found under its planned id, or the
+    operation never started), end the operations whose workflow will report no more, and
+    fence what is still waiting for it."""
 
     def __init__(self, app):
         super().__init__(name="housekeeper", daemon=True)
@@ -76,7 +78,8 @@ class Housekeeper(threading.Thread):
                       self.catch_up_once_reachable]
             if round_ % rounds == 0:
                 duties += [lambda: self.operations.settle_starts(LOST_START),
-                           self.operations.follow_executions]
+                           self.operations.follow_executions,
+                           self.operations.fence_returned]
             for duty in duties:
                 try:
                     duty()
@@ -97,6 +100,8 @@ class Housekeeper(threading.Thread):
                 log.info("caught up with peer site %s: %d objects", self.config.peer.name,
                          changed)
             self._caught_up = changed is not None
+            if self._caught_up:          # what failed over meanwhile is fenced first of all
+                self.operations.fence_returned()
 
     def stop(self):
         self._stopped.set()

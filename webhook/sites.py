@@ -24,6 +24,7 @@ def view(site: Site) -> dict:
     return {"name": site.name, "role": site.role, "url": site.url or None, "state": state,
             "since": site.state_since.isoformat() if site.state_since else None,
             "last_probe_at": site.last_probe_at.isoformat() if site.last_probe_at else None,
+            "last_seen_at": site.last_seen_at.isoformat() if site.last_seen_at else None,
             "consecutive_failures": site.consecutive_failures, "last_error": site.last_error}
 
 

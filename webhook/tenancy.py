@@ -24,7 +24,8 @@ from openstack import exceptions as sdk_exceptions
 from site_recovery.core.clouds import Clouds
 from site_recovery.core.config import ConfigError, ServiceConfig
 from site_recovery.core.model import DEFAULT_DOMAIN, MappingKind, Project
-from site_recovery.core.recovery import find_reference
+from site_recovery.core.protection import Unprotectable
+from site_recovery.core.recovery import check_volumes, find_reference
 
 from .errors import APIError, Conflict, Unavailable
 
@@ -111,7 +112,8 @@ def member_server(tenants: TenantClouds, recorded_id: str | None, project: Proje
 
 class References:
     """This site's cloud as a tenant's project sees it: the DR account signed in to the
-    project (a member there), as the recovery's preflight looks its targets up."""
+    project (a member there), as the recovery's preflight looks its targets up and protect
+    reads a member's volumes."""
 
     def __init__(self, clouds: Clouds, site: str):
         self.clouds, self.site = clouds, site
@@ -125,6 +127,24 @@ class References:
         except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
             raise Unavailable(f"{self.site}'s cloud could not look {kind} {ref!r} up for "
                               f"project {project}: {type(exc).__name__}") from None
+
+    def check_member(self, project: Project, server_id: str, replication_type: str):
+        """Refuse (400, naming each volume) a server joining a protected group whose
+        volumes do not replicate ``replication_type``, read as protect reads them: the
+        server and its volumes as the project sees them, their types as the DR account's
+        admin (only an admin sees their replication extra specs)."""
+        try:
+            check_volumes(self.clouds.connect(self.site),
+                          self.clouds.connect(self.site, project), [server_id],
+                          replication_type)
+        except Unprotectable as exc:
+            raise APIError(str(exc), field="server_id") from None
+        except ConfigError as exc:
+            raise Conflict(str(exc)) from None
+        except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
+            raise Unavailable(f"{self.site}'s cloud could not read the volumes of server "
+                              f"{server_id} for project {project}: {type(exc).__name__}; "
+                              "nothing was changed") from None
 
 
 def unknown_target(kind: MappingKind, ref: str, project: Project, site: str) -> str:

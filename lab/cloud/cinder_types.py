@@ -3,12 +3,22 @@ types and groups (3.11 / 3.13+).
 
 Only admins create types and see every extra spec (``replication_enabled``,
 ``replication_type``, ``volume_backend_name``); others see the user-visible ones, as in
-Cinder. A group holds volumes whose types it lists.
+Cinder, and no group type's group specs. A group holds volumes whose types it lists. A
+group whose type has ``consistent_group_snapshot_enabled='<is> True'`` is a consistency
+group, which Pure's driver backs with a pgroup of its own on the array,
+``consisgroup-<group id>-cinder``, holding the group's volumes (made with the group,
+updated with its members, destroyed and eradicated with it). For a group of sync types the
+driver puts that pgroup in its ``cinder-pod``, which this cloud does not keep (its sync
+volumes start at the array's root), so such a group has no array object here.
 """
 
 from __future__ import annotations
 
+import logging
+
 import flask
+
+from site_recovery.storage.fabric import ArrayDown, PurityError
 
 from .cinder import (
     at_least,
@@ -25,6 +35,9 @@ from .identity import caller, require_admin
 from .store import Doc, Store, iso, new_id, schedule
 
 USER_VISIBLE_SPECS = ("multiattach", "RESKEY:availability_zones", "replication_enabled")
+CONSISTENT_SNAPSHOTS = ("consistent_group_snapshot_enabled", "<is> True")
+
+log = logging.getLogger(__name__)
 
 bp = blueprint("cinder_types")
 
@@ -164,16 +177,21 @@ def _group_type(store: Store, name_or_id: str) -> Doc:
     raise ApiError(404, f"Group type {name_or_id} could not be found.")
 
 
+def group_type_view(doc: Doc) -> Doc:
+    """Group specs are shown to admins only (``group:access_group_types_specs``)."""
+    return doc if caller().is_admin else {k: v for k, v in doc.items() if k != "group_specs"}
+
+
 @bp.get("/group_types")
 @since("3.11")
 def list_group_types():
-    return {"group_types": _store().list("group_type")}
+    return {"group_types": [group_type_view(d) for d in _store().list("group_type")]}
 
 
 @bp.get("/group_types/<type_id>")
 @since("3.11")
 def show_group_type(type_id):
-    return {"group_type": _group_type(_store(), type_id)}
+    return {"group_type": group_type_view(_group_type(_store(), type_id))}
 
 
 @bp.post("/group_types")
@@ -225,6 +243,32 @@ def get_group_specs(type_id):
     return {"group_specs": _group_type(_store(), type_id)["group_specs"]}
 
 
+def _array_pgroup(store: Store, group: Doc) -> str | None:
+    """The pgroup Pure's driver keeps for a consistency group; None for a generic group
+    (the driver leaves those to Cinder) or one of sync types (see the module's doc)."""
+    group_type = store.get("group_type", group["group_type"]) or {}
+    key, value = CONSISTENT_SNAPSHOTS
+    if (group_type.get("group_specs") or {}).get(key) != value:
+        return None
+    for type_id in group["volume_types"]:
+        spec = (store.get("volume_type", type_id) or {}).get("extra_specs", {})
+        if spec.get("replication_type", "").split()[-1:] in (["sync"], ["trisync"]):
+            return None
+    return f"consisgroup-{group['id']}-cinder"
+
+
+def _on_array(group: Doc, change, failed: str = "error") -> bool:
+    """Apply ``change`` to the array; False, and the group in status ``failed`` as the
+    driver's failure leaves it, when the array refuses or is down."""
+    try:
+        change(cloud().array)
+    except (ArrayDown, PurityError) as exc:
+        log.warning("group %s: the array refused: %s", group["id"], exc)
+        group["status"] = failed
+        return False
+    return True
+
+
 def _group_view(store: Store, doc: Doc) -> Doc:
     out = {k: v for k, v in doc.items() if not k.startswith("_") and k != "user_id"}
     if not at_least("3.58"):
@@ -274,8 +318,10 @@ def create_group():
                "group_snapshot_id": None, "source_group_id": None,
                "replication_status": "disabled", "project_id": caller().project_id,
                "user_id": caller().user_id}
-        store.put("group", schedule(doc, now + cloud().config.volume_seconds,
-                                    status="available"))
+        pgroup = _array_pgroup(store, doc)
+        if pgroup is None or _on_array(doc, lambda array: array.create_pgroup(pgroup)):
+            schedule(doc, now + cloud().config.volume_seconds, status="available")
+        store.put("group", doc)
         return {"group": {"id": doc["id"], "name": doc["name"]}}, 202
 
 
@@ -290,23 +336,43 @@ def update_group(group_id):
             raise ApiError(400, f"Invalid group: Group {group_id} status must be available, "
                                 f"but current status is: {group['status']}.")
         group.update({k: data[k] for k in ("name", "description") if k in data})
+        joining, leaving = [], []
         for volume_id in filter(None, (data.get("add_volumes") or "").split(",")):
             volume = find_volume(store, volume_id.strip())
             if volume["group_id"] or volume["status"] not in ("available", "in-use"):
                 raise ApiError(400, f"Invalid volume: Volume {volume['id']} is not in a valid "
                                     "state or already belongs to a group.")
             check_group_member(store, group, volume)
-            volume["group_id"] = group_id
-            store.put("volume", volume)
+            joining.append(volume)
         for volume_id in filter(None, (data.get("remove_volumes") or "").split(",")):
             volume = find_volume(store, volume_id.strip())
             if volume["group_id"] != group_id:
                 raise ApiError(400, f"Invalid volume: Volume {volume['id']} is not in group "
                                     f"{group_id}.")
-            volume["group_id"] = None
-            store.put("volume", volume)
+            leaving.append(volume)
+        pgroup = _array_pgroup(store, group)
+        if pgroup is None or _on_array(group, lambda array: _set_members(
+                array, pgroup, joining, leaving)):
+            for volume in joining + leaving:
+                volume["group_id"] = group_id if volume in joining else None
+                store.put("volume", volume)
         store.put("group", group)
     return "", 202
+
+
+def _set_members(array, pgroup: str, joining: list[Doc], leaving: list[Doc]):
+    """The driver's ``set_pgroup(addvollist / remvollist)``; a volume that already left the
+    pgroup (destroyed on the array) is fine."""
+    names = {key: [v["provider_id"] for v in docs if v["provider_id"]]
+             for key, docs in (("addvollist", joining), ("remvollist", leaving))}
+    if names["addvollist"]:
+        array.set_pgroup(pgroup, addvollist=names["addvollist"])
+    for name in names["remvollist"]:
+        try:
+            array.set_pgroup(pgroup, remvollist=[name])
+        except PurityError as exc:
+            if "does not belong" not in exc.msg and "does not exist" not in exc.msg:
+                raise
 
 
 @bp.post("/groups/<group_id>/action")
@@ -326,5 +392,21 @@ def group_action(group_id):
             if volume["attachments"]:
                 raise ApiError(400, f"Invalid volume: Volume {volume['id']} is attached.")
             delete_volume(store, volume)
-        store.delete("group", group["id"])
+        pgroup = _array_pgroup(store, group)
+        if pgroup and not _on_array(group, lambda array: _destroy(array, pgroup),
+                                    failed="error_deleting"):
+            store.put("group", group)
+        else:
+            store.delete("group", group["id"])
     return "", 202
+
+
+def _destroy(array, pgroup: str):
+    """The driver's delete: destroy, then eradicate (``pure_eradicate_on_delete``); one
+    already gone is fine."""
+    for step in (array.destroy_pgroup, array.eradicate_pgroup):
+        try:
+            step(pgroup)
+        except PurityError as exc:
+            if "does not exist" not in exc.msg and "has been destroyed" not in exc.msg:
+                raise

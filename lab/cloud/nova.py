@@ -119,12 +119,13 @@ def view(store: Store, doc: Doc) -> Doc:
                     "OS-EXT-SRV-ATTR:user_data": doc["user_data"]})
     if (at_least("2.3") and admin) or at_least("2.90"):
         out["OS-EXT-SRV-ATTR:hostname"] = doc["hostname"]
-    for version, key, value in (("2.9", "locked", False), ("2.16", "host_status", "UP"),
+    for version, key, value in (("2.9", "locked", bool(doc.get("locked_by"))),
+                                ("2.16", "host_status", "UP"),
                                 ("2.19", "description", doc["description"]),
                                 ("2.26", "tags", doc["tags"]),
                                 ("2.63", "trusted_image_certificates", None),
                                 ("2.71", "server_groups", doc["server_groups"]),
-                                ("2.73", "locked_reason", None),
+                                ("2.73", "locked_reason", doc.get("locked_reason")),
                                 ("2.96", "pinned_availability_zone", None)):
         if at_least(version) and (key != "host_status" or admin):
             out[key] = value
@@ -327,7 +328,8 @@ def create_server():
                 raise ApiError(400, "Invalid key_name provided.") from None
         groups = _group_ids(store, data.get("security_groups") or [])
         requests = _network_requests(store, data.get("networks"))
-        hint = (flask.request.get_json(silent=True) or {}).get("os:scheduler_hints") or {}
+        sent = flask.request.get_json(silent=True) or {}        # Nova takes either key
+        hint = sent.get("os:scheduler_hints") or sent.get("OS-SCH-HNT:scheduler_hints") or {}
         server_group = find_group(store, hint["group"]) if hint.get("group") else None
         return _build(store, data, flavor, image, mappings, groups, requests, server_group)
 
@@ -489,6 +491,7 @@ def delete_server(server_id):
     store = _store()
     with store.transaction():
         doc = find_server(store, server_id)
+        _refuse_if_locked(doc, "delete")
         for port in neutron.ports_of(store, server_id):
             if port["id"] in doc["_created_ports"]:
                 store.delete("port", port["id"])
@@ -545,8 +548,29 @@ def _reset_state(store: Store, doc: Doc, args):
     store.put("server", doc)
 
 
+def _lock(store: Store, doc: Doc, args):
+    """Nova's lock: by the owner, or by an admin of another project (who alone may then
+    unlock it); a reason from 2.73 on."""
+    reason = (args or {}).get("locked_reason") if isinstance(args, dict) else None
+    if reason is not None and (not at_least("2.73") or len(reason) > 255):
+        raise ApiError(400, "Invalid input for field/attribute lock.")
+    doc["locked_by"] = "owner" if caller().owns(doc) else "admin"
+    doc["locked_reason"] = reason
+    store.put("server", doc)
+
+
+def _unlock(store: Store, doc: Doc, args):
+    if doc.get("locked_by") == "admin" and not caller().is_admin:
+        raise ApiError(403, "Policy doesn't allow os_compute_api:os-lock-server:unlock:"
+                            "unlock_override to be performed.")
+    doc["locked_by"] = doc["locked_reason"] = None
+    store.put("server", doc)
+
+
 _ACTIONS = {"os-stop": _stop, "os-start": _start, "reboot": _reboot,
-            "os-resetState": _reset_state}
+            "os-resetState": _reset_state, "lock": _lock, "unlock": _unlock}
+# What Nova refuses on a locked server, but to an admin (check_instance_lock).
+_LOCKED_REFUSES = ("os-stop", "os-start", "reboot", "delete")
 
 
 @bp.post("/servers/<server_id>/action")
@@ -557,8 +581,15 @@ def server_action(server_id):
         raise ApiError(400, f"There is no such action: {action}")
     store = _store()
     with store.transaction():
-        _ACTIONS[action](store, find_server(store, server_id), data[action])
+        doc = find_server(store, server_id)
+        _refuse_if_locked(doc, action)
+        _ACTIONS[action](store, doc, data[action])
     return "", 202
+
+
+def _refuse_if_locked(doc: Doc, action: str):
+    if action in _LOCKED_REFUSES and doc.get("locked_by") and not caller().is_admin:
+        raise ApiError(409, f"Instance {doc['id']} is locked")
 
 
 def _plugged(store: Store, doc: Doc, action: str) -> Doc:

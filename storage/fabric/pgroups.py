@@ -210,8 +210,11 @@ class PgroupOperations:
             raise PurityError(target, f"Protection group already includes {target}.")
         db.execute("INSERT INTO pgroup_targets(array, pgroup, target) VALUES (?, ?, ?)",
                    (self.name, pg["name"], target))
-        db.execute("INSERT OR IGNORE INTO pgroups(array, name, source, replica, created) "
-                   "VALUES (?, ?, ?, 1, ?)",
+        # A replica the target destroyed (the group was unprotected) is made anew: what it
+        # held stays destroyed, waiting out its eradication window.
+        db.execute("INSERT INTO pgroups(array, name, source, replica, created) "
+                   "VALUES (?, ?, ?, 1, ?) ON CONFLICT(array, name) DO UPDATE SET "
+                   "destroyed=NULL, created=excluded.created WHERE destroyed IS NOT NULL",
                    (target, f"{self.name}:{pg['name']}", self.name, clock(db)))
 
     def _set_allowed(self, db, pg, allowed: bool):

@@ -178,9 +178,11 @@ def snapshot_pgroup(db, array: str, pgroup: str, suffix: str | None, created: fl
     if replicate:
         for target in db.execute("SELECT target FROM pgroup_targets WHERE array=? AND "
                                  "pgroup=? AND allowed=1", (array, pgroup)).fetchall():
+            # OR REPLACE: a snapshot of a replica destroyed earlier (an unprotected group,
+            # protected again) may hold the name, numbered anew, until it is eradicated.
             db.execute(
-                "INSERT INTO pgroup_snapshots(array, name, source, created, seq, replica, "
-                "origin, scheduled, started, progress, last_tick) "
+                "INSERT OR REPLACE INTO pgroup_snapshots(array, name, source, created, seq, "
+                "replica, origin, scheduled, started, progress, last_tick) "
                 "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, 0, ?)",
                 (target["target"], f"{array}:{name}", f"{array}:{pgroup}", created,
                  seq, array, int(scheduled), created, created))

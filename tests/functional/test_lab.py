@@ -22,6 +22,7 @@ from mistralclient.api import client as mistral_client
 
 from site_recovery.core import capture, model, protection, stacks
 from site_recovery.core.config import parse
+from site_recovery.lab import seed
 from site_recovery.lab.layout import SITES, lab_home
 from site_recovery.lab.services import keystone, venvs
 from site_recovery.webhook.errors import APIError, Unavailable
@@ -234,10 +235,14 @@ def test_a_rendered_recovery_stack_passes_heats_validation_and_rebuilds_the_grou
 def test_capture_records_the_seeded_workload_and_its_stack_validates_on_the_dr_site(lab):
     alice_a, alice_b = connect(lab, "site-a", "alice"), connect(lab, "site-b", "alice")
     ids = [alice_a.compute.find_server(n).id for n in ("web-1", "app-1", "db-1")]
-    servers, groups = capture.capture(alice_a, ids, tier_order=("db", "app", "web"))
+    servers, groups = capture.capture(alice_a, ids, admin=connect(lab, "site-a", "admin"),
+                                      tier_order=("db", "app", "web"))
     web, app, db = servers
     assert (web.name, web.flavor, web.key_name, web.boot_order) == (
         "web-1", "m1.small", "ecommerce-key", 2)
+    assert web.public_key == seed.PUBLIC_KEY and web.availability_zone == seed.ZONE
+    assert (web.server_group.name, web.server_group.policy) == ("web-anti-affinity",
+                                                                "anti-affinity")
     assert (db.flavor, db.boot_order, app.boot_order) == ("m1.large", 0, 1)
     assert [f.ip_address for f in web.ports[0].fixed_ips] == ["10.0.0.11"]
     assert db.ports[0].fixed_ips[0].subnet_cidr == "10.0.1.0/24"

@@ -140,6 +140,104 @@ def test_remove_member_leaves_the_volume_in_place(driver, fabric):
     assert fabric.array("fa-a").get_volume("web-2")["name"] == "web-2"
 
 
+# -- members follow the group; unprotect -----------------------------------------------------
+def live_objects(fabric, array: str, group: str) -> list[str]:
+    """What ``array`` holds of ``group`` outside its eradication window: pgroups, pods,
+    their snapshots, and volumes inside the pod."""
+    handle = fabric.array(array)
+    names = [*(p["name"] for p in handle.list_pgroups()), *(p["name"] for p in
+                                                            handle.list_pods()),
+             *(s["name"] for s in handle.list_pgroups(snap=True)),
+             *(s["name"] for s in handle.list_volumes(snap=True)),
+             *(v["name"] for v in handle.list_volumes())]
+    return sorted(n for n in names if n == group or n.startswith((f"{group}.", f"{group}::"))
+                  or f":{group}" in n)
+
+
+@pytest.mark.parametrize("spec", [async_spec(), sync_spec("web")], ids=["async", "sync"])
+def test_keep_only_takes_out_the_volumes_of_members_that_left(driver, fabric, spec):
+    make_volumes(fabric, "fa-a", ["web-1", "web-2", "web-3"])
+    driver.protect(spec, ["web-1", "web-2", "web-3"])
+    kept = driver.keep_only(spec, ["web-1", "web-3"])
+    before = everything(fabric)
+    assert driver.keep_only(spec, ["web-1", "web-3"]) == kept      # a rerun changes nothing
+    assert everything(fabric) == before
+    # web-2 is back at the array's root, with its data, and no longer reaches fa-b.
+    assert fabric.array("fa-a").get_volume("web-2")["name"] == "web-2"
+    if spec.replication_type == "sync":
+        assert kept == ["web::web-1", "web::web-3"]
+        assert "web::web-2" not in everything(fabric)["fa-b"]["volumes"]
+        generation = fabric.write("fa-a", "web::web-3")
+        assert fabric.generation("fa-b", "web::web-3") == generation
+    else:
+        assert kept == ["web-1", "web-3"]
+        point = driver.replicate_now(spec, timeout=5)
+        assert not driver.point_holds(spec, point, ["web-2"])
+
+
+def test_a_point_taken_before_a_member_joined_does_not_hold_it(own_keys, fabric):
+    primary, dr = own_keys
+    spec = async_spec()
+    make_volumes(fabric, "fa-a", ["web-1", "web-2"])
+    primary.protect(spec, ["web-1"], accept=False)
+    dr.accept(spec)
+    before = primary.replicate_now(spec, timeout=5, from_source=True)
+    primary.protect(spec, ["web-1", "web-2"], accept=False)
+    assert primary.point_holds(spec, before, ["web-1"], from_source=True)
+    assert not primary.point_holds(spec, before, ["web-1", "web-2"], from_source=True)
+    assert not dr.point_holds(spec, dr.newest_recovery_point(spec), ["web-1", "web-2"])
+    after = primary.replicate_now(spec, timeout=5, from_source=True)
+    assert primary.point_holds(spec, after, ["web-1", "web-2"], from_source=True)
+    assert dr.point_holds(spec, dr.newest_recovery_point(spec), ["web-1", "web-2"])
+
+
+def test_unprotect_async_leaves_neither_array_an_object_of_the_group(own_keys, fabric):
+    """The source stops sending and removes its pgroup, then the target its replica, each
+    with its own key; the volumes stay, and the group can be protected again."""
+    primary, dr = own_keys
+    spec = async_spec()
+    make_volumes(fabric, "fa-a", ["web-1", "web-2", "other"])
+    primary.protect(spec, ["web-1", "web-2"], accept=False)
+    dr.accept(spec)
+    primary.replicate_now(spec, timeout=5, from_source=True)
+    generation = fabric.write("fa-a", "web-1")
+
+    assert primary.unprotect(spec) == ["web-1", "web-2"]
+    assert dr.release(spec)
+    assert (primary.unprotect(spec), dr.release(spec)) == ([], False)      # a rerun
+    assert live_objects(fabric, "fa-a", "web") == []
+    assert live_objects(fabric, "fa-b", "web") == []
+    assert everything(fabric)["fa-a"]["volumes"] == ["other", "web-1", "web-2"]
+    assert fabric.generation("fa-a", "web-1") == generation
+    # Destroyed, not eradicated: the arrays' window stays the last safety net.
+    assert "fa-a:web" in everything(fabric)["fa-b"]["pgroups"]
+
+    primary.protect(spec, ["web-1"], accept=False)      # protected again, from scratch
+    dr.accept(spec)
+    point = primary.replicate_now(spec, timeout=5, from_source=True)
+    assert dr.newest_recovery_point(spec).name == point.name
+    assert dr.point_holds(spec, dr.newest_recovery_point(spec), ["web-1"])
+
+
+def test_unprotect_sync_unstretches_and_destroys_the_pod_leaving_its_volumes(driver, fabric):
+    spec = sync_spec()
+    make_volumes(fabric, "fa-a", ["db-1", "db-2"])
+    driver.protect(spec, ["db-1", "db-2"])
+    generation = fabric.write("fa-a", "db::db-1")
+
+    assert driver.unprotect(spec) == ["db-1", "db-2"]
+    assert (driver.unprotect(spec), driver.release(spec)) == ([], False)
+    assert live_objects(fabric, "fa-a", "db") == []
+    assert live_objects(fabric, "fa-b", "db") == []
+    assert everything(fabric)["fa-a"]["volumes"] == ["db-1", "db-2"]
+    assert everything(fabric)["fa-b"]["volumes"] == []
+    assert fabric.generation("fa-a", "db-1") == generation
+
+    assert driver.protect(spec, ["db-2"]) == ["db::db-2"]      # protected again
+    assert {a["name"] for a in fabric.array("fa-b").get_pod("db")["arrays"]} == {"fa-a",
+                                                                                 "fa-b"}
+
+
 # -- recovery points and RPO ---------------------------------------------------------------
 def test_replicate_now_yields_the_newest_recovery_point_and_its_rpo(driver, fabric):
     make_volumes(fabric, "fa-a", ["web-1"])

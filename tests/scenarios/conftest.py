@@ -20,7 +20,8 @@ from site_recovery.lab.services import keystone
 from site_recovery.lab.supervisor import Lab, LabOptions
 from tests.conftest import fresh_lab
 
-PORT_BASE = 30000
+# Another base lets a second run (another checkout, a helper) share the machine.
+PORT_BASE = int(os.environ.get("SCENARIO_PORT_BASE", "30000"))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
+
+import openstack
+import pytest
 
 from site_recovery.core.plan import array_group_name
 from site_recovery.workbooks import workflow_name
@@ -22,6 +26,7 @@ MAPPINGS = [("network", "prod-net", "dr-prod-net"), ("network", "db-net", "dr-db
             ("flavor", "m1.small", "dr.small"), ("flavor", "m1.medium", "dr.medium"),
             ("flavor", "m1.large", "dr.large"), ("ip_rule", "10.0.1.0/24", "10.1.1.0/24")]
 STATE: dict = {}
+DECIDING = 20.0          # seconds between site-a's loss and the site failover
 # Starts DR workflows in Mistral directly: the DR service account, whose project owns the
 # (private) workbook.
 SERVICE = "site-a-site-recovery"
@@ -119,14 +124,20 @@ def test_the_periodic_capture_records_the_groups_again(api, cli):
     assert after[0]["captured_at"] > before[0]["captured_at"]
 
 
-def test_a_drill_rebuilds_the_db_group_on_the_isolated_network(lab, api, clouds):
+def test_a_drill_rebuilds_the_db_group_on_the_isolated_network(lab, api, cli, clouds):
     STATE["before_drill"] = inventory(lab, clouds)
     STATE["destroyed_before_drill"] = destroyed(lab, "site-b")
     alice_b = clouds("site-b")
     test_net = alice_b.network.find_network("dr-test-net")
-    started = api("site-b", "POST", "/protection-groups/prod-ecommerce-db/test-failover",
-                  expect=202, json={"network_mapping": {"db-net": test_net.id}})
-    op = api.wait_operation("site-b", started["operation"]["id"])
+    prod_net = clouds("site-a").network.find_network("db-net")
+    # The concept document's command verbatim, by alice, a member of her project.
+    printed = cli("site-b-alice", "dr", "test", "failover", "prod-ecommerce-db",
+                  "--network-mapping", f"{prod_net.id}={test_net.id}", "--all-projects")
+    assert printed.splitlines() == ["Status: completed",
+                                    "Test VMs created with prefix: test-",
+                                    "Production replication: unaffected"]
+    [op] = [o for o in api("site-b", "GET", "/operations?protection_group=prod-ecommerce-db")[
+        "operations"] if o["operation_type"] == "test_failover"]
     assert op["status"] == "completed", op
     (result,) = op["results"]
     assert result["recovery_point"] and result["step"] == "done"
@@ -253,6 +264,59 @@ def volumes_of(conn, server_id: str) -> list:
             for a in conn.compute.volume_attachments(server_id)]
 
 
+WEB = ("web-1", "web-2")
+
+
+def fenced(conn, names=WEB) -> dict[str, tuple]:
+    """Each server's status, lock and the lock's reason, as its project sees them."""
+    return {n: (s.status, s.is_locked, s.locked_reason)
+            for n in names for s in [conn.compute.find_server(n)]}
+
+
+def test_an_unplanned_failover_while_site_a_answers_needs_force_and_fences_it_first(
+        lab, api, clouds):
+    alice_a, alice_b = clouds("site-a"), clouds("site-b")
+    refused = api("site-b", "POST", "/protection-groups/prod-ecommerce-web/failover",
+                  expect=409, json={"failover_type": "unplanned"})
+    assert "site-a still answers: use a planned failover, or --force" in \
+        refused["error"]["message"]
+    assert {status for status, *_ in fenced(alice_a).values()} == {"ACTIVE"}
+
+    started = api("site-b", "POST", "/protection-groups/prod-ecommerce-web/failover",
+                  expect=202, json={"failover_type": "unplanned", "force": True})
+    op = api.wait_operation("site-b", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    for name, (status, locked, reason) in fenced(alice_a).items():
+        assert (status, locked) == ("SHUTOFF", True), name
+        assert "prod-ecommerce-web runs on site-b since its failover" in reason
+    with pytest.raises(openstack.exceptions.ConflictException, match="is locked"):
+        alice_a.compute.start_server(alice_a.compute.find_server("web-1"))
+    # site-a's own service fenced them, and before site-b's stack was begun.
+    fence = [o for o in api("site-a", "GET", "/operations?all_projects=true",
+                            user="admin")["operations"]
+             if o["operation_type"] == "peer_step"
+             and o["params"]["requested_by"].get("operation") == op["id"]]
+    assert [(o["params"]["step"], o["status"]) for o in fence] == [("fence", "completed")]
+    stack = alice_b.orchestration.find_stack("dr-prod-ecommerce-web")
+    assert datetime.fromisoformat(fence[0]["finished_at"]) < \
+        datetime.fromisoformat(stack.created_at).replace(tzinfo=UTC)
+    for site in ("site-a", "site-b"):
+        shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
+        assert (shown["status"], shown["fence"]["site"], shown["fence"]["state"]) == (
+            "failed_over", "site-a", "fenced")
+
+
+def test_failback_lifts_the_fence_and_the_originals_run_again(lab, api, clouds):
+    started = api("site-a", "POST", "/protection-groups/prod-ecommerce-web/failback",
+                  expect=202, json={})
+    op = api.wait_operation("site-a", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    assert fenced(clouds("site-a")) == {n: ("ACTIVE", False, None) for n in WEB}
+    shown = api("site-b", "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
+    assert (shown["primary_site"], shown["status"], shown["fence"]) == (
+        "site-a", "protected", None)
+
+
 
 def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, clouds, cli):
     alice_a = clouds("site-a")
@@ -263,14 +327,24 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
     written = lab.fabric.generation("pure-site-a", pod_volume.format(db_volumes["db-1-data"]))
     lab.site_down("site-a", progress=lambda line: None)
     deadline = time.monotonic() + 60
-    while api("site-b", "GET", "/sites/site-a", user="dr-admin")["site"]["state"] != \
-            "unreachable":
+    while (seen := api("site-b", "GET", "/sites/site-a", user="dr-admin")["site"])[
+            "state"] != "unreachable":
         assert time.monotonic() < deadline, "site-b never saw site-a go"
         time.sleep(0.5)
+    time.sleep(DECIDING)           # people take a while to decide: that loses no data
 
     op = cli("site-b-dr-admin", "dr", "site", "failover", "site-a", "--failover-type",
              "unplanned", "--force", "--wait", "-f", "json")
     assert op["status"] == "completed", op
+    lost_at = datetime.fromisoformat(seen["last_seen_at"])
+    assert op["params"]["peer_last_seen"] == seen["last_seen_at"]
+    web = next(r for r in op["results"] if r["protection_group"] == "prod-ecommerce-web")
+    point_created = datetime.fromisoformat(web["details"]["point_created"])
+    assert web["rpo_achieved_seconds"] == pytest.approx(
+        (lost_at - point_created).total_seconds(), abs=0.01), \
+        "the data lost: written between the recovery point and the moment site-a was lost"
+    assert (datetime.fromisoformat(web["started_at"]) - point_created).total_seconds() >= \
+        web["rpo_achieved_seconds"] + DECIDING, "not the point's age when people decided"
     assert op["total_protection_groups"] == 2      # web is back home: both groups move
     assert {r["protection_group"] for r in op["results"]} == set(GROUPS)
     alice_b = clouds("site-b")
@@ -285,3 +359,71 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
     assert lab.fabric.generation("pure-site-b", f"volume-{data.id}-cinder") == written
     shown = api("site-b", "GET", "/protection-groups/prod-ecommerce-db")["protection_group"]
     assert (shown["primary_site"], shown["status"]) == ("site-b", "failed_over")
+
+
+def test_site_a_back_learns_its_groups_failed_over_and_keeps_their_originals_down(
+        lab, api, clouds):
+    lab.site_up("site-a", progress=lambda line: None)
+    deadline = time.monotonic() + 300
+    while True:
+        fences = {name: (api("site-a", "GET", f"/protection-groups/{name}")[
+            "protection_group"]["fence"] or {}).get("state") for name in GROUPS}
+        if set(fences.values()) == {"fenced"}:
+            break
+        assert time.monotonic() < deadline, f"site-a never fenced its originals: {fences}"
+        time.sleep(2)
+    alice_a = clouds("site-a")
+    for name, (status, locked, reason) in fenced(alice_a, (*WEB, "db-1")).items():
+        assert (status, locked) == ("SHUTOFF", True), name
+        assert "runs on site-b since its failover" in reason and "failback" in reason
+    with pytest.raises(openstack.exceptions.ConflictException, match="is locked"):
+        alice_a.compute.start_server(alice_a.compute.find_server("db-1"))
+    fences = [o for o in api("site-a", "GET", "/operations?all_projects=true",
+                             user="admin")["operations"] if o["operation_type"] == "fence"]
+    assert sorted((o["protection_group"], o["status"]) for o in fences) == [
+        (name, "completed") for name in sorted(GROUPS)], [
+        (o["protection_group"], o["status"], o["error"], o["results"][0]["reason"])
+        for o in fences]
+    shown = api("site-b", "GET", "/protection-groups/prod-ecommerce-db")["protection_group"]
+    assert (shown["primary_site"], shown["fence"]["site"], shown["fence"]["state"]) == (
+        "site-b", "site-a", "fenced"), "both sites know the originals are down"
+
+
+def live_pgroups(lab, site: str) -> set[str]:
+    return {p["name"] for p in lab.fabric.array(lab.sites[site].array_name).list_pgroups()}
+
+
+def recovery_points_of(lab, site: str, pgroup: str) -> set[str]:
+    array = lab.fabric.array(lab.sites[site].array_name)
+    return {s["name"] for s in array.list_pgroups(snap=True)
+            if s["name"].startswith(f"{pgroup}.")}
+
+
+def test_reprotect_then_failback_bring_web_home_replicating_to_site_b_again(lab, api, clouds):
+    name = array_group_name(group_id("prod-ecommerce-web"))
+    array_a, array_b = (lab.sites[s].array_name for s in ("site-a", "site-b"))
+    started = api("site-b", "POST", "/protection-groups/prod-ecommerce-web/reprotect",
+                  expect=202, json={})
+    op = api.wait_operation("site-b", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    for site in ("site-a", "site-b"):
+        shown = api(site, "GET", "/protection-groups/prod-ecommerce-web")["protection_group"]
+        assert (shown["primary_site"], shown["status"]) == ("site-b", "reprotected")
+    home_replica = f"{array_b}:{name}"            # the copies, replicating to site-a
+    assert name in live_pgroups(lab, "site-b") and home_replica in live_pgroups(lab, "site-a")
+    assert recovery_points_of(lab, "site-a", home_replica), "a first point reached site-a"
+    assert {s for s, *_ in fenced(clouds("site-a")).values()} == {"SHUTOFF"}
+
+    replica = f"{array_a}:{name}"
+    before = recovery_points_of(lab, "site-b", replica)
+    started = api("site-a", "POST", "/protection-groups/prod-ecommerce-web/failback",
+                  expect=202, json={})
+    op = api.wait_operation("site-a", started["operation"]["id"])
+    assert op["status"] == "completed", op
+    assert fenced(clouds("site-a")) == {n: ("ACTIVE", False, None) for n in WEB}
+    # Home replicates to site-b again, from what it holds now; the way home is taken down.
+    assert home_replica not in live_pgroups(lab, "site-a")
+    assert name not in live_pgroups(lab, "site-b")
+    assert name in live_pgroups(lab, "site-a") and replica in live_pgroups(lab, "site-b")
+    assert recovery_points_of(lab, "site-b", replica) - before, \
+        "a recovery point of home's data reached site-b as the failback ended"

@@ -33,8 +33,12 @@ REFERRER = "ecommerce-referrer"
 # Whatever a tenant would need to pass (names and values chosen to do harm).
 HARMFUL = {
     "protect": {},
+    "unprotect": {},
     "capture": {},
     "stop_servers": {"site": "site-a"},
+    "fence": {},
+    "reprotect": {},
+    "resume_replication": {},
     "start_servers": {},
     "reverse_replication": {},
     "accept_replication": {},

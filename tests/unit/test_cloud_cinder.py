@@ -212,6 +212,42 @@ def test_groups_collect_volumes_of_their_types(alice, admin):
     assert alice.get(base, headers={"OpenStack-API-Version": "volume 3.12"})[0] == 404
 
 
+def test_a_consistency_group_is_a_pgroup_of_the_drivers_own_on_the_array(alice, admin, fabric):
+    """As Pure's driver does for a type with consistent_group_snapshot_enabled; its group
+    specs are the admin's to see. A generic group has no array object, and neither has a
+    group of sync types here (the driver's cinder-pod is not kept)."""
+    admin.post("/volume/v3/admin/types", {"volume_type": {"name": "pure-async"}})
+    admin.post("/volume/v3/admin/types", {"volume_type": {
+        "name": "pure-sync", "extra_specs": {"replication_type": "<in> sync"}}})
+    admin.post("/volume/v3/admin/group_types", {"group_type": {
+        "name": "cg", "group_specs": {"consistent_group_snapshot_enabled": "<is> True"}}})
+    admin.post("/volume/v3/admin/group_types", {"group_type": {"name": "generic"}})
+    assert "group_specs" not in alice.get("/volume/v3/ecommerce/group_types/cg")[1][
+        "group_type"]
+    assert admin.get("/volume/v3/admin/group_types/cg")[1]["group_type"]["group_specs"] == {
+        "consistent_group_snapshot_enabled": "<is> True"}
+
+    def group(group_type, volume_type="pure-async"):
+        return alice.post("/volume/v3/ecommerce/groups", {"group": {
+            "name": group_type, "group_type": group_type,
+            "volume_types": [volume_type]}})[1]["group"]["id"]
+
+    consistent, generic, sync = group("cg"), group("generic"), group("cg", "pure-sync")
+    pgroup = f"consisgroup-{consistent}-cinder"
+    assert fabric.inventory("fa-a")["pgroups"] == [pgroup]
+    advance(admin)
+    volume = create(alice, admin, volume_type="pure-async")
+    base = f"/volume/v3/ecommerce/groups/{consistent}"
+    assert alice.put(base, {"group": {"add_volumes": volume["id"]}})[0] == 202
+    assert fabric.array("fa-a").get_pgroup(pgroup)["volumes"] == [f"volume-{volume['id']}-cinder"]
+    assert alice.put(base, {"group": {"remove_volumes": volume["id"]}})[0] == 202
+    assert fabric.array("fa-a").get_pgroup(pgroup)["volumes"] == []
+    for group_id in (consistent, generic, sync):
+        assert alice.post(f"/volume/v3/ecommerce/groups/{group_id}/action",
+                          {"delete": {}})[0] == 202
+    assert fabric.inventory("fa-a")["pgroups"] == []
+
+
 def test_lists_are_per_project_and_admins_ask_for_all_tenants(app, alice, admin):
     mine = create(alice, admin, name="mine")
     bob = Client(app, "analytics")

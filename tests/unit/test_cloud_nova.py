@@ -292,6 +292,25 @@ def test_server_groups_record_their_members(alice, image):
     assert old["policies"] == ["anti-affinity"]
 
 
+def test_an_admin_reads_another_users_key_pair_which_no_one_else_may(app, alice, admin):
+    _, made = alice.post(f"{NOVA}/os-keypairs", {"keypair": {"name": "k"}},
+                         headers={"OpenStack-API-Version": "compute 2.91"})
+    user = made["keypair"]["user_id"]
+    shown = admin.get(f"{NOVA}/os-keypairs/k?user_id={user}", headers=LATEST)[1]["keypair"]
+    assert (shown["public_key"], shown["user_id"]) == (made["keypair"]["public_key"], user)
+    other = Client(app, "ecommerce", user="rita")
+    assert other.get(f"{NOVA}/os-keypairs/k?user_id={user}")[0] == 403
+
+
+def test_openstacksdks_spelling_of_scheduler_hints_places_the_server_too(alice, image):
+    group = alice.post(f"{NOVA}/os-server-groups", {"server_group": {
+        "name": "ha", "policy": "affinity"}})[1]["server_group"]
+    _, body = alice.post(f"{NOVA}/servers", {
+        "server": {"name": "vm", "flavorRef": "1", "imageRef": image["id"], "networks": "none"},
+        "OS-SCH-HNT:scheduler_hints": {"group": group["id"]}})
+    assert show(alice, body["server"]["id"])["server_groups"] == [group["id"]]
+
+
 def test_metadata_and_rename(alice, image):
     server_id = boot(alice, imageRef=image["id"], networks="none", metadata={"tier": "web"})
     alice.post(f"{NOVA}/servers/{server_id}/metadata", {"metadata": {"dr": "protected"}})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from site_recovery.core.model import GroupStatus, OperationKind
 from site_recovery.core.operations import (
     KINDS,
     Refused,
     Request,
+    check_group,
     conflicting,
     precheck,
     rollup,
@@ -15,7 +17,8 @@ from site_recovery.core.operations import (
 
 
 @pytest.mark.parametrize("reachable", [True, False, None])
-@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup", "protect"])
+@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup", "protect",
+                                       "unprotect"])
 def test_drills_and_protect_never_need_the_peer(operation, reachable):
     precheck(Request(operation), "site-a", reachable)
 
@@ -25,8 +28,11 @@ def test_drills_and_protect_never_need_the_peer(operation, reachable):
     (Request("failover", "planned"), None, "unknown .not probed yet"),
     (Request("failback"), False, "planned failback needs peer site site-a"),
     (Request("failover", "unplanned"), False, "needs force: peer site site-a does not answer"),
-    (Request("failover", "unplanned"), True, "needs force: peer site site-a still answers"),
+    (Request("failover", "unplanned"), True,
+     "peer site site-a still answers: use a planned failover, or --force"),
     (Request("site_failover", "unplanned"), False, "unplanned site failover needs force"),
+    (Request("site_failover", "unplanned", force=True, automatic=True), True,
+     "an alert never starts an unplanned site failover while peer site site-a answers"),
 ])
 def test_refusals_say_what_is_missing(request_, reachable, says):
     with pytest.raises(Refused, match=says):
@@ -36,7 +42,8 @@ def test_refusals_say_what_is_missing(request_, reachable, says):
 @pytest.mark.parametrize(("request_", "reachable"), [
     (Request("failover", "planned"), True), (Request("failback"), True),
     (Request("failover", "unplanned", force=True), False),
-    (Request("site_failover", "unplanned", force=True), True)])
+    (Request("site_failover", "unplanned", force=True), True),
+    (Request("site_failover", "unplanned", force=True, automatic=True), False)])
 def test_what_is_allowed_starts(request_, reachable):
     precheck(request_, "site-a", reachable)
 
@@ -66,7 +73,7 @@ def test_a_drill_waits_for_anything_but_never_holds_back_a_recovery(running, sta
     assert (running in conflicting(starting)) is blocks
 
 
-@pytest.mark.parametrize("other", [k for k in KINDS if k != "peer_step"])
+@pytest.mark.parametrize("other", [k for k in KINDS if k not in ("peer_step", "fence")])
 def test_a_protect_waits_for_anything_and_holds_everything_back(other):
     assert other in conflicting("protect")
     assert "protect" in conflicting(other)
@@ -78,6 +85,54 @@ def test_a_peer_step_waits_for_nothing_here_its_operation_holds_the_group_on_the
     assert conflicting("peer_step") == ()
 
 
+def test_fencing_waits_for_nothing():
+    """Keeping a failed-over group's originals down may never wait behind anything."""
+    assert conflicting("fence") == ()
+    assert "fence" in conflicting("protect")
+
+
 def test_every_kind_is_known():
-    assert set(KINDS) == {"protect", "test_failover", "test_cleanup", "failover", "failback",
-                          "site_failover", "peer_step"}
+    assert set(KINDS) == {"protect", "unprotect", "test_failover", "test_cleanup", "failover",
+                          "failback", "site_failover", "peer_step", "fence", "reprotect"}
+
+
+def test_unprotect_runs_alone_on_the_primary_and_never_on_a_failed_over_group():
+    """Taking replication down waits for every operation of the group, and every one for
+    it, as a protect; a failed-over group's failback needs its replication."""
+    assert OperationKind.UNPROTECT.runs_on_primary
+    assert set(conflicting("unprotect")) == set(KINDS)
+    assert all("unprotect" in conflicting(kind) for kind in KINDS
+               if kind not in ("peer_step", "fence"))
+    for away in ("failed_over", "reprotected"):
+        with pytest.raises(Refused, match=r"runs on its DR site.*openstack dr failback web"):
+            check_group("unprotect", "web", GroupStatus(away))
+    for status in ("protected", "unprotected", "error"):
+        check_group("unprotect", "web", GroupStatus(status))
+    check_group("protect", "web", GroupStatus.FAILED_OVER)
+
+
+@pytest.mark.parametrize("reachable", [False, None])
+def test_a_reprotect_needs_the_peer_whose_array_takes_the_replica(reachable):
+    with pytest.raises(Refused, match="a reprotect needs peer site site-a"):
+        precheck(Request("reprotect"), "site-a", reachable)
+    precheck(Request("reprotect"), "site-a", True)
+
+
+@pytest.mark.parametrize(("operation", "status", "says"), [
+    ("reprotect", "protected", "web is protected: only a group that failed over is "
+                               "reprotected"),
+    ("failback", "unprotected", "only a group that failed over is failed back"),
+    ("failover", "failed_over", "already runs on its DR site; bring it home with "
+                                "openstack dr failback web"),
+    ("failover", "reprotected", "web is reprotected: it already runs on its DR site")])
+def test_what_a_groups_state_does_not_allow_is_refused_naming_what_does(operation, status,
+                                                                         says):
+    with pytest.raises(Refused, match=says):
+        check_group(operation, "web", status)
+
+
+@pytest.mark.parametrize(("operation", "status"), [
+    ("reprotect", "failed_over"), ("reprotect", "reprotected"), ("failback", "failed_over"),
+    ("failback", "reprotected"), ("failover", "protected")])
+def test_what_a_groups_state_allows_goes_on(operation, status):
+    check_group(operation, "web", status)

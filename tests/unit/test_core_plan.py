@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from site_recovery.core.config import parse
-from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, Volume
+from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, ServerGroup, Volume
 from site_recovery.core.plan import (
     GroupPlan,
     PlanError,
@@ -21,7 +21,11 @@ WEB_SG = SecurityGroup("sg-1", "web-sg", ({"direction": "ingress", "port_range_m
 WEB_1 = Server("srv-1", "web-1", "m1.small",
                (Port("net-1", (FixedIp("10.0.0.11", "10.0.0.0/24"),), ("sg-1",), "prod-net"),),
                (Volume("vol-1", 0, None, "web-1-boot", "replicated-ssd"),),
-               key_name="ecommerce-key", metadata={"tier": "web"}, boot_order=2)
+               key_name="ecommerce-key", metadata={"tier": "web"}, boot_order=2,
+               public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOJLpPHe5WtVAUPiYf+OLeI ops",
+               availability_zone="az-a1",
+               server_group=ServerGroup("grp-1", "web-spread", "anti-affinity",
+                                        {"max_server_per_host": 1}))
 
 
 def document(members, replication_type="async", group_id="0d6f3c52-9d1e-4a8e-8f0c-1b2a3c4d5e6f"):
@@ -92,3 +96,24 @@ def test_a_mapping_to_a_network_the_dr_site_lacks_is_named():
     raw = GroupPlan(document([])).mappings([mapping("network", "net-1", "nowhere")])
     with pytest.raises(PlanError, match="no network 'nowhere' on the DR site"):
         raw.resolve([WEB_1], {}, lambda ref: None, lambda ref: None)
+
+
+def test_a_zone_keeps_its_name_where_the_dr_site_has_it_else_its_mapping_or_none():
+    app_1 = Server("srv-2", "app-1", "m1.small", (), (), availability_zone="az-shared")
+    db_1 = Server("srv-3", "db-1", "m1.small", (), (), availability_zone="az-a2")
+    dr_zones = {"az-shared", "az-b1"}
+    plan = GroupPlan(document([]))
+    unmapped = plan.mappings([]).resolve([WEB_1, app_1, db_1], {}, None, None,
+                                         lambda name: name if name in dr_zones else None)
+    assert unmapped.availability_zone == {"az-a1": None, "az-a2": None,
+                                          "az-shared": "az-shared"}
+    mapped = plan.mappings([mapping("availability_zone", "az-a1", "az-b1")]).resolve(
+        [WEB_1, app_1], {}, None, None, lambda name: name if name in dr_zones else None)
+    assert mapped.availability_zone == {"az-a1": "az-b1", "az-shared": "az-shared"}
+
+
+def test_a_zone_mapping_to_a_zone_the_dr_site_lacks_is_named():
+    raw = GroupPlan(document([])).mappings([mapping("availability_zone", "az-a1", "az-x")])
+    with pytest.raises(PlanError, match="availability zone mapping az-a1 -> az-x: no "
+                                        "availability zone 'az-x' on the DR site"):
+        raw.resolve([WEB_1], {}, None, None, lambda name: None)

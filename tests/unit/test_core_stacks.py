@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, Volume
+from site_recovery.core.model import FixedIp, Port, SecurityGroup, Server, ServerGroup, Volume
 from site_recovery.core.stacks import (
     Mappings,
     RenderError,
@@ -62,13 +62,12 @@ def test_a_drill_is_test_prefixed_and_a_failover_keeps_production_names():
 
 
 def test_servers_boot_from_the_dr_copies_with_mapped_flavors_and_their_metadata():
-    template = rendered([server("web-1", key_name="ecommerce-key", metadata={"tier": "web"}),
+    template = rendered([server("web-1", metadata={"tier": "web"}),
                          server("app-1", flavor="m1.medium", data=True)])
     servers = {r["properties"]["name"]: r["properties"]
                for r in of_type(template, "OS::Nova::Server").values()}
     assert servers["test-web-1"]["flavor"] == "dr.small"
     assert servers["test-app-1"]["flavor"] == "m1.medium"          # unmapped: same name
-    assert servers["test-web-1"]["key_name"] == "ecommerce-key"
     assert servers["test-web-1"]["metadata"] == {"tier": "web",
                                                  "site_recovery_source": "id-web-1"}
     assert servers["test-web-1"]["block_device_mapping_v2"] == [
@@ -164,3 +163,74 @@ def test_a_volume_without_a_dr_copy_is_named():
     with pytest.raises(RenderError, match=r"web-1: no DR copy of volumes \['web-1-boot'\]"):
         render("g", "drill", [server("web-1")], volumes={}, mappings=MAPPINGS,
                subnets=SUBNETS, security_groups={"sg-web": WEB_SG})
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOJLpPHe5WtVAUPiYf+OLeI/mXrCWVBwW6l72rsqa49P"
+
+
+def server_properties(template) -> dict[str, dict]:
+    return {r["properties"]["name"]: r["properties"]
+            for r in of_type(template, "OS::Nova::Server").values()}
+
+
+def test_a_key_pair_comes_back_from_its_public_key_under_a_name_no_other_stack_has():
+    template = rendered([server("web-1", key_name="ecommerce-key", public_key=KEY),
+                         server("web-2", key_name="ecommerce-key", public_key=KEY),
+                         server("app-1"),
+                         server("db-1", key_name="deleted-since", public_key=None)])
+    ((resource, key),) = of_type(template, "OS::Nova::KeyPair").items()
+    assert key["properties"]["public_key"] == KEY
+    # Owned by the DR account, for every tenant: the stack's id makes the name unique.
+    assert key["properties"]["name"] == {"list_join": ["-", [
+        "test-prod-ecommerce-ecommerce-key", {"get_param": "OS::stack_id"}]]}
+    servers = server_properties(template)
+    assert servers["test-web-1"]["key_name"] == servers["test-web-2"]["key_name"] == \
+        {"get_resource": resource}
+    assert "key_name" not in servers["test-app-1"]
+    assert "key_name" not in servers["test-db-1"]       # its public key was not captured
+
+
+def test_two_users_keys_of_one_name_both_come_back():
+    template = rendered([server("web-1", key_name="ops", public_key=KEY),
+                         server("web-2", key_name="ops", public_key=KEY + " other")],
+                        purpose="failover")
+    names = sorted(k["properties"]["name"]["list_join"][1][0]
+                   for k in of_type(template, "OS::Nova::KeyPair").values())
+    assert names == ["dr-prod-ecommerce-ops-1", "dr-prod-ecommerce-ops-2"]
+    keys = {s["key_name"]["get_resource"] for s in server_properties(template).values()}
+    assert len(keys) == 2
+
+
+def test_servers_keep_their_availability_zone_as_the_mappings_resolved_it():
+    mappings = Mappings(network=MAPPINGS.network,
+                        availability_zone={"az-a1": "az-b1", "az-gone": None})
+    template = rendered([server("web-1", availability_zone="az-a1"),
+                         server("web-2", availability_zone="az-gone"), server("app-1")],
+                        mappings=mappings)
+    servers = server_properties(template)
+    assert servers["test-web-1"]["availability_zone"] == "az-b1"
+    assert "availability_zone" not in servers["test-web-2"]      # Nova chooses
+    assert "availability_zone" not in servers["test-app-1"]
+
+
+def test_a_server_group_comes_back_with_its_policy_holding_the_members_that_shared_it():
+    spread = ServerGroup("sg-1", "web-spread", "anti-affinity", {"max_server_per_host": 1})
+    together = ServerGroup("sg-2", "db-pair", "affinity")
+    template = rendered([server("web-1", server_group=spread),
+                         server("web-2", server_group=spread),
+                         server("db-1", server_group=together), server("app-1")],
+                        purpose="failover")
+    groups = {r["properties"]["name"]: (name, r["properties"])
+              for name, r in of_type(template, "OS::Nova::ServerGroup").items()}
+    assert groups["web-spread"][1] == {"name": "web-spread", "policies": ["anti-affinity"],
+                                       "rules": {"max_server_per_host": 1}}
+    assert groups["db-pair"][1] == {"name": "db-pair", "policies": ["affinity"]}
+    servers = server_properties(template)
+    hint = {"group": {"get_resource": groups["web-spread"][0]}}
+    assert servers["web-1"]["scheduler_hints"] == servers["web-2"]["scheduler_hints"] == hint
+    assert servers["db-1"]["scheduler_hints"] == {
+        "group": {"get_resource": groups["db-pair"][0]}}
+    assert "scheduler_hints" not in servers["app-1"]
+    drill = rendered([server("web-1", server_group=spread)])
+    (copy,) = of_type(drill, "OS::Nova::ServerGroup").values()
+    assert copy["properties"]["name"] == "test-web-spread"

@@ -174,3 +174,27 @@ def test_replica_pgroups_are_read_only_and_targets_need_a_connection(fabric):
         source.set_pgroup("pg", addtargetlist=["fa-b"])
     with pytest.raises(PurityError, match="Cannot modify a replicated protection group"):
         fabric.array("fa-b").set_pgroup("fa-a:pg", replicate_frequency=60)
+
+
+def test_a_pgroup_made_again_after_its_replica_was_destroyed_replicates_anew(fabric):
+    """Unprotected (the source's pgroup and the target's replica destroyed, waiting out
+    their window), then protected again: a new replica, whose snapshots are numbered
+    from 1 again beside the destroyed ones."""
+    source, target = fabric.array("fa-a"), fabric.array("fa-b")
+    make_volumes(fabric, "fa-a", ["v1"])
+    source.create_pgroup("pg", vollist=["v1"])
+    replicate(fabric)
+    source.set_pgroup("pg", replicate_frequency=60, replicate_enabled=True)
+    fabric.advance(61)
+    assert [s["name"] for s in transfers(fabric)] == ["fa-a:pg.1"]
+    source.set_pgroup("pg", remtargetlist=["fa-b"])
+    source.destroy_pgroup("pg")
+    target.destroy_pgroup("fa-a:pg")
+    source.eradicate_pgroup("pg")
+
+    source.create_pgroup("pg", vollist=["v1"])
+    replicate(fabric)
+    source.set_pgroup("pg", replicate_frequency=60, replicate_enabled=True)
+    fabric.advance(61)
+    [point] = transfers(fabric)
+    assert point["name"] == "fa-a:pg.1" and point["progress"] == 1.0

@@ -30,7 +30,8 @@ def test_a_peer_step_is_an_operation_of_this_sites_run_by_its_own_mistral(sites)
     (workflow, given) = launcher(primary).started[-1]
     assert workflow.endswith(".peer_step")
     assert given["params"] == {"step": "stop_servers",
-                               "arguments": {"site": "site-a", "copies": False},
+                               "arguments": {"site": "site-a", "copies": False,
+                                             "fence": False},
                                "requested_by": {"operation": "op-on-b", "site": "site-b"}}
     again = ask(primary, protection_group_id=group_id(primary), step="stop_servers",
                 key="task-1.0")

@@ -34,8 +34,10 @@ def test_mistral_reads_the_text_as_yaml_does():
 
 
 def test_every_group_workflow_is_its_steps_then_one_report_of_how_it_ended():
-    assert set(GROUP_WORKFLOWS) == {"protect_group", "drill_group", "cleanup_group",
-                                    "failover_group", "failback_group", "peer_step_group"}
+    assert set(GROUP_WORKFLOWS) == {"protect_group", "unprotect_group", "drill_group",
+                                    "cleanup_group",
+                                    "failover_group", "failback_group", "peer_step_group",
+                                    "fence_group", "reprotect_group"}
     for name, flow in GROUP_WORKFLOWS.items():
         defaults, tasks = flow["task-defaults"], flow["tasks"]
         assert defaults == {"timeout": STEP_TIMEOUT, "on-error": ["report"]}, name

@@ -10,7 +10,7 @@ from flask import request
 from site_recovery.core.config import parse
 from site_recovery.webhook import db, prober
 from site_recovery.webhook.app import create_app
-from site_recovery.webhook.errors import Unavailable
+from site_recovery.webhook.errors import APIError, Unavailable
 from site_recovery.webhook.launcher import Execution, Root, StartUncertain
 from site_recovery.webhook.peerlink import PeerUnreachable, Reply
 from site_recovery.webhook.services import services
@@ -97,6 +97,8 @@ class RecordingLauncher:
             else None
 
     def since(self, created):
+        if self.down:
+            raise Unavailable("Mistral is unreachable (ConnectFailure)")
         return [Execution(i, *self.states.get(i, ("RUNNING", None, None)))
                 for i in self.roots]
 
@@ -137,9 +139,14 @@ class SiteReferences:
 
     def __init__(self):
         self.elsewhere: set[str] = set()
+        self.unreplicated: dict[str, str] = {}     # server id -> why its volumes may not join
 
     def find(self, project, kind, ref):
         return None if ref in self.elsewhere else f"id-{ref}"
+
+    def check_member(self, project, server_id, replication_type):
+        if server_id in self.unreplicated:
+            raise APIError(self.unreplicated[server_id], field="server_id")
 
 
 def execution_of(client, op_id: str) -> str:
