@@ -160,9 +160,10 @@ class Fence(Step):
     function = staticmethod(recovery.fence)
     findings = ("fence",)
 
-    def __init__(self, group_id: str, ask_peer: bool = True, operation_id: str | None = None):
+    def __init__(self, group_id: str, ask_peer: bool = True, returned: bool = False,
+                 operation_id: str | None = None):
         super().__init__(group_id, operation_id)
-        self.arguments = {"ask_peer": ask_peer}
+        self.arguments = {"ask_peer": ask_peer, "returned": returned}
 
 
 class StartServers(Step):

@@ -49,14 +49,17 @@ def conflicting(operation: OperationKind) -> tuple[OperationKind, ...]:
     them (the group's replication is being set up or taken down); a drill waits for any
     operation; a failover only for a protect, an unprotect or another move of the group,
     as a drill must never hold back a recovery; a peer step is a part of an operation the
-    peer site already holds the group for."""
+    peer site already holds the group for; a fence (the service's own, keeping a
+    failed-over group's originals down) and a move of the group wait for each other."""
     operation = OperationKind(operation)
-    if operation in (OperationKind.PEER_STEP, OperationKind.FENCE):
-        return ()                  # a part of an operation the peer holds the group for,
-                                   # or keeping its originals down: never held back
+    if operation is OperationKind.PEER_STEP:
+        return ()                  # a part of an operation the peer holds the group for
+    if operation is OperationKind.FENCE:
+        return MOVING              # never beside a move of the group, such as its failback
     if operation.runs_on_primary:
         return KINDS
-    return (*MOVING, *ON_PRIMARY) if operation.moves else (*MOVING, *DRILLS, *ON_PRIMARY)
+    return (*MOVING, *ON_PRIMARY, OperationKind.FENCE) if operation.moves else \
+        (*MOVING, *DRILLS, *ON_PRIMARY)
 
 
 def precheck(request: Request, peer: str, peer_reachable: bool | None):
@@ -67,11 +70,16 @@ def precheck(request: Request, peer: str, peer_reachable: bool | None):
     that is gone: it must be forced, so nobody splits the brain by accident; while the
     peer still answers, a person may still force it (the workflow then fences the old
     primary first: its VMs stopped and locked by its own service), an alert never. A
-    reprotect needs the peer: its array takes the replica back."""
-    if request.operation is OperationKind.REPROTECT and peer_reachable is not True:
-        raise Refused(f"a reprotect needs peer site {peer}, whose array takes the replica "
-                      "back and whose service keeps the originals fenced; it is "
-                      f"{'unreachable' if peer_reachable is False else 'not probed yet'}")
+    reprotect and an unprotect need the peer: its array takes the replica back, or holds
+    the one to remove."""
+    if request.operation in (OperationKind.REPROTECT, OperationKind.UNPROTECT) and \
+            peer_reachable is not True:
+        state = "unreachable" if peer_reachable is False else "not probed yet"
+        raise Refused(f"an {request.operation.label} needs peer site {peer}, whose array "
+                      f"holds the group's replica; it is {state}" if request.operation is
+                      OperationKind.UNPROTECT else
+                      f"a reprotect needs peer site {peer}, whose array takes the replica "
+                      f"back and whose service keeps the originals fenced; it is {state}")
     if not request.operation.moves:
         return
     label = request.operation.label
@@ -99,8 +107,8 @@ def precheck(request: Request, peer: str, peer_reachable: bool | None):
 def check_group(operation: OperationKind, group: str, status: GroupStatus):
     """Refuse what the group's state does not allow, naming what to run instead. A group
     that runs on its DR site (failed over, or reprotected) is failed back, or reprotected,
-    never failed over again nor unprotected (its way home is its replication); one that
-    does not is never failed back nor reprotected."""
+    never failed over again, protected nor unprotected (its way home is its replication);
+    one that does not is never failed back nor reprotected."""
     operation, status = OperationKind(operation), GroupStatus(status)
     if operation is OperationKind.UNPROTECT and status.away:
         raise Refused(f"protection group {group} is {status.label}: it runs on its DR site, "
@@ -110,6 +118,9 @@ def check_group(operation: OperationKind, group: str, status: GroupStatus):
         done = "reprotected" if operation is OperationKind.REPROTECT else "failed back"
         raise Refused(f"protection group {group} is {status.label}: only a group that "
                       f"failed over is {done}")
+    if operation is OperationKind.PROTECT and status.away:
+        raise Refused(f"protection group {group} is {status.label}: it runs on its DR site "
+                      f"from copies; protect it there with openstack dr reprotect {group}")
     if operation is OperationKind.FAILOVER and status.away:
         raise Refused(f"protection group {group} is {status.label}: it already runs on its "
                       f"DR site; bring it home with openstack dr failback {group}")

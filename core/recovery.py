@@ -61,7 +61,7 @@ class StepFailed(RuntimeError):
 
 
 class PeerAway(StepFailed):
-    """A peer step could not even be asked: the peer's service did not answer."""
+    """The peer's service stopped answering a peer step: asked, or followed."""
 
 
 @dataclass
@@ -602,11 +602,17 @@ def _copies_of_point(engine: Engine, group: GroupPlan, own, tenant, purpose: str
         raise StepFailed(f"protection group {group.name}: {', '.join(attached)} on "
                          f"{group.secondary} hold another recovery point than {point_name} "
                          "and are in use: clean the earlier attempt up first")
+    grouped: dict[tuple, list[str]] = {}         # Cinder deletes no volume of a group
+    for conn, volume in other:
+        if volume.group_id:
+            grouped.setdefault((conn, volume.group_id), []).append(volume.id)
+    for (conn, group_id), ids in grouped.items():   # one update per group, then settled
+        _wait_group(engine, group, conn.block_storage, group_id)
+        conn.block_storage.update_group(group_id, remove_volumes=",".join(sorted(ids)))
+        _wait_group(engine, group, conn.block_storage, group_id)
     for conn, volume in other:
         if volume.status == "awaiting-transfer":
             _withdraw(conn, volume)
-        if volume.group_id:                # Cinder deletes no volume of a group
-            conn.block_storage.update_group(volume.group_id, remove_volumes=volume.id)
         conn.block_storage.delete_volume(volume, ignore_missing=True)
     gone = {v.id for _, v in other}
 
@@ -970,7 +976,8 @@ def originals_site(group: GroupPlan) -> str:
     return group.secondary if group.document.status.away else group.primary
 
 
-def fence(engine: Engine, group_id: str, ask_peer: bool = True) -> dict:
+def fence(engine: Engine, group_id: str, ask_peer: bool = True,
+          returned: bool = False) -> dict:
     """Keep the group's original VMs from running beside its recovery: stopped and locked
     (an admin's lock, which their project cannot lift), by the site they run on.
 
@@ -980,9 +987,17 @@ def fence(engine: Engine, group_id: str, ask_peer: bool = True) -> dict:
     pending: :meth:`~site_recovery.webhook.lifecycle.Lifecycle.fence_returned`);
     ``ask_peer`` false: the operation began with the peer gone, and a site failover does
     not wait for each group's question to time out. Run on the site that holds them, it
-    fences them there and records that they are."""
+    fences them there and records that they are. ``returned``: run by that site's own
+    fence operation, once back, which fences only while the group still runs elsewhere
+    with its fence on this site: one that waited while the group came home does nothing."""
     group = engine.group(group_id)
     site = originals_site(group)
+    if returned:
+        status, waiting = group.document.status, group.document.fence
+        if not (status.away and waiting and waiting.site == engine.site):
+            return {"fenced": False, "fence": f"nothing to fence: {group.name} is "
+                                              f"{status.label}, its primary {group.primary}"}
+        return _fence_here(engine, group)
     if site != engine.site and not ask_peer:
         return {"fenced": False, "fence": f"not fenced: peer site {site} was gone when the "
                                           "operation began; it fences its originals itself "
@@ -1010,8 +1025,8 @@ def _fence_here(engine: Engine, group: GroupPlan) -> dict:
         server = admin.compute.find_server(server_id, ignore_missing=True)
         if server is None:
             continue                                # deleted meanwhile: nothing to keep down
-        if not server.is_locked:
-            admin.compute.lock_server(server, locked_reason=reason)
+        if not server.is_locked or server.locked_reason != reason:    # an owner's lock
+            admin.compute.lock_server(server, locked_reason=reason)   # would not hold
         present.append(server_id)
     stopped = _stop(engine, group, admin, present)
     fenced = group.document.fence
@@ -1048,21 +1063,36 @@ def start_servers(engine: Engine, group_id: str) -> dict:
     return {"started": len(starting), "servers": len(group.server_ids)}
 
 
-def _unlock_fenced(engine: Engine, group: GroupPlan):
-    """Lift the fence's locks (the members are home again). A member someone else locked
-    (its reason is not the fence's) is theirs to unlock: nothing is lifted, and the step
-    names it."""
-    admin = engine.clouds.connect(group.primary)
-    ours = fence_reason(group.name, group.secondary)
+def _locked(engine: Engine, group: GroupPlan, home: str, running_on: str) -> tuple[list, list]:
+    """The members locked on ``home``: those the fence locked (for ``running_on``), and
+    those someone else did."""
+    admin = engine.clouds.connect(home)
+    ours = fence_reason(group.name, running_on)
     locked = [server for server in (admin.compute.find_server(s, ignore_missing=True)
                                     for s in group.server_ids)
               if server is not None and server.is_locked]
-    foreign = [f"{s.name} ({s.locked_reason or 'no reason given'})" for s in locked
-               if s.locked_reason != ours]
+    return ([s for s in locked if s.locked_reason == ours],
+            [s for s in locked if s.locked_reason != ours])
+
+
+def _refuse_foreign_locks(engine: Engine, group: GroupPlan, home: str, running_on: str):
+    """A member someone else locked is theirs to unlock, and a failback could not start
+    it: refused, naming each, before the failback writes over anything."""
+    _, foreign = _locked(engine, group, home, running_on)
     if foreign:
+        names = "; ".join(f"{s.name} ({s.locked_reason or 'no reason given'})"
+                          for s in foreign)
         raise StepFailed(f"protection group {group.name}: members locked by someone else "
-                         f"on {group.primary}: {'; '.join(foreign)}; unlock them and retry")
-    for server in locked:
+                         f"on {home}: {names}; unlock them and retry")
+
+
+def _unlock_fenced(engine: Engine, group: GroupPlan):
+    """Lift the fence's locks (the members are home again); a member someone else locked
+    is refused, named, and nothing is lifted."""
+    _refuse_foreign_locks(engine, group, group.primary, group.secondary)
+    ours, _ = _locked(engine, group, group.primary, running_on=group.secondary)
+    admin = engine.clouds.connect(group.primary)
+    for server in ours:
         admin.compute.unlock_server(server)
 
 
@@ -1174,6 +1204,7 @@ def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
     """Write the recovery point over the members' own volumes on the original site, so the
     original VMs come back with their ids, ports and addresses."""
     group = engine.group(group_id)
+    _refuse_foreign_locks(engine, group, group.secondary, group.primary)
     spec = group.protection(engine.config)          # from the copy back to home
     home = engine.clouds.connect(group.secondary, group.project)
     copies = failover_copies(engine, group)

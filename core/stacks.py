@@ -23,6 +23,7 @@ here, in plain Python a unit test reaches; the Jinja2 template only lays them ou
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,6 +41,9 @@ RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_ran
                "remote_ip_prefix")
 # Nova's limit on a key pair's name, less the "-<stack id>" that makes it unique.
 KEY_NAME_MAX = 255 - 37
+# Heat makes key pairs at compute 2.1, whose names take these characters only; a group's
+# name (and a key's, from 2.92) may hold others, such as '.' and '@'.
+_KEY_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9 _-]")
 
 
 class RenderError(ValueError):
@@ -127,9 +131,10 @@ def _key_pairs(servers: list[Server], stack: str) -> dict[tuple[str, str], dict]
             f"{name}-{namesakes.index((name, public_key)) + 1}"
         pairs[name, public_key] = {
             "resource": f"key_{index}", "public_key": public_key,
-            "name": {"list_join": ["-", [f"{stack}-{label}"[:KEY_NAME_MAX],
-                                         {"get_param": "OS::stack_id"}]]}}
+            "name": {"list_join": ["-", [_KEY_NAME_UNSAFE.sub(
+                "-", f"{stack}-{label}")[:KEY_NAME_MAX], {"get_param": "OS::stack_id"}]]}}
     return pairs
+
 
 
 def _server_groups(servers: list[Server], purpose: str) -> dict[str, dict]:

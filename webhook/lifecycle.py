@@ -33,7 +33,7 @@ from concurrent.futures import TimeoutError as StillStarting
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -174,8 +174,8 @@ class Lifecycle:
                          project=start.project)
             raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
         ids = [g.id for g in start.groups]
-        if start.kind.moves and not rules.Request(
-                start.kind, start.params.get("failover_type")).planned:
+        if start.kind.moves and "peer_last_seen" not in start.params and not rules.Request(
+                start.kind, start.params.get("failover_type")).planned:     # a retry keeps it
             start = replace(start, params={**start.params,
                                            "peer_last_seen": self._peer_last_seen(reachable)})
         try:
@@ -630,8 +630,9 @@ class Lifecycle:
                 ProtectionGroup.secondary_site == here,
                 ProtectionGroup.status.in_([s for s in GroupStatus if s.away]),
                 ProtectionGroup.fence.is_not(None)))
-                if g.fence.get("site") == here and g.fence.get("state") == FenceState.PENDING
-                and g.divergence is None]
+                # JSON keeps a lifted fence as null, which SQL does not see as NULL
+                if g.fence and g.fence.get("site") == here
+                and g.fence.get("state") == FenceState.PENDING and g.divergence is None]
             if not waiting:
                 return []
             try:
@@ -639,22 +640,22 @@ class Lifecycle:
             except APIError as exc:
                 log.info("fencing on %s waits for Mistral: %s", here, exc.message)
                 return []
-            recent = set(session.scalars(select(OperationResult.group_id).join(Operation).where(
-                Operation.type == OperationKind.FENCE,
-                OperationResult.group_id.in_([g.id for g in waiting]),
-                or_(Operation.status.in_(UNFINISHED),
-                    Operation.created_at > now - timedelta(seconds=FENCE_RETRY)))))
+            earlier = session.execute(select(
+                OperationResult.group_id, Operation.status, Operation.created_at).join(
+                Operation).where(Operation.type == OperationKind.FENCE,
+                                 OperationResult.group_id.in_([g.id for g in waiting]))).all()
         started = []
         for group in waiting:
-            if group.id in recent:
+            tried = [(status, created) for group_id, status, created in earlier
+                     if group_id == group.id]
+            if any(status in UNFINISHED or created > now - timedelta(seconds=FENCE_RETRY)
+                   for status, created in tried):
                 continue
-            # One per group and fence and retry period, however many workers ask.
-            period = int(now.timestamp() // FENCE_RETRY)
-            key = f"fence:{group.id}:{group.fence.get('since')}:{period}"
+            # One per group, fence and attempt, however many workers ask at once.
+            key = f"fence:{group.id}:{group.fence.get('since')}:{len(tried)}"
             try:
                 started.append(self.start(Start(
-                    OperationKind.FENCE, [group], SERVICE_ACTOR, None, key=key,
-                    params={"reason": group.fence.get("reason")})).operation_id)
+                    OperationKind.FENCE, [group], SERVICE_ACTOR, None, key=key)).operation_id)
             except APIError as exc:              # Mistral away: the next round tries again
                 log.warning("fencing %s on %s did not start: %s", group.name, here,
                             exc.message)

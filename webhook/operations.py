@@ -43,7 +43,6 @@ RULE = {OperationKind.PROTECT: "protector:write",
         OperationKind.FAILOVER: "protector:failover",
         OperationKind.FAILBACK: "protector:failover",
         OperationKind.SITE_FAILOVER: "protector:site_failover",
-        OperationKind.FENCE: "protector:failover",
         OperationKind.REPROTECT: "protector:failover"}
 OPTIONS = {OperationKind.PROTECT: schemas.NoOptions,
            OperationKind.UNPROTECT: schemas.NoOptions,
@@ -245,6 +244,10 @@ def _acting_on(op_id: str, verb: str) -> tuple[Caller, bool]:
         raise Conflict(f"operation {op_id} is a step site {asked_by.get('site')} asked of "
                        f"this site: {verb} that site's operation "
                        f"{asked_by.get('operation', '')}".rstrip())
+    if kind is OperationKind.FENCE:
+        raise Conflict(f"operation {op_id} is this service's own fence of a group's original "
+                       "VMs, which it starts again by itself after a while; nobody may "
+                       f"{verb} it")
     site.policy.require(RULE[kind], who)
     return who, everyone
 

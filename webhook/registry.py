@@ -309,12 +309,18 @@ def _refuse_reshaping(session: Session, current: GroupDocument, action: ChangeAc
 def _refuse_deleting_replication(current: GroupDocument, force: bool):
     """A group whose replication may be in place (its Cinder group, its array pgroup or
     pod) is unprotected before it is deleted, or deleted with ``force``, which leaves that
-    replication as it is (the audit entry says so)."""
+    replication as it is (the audit entry says so). A group that runs on its DR site is
+    never deleted, even with ``force``: its original VMs stay fenced and its copies run,
+    with nothing left to fail back from."""
+    if current.status.away:
+        raise Conflict(f"protection group {current.name} is {current.status.label}: it runs "
+                       f"on {current.primary_site} from copies while its original VMs are "
+                       f"kept down; fail it back first (openstack dr failback "
+                       f"{current.name}), then unprotect and delete it",
+                       group_status=current.status)
     if force or current.status == GroupStatus.UNPROTECTED:
         return
-    first = (f"fail it back first (openstack dr failback {current.name}), then unprotect it"
-             if current.status.away else
-             f"unprotect it first: openstack protector protection-group unprotect "
+    first = (f"unprotect it first: openstack protector protection-group unprotect "
              f"{current.name}")
     raise Conflict(f"protection group {current.name} is {current.status}: its replication "
                    f"(Cinder group, array pgroup or pod) is in place; {first}. Or delete it "

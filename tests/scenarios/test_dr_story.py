@@ -325,6 +325,10 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
     pod_volume = f"{array_group_name(group_id('prod-ecommerce-db'))}::volume-{{}}-cinder"
     lab.fabric.write("pure-site-a", pod_volume.format(db_volumes["db-1-data"]))  # in sync
     written = lab.fabric.generation("pure-site-a", pod_volume.format(db_volumes["db-1-data"]))
+    api("site-a", "POST", "/protection-groups", expect=201, json={     # never protected
+        "name": "prod-ecommerce-staging", "replication_type": "async",
+        "primary_site": "site-a", "secondary_site": "site-b",
+        "volume_type": "replicated-ssd"})
     lab.site_down("site-a", progress=lambda line: None)
     deadline = time.monotonic() + 60
     while (seen := api("site-b", "GET", "/sites/site-a", user="dr-admin")["site"])[
@@ -347,6 +351,8 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
         web["rpo_achieved_seconds"] + DECIDING, "not the point's age when people decided"
     assert op["total_protection_groups"] == 2      # web is back home: both groups move
     assert {r["protection_group"] for r in op["results"]} == set(GROUPS)
+    assert op["params"]["skipped"] == {"prod-ecommerce-staging": "not protected (status "
+                                       "unprotected): it has no replica to recover"}
     alice_b = clouds("site-b")
     db_net = alice_b.network.find_network("dr-db-net")
     server = alice_b.compute.find_server("db-1")

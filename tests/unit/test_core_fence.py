@@ -157,3 +157,12 @@ def test_a_failover_begun_with_the_peer_gone_does_not_wait_to_ask_it(tmp_path):
     result = recovery.fence(engine, GROUP_ID, ask_peer=False)
     assert result["fenced"] is False and "once it is back" in result["fence"]
     assert peer.asked == []
+
+
+def test_a_fence_that_waited_while_the_group_came_home_does_nothing(lab):
+    """Its fence operation ran late: the group is protected at home again, running."""
+    result = recovery.fence(lab.engine, GROUP_ID, returned=True)
+    assert result["fenced"] is False and "prod-web is protected" in result["fence"]
+    assert {(shown(lab.alice, s)["status"], shown(lab.alice, s)["locked"])
+            for s in members(lab)} == {("ACTIVE", False)}
+    assert lab.service.states == []

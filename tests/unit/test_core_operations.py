@@ -17,8 +17,7 @@ from site_recovery.core.operations import (
 
 
 @pytest.mark.parametrize("reachable", [True, False, None])
-@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup", "protect",
-                                       "unprotect"])
+@pytest.mark.parametrize("operation", ["test_failover", "test_cleanup", "protect"])
 def test_drills_and_protect_never_need_the_peer(operation, reachable):
     precheck(Request(operation), "site-a", reachable)
 
@@ -85,10 +84,12 @@ def test_a_peer_step_waits_for_nothing_here_its_operation_holds_the_group_on_the
     assert conflicting("peer_step") == ()
 
 
-def test_fencing_waits_for_nothing():
-    """Keeping a failed-over group's originals down may never wait behind anything."""
-    assert conflicting("fence") == ()
-    assert "fence" in conflicting("protect")
+def test_a_fence_and_a_move_of_the_group_wait_for_each_other():
+    """A fence left over from the site's return never locks what a failback brings home."""
+    assert set(conflicting("fence")) == {"failover", "failback", "site_failover"}
+    for move in ("failover", "failback", "site_failover", "protect", "reprotect"):
+        assert "fence" in conflicting(move), move
+    assert "fence" not in conflicting("test_failover")
 
 
 def test_every_kind_is_known():
@@ -108,14 +109,17 @@ def test_unprotect_runs_alone_on_the_primary_and_never_on_a_failed_over_group():
             check_group("unprotect", "web", GroupStatus(away))
     for status in ("protected", "unprotected", "error"):
         check_group("unprotect", "web", GroupStatus(status))
-    check_group("protect", "web", GroupStatus.FAILED_OVER)
 
 
 @pytest.mark.parametrize("reachable", [False, None])
-def test_a_reprotect_needs_the_peer_whose_array_takes_the_replica(reachable):
+def test_a_reprotect_and_an_unprotect_need_the_peer_whose_array_holds_the_replica(
+        reachable):
     with pytest.raises(Refused, match="a reprotect needs peer site site-a"):
         precheck(Request("reprotect"), "site-a", reachable)
+    with pytest.raises(Refused, match="an unprotect needs peer site site-a"):
+        precheck(Request("unprotect"), "site-a", reachable)
     precheck(Request("reprotect"), "site-a", True)
+    precheck(Request("unprotect"), "site-a", True)
 
 
 @pytest.mark.parametrize(("operation", "status", "says"), [
@@ -124,7 +128,8 @@ def test_a_reprotect_needs_the_peer_whose_array_takes_the_replica(reachable):
     ("failback", "unprotected", "only a group that failed over is failed back"),
     ("failover", "failed_over", "already runs on its DR site; bring it home with "
                                 "openstack dr failback web"),
-    ("failover", "reprotected", "web is reprotected: it already runs on its DR site")])
+    ("failover", "reprotected", "web is reprotected: it already runs on its DR site"),
+    ("protect", "failed_over", "protect it there with openstack dr reprotect web")])
 def test_what_a_groups_state_does_not_allow_is_refused_naming_what_does(operation, status,
                                                                          says):
     with pytest.raises(Refused, match=says):

@@ -201,6 +201,17 @@ def test_two_users_keys_of_one_name_both_come_back():
     assert len(keys) == 2
 
 
+def test_a_key_pair_name_keeps_to_what_heat_may_create():
+    """Heat creates key pairs at compute 2.1: letters, digits, spaces, '_' and '-'."""
+    servers = [server("web-1", key_name="ops@team.a", public_key=KEY)]
+    text = render("prod.ecommerce", "failover", servers,
+                  volumes={v.id: f"dr-{v.id}" for s in servers for v in s.volumes},
+                  mappings=MAPPINGS, subnets=SUBNETS,
+                  security_groups={"sg-web": WEB_SG, "sg-app": APP_SG})
+    ((_, key),) = of_type(yaml.safe_load(text), "OS::Nova::KeyPair").items()
+    assert key["properties"]["name"]["list_join"][1][0] == "dr-prod-ecommerce-ops-team-a"
+
+
 def test_servers_keep_their_availability_zone_as_the_mappings_resolved_it():
     mappings = Mappings(network=MAPPINGS.network,
                         availability_zone={"az-a1": "az-b1", "az-gone": None})

@@ -64,6 +64,16 @@ def test_with_the_peer_gone_the_loss_ends_when_this_site_last_saw_it(sites):
     assert shown["last_seen_at"] == seen.isoformat()
 
 
+def web_protected(sites):
+    """site-b (web's DR site), site-a, and web's id, web protected."""
+    clients, _ = sites
+    dr, home = setup_groups(sites), clients["site-a"]
+    protected(sites, "web")
+    group_id = home.get("/v1/protection-groups/web", headers=ALICE).json[
+        "protection_group"]["id"]
+    return dr, home, group_id
+
+
 def take_over_alone(dr, group_id: str, fence_state: str) -> dict:
     """What site-b's failover records of web: it runs there, its originals' fence."""
     reply = dr.put(f"/v1/internal/protection-groups/{group_id}/state", headers=SERVICE, json={
@@ -75,11 +85,7 @@ def take_over_alone(dr, group_id: str, fence_state: str) -> dict:
 
 
 def test_a_site_that_learns_its_group_failed_over_fences_the_originals_once(sites):
-    clients, _ = sites
-    dr, home = setup_groups(sites), clients["site-a"]
-    protected(sites, "web")
-    group_id = home.get("/v1/protection-groups/web", headers=ALICE).json[
-        "protection_group"]["id"]
+    dr, home, group_id = web_protected(sites)
     take_over_alone(dr, group_id, "pending")
     shown = home.get("/v1/protection-groups/web", headers=RITA).json["protection_group"]
     assert (shown["status"], shown["fence"]["site"], shown["fence"]["state"]) == \
@@ -98,6 +104,16 @@ def test_a_site_that_learns_its_group_failed_over_fences_the_originals_once(site
     assert (op["operation_type"], op["protection_group"]) == ("fence", "web")
     assert lifecycle.fence_returned() == [], "one fence at a time"
     assert launcher(dr).started == [], "the site that runs the group fences nothing"
+    for verb in ("cancel", "retry"):
+        refused = home.post(f"/v1/operations/{op_id}/{verb}?all_projects=true",
+                            headers=ADMIN)
+        assert refused.status_code == 409 and "service's own fence" in \
+            refused.json["error"]["message"]
+    assert held(home, op_id)["status"] == "pending"
+    peer_answers(home, True)
+    busy = home.post("/v1/protection-groups/web/failback", json={}, headers=ALICE)
+    assert busy.status_code == 409 and op_id in busy.json["error"]["message"], \
+        "a failback never runs beside the fence"
 
     # Its workflow fails (Nova away, say): tried again after a while, not at once.
     lifecycle.record(op_id, ProgressReport(protection_group_id=group_id, status="failed",
@@ -108,15 +124,14 @@ def test_a_site_that_learns_its_group_failed_over_fences_the_originals_once(site
 
 
 def test_a_fenced_group_and_one_that_runs_here_start_no_fence(sites):
-    clients, _ = sites
-    dr, home = setup_groups(sites), clients["site-a"]
-    protected(sites, "web")
-    group_id = home.get("/v1/protection-groups/web", headers=ALICE).json[
-        "protection_group"]["id"]
+    dr, home, group_id = web_protected(sites)
     assert services(home.application).operations.fence_returned() == []
     take_over_alone(dr, group_id, "fenced")
     assert services(home.application).operations.fence_returned() == []
     assert services(dr.application).operations.fence_returned() == []
+    kept = dr.delete("/v1/protection-groups/web?force=true", headers=ALICE)
+    assert kept.status_code == 409, "its originals would stay locked, its copies orphaned"
+    assert "fail it back first (openstack dr failback web)" in kept.json["error"]["message"]
     lifted = dr.put(f"/v1/internal/protection-groups/{group_id}/state", headers=SERVICE,
                     json={"fence": None})
     assert lifted.status_code == 200 and lifted.json["document"]["fence"] is None
@@ -152,11 +167,7 @@ def test_reprotect_runs_where_the_group_failed_over_to_and_only_then(sites):
 
 
 def test_reprotect_needs_the_peer(sites):
-    clients, _ = sites
-    dr, home = setup_groups(sites), clients["site-a"]
-    protected(sites, "web")
-    group_id = home.get("/v1/protection-groups/web", headers=ALICE).json[
-        "protection_group"]["id"]
+    dr, _, group_id = web_protected(sites)
     take_over_alone(dr, group_id, "pending")
     peer_is(dr, False)
     refused = dr.post("/v1/protection-groups/web/reprotect", json={}, headers=ALICE)

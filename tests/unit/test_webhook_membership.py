@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from site_recovery.webhook import db
+from site_recovery.webhook.models import Site
 from site_recovery.webhook.services import services
 from site_recovery.workbooks import workflow_name
 from tests.unit.test_webhook_operations import DB, WEB, launcher, protected, setup_groups
@@ -143,6 +145,12 @@ def test_unprotect_runs_on_the_primary_for_a_writer_and_never_on_a_failed_over_g
     elsewhere = clients["site-b"].post("/v1/protection-groups/web/unprotect", headers=ALICE)
     assert (elsewhere.status_code, elsewhere.json["error"]["message"]) == (
         409, "protection group web runs on site-a: unprotect it there")
+    away = clients["site-a"].post("/v1/protection-groups/web/unprotect", headers=ALICE)
+    assert away.status_code == 409, "the DR array's replica is removed too: it needs site-b"
+    assert "an unprotect needs peer site site-b" in away.json["error"]["message"]
+    assert started(clients["site-a"]) == []
+    with db.transaction(services(clients["site-a"].application).sessions) as session:
+        session.get(Site, "site-b").reachable = True
     reply = clients["site-a"].post("/v1/protection-groups/web/unprotect", headers=ALICE)
     assert reply.status_code == 202, reply.json
     assert reply.json["operation"]["operation_type"] == "unprotect"

@@ -548,9 +548,10 @@ def test_a_protect_and_any_other_operation_of_the_group_wait_for_each_other(site
     assert refused_protect.status_code == 409
     assert drill["id"] in refused_protect.json["error"]["message"]
     # Each site also holds its own operations: with the sites swapped, site-b would
-    # protect the group, and waits for the drill it has under way.
+    # reprotect the group, and waits for the drill it has under way.
     swap_sites(clients, protect["protection_group_id"])
-    refused_here = site_b.post("/v1/protection-groups/web/protect", headers=ALICE)
+    peer_is(site_b, True)
+    refused_here = site_b.post("/v1/protection-groups/web/reprotect", headers=ALICE)
     assert refused_here.status_code == 409
     assert drill["id"] in refused_here.json["error"]["message"]
 
