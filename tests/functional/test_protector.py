@@ -270,7 +270,8 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
         ("site-b", "POST", "/internal/peer-steps", {"protection_group_id": group_id,
                                                     "step": "stop_servers", "key": "matrix"},
          {**refused, "site-recovery": 403, "site-recovery-peer": 202}),
-        ("site-a", "DELETE", group, None,
+        # Replicating, it is deleted only with force (which leaves replication in place).
+        ("site-a", "DELETE", f"{group}?force=true", None,
          dict(anonymous=401, alice=204, rita=403, bob=404, admin=404, **{"dr-admin": 404})),
     ]
     for *_, expected in rows:

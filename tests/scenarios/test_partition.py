@@ -75,4 +75,8 @@ def test_a_partition_with_records_on_both_sides_ends_in_conflict_and_is_resolved
     actions = [e["action"] for e in audit if e["target"] == group["id"]]
     assert "protection_group.diverged" in actions and "protection_group.resolve" in actions
 
-    api("site-a", "DELETE", f"/protection-groups/{GROUP}", user="carol", expect=204)
+    # The kept copy says error: its replication may be in place, so only force deletes it.
+    refused = api("site-a", "DELETE", f"/protection-groups/{GROUP}", user="carol", expect=409)
+    assert "unprotect it first" in refused["error"]["message"]
+    api("site-a", "DELETE", f"/protection-groups/{GROUP}?force=true", user="carol",
+        expect=204)
