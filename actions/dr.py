@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from mistral_lib import actions
@@ -95,7 +95,7 @@ class Step(actions.Action):
         return self.function.__name__
 
     def run(self, context):
-        started, started_at = time.monotonic(), datetime.now(UTC).isoformat()
+        started, started_at = time.monotonic(), datetime.now(timezone.utc).isoformat()
         try:
             dr = engine()
             operation = dr.service.report(execution_of(context), self.operation_id,

@@ -8,7 +8,8 @@ project (the service account holds ``member`` there): by the id this site record
 domain and name (``project_ids``; a project created again under an old name is another
 tenant, and the engine never acts in it), by domain and name where none is recorded. The
 recovered stack, servers and volumes are then the tenant's, visible with its own
-credentials. Every client has the configured API timeout.
+credentials. Every client has the configured API timeout and the entry's region, interface
+and CA bundle.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import openstack
 from heatclient import client as heat_client
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
+from openstack.config.cloud_region import CloudRegion
 
 from site_recovery.storage.driver import StorageDriver
 from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
@@ -30,7 +31,9 @@ from .model import Project
 
 
 class Clouds:
-    """openstacksdk connections and heatclients per (site, project), made once each."""
+    """openstacksdk connections and heatclients per (site, project), made once each, from
+    the ``clouds.local`` entry: its auth type and options, scoped to the project, with its
+    region, interface and CA bundle."""
 
     def __init__(self, config: ServiceConfig,
                  project_ids: Callable[[Project], str | None] | None = None):
@@ -39,36 +42,36 @@ class Clouds:
         self.config = config
         self.project_ids = project_ids
         self._cache: dict[tuple, object] = {}
-        self._lock = threading.RLock()          # heat() makes its session() inside
+        self._lock = threading.RLock()          # _region() is made inside connect() and heat()
 
-    def _auth(self, site: str, project: Project | None) -> dict:
+    def _auth(self, site: str, project: Project | None) -> dict | None:
+        """The auth options that scope a connection to ``site`` to ``project`` (None: the
+        entry's own project)."""
         if site != self.config.site:
             raise ConfigError(f"{site}'s cloud is reached only through its protection "
                               f"service (a peer step): {self.config.site} holds no "
                               "credentials for it")
-        auth = dict(self.config.clouds.auth("local"))
-        if project is not None:
-            for key in ("project_id", "project_name", "project_domain_id",
-                        "project_domain_name"):
-                auth.pop(key, None)
-            recorded = self._once(("project_id", project),
-                                  lambda: self.project_ids and self.project_ids(project))
-            auth.update({"project_id": recorded} if recorded else
-                        {"project_name": project.name, "project_domain_name": project.domain})
-        return auth
+        if project is None:
+            return None
+        recorded = self._once(("project_id", project),
+                              lambda: self.project_ids and self.project_ids(project))
+        return ({"project_id": recorded} if recorded else
+                {"project_name": project.name, "project_domain_name": project.domain})
+
+    def _region(self, site: str, project: Project | None) -> CloudRegion:
+        return self._once(("region", site, project), lambda: self.config.clouds.region(
+            "local", project=self._auth(site, project),
+            api_timeout=self.config.engine.api_timeout))
 
     def keystone_project_id(self, project: Project) -> str:
         """The id this site's Keystone gives ``project`` (by domain and name) when the DR
         account signs in to it: what this site records for it where nothing is yet."""
-        auth = dict(self.config.clouds.auth("local"))
-        auth.update(project_name=project.name, project_domain_name=project.domain)
-        for key in ("project_id", "project_domain_id"):
-            auth.pop(key, None)
-        session = ks_session.Session(
-            auth=v3.Password(**{k: v for k, v in auth.items() if k in _PASSWORD_ARGS}),
-            timeout=self.config.engine.api_timeout, verify=self.config.clouds.verify("local"))
+        region = self.config.clouds.region(
+            "local", project={"project_name": project.name,
+                              "project_domain_name": project.domain},
+            api_timeout=self.config.engine.api_timeout)
         try:
-            return session.get_project_id()
+            return region.get_session().get_project_id()
         except ks_exceptions.Unauthorized:
             raise ConfigError(f"the DR account holds no role in project {project} on "
                               f"{self.config.site} (or the project does not exist there): "
@@ -83,28 +86,20 @@ class Clouds:
     def connect(self, site: str,
                 project: Project | None = None) -> openstack.connection.Connection:
         """``site``'s cloud as the DR service, scoped to ``project`` (default: its own)."""
-        return self._once(("sdk", site, project), lambda: openstack.connect(
-            **self._auth(site, project), region_name=self.config.keystone.region_name,
-            identity_api_version="3", api_timeout=self.config.engine.api_timeout,
-            **self._ca(), load_yaml_config=False, load_envvars=False))
-
-    def _ca(self) -> dict:
-        """openstacksdk's arguments for how this site's cloud is verified."""
-        verify = self.config.clouds.verify("local")
-        return {"verify": True, **({"cacert": verify} if isinstance(verify, str) else {})}
+        return self._once(("sdk", site, project), lambda: openstack.connection.Connection(
+            config=self._region(site, project)))
 
     def session(self, site: str, project: Project | None = None) -> ks_session.Session:
-        return self._once(("session", site, project), lambda: ks_session.Session(
-            auth=v3.Password(**{k: v for k, v in self._auth(site, project).items()
-                                if k in _PASSWORD_ARGS}),
-            timeout=self.config.engine.api_timeout,
-            verify=self.config.clouds.verify("local")))
+        """The keystoneauth session of :meth:`connect`'s connection."""
+        return self._region(site, project).get_session()
 
     def heat(self, site: str, project: Project):
         """python-heatclient for ``project`` on ``site``."""
+        region = self._region(site, project)
+        named = region.get_region_name("orchestration")
         return self._once(("heat", site, project), lambda: heat_client.Client(
-            "1", session=self.session(site, project),
-            region_name=self.config.keystone.region_name))
+            "1", session=region.get_session(), interface=region.get_interface("orchestration"),
+            **({"region_name": named} if named else {})))
 
     def storage(self) -> StorageDriver:
         """This site's array through the ``purestorage`` SDK (the peer's array is the
@@ -116,6 +111,3 @@ class Clouds:
             connect_timeout=array.connect_timeout, read_timeout=array.read_timeout,
             poll_interval=min(1.0, self.config.engine.poll_interval)))
 
-
-_PASSWORD_ARGS = ("auth_url", "username", "password", "user_domain_name", "user_domain_id",
-                  "project_name", "project_id", "project_domain_name", "project_domain_id")

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import loading as ks_loading
+from openstack import exceptions as sdk_exceptions
+from openstack.config import OpenStackConfig
+from openstack.config.cloud_region import CloudRegion
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -62,12 +67,16 @@ class PeerConfig(_Strict):
 
 
 class KeystoneConfig(_Strict):
-    """This site's Keystone, for validating tokens (keystonemiddleware) and for our own
-    service account."""
+    """This site's Keystone, where callers' tokens are validated (keystonemiddleware), and
+    the service's own account there (tokens, Mistral): a clouds.yaml entry of
+    ``clouds.file`` (``cloud``), or the account's auth_url, username and password_file."""
 
-    auth_url: HttpUrl
-    username: str
-    password_file: Path
+    cloud: str | None = Field(None, min_length=1)
+    # This Keystone as callers reach it (a 401 names it); with ``cloud``, by default the
+    # entry's auth_url.
+    auth_url: HttpUrl | None = None
+    username: str | None = None
+    password_file: Path | None = None
     project_name: str = "service"
     user_domain_name: str = "Default"
     project_domain_name: str = "Default"
@@ -77,12 +86,29 @@ class KeystoneConfig(_Strict):
     # none: the system's.
     ca_file: Path | None = None
 
-    @property
-    def verify(self) -> str | bool:
-        return str(self.ca_file) if self.ca_file else True
+    @model_validator(mode="after")
+    def _one_account(self):
+        """The account is the entry's, or given here: never half of each."""
+        if self.cloud:
+            here = self.model_fields_set & set(_ACCOUNT_FIELDS)
+            if here:
+                raise ValueError(f"cloud {self.cloud!r} gives the account: leave out "
+                                 f"{', '.join(sorted(here))} (they belong in its entry)")
+        else:
+            missing = [name for name in ("auth_url", "username", "password_file")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"give cloud (a clouds.yaml entry) or "
+                                 f"{', '.join(missing)}")
+        return self
 
     def password(self) -> SecretStr:
         return SecretStr(_read_secret(self.password_file, "keystone.password_file"))
+
+
+# The settings of an account given in ``keystone`` itself rather than as a clouds.yaml entry.
+_ACCOUNT_FIELDS = ("username", "password_file", "project_name", "user_domain_name",
+                   "project_domain_name", "region_name", "ca_file")
 
 
 class AccountConfig(_Strict):
@@ -116,41 +142,108 @@ class CloudsConfig(_Strict):
     """clouds.yaml entries: ``local``, the DR service's account on this site, which the
     workflows act with; ``peer``, the peer account on the peer site's Keystone, which
     holds only the ``site_recovery_service`` role there and opens nothing but the peer's
-    protection service (metadata sync and peer steps)."""
+    protection service (metadata sync and peer steps). Each is read as openstacksdk and
+    the openstack CLI read it (:func:`cloud_region`)."""
 
     file: Path
     local: str
     peer: str
 
-    def _entry(self, which: Literal["local", "peer"]) -> dict:
-        name = getattr(self, which)
-        try:
-            entry = yaml.safe_load(Path(self.file).read_text())["clouds"][name]
-            dict(entry["auth"])
-        except OSError as exc:
-            raise ConfigError(f"clouds.file: cannot read {self.file}: {exc.strerror}") from None
-        except (yaml.YAMLError, KeyError, TypeError, ValueError):
-            raise ConfigError(f"clouds.{which}: no entry {name!r} with an auth section in "
-                              f"{self.file}") from None
-        return entry
-
-    def auth(self, which: Literal["local", "peer"]) -> dict:
-        """The entry's keystoneauth password arguments."""
-        auth = dict(self._entry(which)["auth"])
-        missing = {"auth_url", "username", "password"} - set(auth)
-        if missing:
-            raise ConfigError(f"clouds.{which}: entry {getattr(self, which)!r} lacks "
-                              f"{', '.join(sorted(missing))}")
-        return auth
+    def region(self, which: Literal["local", "peer"], *,
+               project: dict[str, str] | None = None, **options) -> CloudRegion:
+        """The entry as a CloudRegion (see :func:`cloud_region`). The local entry must be
+        able to sign in to a tenant project: the DR account acts as member there."""
+        region = cloud_region(self.file, getattr(self, which), f"clouds.{which}",
+                              project=project, **options)
+        if which == "local":
+            _rescopable(region, f"clouds.local: entry {self.local!r}")
+        return region
 
     def verify(self, which: Literal["local", "peer"]) -> str | bool:
-        """How the entry's cloud is verified (its ``cacert``, as clouds.yaml names the CA
-        bundle; ``verify: false`` is refused: a DR service does not skip TLS checks)."""
-        entry = self._entry(which)
-        if entry.get("verify") is False:
-            raise ConfigError(f"clouds.{which}: entry {getattr(self, which)!r} turns TLS "
-                              "verification off; give its CA bundle as cacert instead")
-        return str(entry["cacert"]) if entry.get("cacert") else True
+        """How the entry's cloud is verified: its CA bundle (``cacert``), else the
+        system's."""
+        return self.region(which).get_requests_verify_args()[0]
+
+
+# The auth options that name the project a connection acts in: a connection scoped to
+# another project replaces them all (openstacksdk leaves out an option given as "").
+PROJECT_SCOPE = ("project_id", "project_name", "project_domain_id", "project_domain_name")
+
+
+def cloud_region(file: Path, name: str, setting: str, *,
+                 project: dict[str, str] | None = None, **options) -> CloudRegion:
+    """clouds.yaml entry ``name`` as openstacksdk and the openstack CLI read it: its
+    auth_type and auth options (a password, an application credential...), region_name,
+    interface and CA bundle (``cacert``); ``setting`` names it in errors. ``project``:
+    scoped to that project (``project_id``, or ``project_name`` and
+    ``project_domain_name``) instead of the entry's own; ``options``: settings over the
+    entry's (``api_timeout``). A problem is a ConfigError naming the setting, the entry
+    and what is wrong, never a secret; an entry that turns TLS verification off is one
+    (a DR service does not skip TLS checks)."""
+    _require_entry(file, name, setting)
+    where = f"{setting}: entry {name!r}"
+    if project:
+        options["auth"] = {**dict.fromkeys(PROJECT_SCOPE, ""), **project}
+    try:
+        region = OpenStackConfig(config_files=[str(file)], secure_files=[],
+                                 load_envvars=False).get_one(cloud=name, **options)
+    except ks_exceptions.MissingRequiredOptions as exc:
+        raise ConfigError(f"{where} lacks {', '.join(o.dest for o in exc.options)}") from None
+    except ks_exceptions.NoMatchingPlugin as exc:
+        raise ConfigError(f"{where}: auth_type {exc.name!r} is no keystoneauth plugin "
+                          "installed here") from None
+    except (ks_exceptions.OptionError, sdk_exceptions.ConfigException) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except TypeError as exc:            # an option the entry's auth_type does not take
+        raise ConfigError(f"{where}: its auth options do not fit its auth_type ({exc}); "
+                          "an application credential needs auth_type: "
+                          "v3applicationcredential") from None
+    auth = region.config["auth"]
+    if region.config["auth_type"] in ("password", "v3password"):
+        missing = [option for option, given in (
+            ("password", auth.get("password")),
+            ("username", auth.get("username") or auth.get("user_id"))) if not given]
+        if missing:
+            raise ConfigError(f"{where} lacks {', '.join(missing)}")
+    if region.get_requests_verify_args()[0] is False:
+        raise ConfigError(f"{where} turns TLS verification off; give its CA bundle as "
+                          "cacert instead")
+    return region
+
+
+def _require_entry(file: Path, name: str, setting: str):
+    """An unreadable file, or no entry ``name`` in it, is named (a YAML error's text is
+    not: it may quote a secret)."""
+    try:
+        entry = (yaml.safe_load(Path(file).read_text()) or {})["clouds"][name]
+    except OSError as exc:
+        raise ConfigError(f"clouds.file: cannot read {file}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise ConfigError(f"clouds.file: {file} is not valid YAML"
+                          + (f" (line {line + 1})" if line is not None else "")) from None
+    except (KeyError, TypeError):
+        entry = None
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{setting}: no entry {name!r} in {file}")
+
+
+def _rescopable(region: CloudRegion, where: str):
+    """Refuse an entry that cannot sign in to another project than its own."""
+    if any(option.startswith("application_credential") for option in region.config["auth"]):
+        raise ConfigError(
+            f"{where} signs in with an application credential, which is bound to the "
+            "project it was made in: the DR account acts as member in each tenant project "
+            "it protects, so it needs an auth_type that can sign in to another project "
+            "(password, or a federated one such as v3oidcpassword). An application "
+            "credential suits clouds.peer and keystone.cloud")
+    auth_type = region.config["auth_type"]
+    takes = {option.dest for option in ks_loading.get_plugin_loader(auth_type).get_options()}
+    if "project_id" not in takes:
+        raise ConfigError(f"{where}: auth_type {auth_type!r} cannot sign in to a project, "
+                          "and the DR account acts as member in each tenant project it "
+                          "protects: use password (or a federated one such as "
+                          "v3oidcpassword)")
 
 
 def _pack_workflow(kind: OperationKind):
@@ -286,6 +379,25 @@ class MonitoringConfig(_Strict):
         return self
 
 
+class CoordinationConfig(_Strict):
+    """Where the site's engines agree which of them runs the background duties: a tooz
+    backend URL (``redis://host:6379``, ``etcd3+http://…``, ``zookeeper://…``). None: the
+    service's database (PostgreSQL or MySQL locks; SQLite: a file lock, one host)."""
+
+    backend_url: str | None = Field(None, min_length=1)
+
+
+class LoggingConfig(_Strict):
+    """The services' logs, as oslo.log writes them (one format across OpenStack):
+    ``file`` (none: standard error, for the journal), ``debug``, or a Python logging
+    configuration file that replaces both (oslo.log's ``log_config_append``)."""
+
+    file: Path | None = None
+    debug: bool = False
+    config_file: Path | None = None
+    format: Literal["text", "json"] = "text"     # json: an object a line, for shippers
+
+
 class ServiceConfig(_Strict):
     site: str = Field(min_length=1, max_length=64)
     peer: PeerConfig
@@ -304,6 +416,10 @@ class ServiceConfig(_Strict):
     workers: int = Field(2, ge=1, le=64)
     threads: int = Field(16, ge=1, le=256)           # per worker; most of a request is I/O
     policy_file: Path | None = None
+    coordination: CoordinationConfig = CoordinationConfig()
+    # While this file exists, /healthcheck answers 503: a load balancer drains this host.
+    healthcheck_disable_file: Path | None = None
+    logging: LoggingConfig = LoggingConfig()
 
     @field_validator("database_url")
     @classmethod
@@ -333,6 +449,23 @@ class ServiceConfig(_Strict):
                                  f"token belongs on {array.site} alone; leave token_file out "
                                  f"(what this site needs of it, {array.site}'s service does)")
         return self
+
+    def service_account(self, **options) -> CloudRegion:
+        """This service's own account on this site's Keystone: the clouds.yaml entry
+        ``keystone.cloud`` names, else ``keystone``'s auth_url, username and
+        password_file (public endpoints). ``options`` as for :func:`cloud_region`."""
+        keystone = self.keystone
+        if keystone.cloud:
+            return cloud_region(self.clouds.file, keystone.cloud, "keystone.cloud", **options)
+        return OpenStackConfig(load_yaml_config=False, load_envvars=False).get_one(
+            auth_type="v3password", auth={
+                "auth_url": str(keystone.auth_url), "username": keystone.username,
+                "password": keystone.password().get_secret_value(),
+                "project_name": keystone.project_name,
+                "user_domain_name": keystone.user_domain_name,
+                "project_domain_name": keystone.project_domain_name},
+            region_name=keystone.region_name, interface="public",
+            **({"cacert": str(keystone.ca_file)} if keystone.ca_file else {}), **options)
 
     @cached_property
     def peer_verify(self) -> str | bool:
@@ -388,7 +521,23 @@ def parse(data: object, source: str = "configuration") -> ServiceConfig:
             for error in exc.errors(include_input=False))
         raise ConfigError(f"{source}: {problems}") from None
     for which in ("local", "peer"):
-        config.clouds.auth(which)
-        config.clouds.verify(which)
+        config.clouds.region(which)
+    if config.keystone.cloud:
+        config = _with_keystone_url(config, config.service_account())
     config.monitoring.secrets()
     return config
+
+
+def _with_keystone_url(config: ServiceConfig, account: CloudRegion) -> ServiceConfig:
+    """``config`` with ``keystone.auth_url`` (what a 401 names) from the account's entry,
+    unless given."""
+    if config.keystone.auth_url:
+        return config
+    try:
+        keystone = KeystoneConfig.model_validate({
+            **config.keystone.model_dump(exclude_unset=True),
+            "auth_url": account.config["auth"].get("auth_url")})
+    except ValidationError:
+        raise ConfigError(f"keystone.cloud: entry {config.keystone.cloud!r}: its auth_url "
+                          "is not a URL") from None
+    return config.model_copy(update={"keystone": keystone})

@@ -11,13 +11,14 @@ nothing decides silently between them, except the rule of :func:`takeover_winner
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
+
+from site_recovery.storage.base import StrEnum
 
 Clock = Mapping[str, int]
 
 
-class Order(enum.StrEnum):
+class Order(StrEnum):
     SAME = "same"                 # one version, one content
     BEHIND = "behind"             # ours is older: adopt theirs
     AHEAD = "ahead"               # ours is newer: they adopt ours

@@ -10,7 +10,6 @@ from here and spell none of them again.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstr
 # The storage layer's words, which the rest of the product takes from here too.
 from site_recovery.storage.base import Purpose as Purpose
 from site_recovery.storage.base import ReplicationType as ReplicationType
+from site_recovery.storage.base import StrEnum as StrEnum
 
 # -- limits ----------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ SPEC_VERSION = 1         # the version of what capture records of a server
 
 # -- words -----------------------------------------------------------------------------------
 
-class OperationKind(enum.StrEnum):
+class OperationKind(StrEnum):
     """What the protection service starts, and the Mistral workflow of the same name."""
 
     PROTECT = "protect"
@@ -87,7 +87,7 @@ class OperationKind(enum.StrEnum):
         return self is OperationKind.SITE_FAILOVER
 
 
-class Status(enum.StrEnum):
+class Status(StrEnum):
     """How an operation, or one group's part of it, stands. ``partially_failed`` is an
     operation's only: some of its groups completed and some failed."""
 
@@ -106,7 +106,7 @@ UNFINISHED = frozenset({Status.PENDING, Status.RUNNING})
 FINISHED = frozenset(Status) - UNFINISHED
 
 
-class GroupStatus(enum.StrEnum):
+class GroupStatus(StrEnum):
     UNPROTECTED = "unprotected"       # recorded, not yet replicating
     PROTECTED = "protected"           # replicating from its primary site
     FAILED_OVER = "failed_over"       # running on the site it failed over to
@@ -124,12 +124,12 @@ class GroupStatus(enum.StrEnum):
         return self in (GroupStatus.FAILED_OVER, GroupStatus.REPROTECTED)
 
 
-class FailoverType(enum.StrEnum):
+class FailoverType(StrEnum):
     PLANNED = "planned"               # the primary answers: stopped, replicated once more
     UNPLANNED = "unplanned"           # the primary is gone: the newest recovery point
 
 
-class MappingKind(enum.StrEnum):
+class MappingKind(StrEnum):
     """What a resource mapping translates from the primary site to the DR site."""
 
     NETWORK = "network"
@@ -276,7 +276,7 @@ class _Owned(_Document):
 Clock = dict[SiteName, Annotated[int, Field(ge=0)]]
 
 
-class FenceState(enum.StrEnum):
+class FenceState(StrEnum):
     PENDING = "pending"               # the site was away: it fences them when it is back
     FENCED = "fenced"                 # its original VMs are stopped and locked
 
@@ -375,7 +375,7 @@ class ExecutionReport(ProgressReport):
 
 # -- what a site asks of its peer ------------------------------------------------------------
 
-class PeerStepName(enum.StrEnum):
+class PeerStepName(StrEnum):
     """The steps a site runs for its peer, on its own cloud: the only ones it runs so."""
 
     STOP_SERVERS = "stop_servers"                 # members, or (copies) failover copies

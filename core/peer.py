@@ -16,7 +16,6 @@ from functools import cached_property
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from .config import ServiceConfig
@@ -27,14 +26,9 @@ INTERNAL = "/v1/internal"
 
 
 def peer_session(config: ServiceConfig, timeout: float) -> ks_session.Session:
-    """A keystoneauth session signed in to the peer's Keystone as the peer account."""
-    auth = config.clouds.auth("peer")
-    return ks_session.Session(auth=v3.Password(
-        auth_url=auth["auth_url"], username=auth["username"], password=auth["password"],
-        project_name=auth.get("project_name", "service"),
-        user_domain_name=auth.get("user_domain_name", "Default"),
-        project_domain_name=auth.get("project_domain_name", "Default")),
-        timeout=timeout, verify=config.clouds.verify("peer"))
+    """A keystoneauth session signed in to the peer's Keystone as the peer account, as its
+    entry says (a password, or an application credential: it is never rescoped)."""
+    return config.clouds.region("peer", api_timeout=timeout).get_session()
 
 
 class PeerStepFailed(RuntimeError):

@@ -19,9 +19,9 @@ import contextlib
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from heatclient import exc as heat_exc
 from openstack import exceptions as sdk_exceptions
@@ -283,9 +283,19 @@ def _hold_only(engine: Engine, group: GroupPlan, cinder, group_id: str, wanted: 
     joining = sorted(v for v in wanted if read.volumes[v].group_id is None)
     leaving = sorted(_volumes_in(cinder, group_id) - wanted)
     if joining or leaving:
-        cinder.update_group(group_id, **{key: ",".join(ids) for key, ids in (
-            ("add_volumes", joining), ("remove_volumes", leaving)) if ids})
+        _change_volumes(cinder, group_id, joining=joining, leaving=leaving)
         _wait_group(engine, group, cinder, group_id)
+
+
+def _change_volumes(cinder, group_id: str, *, joining: Iterable[str] = (),
+                    leaving: Iterable[str] = ()):
+    """Volumes join or leave Cinder group ``group_id``. Cinder's own request: the
+    openstacksdk releases before 4.19, all that Python 3.10 has, drop ``add_volumes`` and
+    ``remove_volumes`` from ``update_group`` without a word."""
+    changes = {key: ",".join(sorted(ids)) for key, ids in (
+        ("add_volumes", joining), ("remove_volumes", leaving)) if ids}
+    reply = cinder.put(f"/groups/{group_id}", json={"group": changes}, microversion="3.13")
+    sdk_exceptions.raise_from_response(reply)
 
 
 def _volumes_in(cinder, group_id: str) -> set[str]:
@@ -355,7 +365,7 @@ def _remove_cinder_group(engine: Engine, group: GroupPlan, cinder,
             return f"{found.id} kept: it holds {len(held)} failover copies"
         if held:
             _wait_group(engine, group, cinder, found.id)
-            cinder.update_group(found.id, remove_volumes=",".join(held))
+            _change_volumes(cinder, found.id, leaving=held)
             _wait_group(engine, group, cinder, found.id)
         cinder.delete_group(found.id, delete_volumes=False)
 
@@ -420,12 +430,13 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
     group = engine.group(group_id)
     spec = group.protection(engine.config)
     storage = engine.clouds.storage()
-    lost = datetime.fromisoformat(lost_at) if lost_at else None
+    # Python 3.10 reads no "Z", which pydantic writes for UTC
+    lost = datetime.fromisoformat(lost_at.replace("Z", "+00:00")) if lost_at else None
 
     def chosen(point: RecoveryPoint, rpo: float | None = None) -> dict:
         if rpo is None:
             rpo = max(0.0, (lost - point.created).total_seconds()) if lost else \
-                point.age_seconds(datetime.now(UTC))
+                point.age_seconds(datetime.now(timezone.utc))
         return {"name": point.name, "point_created": point.created.isoformat(),
                 "rpo_seconds": round(rpo, 3),
                 **({"primary_lost_at": lost.isoformat()} if lost else {})}
@@ -559,7 +570,7 @@ def _group_copies(engine: Engine, group: GroupPlan, tenant, own) -> str:
     _wait_group(engine, group, cinder, found.id)
     joining = sorted(v.id for v in copies if not v.group_id)
     if joining:
-        cinder.update_group(found.id, add_volumes=",".join(joining))
+        _change_volumes(cinder, found.id, joining=joining)
         _wait_group(engine, group, cinder, found.id)
     return found.id
 
@@ -578,7 +589,7 @@ def _ungroup_copies(engine: Engine, group: GroupPlan, tenant, purpose: str):
         _remove_cinder_group(engine, group, cinder)
     elif copies:
         _wait_group(engine, group, cinder, found.id)
-        cinder.update_group(found.id, remove_volumes=",".join(sorted(copies)))
+        _change_volumes(cinder, found.id, leaving=copies)
         _wait_group(engine, group, cinder, found.id)
 
 
@@ -608,7 +619,7 @@ def _copies_of_point(engine: Engine, group: GroupPlan, own, tenant, purpose: str
             grouped.setdefault((conn, volume.group_id), []).append(volume.id)
     for (conn, group_id), ids in grouped.items():   # one update per group, then settled
         _wait_group(engine, group, conn.block_storage, group_id)
-        conn.block_storage.update_group(group_id, remove_volumes=",".join(sorted(ids)))
+        _change_volumes(conn.block_storage, group_id, leaving=ids)
         _wait_group(engine, group, conn.block_storage, group_id)
     for conn, volume in other:
         if volume.status == "awaiting-transfer":
@@ -1033,7 +1044,7 @@ def _fence_here(engine: Engine, group: GroupPlan) -> dict:
     if fenced is not None and fenced.site == engine.site and \
             fenced.state is not FenceState.FENCED:
         engine.service.set_state(group.id, fence=fenced.model_copy(update={
-            "state": FenceState.FENCED, "since": datetime.now(UTC)}))
+            "state": FenceState.FENCED, "since": datetime.now(timezone.utc)}))
     return {"fenced": True, "servers": len(present), "stopped": stopped,
             "fence": f"{len(present)} servers stopped and locked on {engine.site}"}
 
@@ -1236,7 +1247,7 @@ def take_over(engine: Engine, group_id: str, site: str,
         group.id, status=status, primary_site=site, secondary_site=group.primary,
         fence=Fence(site=group.primary, reason=fence_reason(group.name, site),
                     state=FenceState.FENCED if fenced else FenceState.PENDING,
-                    since=datetime.now(UTC)) if away else None)
+                    since=datetime.now(timezone.utc)) if away else None)
     return {"primary_site": site, "changed": True,
             **({"fence": f"originals on {group.primary} "
                          f"{'stopped and locked' if fenced else 'fenced when it is back'}"}

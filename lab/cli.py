@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--mistral-mode", choices=("allinone", "rabbit"), default="allinone")
     up.add_argument("--protector-database", choices=("sqlite", "postgresql"),
                     default="sqlite", help="the protection services' databases")
+    up.add_argument("--mistral-executors", type=int, default=1, choices=range(1, 5),
+                    help="rabbit mode: Mistral executors per site")
+    up.add_argument("--engines", type=int, default=1, choices=range(1, 5),
+                    help="protector-engines per site")
+    up.add_argument("--coordination", choices=("database", "redis"), default="database",
+                    help="where a site's engines agree which one leads (redis: the "
+                    "machine's, on 127.0.0.1:6379)")
     up.add_argument("--site", choices=SITES, action="append", help="only this site")
     down = commands.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true",
@@ -95,7 +102,10 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     lab = Lab(LabOptions(port_base=args.port_base, home=args.home, run_name=args.run,
                          mistral_mode=getattr(args, "mistral_mode", "allinone"),
-                         protector_database=getattr(args, "protector_database", "sqlite")))
+                         protector_database=getattr(args, "protector_database", "sqlite"),
+                         mistral_executors=getattr(args, "mistral_executors", 1),
+                         engines=getattr(args, "engines", 1),
+                         coordination=getattr(args, "coordination", "database")))
     try:
         if args.command == "up":
             lab.up(sites=args.site or SITES)

@@ -45,6 +45,9 @@ class LabOptions:
     mistral_mode: str = "allinone"
     protector_database: str = "sqlite"      # or postgresql: the machine's, a database per site
     concurrency: int = 10                   # groups one DR operation runs at once
+    mistral_executors: int = 1              # rabbit mode: executors sharing their queue
+    engines: int = 1                        # protector-engines per site
+    coordination: str = "database"          # or redis: the machine's, for the engines
     ready_timeout: float = 180.0
 
 
@@ -117,15 +120,18 @@ class Lab:
         from .services import mistral
         config = self._site_config(site)
         return mistral.prepare(site, mode=self.options.mistral_mode,
-                               env={CONFIG_ENV: str(config)})
+                               env={CONFIG_ENV: str(config)},
+                               executors=self.options.mistral_executors)
 
     def _site_config(self, site: SiteLayout) -> Path:
         """The site's configuration file, shared by its protection service and the actions
         its Mistral runs, as in a deployment: the protection service, peered with the other
-        site's and probing it every second; this site's cloud as the DR service account,
-        and the peer's Keystone as the peer account, which opens only the peer's protection
-        service (``clouds.yaml``), and the peer account of this site's Keystone as the one
-        the peer calls with (``internal.peer``); both arrays, and the API token of this
+        site's and probing it every second; this site's cloud as the DR service account (a
+        password: it signs in to each tenant project), which is also the service's own
+        account (``keystone.cloud``), and the peer's Keystone as the peer account, by its
+        application credential, which opens only the peer's protection service
+        (``clouds.yaml``), and the peer account of this site's Keystone as the one the
+        peer calls with (``internal.peer``); both arrays, and the API token of this
         site's alone (in a file; the simulator's CA);
         Alertmanager alerts accepted with the bearer secret in ``alert.secret``: a
         ``SiteDown`` alert for the peer is recorded without acting on it, and a
@@ -133,19 +139,16 @@ class Lab:
         project that recovers here.
         """
         here = site.service_dir("webhook")
-        account = site.account("site-recovery")
         peer = self.sites[site.peer]
-        secrets = {"keystone.password": account.password,
-                   "alert.secret": f"lab-alert-secret-{site.name}"}
-        for name, value in secrets.items():
-            _write(here / name, value, private=True)
+        _write(here / "alert.secret", f"lab-alert-secret-{site.name}", private=True)
         clouds = here / "clouds.yaml"
         ca_file = str(self.ca_file())
+        where = {"region_name": REGION, "interface": "public", "cacert": ca_file}
+        peer_auth = keystone.application_credential_entry(peer, keystone.PEER_ACCOUNT,
+                                                          wait=self.options.ready_timeout)
         _write(clouds, yaml.safe_dump({"clouds": {
-            layout.name: {"auth": layout.auth(user), "region_name": REGION,
-                          "identity_api_version": 3, "interface": "public",
-                          "cacert": ca_file}
-            for layout, user in ((site, "site-recovery"), (peer, "site-recovery-peer"))}},
+            site.name: {"auth": site.auth("site-recovery"), **where},
+            peer.name: {"auth_type": "v3applicationcredential", "auth": peer_auth, **where}}},
             sort_keys=False), private=True)
         database = f"sqlite:///{here / 'protector.db'}"
         if self.options.protector_database == "postgresql":
@@ -160,11 +163,9 @@ class Lab:
                      "probe_interval": 1.0,
                      "probe_timeout": 1.0, "failure_threshold": 3, "success_threshold": 2},
             "database_url": database,
-            "keystone": {"auth_url": site.keystone_url, "username": account.user,
-                         "password_file": str(here / "keystone.password"),
-                         "project_name": account.project},
+            "keystone": {"cloud": site.name},
             "clouds": {"file": str(clouds), "local": site.name, "peer": peer.name},
-            "internal": {"peer": keystone.account_ids(site, "site-recovery-peer")},
+            "internal": {"peer": keystone.account_ids(site, keystone.PEER_ACCOUNT)},
             "arrays": [{"name": layout.array_name, "site": layout.name,
                         "address": f"{HOST}:{layout.port('array')}",
                         **({"token_file": str(self._array_token(here, layout))}
@@ -181,6 +182,8 @@ class Lab:
                                       "operation": "test_failover",
                                       "selector": {"project_name": "$project"},
                                       "mode": "execute"}]},
+            **({"coordination": {"backend_url": self._redis_url()}}
+               if self.options.coordination == "redis" else {}),
             "bind": f"{HOST}:{site.port('webhook')}", "workers": 2,
             "tls": {"cert_file": ca_file, "key_file": ca_file},
         }, sort_keys=False))
@@ -192,14 +195,35 @@ class Lab:
         return path
 
     def _webhook(self, site: SiteLayout) -> list[ServiceSpec]:
-        """The protection service (see :meth:`_site_config`)."""
+        """The protection service (see :meth:`_site_config`): its database migrated by
+        the product's own command, then the API under gunicorn and the engines."""
         here = site.service_dir("webhook")
         config = self._site_config(site)
-        return [ServiceSpec(
-            "webhook", (sys.executable, "-m", "site_recovery.webhook.serve", "--config",
-                        str(config)),
-            here, here / "webhook.log", site.url("webhook", "/healthz"),
-            {"PYTHONWARNINGS": "ignore"}, port=site.port("webhook"))]
+        self._protector_command(site, "db", "upgrade")
+        env = {"PYTHONWARNINGS": "ignore", "PROMETHEUS_MULTIPROC_DIR": str(
+            _emptied(here / "metrics"))}
+        command = (sys.executable, "-m", "site_recovery.webhook.commands", "--config",
+                   str(config))
+        engines = [ServiceSpec(
+            "engine" if number == 1 else f"engine-{number}", (*command, "engine"), here,
+            here / ("engine.log" if number == 1 else f"engine-{number}.log"), "",
+            {"PYTHONWARNINGS": "ignore"}, ready_log=" starts")
+            for number in range(1, self.options.engines + 1)]
+        return [ServiceSpec("webhook", (*command, "api"), here, here / "webhook.log",
+                            site.url("webhook", "/healthz"), env,
+                            port=site.port("webhook")), *engines]
+
+    def _protector_command(self, site: SiteLayout, *argv: str) -> str:
+        """``site-recovery-protector *argv`` for ``site``, as an operator runs it."""
+        config = site.run_dir / "webhook" / "protector.yaml"
+        result = subprocess.run(
+            [sys.executable, "-m", "site_recovery.webhook.commands", "--config", str(config),
+             *argv], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if result.returncode:
+            raise RuntimeError(f"{site.name}: site-recovery-protector {' '.join(argv)} "
+                               f"failed: {(result.stdout + result.stderr).strip()[-2000:]}")
+        return result.stdout.strip()
 
     def plan(self) -> list[tuple[str, Callable[[SiteLayout], list[ServiceSpec]]]]:
         return [("keystone", lambda site: [keystone.prepare(site)]), ("array", self._array),
@@ -250,16 +274,7 @@ class Lab:
 
     def install_workbooks(self, name: str, progress=print):
         """The DR workbooks into the site's Mistral, by the product's own install command."""
-        site = self.sites[name]
-        config = site.run_dir / "webhook" / "protector.yaml"
-        result = subprocess.run(
-            [sys.executable, "-m", "site_recovery.webhook.serve", "--config", str(config),
-             "install-workbooks"], capture_output=True, text=True, timeout=300,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"})
-        if result.returncode:
-            raise RuntimeError(f"{name}: installing the workbooks failed: "
-                               f"{(result.stdout + result.stderr).strip()[-2000:]}")
-        progress(f"{name}: {result.stdout.strip()}")
+        progress(f"{name}: {self._protector_command(self.sites[name], 'install-workbooks')}")
 
     def down(self, sites=SITES, progress=print):
         state = self.state()
@@ -374,6 +389,12 @@ class Lab:
                 requests.delete(site.url("cloud", "/_lab/faults"), timeout=30,
                                 headers={"X-Auth-Token": keystone.token(site)})
 
+    def _redis_url(self) -> str:
+        """The machine's Redis, keyed apart for this lab (several may share one Redis);
+        a lock lasts 5 s unrenewed, so a standby engine takes over within seconds."""
+        return (f"redis://{HOST}:6379?namespace=site-recovery-lab-{self.options.run_name}-"
+                f"{self.options.port_base}&lock_timeout=5&timeout=5")
+
     def ca_file(self) -> Path:
         """The lab's own certificate (and key, one PEM), which its clients trust: the
         arrays and the protection services serve it."""
@@ -424,9 +445,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _emptied(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def _healthy(entry: dict) -> bool:
     if not _alive(entry["pid"]):
         return False
+    if not entry["url"]:                  # it serves nothing: alive is healthy
+        return True
     status = base.probe(entry["url"])
     return isinstance(status, int) and status < 500
 

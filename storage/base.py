@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidArgument
@@ -29,12 +29,20 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-class ReplicationType(enum.StrEnum):
+class StrEnum(str, enum.Enum):
+    """``enum.StrEnum`` as Python 3.11 defines it, for Mistral's executors on 3.10: a
+    member is its value in ``str()``, f-strings, JSON and SQL."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class ReplicationType(StrEnum):
     ASYNC = "async"   # protection-group snapshots shipped on a schedule; RPO = lag
     SYNC = "sync"     # ActiveCluster pod stretched over both arrays; RPO 0 while in sync
 
 
-class Purpose(enum.StrEnum):
+class Purpose(StrEnum):
     """Why materialised volumes exist; part of their names, so cleanup finds only its own."""
 
     DRILL = "drill"
@@ -134,7 +142,7 @@ def parse_time(value: Any) -> datetime | None:
     """Purity REST 1.x timestamps are ISO-8601 strings ending in Z."""
     if value in (None, ""):
         return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
 class ArrayClient:

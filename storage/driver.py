@@ -20,7 +20,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from . import errors
 from .base import (
@@ -93,7 +93,7 @@ class StorageDriver:
         self.poll_interval = poll_interval
         self.setup_timeout = setup_timeout
         self.copy_workers = copy_workers
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
 
     def client(self, array: str) -> ArrayClient:
         if callable(self._clients):
@@ -453,7 +453,7 @@ class StorageDriver:
             return self.newest_recovery_point(spec, from_source)
         self.check_link(spec.source_array, spec.target_array)
         source = self.client(spec.source_array)
-        suffix = "sr-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")[:-3]   # ms: unique
+        suffix = "sr-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]   # ms: unique
         local = source.create_pgroup_snapshot(spec.name, suffix=suffix, replicate_now=True)
         wanted = f"{spec.source_array}:{local['name']}"
         deadline = time.monotonic() + timeout

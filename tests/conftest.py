@@ -28,6 +28,18 @@ def mock(fabric):
     return mock_driver(fabric, timeout=5.0, poll_interval=0.02, setup_timeout=5.0)
 
 
+def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    """Whether the machine's Redis answers (the engines' coordination backend in CI)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def make_volumes(fabric: Fabric, array: str, names, size=GIB) -> list[str]:
     handle = fabric.array(array)
     for name in names:
@@ -35,13 +47,15 @@ def make_volumes(fabric: Fabric, array: str, names, size=GIB) -> list[str]:
     return list(names)
 
 
-def fresh_lab(port_base: int, name: str, *, seeded: bool = True):
+def fresh_lab(port_base: int, name: str, *, seeded: bool = True, **options):
     """A two-site lab of its own on ``port_base`` (seeded with the e-commerce tenant unless
-    told not to), purged afterwards: the body of the lab-backed fixtures."""
+    told not to; ``options``: more of :class:`LabOptions`), purged afterwards: the body of
+    the lab-backed fixtures."""
     from site_recovery.lab.seed import seed
     from site_recovery.lab.supervisor import Lab, LabOptions
 
-    lab = Lab(LabOptions(port_base=port_base, run_name=f"{name}-{uuid.uuid4().hex[:8]}"))
+    lab = Lab(LabOptions(port_base=port_base, run_name=f"{name}-{uuid.uuid4().hex[:8]}",
+                         **options))
     try:
         lab.up(progress=lambda line: None)
         if seeded:

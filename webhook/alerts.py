@@ -20,7 +20,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -92,7 +92,7 @@ def refusal(body: bytes, authorization: str | None, signature: str | None,
             return None
     elif hmac_secret and signature and signature.startswith("sha256="):
         try:
-            signed_at = datetime.fromtimestamp(int(timestamp or ""), UTC)
+            signed_at = datetime.fromtimestamp(int(timestamp or ""), timezone.utc)
         except (ValueError, OverflowError, OSError):
             return "a signed alert needs X-Signature-Timestamp (Unix seconds)"
         expected = hmac.new(hmac_secret.encode(), f"{int(timestamp)}.".encode() + body,
@@ -150,7 +150,7 @@ def alertmanager():
     config = site.config
     monitoring = config.monitoring
     shared, hmac_key = monitoring.secrets()
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     why = refusal(request.get_data(cache=True), request.headers.get("Authorization"),
                   request.headers.get("X-Signature"),
                   request.headers.get("X-Signature-Timestamp"), now, shared_secret=shared,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,11 +47,41 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head"):
-    """Bring the schema to ``revision``; safe to run on every start."""
+    """Bring the schema to ``revision``; run again, it changes nothing."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is not at this release's schema: the services do not start on it."""
+
+
+def head() -> str:
+    """This release's schema revision."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def revision(engine: Engine) -> str | None:
+    """The database's schema revision (None: no schema yet)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_current(database: Engine | str):
+    """Refuse a database that ``db upgrade`` has not brought to this release's schema
+    (migrations are a step of the upgrade, never a side effect of a start)."""
+    engine = make_engine(database) if isinstance(database, str) else database
+    try:
+        found, wanted = revision(engine), head()
+    finally:
+        if isinstance(database, str):
+            engine.dispose()
+    if found != wanted:
+        raise SchemaNotCurrent(
+            f"the database is at schema revision {found or 'none'}, this release needs "
+            f"{wanted}: run 'site-recovery-protector db upgrade' first")
 
 
 def downgrade(engine: Engine, revision: str):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 from keystonemiddleware import auth_token
+from oslo_config import cfg
 
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import DEFAULT_DOMAIN, Project
@@ -61,24 +62,7 @@ def caller() -> Caller:
 
 def protect(wsgi_app, config: ServiceConfig):
     """Put Keystone token validation in front of every path but the public ones."""
-    keystone = config.keystone
-    guarded = auth_token.AuthProtocol(wsgi_app, {
-        "www_authenticate_uri": str(keystone.auth_url),
-        "auth_url": str(keystone.auth_url),
-        "auth_type": "password",
-        "username": keystone.username,
-        "password": keystone.password().get_secret_value(),
-        "project_name": keystone.project_name,
-        "user_domain_name": keystone.user_domain_name,
-        "project_domain_name": keystone.project_domain_name,
-        "region_name": keystone.region_name,
-        "token_cache_time": str(keystone.token_cache_time),
-        # The app answers 401 itself, in the service's JSON error format.
-        "delay_auth_decision": "true",
-        "http_connect_timeout": "5",
-        "http_request_max_retries": "1",
-        **({"cafile": str(keystone.ca_file)} if keystone.ca_file else {}),
-    })
+    guarded = auth_token.AuthProtocol(wsgi_app, middleware_conf(config))
 
     def dispatch(environ, start_response):
         if environ.get("PATH_INFO", "") in PUBLIC_PATHS:
@@ -86,3 +70,31 @@ def protect(wsgi_app, config: ServiceConfig):
         return guarded(environ, start_response)
 
     return dispatch
+
+
+def middleware_conf(config: ServiceConfig) -> dict:
+    """keystonemiddleware's ``auth_token`` settings: the service's own account (its auth
+    type and options, a password or an application credential) validates the tokens, at
+    the account's region and interface, checking TLS with its CA bundle."""
+    account = config.service_account()
+    verify, cert = account.get_requests_verify_args()
+    region = account.get_region_name("identity")
+    return {
+        "www_authenticate_uri": str(config.keystone.auth_url),
+        "auth_type": account.config["auth_type"],
+        **account.config["auth"],
+        "interface": account.get_interface("identity"),
+        **({"region_name": region} if region else {}),
+        "insecure": "false",
+        **({"cafile": verify} if isinstance(verify, str) else {}),
+        **({"certfile": cert} if isinstance(cert, str) else
+           {"certfile": cert[0], "keyfile": cert[1]} if cert else {}),
+        "token_cache_time": str(config.keystone.token_cache_time),
+        # The app answers 401 itself, in the service's JSON error format.
+        "delay_auth_decision": "true",
+        "http_connect_timeout": "5",
+        "http_request_max_retries": "1",
+        # Settings of its own: the options of the account's auth type are registered
+        # there, never in the process's global oslo.config.
+        "oslo_config_config": cfg.ConfigOpts(),
+    }

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import yaml
+from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exceptions
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 from mistralclient.api import base as mistral_base
 from mistralclient.api import client as mistral_client
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
@@ -35,15 +34,13 @@ class StartUncertain(Unavailable):
     operation up once Mistral says it has none."""
 
 
-def service_session(config: ServiceConfig, timeout: float) -> ks_session.Session:
-    """A Keystone session for this service's account on its own site."""
-    keystone = config.keystone
-    auth = v3.Password(auth_url=str(keystone.auth_url), username=keystone.username,
-                       password=keystone.password().get_secret_value(),
-                       project_name=keystone.project_name,
-                       user_domain_name=keystone.user_domain_name,
-                       project_domain_name=keystone.project_domain_name)
-    return ks_session.Session(auth=auth, timeout=timeout, verify=keystone.verify)
+def service_session(config: ServiceConfig, timeout: float) -> ks_adapter.Adapter:
+    """A Keystone session for this service's account on its own site, whose catalog
+    lookups (Mistral's endpoint) take the account's region and interface."""
+    account = config.service_account(api_timeout=timeout)
+    return ks_adapter.Adapter(account.get_session(),
+                              interface=account.get_interface("workflow"),
+                              region_name=account.get_region_name("workflow") or None)
 
 
 @dataclass(frozen=True)
@@ -67,15 +64,14 @@ class Root:
 
 
 class Launcher:
-    def __init__(self, session: ks_session.Session, url: str | None = None):
+    def __init__(self, session: ks_adapter.Adapter, url: str | None = None):
         self._session = session
         self._url = url                 # None: the workflowv2 endpoint of the catalog
         self._client = None
 
     @property
     def url(self) -> str:
-        return self._url or self._session.get_endpoint(service_type="workflowv2",
-                                                       interface="public")
+        return self._url or self._session.get_endpoint(service_type="workflowv2")
 
     def _mistral(self):
         if self._client is None:
@@ -161,7 +157,7 @@ class Launcher:
         """This service's executions created since ``created`` (UTC), with their states:
         one call however many operations are under way (at most ``RECENT``; more would
         be a partial view)."""
-        stamp = created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        stamp = created.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         found = self._call(lambda m: m.executions.list(
             created_at=f"gte:{stamp}", fields=["id", "state", "state_info", "updated_at"],
             limit=RECENT), "executions")
@@ -231,7 +227,7 @@ class Launcher:
 
 def _when(stamp: str | None) -> datetime | None:
     """A Mistral timestamp ("2026-12-06 21:00:00", UTC) as an aware datetime."""
-    return datetime.fromisoformat(stamp).replace(tzinfo=UTC) if stamp else None
+    return datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc) if stamp else None
 
 
 def _as_dict(value) -> dict:

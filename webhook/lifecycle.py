@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillStarting
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -52,7 +52,7 @@ from site_recovery.core.model import (
     Status,
 )
 
-from . import audit, db
+from . import audit, db, logs
 from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
 from .launcher import RECENT, Execution, Launcher, Root, StartUncertain
 from .models import (
@@ -308,7 +308,7 @@ class Lifecycle:
                            requested_project=asker and asker.name, total=len(groups),
                            force=start.force, peer_reachable=reachable,
                            idempotency_key=start.key, idempotency_request=start.key_request,
-                           requested_by=start.actor,
+                           requested_by=start.actor, request_id=logs.current_request_id(),
                            mistral_execution_id=start.execution_id,
                            planned_execution_id=start.execution_id or new_id(),
                            params=params,
@@ -325,12 +325,13 @@ class Lifecycle:
             op = session.get(Operation, op_id)
             if op is None or op.finished_at is not None:
                 return                            # given up while it waited its turn
-            planned = op.planned_execution_id
+            planned, request = op.planned_execution_id, op.request_id
         workflow = self.config.workflows.of(start.kind)
+        description = f"site-recovery {start.kind} {op_id}" + (
+            f" (request {request})" if request else "")
         try:
             execution = self.launcher.start(workflow, workflow_input.model_dump(mode="json"),
-                                            description=f"site-recovery {start.kind} {op_id}",
-                                            execution_id=planned)
+                                            description=description, execution_id=planned)
         except StartUncertain as exc:
             # It may run: the operation stays pending, the key held; the housekeeper
             # finds the execution by its planned id, or ends the operation.
@@ -356,7 +357,7 @@ class Lifecycle:
             if op.mistral_execution_id == execution_id:
                 return
             op.mistral_execution_id = execution_id
-            given_up = op.finished_at is not None
+            given_up, request_id = op.finished_at is not None, op.request_id
             audit.record_in(session, actor, f"operation.{kind}", op_id,
                             "refused" if given_up else "accepted",
                             f"{workflow} started as execution {execution_id}"
@@ -364,6 +365,10 @@ class Lifecycle:
                             + (" after the operation was given up: cancelled"
                                if given_up else ""),
                             project=project, details={"params": params})
+        logs.with_request(request_id, __name__).info(
+            "operation %s (%s) %s as Mistral execution %s%s", op_id, kind,
+            "found started" if found else "started", execution_id,
+            ", given up meanwhile: cancelled" if given_up else "")
         if given_up:
             self.launcher.cancel(execution_id)
 
@@ -415,7 +420,7 @@ class Lifecycle:
             if Status(op.status).finished:
                 raise Conflict(f"operation {op_id} has finished ({op.status}): nothing to "
                                "cancel")
-            _end(op, datetime.now(UTC), why)
+            _end(op, datetime.now(timezone.utc), why)
             op.error, execution = why, op.mistral_execution_id
             audit.record_in(session, actor, f"operation.{op.type}", op_id, "cancelled", why,
                             project=_owner(op))
@@ -521,7 +526,7 @@ class Lifecycle:
     def record(self, op_id: str, report: ProgressReport):
         """A workflow's report: the operation as a whole (running, or ended), or one
         group's progress or end; the operation's status follows."""
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         with db.transaction(self.sessions) as session:
             op = session.get(Operation, op_id, with_for_update=True)
             if op is None:
@@ -577,7 +582,7 @@ class Lifecycle:
             op = session.get(Operation, op_id, with_for_update=True)
             if op.mistral_execution_id or op.finished_at:
                 return
-            _end(op, datetime.now(UTC), "the workflow never started")
+            _end(op, datetime.now(timezone.utc), "the workflow never started")
             op.error = f"never started: {why}"
             audit.record_in(session, op.requested_by, f"operation.{op.type}", op_id,
                             "refused", op.error, project=_owner(op))
@@ -587,7 +592,7 @@ class Lifecycle:
         accepted (a start whose answer was lost, or a worker that stopped while starting):
         the execution Mistral has under the planned id is recorded; with none there after
         ``lost_after`` seconds, the operation never started. How many were settled."""
-        now = now or datetime.now(UTC)
+        now = now or datetime.now(timezone.utc)
         with self.sessions() as session:
             waiting = session.execute(select(
                 Operation.id, Operation.planned_execution_id, Operation.created_at).where(
@@ -623,7 +628,7 @@ class Lifecycle:
         way or failed within ``FENCE_RETRY`` seconds, or this site's Mistral does not
         answer yet (a site coming back starts its services one by one). Run after each
         catch-up with the peer and every follow round. The operations started."""
-        now = now or datetime.now(UTC)
+        now = now or datetime.now(timezone.utc)
         here = self.config.site
         with self.sessions() as session:
             waiting = [g for g in session.scalars(select(ProtectionGroup).where(
@@ -666,7 +671,7 @@ class Lifecycle:
         ended it in ERROR or CANCELLED, ended it SUCCESS without its end reported (for
         ``SETTLE`` seconds), or no longer has it (deleted). Each ends failed, naming the
         cause; how many ended. One question to Mistral, none while nothing runs."""
-        now = now or datetime.now(UTC)
+        now = now or datetime.now(timezone.utc)
         with self.sessions() as session:
             running = dict(session.execute(
                 select(Operation.mistral_execution_id, Operation.id).where(

@@ -8,7 +8,7 @@ inside Mistral, so progress survives a Mistral restart and is readable without i
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
@@ -31,7 +31,7 @@ from site_recovery.core.model import DEFAULT_DOMAIN, GroupStatus, Project, Statu
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def new_id() -> str:
@@ -47,10 +47,10 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=UTC)
+        return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -215,6 +215,9 @@ class Operation(Base):
     # execution, so a start whose answer was lost is repeated, or found, not doubled.
     planned_execution_id: Mapped[str | None] = mapped_column(String(36), default=new_id)
     requested_by: Mapped[dict] = mapped_column(default=dict)    # user, project, roles
+    # The id of the API request that started it (x-openstack-request-id): its Mistral
+    # execution's description and the engine's log of its end carry it too.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     params: Mapped[dict] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -36,6 +36,7 @@ FORCE = _query("force", {"type": "boolean"},
 
 # endpoint -> (tag, summary, body model, extra parameters, success status)
 ROUTES: dict[str, tuple] = {
+    "versions.versions": ("service", "The API versions (no token needed)", None, [], 200),
     "healthz": ("service", "Alive, and the database answers", None, [], 200),
     "metrics": ("service", "Prometheus metrics", None, [], 200),
     "openapi.spec": ("service", "This document", None, [], 200),

@@ -2,7 +2,8 @@
 
 The two sites have independent Keystones, so a user's token means nothing to the peer:
 site-to-site calls sign in to the peer's Keystone as the peer account (the ``clouds.peer``
-entry; :func:`site_recovery.core.peer.peer_session`), which the peer checks. Every call
+entry, a password or an application credential;
+:func:`site_recovery.core.peer.peer_session`), which the peer checks. Every call
 has the configured timeout; a peer that does not answer (its service or its Keystone) is
 :class:`PeerUnreachable`.
 """
@@ -16,6 +17,8 @@ from keystoneauth1 import session as ks_session
 
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.peer import peer_session
+
+from . import logs
 
 
 class PeerUnreachable(Exception):
@@ -39,7 +42,7 @@ class PeerLink:
         self._url = str(config.peer.url).rstrip("/")
         self._timeout = config.peer.sync_timeout
         self._config = config
-        config.clouds.auth("peer")                # a broken entry stops the start
+        config.clouds.region("peer")              # a broken entry stops the start
         self._verify = config.peer_verify
         self._session: ks_session.Session | None = None
 
@@ -53,7 +56,9 @@ class PeerLink:
         try:
             response = self._signed_in().request(
                 f"{self._url}{path}", method, json=body, raise_exc=False,
-                connect_retries=0, timeout=self._timeout, verify=self._verify)
+                connect_retries=0, timeout=self._timeout, verify=self._verify,
+                # the peer's logs name the request that caused the call
+                global_request_id=logs.current_request_id())
         except ks_exceptions.ConnectFailure as exc:
             raise PeerUnreachable(type(exc).__name__) from None
         except (ks_exceptions.ConnectionError, ks_exceptions.RequestTimeout,

@@ -1,16 +1,18 @@
 """Probing the peer site and keeping its reachability in the database.
 
-Every worker probes (see ``serve.Housekeeper``), but a probe result is written only if
-nobody recorded one since this worker read the state (a conditional update), so several
-workers still judge the peer as one. The verdict itself is :func:`.peer.judge`.
+The leading engine probes (see :mod:`.engine`), but a probe result is written only if
+nobody recorded one since it read the state (a conditional update), so an engine that
+lost the lead without knowing yet still judges the peer as one with the new leader. The
+verdict itself is :func:`.peer.judge`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import requests
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from site_recovery.core.config import ServiceConfig
@@ -21,22 +23,30 @@ from .peer import PeerState, judge
 
 
 def ensure_sites(sessions: sessionmaker[Session], config: ServiceConfig):
-    """This site and its peer exist in the database, with the configured URLs."""
-    with db.transaction(sessions) as session:
-        for name, role, url in ((config.site, "local", ""),
-                                (config.peer.name, "peer", str(config.peer.url))):
-            row = session.get(Site, name)
-            if row is None:
-                session.add(Site(name=name, role=role, url=url))
-            else:
-                row.role, row.url = role, url
+    """This site and its peer exist in the database, with the configured URLs. Every
+    API process and engine does it as it starts: two that insert one row at once both
+    succeed (the second finds the first's row)."""
+    for attempt in (1, 2):
+        try:
+            with db.transaction(sessions) as session:
+                for name, role, url in ((config.site, "local", ""),
+                                        (config.peer.name, "peer", str(config.peer.url))):
+                    row = session.get(Site, name)
+                    if row is None:
+                        session.add(Site(name=name, role=role, url=url))
+                    else:
+                        row.role, row.url = role, url
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
 
 
 def probe_once(sessions: sessionmaker[Session], config: ServiceConfig,
                now: datetime | None = None) -> PeerState | None:
     """Probe the peer unless someone did within the interval; returns the new state."""
     peer = config.peer
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(timezone.utc)
     with sessions() as session:
         row = session.get(Site, peer.name)
         seen = row.last_probe_at

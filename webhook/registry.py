@@ -30,11 +30,10 @@ a failover's takeover record wins or by people (``resolve``).
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel
@@ -53,6 +52,7 @@ from site_recovery.core.model import (
     MappingDocument,
     MemberDocument,
     Project,
+    StrEnum,
 )
 
 from . import audit, db
@@ -73,7 +73,7 @@ from .peerlink import PeerLink, PeerUnreachable
 log = logging.getLogger(__name__)
 
 
-class DocumentKind(enum.StrEnum):
+class DocumentKind(StrEnum):
     PROTECTION_GROUP = "protection_group"
     RESOURCE_MAPPING = "resource_mapping"
 
@@ -82,7 +82,7 @@ class DocumentKind(enum.StrEnum):
         return self.value.replace("_", " ")
 
 
-class ChangeAction(enum.StrEnum):
+class ChangeAction(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
@@ -862,7 +862,7 @@ class Registry:
         return KINDS[change.kind].document_type.model_validate(document) if document else None
 
     def _unreachable(self, exc: PeerUnreachable) -> Unavailable:
-        at = datetime.now(UTC).isoformat(timespec="seconds")
+        at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         outcome = ("it may have taken the change before it stopped answering: if so, the "
                    "next change finds it there" if exc.maybe_delivered
                    else "nothing was changed")

@@ -43,10 +43,15 @@ class TenantClouds:
     """This site's Nova and Keystone as the caller sees them."""
 
     def __init__(self, config: ServiceConfig):
+        """Nova where the ``clouds.local`` entry finds it (its region and interface) and
+        Keystone, each checked with its CA bundle (the entry's; the service account's)."""
         self.site = config.site
-        self.region = config.keystone.region_name
-        self.verify = {"compute": config.clouds.verify("local"),
-                       "identity": config.keystone.verify}
+        local = config.clouds.region("local")
+        self.verify = {"compute": local.get_requests_verify_args()[0],
+                       "identity": config.service_account().get_requests_verify_args()[0]}
+        self.where = {service_type: {"interface": local.get_interface(service_type),
+                                     "region_name": local.get_region_name(service_type) or None}
+                      for service_type in self.verify}
 
     def _get(self, service_type: str, path: str, **params) -> dict | None:
         """One GET as the caller: its JSON, None for 404."""
@@ -55,8 +60,7 @@ class TenantClouds:
             raise Unavailable("the caller's token cannot be used to look the reference up")
         session = ks_session.Session(auth=auth, verify=self.verify[service_type],
                                      timeout=TIMEOUT)
-        wanted = {"service_type": service_type, "interface": "public",
-                  "region_name": self.region,
+        wanted = {"service_type": service_type, **self.where[service_type],
                   **({"version": (3, 0)} if service_type == "identity" else {})}
         try:
             reply = session.get(path, params=params or None, raise_exc=False,

@@ -33,9 +33,11 @@ class ServiceSpec:
     cwd: Path
     log: Path
     ready_url: str                   # answers (any status below 500) once the service is up
+                                     # ("": it serves nothing; ready_log tells instead)
     env: dict[str, str] = field(default_factory=dict)
     stop_timeout: float = 10.0
     port: int | None = None          # the port it listens on, if it serves at all
+    ready_log: str | None = None     # a line it logs once it is up (one serving nothing)
 
 
 def service_env(venv: Path) -> dict[str, str]:
@@ -89,6 +91,21 @@ def wait_ready(url: str, timeout: float, *, alive=lambda: True, log: Path | None
     raise NotReady(f"{url} not ready within {timeout:g} s ({last}){_tail(log)}")
 
 
+def wait_logged(log: Path, offset: int, marker: str, timeout: float, *, alive=lambda: True):
+    """Wait until ``log`` holds ``marker`` after ``offset`` (a service serving nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise NotReady(f"{log}: the process exited{_tail(log)}")
+        if log.exists():
+            with open(log, "rb") as text:
+                text.seek(offset)
+                if marker.encode() in text.read():
+                    return
+        time.sleep(0.1)
+    raise NotReady(f"{log} never said {marker!r} within {timeout:g} s{_tail(log)}")
+
+
 def _tail(log: Path | None, lines: int = 15) -> str:
     if log is None or not log.exists():
         return ""
@@ -135,9 +152,15 @@ def _reap(pid: int):
 
 def start_and_wait(spec: ServiceSpec, timeout: float = 120.0) -> subprocess.Popen:
     """Start the service and wait until it answers; stop it again if it never does."""
+    logged = spec.log.stat().st_size if spec.log.exists() else 0
     process = start(spec)
     try:
-        wait_ready(spec.ready_url, timeout, alive=lambda: process.poll() is None, log=spec.log)
+        if spec.ready_log:
+            wait_logged(spec.log, logged, spec.ready_log, timeout,
+                        alive=lambda: process.poll() is None)
+        else:
+            wait_ready(spec.ready_url, timeout, alive=lambda: process.poll() is None,
+                       log=spec.log)
     except BaseException:
         stop_group(process.pid, spec.stop_timeout)
         raise

@@ -9,6 +9,10 @@ cache. Keystone parses ``sys.argv`` itself, so gunicorn takes no arguments and r
 
 from __future__ import annotations
 
+import json
+import os
+import time
+
 import requests
 
 from ..layout import (
@@ -147,7 +151,8 @@ def account_ids(site: SiteLayout, user: str) -> dict[str, str]:
 
 
 def provision(site: SiteLayout):
-    """Roles, projects, users, the Heat domain and the site's catalog (idempotent)."""
+    """Roles, projects, users, the Heat domain, the site's catalog and the peer account's
+    application credential (idempotent)."""
     api = _Admin(site)
     default = "default"
     roles = {r: api.ensure("roles", "role", {"name": r}, name=r)["id"] for r in ROLES}
@@ -179,6 +184,7 @@ def provision(site: SiteLayout):
                                               "password": HEAT_DOMAIN_ADMIN.password},
                             name=HEAT_DOMAIN_ADMIN.user, domain_id=domain["id"])
     api.call("PUT", f"/domains/{domain['id']}/users/{heat_admin['id']}/roles/{roles['admin']}")
+    _application_credential(site, PEER_ACCOUNT)
     for service_type, url in site.catalog().items():
         if service_type == "identity":
             continue                                   # bootstrap registered Keystone itself
@@ -194,3 +200,56 @@ def provision(site: SiteLayout):
                     "region_id": REGION}})
             elif endpoint["url"] != url:
                 api.call("PATCH", f"/endpoints/{endpoint['id']}", json={"endpoint": {"url": url}})
+
+
+# The account the other site signs in with, by an application credential of its own.
+PEER_ACCOUNT = "site-recovery-peer"
+CREDENTIAL_NAME = "site-recovery-lab"
+
+
+def _kept_credential(site: SiteLayout, user: str):
+    return site.service_dir("keystone") / f"{user}.application-credential.json"
+
+
+def _application_credential(site: SiteLayout, user: str):
+    """Give ``user`` an application credential of the lab's name on ``site``'s Keystone,
+    made with its own token (so bound to its own project and roles), and keep its id and
+    secret beside Keystone's database. The kept one is left as it is while Keystone holds
+    it; otherwise one of that name is deleted and made again (a secret is shown only
+    when made)."""
+    kept = _kept_credential(site, user)
+    own = requests.Session()
+    own.headers["X-Auth-Token"] = token(site, user)
+    url = f"{site.keystone_url}/users/{account_ids(site, user)['user_id']}/application_credentials"
+    reply = own.get(url, params={"name": CREDENTIAL_NAME}, timeout=TIMEOUT)
+    reply.raise_for_status()
+    held = [found["id"] for found in reply.json()["application_credentials"]]
+    if kept.exists() and json.loads(kept.read_text())["id"] in held:
+        return
+    for stale in held:
+        own.delete(f"{url}/{stale}", timeout=TIMEOUT).raise_for_status()
+    reply = own.post(url, timeout=TIMEOUT, json={"application_credential": {
+        "name": CREDENTIAL_NAME, "description": "the lab's peer site signs in with it"}})
+    reply.raise_for_status()
+    made = reply.json()["application_credential"]
+    written = kept.with_name(f".{kept.name}.{os.getpid()}")
+    written.write_text(json.dumps({"id": made["id"], "secret": made["secret"]}))
+    written.chmod(0o600)
+    written.replace(kept)
+
+
+def application_credential_entry(site: SiteLayout, user: str, wait: float) -> dict:
+    """The clouds.yaml ``auth`` of ``user``'s application credential on ``site``, by name
+    and user as an operator may write it, once :func:`provision` has made it there
+    (waiting up to ``wait`` seconds: the sites are provisioned side by side)."""
+    kept = _kept_credential(site, user)
+    deadline = time.monotonic() + wait
+    while not kept.exists():
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{site.name}'s Keystone holds no application credential for "
+                               f"{user} after {wait:g} s: bring {site.name} up too")
+        time.sleep(0.5)
+    account = site.account(user)
+    return {"auth_url": site.keystone_url, "application_credential_name": CREDENTIAL_NAME,
+            "application_credential_secret": json.loads(kept.read_text())["secret"],
+            "username": account.user, "user_domain_name": account.domain}

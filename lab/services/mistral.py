@@ -46,10 +46,11 @@ class Unavailable(RuntimeError):
 
 
 def prepare(site: SiteLayout, mode: str = "allinone",
-            env: dict[str, str] | None = None) -> list[ServiceSpec]:
+            env: dict[str, str] | None = None, executors: int = 1) -> list[ServiceSpec]:
     """Venv, configuration and schema (each once); the processes to run, in start order.
 
-    ``allinone``: one spec. ``rabbit``: engine, executor, notifier, api (raises
+    ``allinone``: one spec. ``rabbit``: engine, ``executors`` executors (sharing their
+    queue, as a deployment's executor hosts do), notifier, api (raises
     :class:`Unavailable` naming what is missing when RabbitMQ or PostgreSQL does not answer).
     Every spec's process loads our ``mistral.actions`` entry points at start, from the venv
     that has this project installed; ``env`` is added to their environment (the actions
@@ -63,7 +64,8 @@ def prepare(site: SiteLayout, mode: str = "allinone",
             raise Unavailable(f"Mistral rabbit mode needs {' and '.join(missing)}")
     venv = venvs.ensure(site.venvs, "mistral", with_project=True)
     here = site.service_dir("mistral")
-    specs = [_allinone(site, venv, here)] if mode == "allinone" else _rabbit(site, venv, here)
+    specs = [_allinone(site, venv, here)] if mode == "allinone" else _rabbit(
+        site, venv, here, executors)
     for spec in specs:
         spec.env.update(env or {})
     return specs
@@ -133,7 +135,7 @@ def _allinone(site: SiteLayout, venv: Path, here: Path) -> ServiceSpec:
 
 
 # -- RabbitMQ + PostgreSQL ---------------------------------------------------------------
-def _rabbit(site: SiteLayout, venv: Path, here: Path) -> list[ServiceSpec]:
+def _rabbit(site: SiteLayout, venv: Path, here: Path, executors: int) -> list[ServiceSpec]:
     vhost, exchange, topics = _rabbit_names(site, here, create=True)
     name = database_name(site, "mistral")
     pg_database(venv, "ensure", name)
@@ -149,16 +151,19 @@ def _rabbit(site: SiteLayout, venv: Path, here: Path) -> list[ServiceSpec]:
              here / "mistral-db-manage.log", service_env(venv))
     specs = []
     for server in RABBIT_SERVERS:
-        log = here / f"mistral-{server}.log"
-        argv = (str(venv / "bin" / "mistral-server"), "--config-file", str(conf),
-                "--server", server, "--log-file", str(log))
-        # Only the API speaks HTTP. A worker's ready URL is Keystone's, which it depends on,
-        # so a supervisor's start_and_wait() moves on at once; wait_workers() is the real
-        # check that engine, executor and notifier consume their queues.
-        api = server == "api"
-        ready = site.url("mistral", "/") if api else site.keystone_url
-        specs.append(ServiceSpec(f"mistral-{server}", argv, here, log, ready, service_env(venv),
-                                 stop_timeout=20.0, port=site.port("mistral") if api else None))
+        for number in range(1, (executors if server == "executor" else 1) + 1):
+            name = f"mistral-{server}" + (f"-{number}" if number > 1 else "")
+            log = here / f"{name}.log"
+            argv = (str(venv / "bin" / "mistral-server"), "--config-file", str(conf),
+                    "--server", server, "--log-file", str(log))
+            # Only the API speaks HTTP. A worker's ready URL is Keystone's, which it depends
+            # on, so a supervisor's start_and_wait() moves on at once; wait_workers() is the
+            # real check that engine, executor and notifier consume their queues.
+            api = server == "api"
+            ready = site.url("mistral", "/") if api else site.keystone_url
+            specs.append(ServiceSpec(name, argv, here, log, ready, service_env(venv),
+                                     stop_timeout=20.0,
+                                     port=site.port("mistral") if api else None))
     return specs
 
 

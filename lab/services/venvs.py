@@ -2,7 +2,9 @@
 
 Keystone, Heat and Mistral pin conflicting libraries, so each gets its own venv, made on
 first use and reused after (keyed by what is installed in it). Mistral's venv also holds
-this project, editable, so its ``mistral.actions`` entry points load our actions.
+this project, editable, so its ``mistral.actions`` entry points load our actions: its base
+install only (what the executor loads), constrained to what Mistral's venv already holds,
+as an operator installs it (docs/guides/01-deploy.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import fcntl
 import hashlib
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 REQUIREMENTS: dict[str, tuple[str, ...]] = {
@@ -37,13 +40,29 @@ def project_root() -> Path:
 
 def ensure(venvs: Path, name: str, *, with_project: bool = False) -> Path:
     """The venv for ``name``, created if missing; returns its directory."""
-    requirements = list(REQUIREMENTS[name])
-    key_parts = [sys.version, *requirements]
-    if with_project:
+    return cached(venvs, name, REQUIREMENTS[name],
+                  project=project_root() if with_project else None)
+
+
+def interpreter_version(python: str) -> str:
+    """Part of a venv's key: a venv belongs to one interpreter."""
+    if python == sys.executable:
+        return sys.version
+    return subprocess.run([python, "-c", "import sys; print(sys.version)"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+def cached(venvs: Path, name: str, requirements: Sequence[str], *,
+           python: str = sys.executable, project: Path | None = None) -> Path:
+    """A venv of ``python`` holding ``requirements`` and then ``project`` (editable,
+    constrained to the versions ``requirements`` installed), made on first use and reused
+    after; returns its directory."""
+    requirements = list(requirements)
+    key_parts = [interpreter_version(python), *requirements]
+    if project:
         # The project's requirements and entry points are installed with it: a change to
         # either needs a new venv.
-        root = project_root()
-        key_parts += [str(root), (root / "setup.cfg").read_text()]
+        key_parts += [str(project), (project / "setup.cfg").read_text()]
     key = hashlib.sha1("\n".join(key_parts).encode()).hexdigest()[:10]
     path = venvs / f"{name}-{key}"
     done = path / ".complete"
@@ -56,19 +75,21 @@ def ensure(venvs: Path, name: str, *, with_project: bool = False) -> Path:
             return path
         log = venvs / f"{path.name}.log"
         with open(log, "w") as out:
-            def run(args):
+            def run(args, stdout=out):
                 try:
-                    subprocess.run(args, check=True, timeout=INSTALL_TIMEOUT, stdout=out,
-                                   stderr=subprocess.STDOUT)
+                    subprocess.run(args, check=True, timeout=INSTALL_TIMEOUT, stdout=stdout,
+                                   stderr=out)
                 except subprocess.CalledProcessError:
                     raise RuntimeError(f"creating the {name} venv failed; see {log}") from None
 
-            run([sys.executable, "-m", "venv", "--clear", str(path)])
-            pip = [str(path / "bin" / "python"), "-m", "pip", "install",
-                   "--disable-pip-version-check"]
-            run([*pip, "--upgrade", "pip", "setuptools", "wheel"])
-            run([*pip, *requirements])
-            if with_project:
-                run([*pip, "-e", str(project_root())])
+            run([python, "-m", "venv", "--clear", str(path)])
+            pip = [str(path / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+            run([*pip, "install", "--upgrade", "pip", "setuptools", "wheel"])
+            run([*pip, "install", *requirements])
+            if project:
+                constraints = path / "constraints.txt"
+                with open(constraints, "w") as frozen:
+                    run([*pip, "freeze"], stdout=frozen)
+                run([*pip, "install", "--constraint", str(constraints), "-e", str(project)])
         done.write_text("\n".join(requirements) + "\n")
     return path

@@ -8,7 +8,7 @@ import re
 import sqlite3
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 ERADICATION_DELAY = 24 * 3600
@@ -100,7 +100,7 @@ class ArrayTimeout(ArrayDown):
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def size_bytes(size: Any) -> int:

@@ -86,18 +86,20 @@ def test_the_lab_wheel_holds_the_lab_alone_and_needs_the_product(lab_wheel):
     assert {"site_recovery/lab/flasharray_sim.py", "site_recovery/lab/supervisor.py",
             "site_recovery/lab/cloud/app.py"} <= set(names)
     metadata = archive.read(next(n for n in names if n.endswith("/METADATA"))).decode()
-    assert "Requires-Dist: site-recovery\n" in metadata
+    # the lab runs the service and the demo drives the CLI
+    assert "Requires-Dist: site-recovery[cli,service]\n" in metadata
     scripts = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "site-recovery-lab = site_recovery.lab.cli:main" in scripts
 
 
 @pytest.fixture(scope="module")
 def product_venv(wheel, tmp_path_factory) -> Path:
-    """A fresh venv with the product's wheel, and nothing of the lab."""
+    """A fresh venv with the product's wheel as a service host installs it (the service
+    extra), and nothing of the lab."""
     env = tmp_path_factory.mktemp("product") / "venv"
     venv.create(env, with_pip=True)
-    subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
-                   check=True, timeout=600)
+    subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q",
+                    f"{wheel}[service]"], check=True, timeout=600)
     return env
 
 

@@ -80,7 +80,7 @@ def operation_once_started(lab, operation_id: str, within: float = 30.0) -> dict
 def executions_of(lab, operation_id: str) -> list:
     return [e for e in stand_in_workbook.mistral(lab.sites["site-b"]).executions.list(
             limit=1000)
-            if e.description.endswith(operation_id)]
+            if f" {operation_id}" in e.description]
 
 
 # -- metadata sync ---------------------------------------------------------------------------
@@ -147,6 +147,12 @@ def test_an_edit_sent_to_site_b_is_made_on_both_sites(lab):
         shown = call(lab, site, "GET", f"/protection-groups/{group['id']}").json()[
             "protection_group"]
         assert (shown["rpo_target_seconds"], shown["version"]) == (300, 2)
+    # site-a's log names the request that caused the forward: site-b's, as its answer did
+    request = changed.headers["x-openstack-request-id"]
+    forwarded = [line for line in (lab.sites["site-a"].service_dir("webhook") /
+                                   "webhook.log").read_text().splitlines()
+                 if f"global={request}" in line]
+    assert forwarded and all("/v1/internal/" in line for line in forwarded), forwarded
 
 
 # -- launching -------------------------------------------------------------------------------
@@ -454,3 +460,48 @@ def test_wait_follows_the_operation_to_its_end(lab, stand_in, openstack_cli):
     assert (final["status"], final["completed_count"], final["progress"]) == (
         "completed", 1, 100)
     assert "wait-web: completed" in err
+
+
+# -- protector-api under another WSGI server ---------------------------------------------------
+
+def test_waitress_serves_the_api_module_while_the_engine_keeps_probing(lab, tmp_path):
+    """protector-api is a WSGI module any server can serve: waitress here, beside the
+    lab's gunicorn, on site-a's configuration and database; the peer's probing is the
+    engine's, which goes on whatever serves the API."""
+    site = lab.sites["site-a"]
+    port = PORT_BASE + 900
+    env = {**os.environ, "SITE_RECOVERY_CONFIG": str(site.service_dir("webhook") /
+                                                     "protector.yaml"),
+           "PYTHONWARNINGS": "ignore"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with open(tmp_path / "waitress.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "waitress", "--host", "127.0.0.1",
+                                   f"--port={port}", "--threads=4",
+                                   "site_recovery.webhook.wsgi:application"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                versions = requests.get(f"{url}/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, \
+                    (tmp_path / "waitress.log").read_text()[-2000:]
+                time.sleep(0.3)
+        assert versions.status_code == 200 and versions.headers[
+            "x-openstack-request-id"].startswith("req-")
+        assert versions.json()["versions"][0]["links"][0]["href"] == f"{url}/v1/"
+        token = keystone.token(site, "alice")
+        first = requests.get(f"{url}/v1/sites/site-b", headers={"X-Auth-Token": token},
+                             timeout=30).json()["site"]
+        assert first["state"] == "reachable"
+        time.sleep(3 * 1.0)                       # the lab probes every second
+        later = requests.get(f"{url}/v1/sites/site-b", headers={"X-Auth-Token": token},
+                             timeout=30).json()["site"]
+        assert later["last_probe_at"] > first["last_probe_at"], "nobody probes site-b"
+        assert requests.get(f"{url}/v1/sites", timeout=30).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -75,6 +75,12 @@ def test_the_configuration_shown_is_one_the_service_accepts():
     assert configurations, "no guide shows the service's configuration"
     for document in configurations:
         ServiceConfig.model_validate(document)
+    # A part of it shown alone (its settings under their section) fits the whole; a
+    # clouds.yaml is no part of it.
+    parts = [doc for doc in shown if isinstance(doc, dict) and "site" not in doc
+             and set(doc) <= set(ServiceConfig.model_fields) and set(doc) != {"clouds"}]
+    for part in parts:
+        ServiceConfig.model_validate({**configurations[0], **part})
 
 
 @pytest.mark.parametrize("guide", guides(), ids=lambda path: path.stem)

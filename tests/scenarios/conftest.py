@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from site_recovery.lab.seed import seed
-from site_recovery.lab.services import keystone
+from site_recovery.lab.services import keystone, mistral, postgres
 from site_recovery.lab.supervisor import Lab, LabOptions
-from tests.conftest import fresh_lab
+from tests.conftest import fresh_lab, redis_answers
 
 # Another base lets a second run (another checkout, a helper) share the machine.
 PORT_BASE = int(os.environ.get("SCENARIO_PORT_BASE", "30000"))
@@ -33,7 +33,41 @@ def lab():
         seed(lab, progress=lambda line: None)
         yield lab
         return
-    yield from fresh_lab(PORT_BASE, "scenario")
+    yield from fresh_lab(PORT_BASE, "scenario", **LANES[scenario_lane()[0]])
+
+
+# The scale-out lane is what production runs: Mistral over RabbitMQ with two executors, the
+# protection service on PostgreSQL (two gunicorn workers, as every lane) and two engines
+# agreeing through Redis. The embedded lane needs no server: Mistral in one process and
+# SQLite, with two engines still (the story kills one mid-operation).
+LANES = {"scale-out": {"mistral_mode": "rabbit", "mistral_executors": 2,
+                       "protector_database": "postgresql", "engines": 2,
+                       "coordination": "redis"},
+         "embedded": {"engines": 2}}
+
+
+def scenario_lane() -> tuple[str, str]:
+    """The lane the scenarios run on, and why: ``$SCENARIO_LANE`` if set, else the
+    scale-out lane where the machine runs its servers (CI does), else the embedded one."""
+    missing = [*mistral.rabbit_missing(),
+               *([] if redis_answers() else ["Redis at 127.0.0.1:6379"]),
+               *([] if postgres.answers(postgres.POSTGRES_PORT)
+                 else ["PostgreSQL at 127.0.0.1:5432"])]
+    chosen = os.environ.get("SCENARIO_LANE")
+    if chosen:
+        if chosen not in LANES:
+            raise pytest.UsageError(f"SCENARIO_LANE={chosen}: use one of {sorted(LANES)}")
+        if chosen == "scale-out" and missing:
+            raise pytest.UsageError(f"the scale-out lane needs {', '.join(missing)}")
+        return chosen, "SCENARIO_LANE"
+    if missing:
+        return "embedded", f"the scale-out lane needs {', '.join(dict.fromkeys(missing))}"
+    return "scale-out", "RabbitMQ, PostgreSQL and Redis answer"
+
+
+def pytest_report_header(config):
+    lane, why = scenario_lane()
+    return f"scenario lane: {lane} ({why}): {LANES[lane]}"
 
 
 class Api:

@@ -8,11 +8,18 @@ The steps build on each other (one lab, one tenant), in file order.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import openstack
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from site_recovery.core.plan import array_group_name
 from site_recovery.workbooks import workflow_name
@@ -181,6 +188,36 @@ def test_cleanup_leaves_both_sites_and_arrays_exactly_as_before_the_drill(lab, a
         copies
 
 
+def scraped(lab, site: str) -> dict[tuple[str, tuple], float]:
+    """``site``'s /metrics (no token: Prometheus carries none), sample by sample."""
+    reply = requests.get(lab.sites[site].url("webhook", "/metrics"), timeout=30,
+                         verify=lab.ca_file())
+    assert reply.status_code == 200
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(reply.text)
+            for sample in family.samples}
+
+
+def test_metrics_count_every_workers_requests_and_tell_the_drill(lab, api):
+    """The API's two gunicorn workers count into one set of counters, which only grow
+    however scrapes land on them; the drill just run shows as the db group's."""
+    def served(figures) -> float:
+        return sum(value for (name, _), value in figures.items()
+                   if name == "protector_http_requests_total")
+
+    counts = []
+    for _ in range(12):
+        api("site-b", "GET", "/sites")
+        counts.append(served(scraped(lab, "site-b")))
+    assert counts == sorted(counts) and counts[-1] >= counts[0] + 12, counts
+    figures = scraped(lab, "site-b")
+    db = (("group_id", group_id("prod-ecommerce-db")), ("primary_site", "site-a"),
+          ("secondary_site", "site-b"))
+    assert figures[("protector_group_last_drill_success", db)] == 1
+    assert figures[("protector_group_last_drill_age_seconds", db)] < 600
+    assert figures[("protector_peer_reachable", (("peer", "site-a"),))] == 1
+
+
 def test_a_planned_failover_moves_the_web_group_to_site_b_with_no_data_lost(lab, api, clouds):
     started = api("site-b", "POST", "/protection-groups/prod-ecommerce-web/failover",
                   expect=202, json={"failover_type": "planned"})
@@ -337,9 +374,32 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
         time.sleep(0.5)
     time.sleep(DECIDING)           # people take a while to decide: that loses no data
 
-    op = cli("site-b-dr-admin", "dr", "site", "failover", "site-a", "--failover-type",
-             "unplanned", "--force", "--wait", "-f", "json")
+    failing_over = ThreadPoolExecutor(1).submit(
+        cli, "site-b-dr-admin", "dr", "site", "failover", "site-a", "--failover-type",
+        "unplanned", "--force", "--wait", "-f", "json")
+    time.sleep(2)
+    leader, killed_at = kill_the_leading_engine(lab, "site-b")   # under way: one dies
+    op = failing_over.result(timeout=900)
     assert op["status"] == "completed", op
+    taken_over = took_the_duties(lab, "site-b", killed_at)
+    assert taken_over and leader not in taken_over, "no other engine took the duties over"
+    probed = datetime.fromisoformat(api("site-b", "GET", "/sites/site-a", user="dr-admin")[
+        "site"]["last_probe_at"])
+    assert probed.replace(tzinfo=probed.tzinfo or UTC) > killed_at, "nobody probes site-a"
+    # One request id from the CLI's request to the operation's end: the API's log of its
+    # start, its Mistral execution, and the engine's log of its end, which the engine
+    # that took over wrote.
+    site_b = lab.state()["sites"]["site-b"]
+    request = logged_request(Path(site_b["webhook"]["log"]), f"operation {op['id']} ")
+    assert request, "the API logged no start of the site failover"
+    execution = cli("site-b-site-recovery", "workflow", "execution", "show",
+                    op["mistral_execution_id"], "-f", "json")
+    assert f"(request {request})" in execution["Description"]
+    deadline = time.monotonic() + 60
+    while logged_request(engine_logs(lab, "site-b")[taken_over[-1]][1],
+                         f"operation {op['id']} (site_failover) ended completed") != request:
+        assert time.monotonic() < deadline, "the engine never logged the operation's end"
+        time.sleep(1)
     lost_at = datetime.fromisoformat(seen["last_seen_at"])
     assert op["params"]["peer_last_seen"] == seen["last_seen_at"]
     web = next(r for r in op["results"] if r["protection_group"] == "prod-ecommerce-web")
@@ -365,6 +425,44 @@ def test_with_site_a_lost_a_dr_admin_fails_the_site_over_from_site_b(lab, api, c
     assert lab.fabric.generation("pure-site-b", f"volume-{data.id}-cinder") == written
     shown = api("site-b", "GET", "/protection-groups/prod-ecommerce-db")["protection_group"]
     assert (shown["primary_site"], shown["status"]) == ("site-b", "failed_over")
+
+
+def engine_logs(lab, site: str) -> dict[str, tuple[int, Path]]:
+    """The site's engines: name -> (pid, log)."""
+    return {name: (entry["pid"], Path(entry["log"]))
+            for name, entry in lab.state()["sites"][site].items()
+            if name.startswith("engine")}
+
+
+def took_the_duties(lab, site: str, since: datetime) -> list[str]:
+    """The engines of ``site`` that logged taking its duties after ``since``, oldest
+    first (oslo.log's lines begin with their local time)."""
+    taken = []
+    for name, (_, log) in engine_logs(lab, site).items():
+        for line in log.read_text(errors="replace").splitlines():
+            if "takes the duties" in line:
+                stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").astimezone(UTC)
+                if stamp > since:
+                    taken.append((stamp, name))
+    return [name for _, name in sorted(taken)]
+
+
+def logged_request(log: Path, text: str) -> str | None:
+    """The request id of the first line of ``log`` that holds ``text`` (oslo.log writes
+    ``[<global id> <request id> …]`` before the message)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if text in line:
+            found = re.search(r"\[\S+ (req-[0-9a-f-]{36}) ", line)
+            return found and found.group(1)
+    return None
+
+
+def kill_the_leading_engine(lab, site: str) -> tuple[str, datetime]:
+    """SIGKILL the engine that leads ``site`` (the last to take its duties): it leaves
+    its lock behind, as a crashed host does."""
+    (leader, *_) = reversed(took_the_duties(lab, site, datetime.min.replace(tzinfo=UTC)))
+    os.kill(engine_logs(lab, site)[leader][0], signal.SIGKILL)
+    return leader, datetime.now(UTC)
 
 
 def test_site_a_back_learns_its_groups_failed_over_and_keeps_their_originals_down(

@@ -4,6 +4,7 @@ output, on either site. Secrets live in files the configuration names, nowhere e
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from keystoneauth1 import session as ks_session
@@ -22,6 +23,9 @@ def secrets(lab) -> dict[str, str]:
         secret = layout.service_dir("webhook") / "alert.secret"
         if secret.exists():
             found[f"alert secret of {site}"] = secret.read_text().strip()
+        for kept in layout.service_dir("keystone").glob("*.application-credential.json"):
+            found[f"application credential secret of {kept.name.split('.')[0]} on "
+                  f"{site}"] = json.loads(kept.read_text())["secret"]
     return found
 
 

@@ -101,7 +101,7 @@ def test_every_client_takes_its_ca_bundle_and_none_turns_verification_off(tmp_pa
     clouds["clouds"]["site-b"]["cacert"] = "/etc/pki/site-b-ca.pem"
     (tmp_path / "clouds.yaml").write_text(yaml.safe_dump(clouds))
     config = parse(data)
-    assert config.keystone.verify == "/etc/pki/site-a-ca.pem"
+    assert config.service_account().get_requests_verify_args()[0] == "/etc/pki/site-a-ca.pem"
     assert str(config.peer.ca_file) == "/etc/pki/site-b-ca.pem"
     assert (config.clouds.verify("local"), config.clouds.verify("peer")) == (
         True, "/etc/pki/site-b-ca.pem")

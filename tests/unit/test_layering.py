@@ -95,7 +95,9 @@ def test_every_product_module_imports_without_the_lab():
         f"for room in {list(PRODUCT)!r}:\n"
         "    package = importlib.import_module('site_recovery.' + room)\n"
         "    for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
-        "        if '.migrations' not in info.name:     # Alembic's scripts, run by Alembic\n"
+        "        # Alembic's scripts, run by Alembic; the WSGI module, which loads its\n"
+        "        # configuration file as it is imported (tests/unit/test_webhook_services.py)\n"
+        "        if '.migrations' not in info.name and not info.name.endswith('.wsgi'):\n"
         "            importlib.import_module(info.name)\n"
         "print('imported')\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from site_recovery.core.config import parse
-from site_recovery.webhook import db, prober, serve
+from site_recovery.webhook import commands, db, prober
 from site_recovery.webhook.app import create_app
 from site_recovery.webhook.services import services
 from tests.unit.test_core_config import minimal
@@ -72,5 +72,5 @@ def test_a_failed_probe_is_recorded_once_per_interval(client):
 def test_the_service_refuses_a_bad_configuration_with_status_2(tmp_path, capsys):
     bad = tmp_path / "protector.yaml"
     bad.write_text("site: site-a\n")
-    assert serve.main(["--config", str(bad)]) == 2
+    assert commands.main(["--config", str(bad), "api"]) == 2
     assert "peer: Field required" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import yaml
 from site_recovery import workbooks
 from site_recovery.core.clouds import Clouds
 from site_recovery.core.model import Project
-from site_recovery.webhook import serve
+from site_recovery.webhook import commands
 from site_recovery.webhook.launcher import Root
 from site_recovery.webhook.services import services
 from tests.unit.test_webhook_operations import WEB, launcher, setup_groups
@@ -283,8 +283,8 @@ def test_a_project_created_again_under_an_old_name_is_another_tenant(sites, tmp_
     config = services(clients["site-a"].application).config
     path = tmp_path / "protector.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_none=True)))
-    assert serve.main(["--config", str(path), "forget-project", "ecommerce"]) == 0
-    assert serve.main(["--config", str(path), "forget-project", "ecommerce"]) == 1
+    assert commands.main(["--config", str(path), "forget-project", "ecommerce"]) == 0
+    assert commands.main(["--config", str(path), "forget-project", "ecommerce"]) == 1
     mine = clients["site-a"].get("/v1/protection-groups", headers=newcomer)
     assert [g["name"] for g in mine.json["protection_groups"]] == ["web"]
     assert clients["site-a"].get("/v1/protection-groups", headers=ALICE).status_code == 403

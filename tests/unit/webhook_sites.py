@@ -68,6 +68,7 @@ class RecordingLauncher:
         self.lose_answer = None     # "after": the create's answer is lost; "before": it is
         self.states = {}            # execution id -> (state, state_info, updated_at)
         self.roots: dict[str, Root] = {}
+        self.descriptions: dict[str, str] = {}     # execution id -> its description
 
     def start(self, workflow, workflow_input, *, description, execution_id):
         if self.gate is not None:
@@ -78,6 +79,7 @@ class RecordingLauncher:
             raise StartUncertain("Mistral did not answer the start in time (ConnectTimeout)")
         if execution_id not in self.roots:      # Mistral: an id it has is that execution
             self.started.append((workflow, workflow_input))
+            self.descriptions[execution_id] = description
             self.roots[execution_id] = Root(execution_id, self.ACCOUNT[1], workflow,
                                             dict(workflow_input))
         if self.lose_answer == "after":

@@ -14,7 +14,7 @@ import re
 import sys
 
 import psycopg2
-from psycopg2 import sql
+from psycopg2 import errors, sql
 
 
 def main(argv: list[str]) -> int:
@@ -34,11 +34,16 @@ def main(argv: list[str]) -> int:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.name,))
         exists = cur.fetchone() is not None
         if args.action == "ensure" and not exists:
-            cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
-                sql.Identifier(args.name)))
-            print(f"created {args.name}")
+            try:
+                cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0")
+                            .format(sql.Identifier(args.name)))
+                print(f"created {args.name}")
+            # Another ensure of the same name created it between the look and the create
+            # (PostgreSQL says so either way, by the catalog's unique index or by name).
+            except (errors.DuplicateDatabase, errors.UniqueViolation):
+                print(f"{args.name} exists")
         elif args.action == "drop" and exists:
-            cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(args.name)))
             print(f"dropped {args.name}")
     conn.close()

@@ -7,7 +7,7 @@ Revises: 0003
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from alembic import op
@@ -32,7 +32,7 @@ def upgrade():
         ids = json.loads(ids) if isinstance(ids, str) else ids or {}
         if local in ids:
             moved.setdefault((domain, name), ids[local])
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
     if moved:
         op.bulk_insert(projects, [
             {"project_domain": domain, "project_name": name, "project_id": project_id,
