@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                     default="sqlite", help="the protection services' databases")
     up.add_argument("--mistral-executors", type=int, default=1, choices=range(1, 5),
                     help="rabbit mode: Mistral executors per site")
+    up.add_argument("--install", choices=("editable", "wheel"), default="editable",
+                    help="wheel: the product's wheel into Mistral's venv and a venv of its "
+                    "own for the service, as an operator installs it")
     up.add_argument("--engines", type=int, default=1, choices=range(1, 5),
                     help="protector-engines per site")
     up.add_argument("--coordination", choices=("database", "redis"), default="database",
@@ -105,6 +108,7 @@ def main(argv=None) -> int:
                          protector_database=getattr(args, "protector_database", "sqlite"),
                          mistral_executors=getattr(args, "mistral_executors", 1),
                          engines=getattr(args, "engines", 1),
+                         install=getattr(args, "install", "editable"),
                          coordination=getattr(args, "coordination", "database")))
     try:
         if args.command == "up":

@@ -31,7 +31,7 @@ from site_recovery.storage.fabric import Fabric
 
 from .flasharray_sim import ensure_certificate
 from .layout import DEFAULT_PORT_BASE, HOST, REGION, SITES, SiteLayout, lab_home
-from .services import base, keystone, postgres
+from .services import base, keystone, postgres, venvs
 from .services.base import ServiceSpec
 
 CINDER_HOST = "cinder@pure#pure"       # the simulated Cinder's one backend (lab/cloud)
@@ -48,6 +48,10 @@ class LabOptions:
     mistral_executors: int = 1              # rabbit mode: executors sharing their queue
     engines: int = 1                        # protector-engines per site
     coordination: str = "database"          # or redis: the machine's, for the engines
+    # editable: this checkout, in Mistral's venv and the lab's own; wheel: the product's
+    # wheel, into Mistral's venv and a venv of its own for the service, as an operator
+    # installs it (docs/guides/01-deploy.md)
+    install: str = "editable"
     ready_timeout: float = 180.0
 
 
@@ -121,7 +125,8 @@ class Lab:
         config = self._site_config(site)
         return mistral.prepare(site, mode=self.options.mistral_mode,
                                env={CONFIG_ENV: str(config)},
-                               executors=self.options.mistral_executors)
+                               executors=self.options.mistral_executors,
+                               wheel=self._wheel)
 
     def _site_config(self, site: SiteLayout) -> Path:
         """The site's configuration file, shared by its protection service and the actions
@@ -202,8 +207,7 @@ class Lab:
         self._protector_command(site, "db", "upgrade")
         env = {"PYTHONWARNINGS": "ignore", "PROMETHEUS_MULTIPROC_DIR": str(
             _emptied(here / "metrics"))}
-        command = (sys.executable, "-m", "site_recovery.webhook.commands", "--config",
-                   str(config))
+        command = (*self._protector, "--config", str(config))
         engines = [ServiceSpec(
             "engine" if number == 1 else f"engine-{number}", (*command, "engine"), here,
             here / ("engine.log" if number == 1 else f"engine-{number}.log"), "",
@@ -213,13 +217,34 @@ class Lab:
                             site.url("webhook", "/healthz"), env,
                             port=site.port("webhook")), *engines]
 
+    @cached_property
+    def _wheel(self) -> Path | None:
+        """The product's wheel when the lab installs it as an operator does (``install:
+        wheel``); None: this checkout, editable."""
+        if self.options.install == "wheel":
+            return venvs.product_wheel(self.sites["site-a"].venvs)
+        return None
+
+    def protector_bin(self) -> Path | None:
+        """The folder of the product-only install's commands (``site-recovery-protector``,
+        ``openstack`` with the plugin), or None when the lab runs this checkout."""
+        if self._wheel is None:
+            return None
+        return venvs.product_only(self.sites["site-a"].venvs, self._wheel) / "bin"
+
+    @property
+    def _protector(self) -> tuple[str, ...]:
+        """How the lab runs ``site-recovery-protector``."""
+        folder = self.protector_bin()
+        return ((str(folder / "site-recovery-protector"),) if folder else
+                (sys.executable, "-m", "site_recovery.webhook.commands"))
+
     def _protector_command(self, site: SiteLayout, *argv: str) -> str:
         """``site-recovery-protector *argv`` for ``site``, as an operator runs it."""
         config = site.run_dir / "webhook" / "protector.yaml"
         result = subprocess.run(
-            [sys.executable, "-m", "site_recovery.webhook.commands", "--config", str(config),
-             *argv], capture_output=True, text=True, timeout=300,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            [*self._protector, "--config", str(config), *argv], capture_output=True,
+            text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if result.returncode:
             raise RuntimeError(f"{site.name}: site-recovery-protector {' '.join(argv)} "
                                f"failed: {(result.stdout + result.stderr).strip()[-2000:]}")
@@ -358,14 +383,19 @@ class Lab:
         self.up(sites=[name], progress=progress)
 
     def service_down(self, name: str, service: str, progress=print):
-        """One service of a site stops; ``site_up`` (or ``up``) starts it again."""
+        """One service of a site stops, every process of it (``mistral`` over RabbitMQ:
+        its api, engine, executors and notifier); ``site_up`` (or ``up``) starts it
+        again."""
         state = self.state()
-        entry = state["sites"].get(name, {}).pop(service, None)
-        if entry is None:
+        running = state["sites"].get(name, {})
+        stopping = [process for process, entry in running.items()
+                    if service in (process, entry.get("component"))]
+        if not stopping:
             raise RuntimeError(f"{name}: {service} is not running")
-        base.stop_group(entry["pid"])
+        for process in reversed(stopping):
+            base.stop_group(running.pop(process)["pid"])
+            progress(f"{name}: {process} stopped")
         self._save(state)
-        progress(f"{name}: {service} stopped")
 
     def set_link(self, up: bool):
         self.fabric.set_link(*(s.array_name for s in self.sites.values()), up=up)

@@ -46,7 +46,8 @@ class Unavailable(RuntimeError):
 
 
 def prepare(site: SiteLayout, mode: str = "allinone",
-            env: dict[str, str] | None = None, executors: int = 1) -> list[ServiceSpec]:
+            env: dict[str, str] | None = None, executors: int = 1,
+            wheel: Path | None = None) -> list[ServiceSpec]:
     """Venv, configuration and schema (each once); the processes to run, in start order.
 
     ``allinone``: one spec. ``rabbit``: engine, ``executors`` executors (sharing their
@@ -54,7 +55,9 @@ def prepare(site: SiteLayout, mode: str = "allinone",
     :class:`Unavailable` naming what is missing when RabbitMQ or PostgreSQL does not answer).
     Every spec's process loads our ``mistral.actions`` entry points at start, from the venv
     that has this project installed; ``env`` is added to their environment (the actions
-    find the site's configuration through ``SITE_RECOVERY_CONFIG``).
+    find the site's configuration through ``SITE_RECOVERY_CONFIG``). ``wheel``: the
+    product's wheel goes into Mistral's venv as an operator installs it, rather than this
+    checkout, editable.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -62,8 +65,10 @@ def prepare(site: SiteLayout, mode: str = "allinone",
         missing = rabbit_missing()
         if missing:
             raise Unavailable(f"Mistral rabbit mode needs {' and '.join(missing)}")
-    venv = venvs.ensure(site.venvs, "mistral", with_project=True)
     here = site.service_dir("mistral")
+    venv = (venvs.cached(site.venvs, "mistral", venvs.REQUIREMENTS["mistral"], wheel=wheel)
+            if wheel else venvs.ensure(site.venvs, "mistral", with_project=True))
+    (here / ".venv").write_text(str(venv))
     specs = [_allinone(site, venv, here)] if mode == "allinone" else _rabbit(
         site, venv, here, executors)
     for spec in specs:
@@ -85,7 +90,7 @@ def wait_workers(site: SiteLayout, timeout: float = 60.0):
     the engine has declared its queue, and RabbitMQ drops it (an RPC timeout 30 s later).
     """
     here = site.run_dir / "mistral"
-    venv = venvs.ensure(site.venvs, "mistral", with_project=True)
+    venv = _venv(site)
     topics = _rabbit_names(site, here)[2]
     result = subprocess.run(
         [str(venv / "bin" / "python"), str(LAUNCHERS / "mistral_ping.py"), "--config-file",
@@ -98,6 +103,13 @@ def wait_workers(site: SiteLayout, timeout: float = 60.0):
                            f"{(result.stdout + result.stderr).strip()[-800:]}")
 
 
+def _venv(site: SiteLayout) -> Path:
+    """The venv the site's Mistral was prepared with."""
+    chosen = site.run_dir / "mistral" / ".venv"
+    return Path(chosen.read_text()) if chosen.exists() else venvs.ensure(
+        site.venvs, "mistral", with_project=True)
+
+
 def cleanup(site: SiteLayout):
     """Drop what rabbit mode made outside the run directory: its database and vhost.
 
@@ -106,7 +118,7 @@ def cleanup(site: SiteLayout):
     here = site.run_dir / "mistral"
     marker = here / ".schema-postgresql"
     if marker.exists():
-        pg_database(venvs.ensure(site.venvs, "mistral", with_project=True), "drop",
+        pg_database(_venv(site), "drop",
                     database_name(site, "mistral"))
         marker.unlink()
     vhost_marker = here / ".rabbit-vhost"

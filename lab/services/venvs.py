@@ -53,16 +53,20 @@ def interpreter_version(python: str) -> str:
 
 
 def cached(venvs: Path, name: str, requirements: Sequence[str], *,
-           python: str = sys.executable, project: Path | None = None) -> Path:
-    """A venv of ``python`` holding ``requirements`` and then ``project`` (editable,
-    constrained to the versions ``requirements`` installed), made on first use and reused
-    after; returns its directory."""
+           python: str = sys.executable, project: Path | None = None,
+           wheel: Path | None = None) -> Path:
+    """A venv of ``python`` holding ``requirements`` and then ``project`` (editable) or
+    the product's ``wheel`` (see :func:`product_wheel`), constrained to the versions
+    ``requirements`` installed, made on first use and reused after; returns its
+    directory."""
     requirements = list(requirements)
     key_parts = [interpreter_version(python), *requirements]
     if project:
         # The project's requirements and entry points are installed with it: a change to
         # either needs a new venv.
         key_parts += [str(project), (project / "setup.cfg").read_text()]
+    if wheel:
+        key_parts += [str(wheel)]                # its folder names the source's digest
     key = hashlib.sha1("\n".join(key_parts).encode()).hexdigest()[:10]
     path = venvs / f"{name}-{key}"
     done = path / ".complete"
@@ -86,10 +90,52 @@ def cached(venvs: Path, name: str, requirements: Sequence[str], *,
             pip = [str(path / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
             run([*pip, "install", "--upgrade", "pip", "setuptools", "wheel"])
             run([*pip, "install", *requirements])
-            if project:
+            if project or wheel:
                 constraints = path / "constraints.txt"
                 with open(constraints, "w") as frozen:
                     run([*pip, "freeze"], stdout=frozen)
-                run([*pip, "install", "--constraint", str(constraints), "-e", str(project)])
+                run([*pip, "install", "--constraint", str(constraints),
+                     *(["-e", str(project)] if project else [str(wheel)])])
         done.write_text("\n".join(requirements) + "\n")
     return path
+
+
+# What the product's wheel is built of: its rooms and its packaging.
+PRODUCT_SOURCES = ("actions", "cli", "core", "heat_templates", "storage", "webhook",
+                   "workbooks", "setup.cfg", "pyproject.toml", "README.md")
+
+
+def source_digest(root: Path) -> str:
+    """A digest of the product's source files: the same source, the same wheel's venvs."""
+    digest = hashlib.sha1()
+    for name in PRODUCT_SOURCES:
+        top = root / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def product_wheel(venvs: Path) -> Path:
+    """The product's wheel, as an operator installs it (no lab inside), built once per
+    source state and kept beside the venvs."""
+    root = project_root()
+    folder = venvs / "wheels" / source_digest(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = sorted(folder.glob("site_recovery-*.whl"))
+        if not built:
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(folder), str(root)], check=True, timeout=INSTALL_TIMEOUT,
+                           capture_output=True)
+            built = sorted(folder.glob("site_recovery-*.whl"))
+    return built[0]
+
+
+def product_only(venvs: Path, wheel: Path) -> Path:
+    """A venv with the product alone, as a service host has it: the wheel with its
+    service, cli and database extras, and nothing of the lab (the wheel's path names the
+    source digest, so the venv follows the source)."""
+    return cached(venvs, "product", [f"{wheel}[service,cli,postgresql,mysql,redis]"])

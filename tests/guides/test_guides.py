@@ -2,17 +2,20 @@
 
 Each guide's ``sh`` blocks run in order, as one bash script with ``set -euo pipefail``,
 against one fresh two-site lab, guide after guide as an operator would follow them; its
-``python`` blocks run in this interpreter; every ``yaml`` block that shows the service's
-configuration must be accepted by the service's own configuration code. ``sh-host``
-blocks (packages and init systems) are the lab's launcher's job; the commands after them
-check their effect. Values a deployment chooses are shell variables with a default in the
-guides; the lab's values are given here.
+``python`` blocks run in the product's own interpreter (below); every ``yaml`` block that
+shows the service's configuration must be accepted by the service's own configuration
+code. ``sh-host`` blocks (packages and init systems) are the lab's launcher's job: it
+installs the product as the deploy guide does, its wheel into Mistral's venv and into a
+venv of its own without the lab, whose commands and interpreter the blocks use. The
+commands after them check their effect. Values a deployment chooses are shell variables
+with a default in the guides; the lab's values are given here.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +27,9 @@ from site_recovery.core.config import ServiceConfig
 from tests.conftest import fresh_lab
 
 GUIDES = Path(__file__).resolve().parents[2] / "docs" / "guides"
-PORT_BASE = 19000            # site-b: 20000; below the ephemeral ports (32768..)
+# site-b: PORT_BASE + 1000; below the ephemeral ports (32768..); another base lets a
+# second run share the machine
+PORT_BASE = int(os.environ.get("GUIDES_PORT_BASE", "19000"))
 BLOCK = re.compile(r"^```([\w-]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 RUN = {"sh", "python"}
 SHOWN = {"sh-host", "text", "ini", "yaml"}
@@ -40,14 +45,18 @@ def guides() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def lab():
-    yield from fresh_lab(PORT_BASE, "guides")
+    # The product as the deploy guide installs it: its wheel in Mistral's venv and a venv
+    # of its own for the service and the CLI, without the lab.
+    yield from fresh_lab(PORT_BASE, "guides", install="wheel")
 
 
 @pytest.fixture(scope="module")
 def environment(lab) -> dict[str, str]:
     site_a, site_b = lab.sites["site-a"], lab.sites["site-b"]
     return {**os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            # the product-only install's commands first, then the lab's
+            "PATH": os.pathsep.join([str(lab.protector_bin()), str(Path(sys.executable).parent),
+                                     os.environ["PATH"]]),
             "OS_CLIENT_CONFIG_FILE": str(lab.clouds_yaml()),
             "SITE_RECOVERY_CONFIG": str(site_a.run_dir / "webhook" / "protector.yaml"),
             "PROTECTOR_URL_SITE_A": site_a.url("webhook", "/v1"),
@@ -87,7 +96,9 @@ def test_the_configuration_shown_is_one_the_service_accepts():
 def test_the_guide_runs_on_the_lab(guide, environment, tmp_path):
     for number, (kind, body) in enumerate(blocks(guide)):
         if kind == "python":
-            run([sys.executable, "-c", body], environment, guide, number, body)
+            # the product-only install's interpreter, as an operator's
+            python = shutil.which("python", path=environment["PATH"])
+            run([python, "-c", body], environment, guide, number, body)
     script = "\n".join(body for kind, body in blocks(guide) if kind == "sh")
     run(["bash", "-c", f"set -euo pipefail -x\n{script}"], environment, guide, None, script)
 

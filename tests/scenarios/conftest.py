@@ -38,11 +38,12 @@ def lab():
 
 # The scale-out lane is what production runs: Mistral over RabbitMQ with two executors, the
 # protection service on PostgreSQL (two gunicorn workers, as every lane) and two engines
-# agreeing through Redis. The embedded lane needs no server: Mistral in one process and
-# SQLite, with two engines still (the story kills one mid-operation).
+# agreeing through Redis, the product installed from its wheel as the deploy guide does.
+# The embedded lane needs no server: Mistral in one process and SQLite, with two engines
+# still (the story kills one mid-operation).
 LANES = {"scale-out": {"mistral_mode": "rabbit", "mistral_executors": 2,
                        "protector_database": "postgresql", "engines": 2,
-                       "coordination": "redis"},
+                       "coordination": "redis", "install": "wheel"},
          "embedded": {"engines": 2}}
 
 
