@@ -159,7 +159,7 @@ def main(argv=None):
             mistral.executions.create(workflow_name("test_failover"), workflow_input={
                 "operation_id": "bench", "operation_type": "test_failover",
                 "protection_group_ids": [], "source_site": "site-a",
-                "target_site": "site-b", "params": {}})
+                "target_site": "site-b", "params": {}, "concurrency": 10})
             return 201
 
         figures["mistral_create_one_client"] = run_clients(create_execution, each=20,
