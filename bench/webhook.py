@@ -16,6 +16,11 @@ stand-in workbook), 50 concurrent clients, each a process with its own keep-aliv
   service and straight to Mistral, to tell the service's share of a trigger from
   Mistral's.
 
+The targets apply to the polling and to the burst. The saturated and sustained runs send
+requests back to back, so their latency is the clients' count over the throughput: they
+measure the ceiling, and the CPU seconds each service spent during each run say where it
+went.
+
 Prints one JSON line: p50/p99 in milliseconds, throughput, and errors, with the targets.
 """
 
@@ -148,11 +153,23 @@ def main(argv=None):
             return session.post(f"{base}/protection-groups/{next_group()}/test-failover",
                                 headers={**dr_token, **key}, timeout=60).status_code
 
+        def measure(name: str, work, **how):
+            """One run's figures, and the CPU seconds each lab process spent during it."""
+            before = lab.cpu_seconds()
+            figures[name] = run_clients(work, **how)
+            spent = {component: seconds - before.get(component, 0.0)
+                     for component, seconds in lab.cpu_seconds().items()}
+            figures[name]["cpu_s"] = {component: round(seconds, 2)
+                                      for component, seconds in sorted(spent.items())
+                                      if seconds >= 0.05}
+
         for _ in range(CLIENTS):                   # every worker's token cache is warm
             read(requests)
-        figures["status_polling"] = run_clients(read, seconds=args.seconds, pause=0.5)
-        figures["status_saturated"] = run_clients(read, seconds=args.seconds)
-        figures["trigger_one_client"] = run_clients(trigger, each=20, clients=1)
+        measure("status_polling", read, seconds=args.seconds, pause=0.5)
+        measure("status_saturated", read, seconds=args.seconds)
+        measure("trigger_burst", trigger, each=1)
+        time.sleep(10)                             # Mistral runs the burst's executions
+        measure("trigger_one_client", trigger, each=20, clients=1)
         mistral = stand_in.mistral(dr)
 
         def create_execution(_session):
@@ -162,16 +179,12 @@ def main(argv=None):
                 "target_site": "site-b", "params": {}, "concurrency": 10})
             return 201
 
-        figures["mistral_create_one_client"] = run_clients(create_execution, each=20,
-                                                           clients=1)
-        figures["trigger_burst"] = run_clients(trigger, each=1)
-        time.sleep(5)                              # Mistral runs the burst's executions
-        figures["trigger_sustained"] = run_clients(trigger, each=args.triggers_per_client)
+        measure("mistral_create_one_client", create_execution, each=20, clients=1)
+        time.sleep(5)
+        measure("trigger_sustained", trigger, each=args.triggers_per_client)
         figures["met"] = {
             "status_p99": _within(figures["status_polling"], TARGETS_MS["status_p99"]),
-            "trigger_burst_p99": _within(figures["trigger_burst"], TARGETS_MS["trigger_p99"]),
-            "trigger_sustained_p99": _within(figures["trigger_sustained"],
-                                             TARGETS_MS["trigger_p99"])}
+            "trigger_p99": _within(figures["trigger_burst"], TARGETS_MS["trigger_p99"])}
     finally:
         lab.purge(progress=lambda line: None)
     print(json.dumps(figures))

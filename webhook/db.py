@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A pooled connection used this recently is taken as alive; one idle longer is pinged
+# before use (a database restarted meanwhile dropped it).
+PING_WHEN_IDLE = 5.0
 
 
-def make_engine(url: str) -> Engine:
-    options: dict = {"pool_pre_ping": True}
+def make_engine(url: str, threads: int = 5) -> Engine:
+    """The engine for ``url``, pooling a connection for each of ``threads`` (a connection
+    beyond the pool is opened and closed for one session)."""
+    options: dict = {"pool_size": threads}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     elif url.startswith("mysql"):
@@ -26,7 +33,28 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    else:
+        event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+        event.listen(engine, "checkin", _note_return)
     return engine
+
+
+def _ping_if_idle(dialect, connection, record, _proxy):
+    """Ping a pooled connection that sat idle (``pool_pre_ping`` would ping on every
+    checkout: one round trip more for each of a request's sessions); a dead one makes
+    the pool connect again."""
+    returned = record.info.get("returned_at")
+    if returned is None or time.monotonic() - returned < PING_WHEN_IDLE:
+        return
+    try:
+        dialect.do_ping(connection)
+    except Exception as error:
+        raise exc.DisconnectionError(
+            f"a pooled connection was lost ({type(error).__name__})") from error
+
+
+def _note_return(_connection, record):
+    record.info["returned_at"] = time.monotonic()
 
 
 def _sqlite_pragmas(connection, _record):

@@ -178,26 +178,37 @@ class Lifecycle:
                 start.kind, start.params.get("failover_type")).planned:     # a retry keeps it
             start = replace(start, params={**start.params,
                                            "peer_last_seen": self._peer_last_seen(reachable)})
+        # A site failover goes on without the groups the peer holds, so it asks first; a
+        # group's operation asks once it is recorded (below), one round trip to the peer.
         try:
-            op_id, groups, params = self._record(start, reachable,
-                                                 self.busy_on_peer(start.kind, ids, reachable))
+            op_id, groups, params = self._record(
+                start, reachable,
+                self.busy_on_peer(start.kind, ids, reachable) if start.kind.site_wide else {})
         except IntegrityError:
             earlier = self.existing(start.key, start.kind, start.key_request)
             if earlier is None:
                 raise Conflict("the operation could not be recorded (a group changed "
                                "meanwhile); try again") from None
             return Started(earlier, new=False)           # the same key, a moment ago
-        # Both sites may have admitted one at the same moment: each, recorded first, then
-        # sees the other's, and both step back (never both run).
-        raced = self.busy_on_peer(start.kind, [g.id for g in groups], reachable)
-        if raced and start.execution_id is None:
-            group_id, held = next(iter(raced.items()))
-            self.never_started(op_id, f"operation {held['operation_id']} started on peer "
-                                      f"site {peer} for a group at the same moment")
-            raise Conflict(f"operation {held['operation_id']} ({held['operation_type']}) "
-                           f"started on peer site {peer} at the same moment on protection "
-                           f"group {next(g.name for g in groups if g.id == group_id)}; "
-                           "nothing was started here: try again once it has ended",
+        # Asked once this one is recorded: of two admitted on both sites at the same moment,
+        # each then sees the other's, and each steps back (never both run).
+        held_on_peer = self.busy_on_peer(start.kind, [g.id for g in groups], reachable)
+        if held_on_peer and start.execution_id is None:
+            group_id, held = next(iter(held_on_peer.items()))
+            group = next(g.name for g in groups if g.id == group_id)
+            if start.kind.site_wide:
+                self.never_started(op_id, f"operation {held['operation_id']} started on peer "
+                                          f"site {peer} for a group at the same moment")
+                raise Conflict(f"operation {held['operation_id']} "
+                               f"({held['operation_type']}) started on peer site {peer} at "
+                               f"the same moment on protection group {group}; nothing was "
+                               "started here: try again once it has ended",
+                               operation_id=held["operation_id"], site=peer)
+            self._withdraw(op_id, start, f"operation {held['operation_id']} is under way "
+                                         f"on peer site {peer} on protection group {group}")
+            raise Conflict(f"operation {held['operation_id']} ({held['operation_type']}) is "
+                           f"under way on peer site {peer} on protection group {group}; "
+                           "nothing was started: wait for it to end",
                            operation_id=held["operation_id"], site=peer)
         # A recovery brings the workload here from the peer; a protect replicates it from
         # here, its primary, to the peer.
@@ -317,6 +328,16 @@ class Lifecycle:
             session.add(op)
             session.flush()
             return op.id, groups, params
+
+    def _withdraw(self, op_id: str, start: Start, why: str):
+        """Take back an operation refused once recorded: as if it had been refused before
+        (nothing of it is listed), the refusal audited."""
+        with db.transaction(self.sessions) as session:
+            op = session.get(Operation, op_id, with_for_update=True)
+            if op is not None and op.mistral_execution_id is None:
+                session.delete(op)
+            audit.record_in(session, start.actor, f"operation.{start.kind}",
+                            start.groups[0].id, "refused", why, project=start.project)
 
     def _launch(self, op_id: str, start: Start, workflow_input: OperationInput):
         """Start the operation's workflow (on the pool); a start that fails marks the

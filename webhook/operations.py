@@ -19,7 +19,7 @@ from functools import partial
 
 from flask import Blueprint, request
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from site_recovery.core import operations as rules
 from site_recovery.core.model import GroupStatus, OperationKind, PeerStepName, PeerStepRequest
@@ -53,6 +53,7 @@ OPTIONS = {OperationKind.PROTECT: schemas.NoOptions,
            OperationKind.REPROTECT: schemas.NoOptions}
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 PEER_STEP = OperationKind.PEER_STEP
+WITH_RESULTS = [joinedload(Operation.results)]     # an operation's view: one query
 
 
 def result_view(result: OperationResult) -> dict:
@@ -91,7 +92,10 @@ def _shown(started: Started | str, status: int = 200):
     """The operation as the caller sees it: 202 when this request started it."""
     op_id = started.operation_id if isinstance(started, Started) else started
     with services().sessions() as session:
-        view = operation_view(session.get(Operation, op_id))
+        op = session.get(Operation, op_id, options=WITH_RESULTS)
+        if op is None:                     # refused once recorded, taken back meanwhile
+            raise NotFound(f"operation {op_id!r} not found")
+        view = operation_view(op)
     return {"operation": view}, (202 if isinstance(started, Started) and started.new
                                  else status)
 
@@ -191,7 +195,7 @@ def site_failover(name: str):
 def _visible(session: Session, op_id: str, who: Caller, everyone: bool) -> Operation:
     """Operations on the caller's project's groups, and those the caller's project asked
     for (a site failover spans projects); every one with ``all_projects``."""
-    op = session.get(Operation, op_id)
+    op = session.get(Operation, op_id, options=WITH_RESULTS)
     if op is None or not (everyone or who.project in (
             (op.project_domain, op.project_name), (op.requested_domain,
                                                    op.requested_project))):
@@ -209,7 +213,8 @@ def _reader() -> tuple[Caller, bool]:
 @bp.get("/operations")
 def list_operations():
     who, everyone = _reader()
-    query = select(Operation).order_by(Operation.created_at.desc()).limit(200)
+    query = select(Operation).options(selectinload(Operation.results)).order_by(
+        Operation.created_at.desc()).limit(200)
     if not everyone:
         query = query.where(or_(owned_by(Operation, who.project),
                                 owned_by(Operation, who.project,

@@ -156,6 +156,20 @@ def _enforcer(policy_file: Path | None) -> policy.Enforcer:
     return enforcer
 
 
+def _searched_once(enforcer: policy.Enforcer) -> policy.Enforcer:
+    """``enforcer``, its rules loaded, where oslo.policy searches its places for a policy
+    file and a ``policy.d`` on every check (a stat of each place each time, which a
+    loaded service pays on every request). A file or directory found now is still read
+    again when it changes; one created later is read from the next start."""
+    conf = enforcer.conf
+    dirs = [found for path in conf.oslo_policy.policy_dirs if (found := conf.find_file(path))]
+    conf.set_override("policy_dirs", dirs, group="oslo_policy")
+    enforcer.load_rules()
+    if not enforcer.policy_path and not dirs:
+        enforcer.use_conf = False                # the defaults alone: nothing to watch
+    return enforcer
+
+
 class InternalCaller(StrEnum):
     """Who calls ``/v1/internal``; each is one configured account."""
 
@@ -179,7 +193,7 @@ class Policy:
         """``own_account``: this service's user and project ids, asked once, when an
         internal caller is first checked against an account the configuration leaves to
         it."""
-        self._enforcer = _enforcer(policy_file)
+        self._enforcer = _searched_once(_enforcer(policy_file))
         self._internal = internal or InternalConfig()
         self._own_account = cache(own_account) if own_account else None
 

@@ -13,6 +13,7 @@ lets a cloud admin hand the name over once the old project's groups are dealt wi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from flask import request
@@ -26,6 +27,9 @@ from .errors import Forbidden
 from .models import ProjectRecord
 
 CALLER, DR_ACCOUNT = "caller", "dr-account"
+# How long a process trusts a match it read (every request checks its caller's project):
+# as long at most as keystonemiddleware trusts a token it validated.
+CONFIRMED_FOR = 60.0
 
 
 class ProjectIds:
@@ -38,6 +42,7 @@ class ProjectIds:
         checked or forgotten)."""
         self.sessions, self.site = sessions, site
         self._keystone_project_id = keystone_project_id
+        self._confirmed: dict[tuple[Project, str], float] = {}   # (project, id): until
 
     def check_caller(self):
         """Flask ``before_request``: a token's project must be the one recorded under its
@@ -54,7 +59,11 @@ class ProjectIds:
 
     def check(self, project: Project, project_id: str):
         """Refuse a caller whose token names ``project`` with an id other than the one
-        recorded for it; record ``project_id`` where none is."""
+        recorded for it; record ``project_id`` where none is. A match is trusted for
+        ``CONFIRMED_FOR`` seconds without reading the record again."""
+        now = time.monotonic()
+        if self._confirmed.get((project, project_id), 0.0) > now:
+            return
         recorded = self.recorded(project) or self._record(project, project_id, CALLER)
         if recorded.project_id != project_id:
             raise Forbidden(
@@ -64,6 +73,7 @@ class ProjectIds:
                 "project deleted and created again is another tenant). A cloud admin "
                 "hands the name over with 'site-recovery-protector forget-project'",
                 rule="protector:project")
+        self._confirmed[(project, project_id)] = now + CONFIRMED_FOR
 
     def resolve(self, project: Project) -> str:
         """The id recorded for ``project``; where none is, the one Keystone gives the DR
@@ -75,7 +85,10 @@ class ProjectIds:
 
     def forget(self, project: Project) -> bool:
         """Drop ``project``'s record (the next caller or sign-in records its id again);
-        whether there was one."""
+        whether there was one. Other processes stop trusting their last match within
+        ``CONFIRMED_FOR`` seconds."""
+        self._confirmed = {key: until for key, until in self._confirmed.items()
+                           if key[0] != project}
         with self.sessions() as session, session.begin():
             return session.execute(delete(ProjectRecord).where(
                 ProjectRecord.project_domain == project.domain,

@@ -152,3 +152,31 @@ def test_upgrading_moves_this_sites_project_ids_to_its_record_of_projects(engine
         )).all() == [("Default", "p-web", "id-b", "caller")]
     assert "project_ids" not in {c["name"] for c in inspect(engine).get_columns(
         "protection_groups")}
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_a_connection_the_server_dropped_while_it_sat_in_the_pool_is_replaced(
+        kind, monkeypatch):
+    """The pool pings a connection idle for a while before handing it out (a database
+    restarted meanwhile dropped it), not one it handed out a moment ago."""
+    url, drop = _server_database(kind)
+    engine = db.make_engine(url)
+    try:
+        sessions = db.session_factory(engine)
+        with sessions() as session:
+            first = session.execute(text("SELECT connection_id()" if kind == "mysql"
+                                         else "SELECT pg_backend_pid()")).scalar()
+        kill = (f"KILL {first}" if kind == "mysql" else
+                f"SELECT pg_terminate_backend({first})")
+        killer = create_engine(url, isolation_level="AUTOCOMMIT")
+        with killer.connect() as connection:
+            connection.execute(text(kill))
+        killer.dispose()
+        monkeypatch.setattr(db, "PING_WHEN_IDLE", 0.0)
+        with sessions() as session:                  # the dropped one is replaced
+            again = session.execute(text("SELECT connection_id()" if kind == "mysql"
+                                         else "SELECT pg_backend_pid()")).scalar()
+        assert again != first
+    finally:
+        engine.dispose()
+        drop()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from site_recovery.core.config import InternalConfig
@@ -78,5 +81,26 @@ def test_an_operator_policy_file_overrides_a_default(tmp_path):
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text('"protector:site_failover": "role:admin"\n')
     policy = Policy(policy_file)
+    assert policy.allowed("protector:site_failover", who("admin"))
+    assert not policy.allowed("protector:site_failover", who("dr_site_admin"))
+
+
+def test_a_changed_policy_file_applies_without_a_restart(tmp_path):
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"protector:site_failover": "role:admin"\n')
+    policy = Policy(policy_file)
+    assert not policy.allowed("protector:site_failover", who("dr_site_admin"))
+    policy_file.write_text('"protector:site_failover": "role:dr_site_admin"\n')
+    os.utime(policy_file, (time.time() + 5, time.time() + 5))   # a later modification
+    assert policy.allowed("protector:site_failover", who("dr_site_admin"))
+    assert not policy.allowed("protector:site_failover", who("admin"))
+
+
+def test_overrides_in_a_policy_d_beside_the_service_apply(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    overrides = tmp_path / ".site-recovery" / "policy.d"
+    overrides.mkdir(parents=True)
+    (overrides / "site-failover.yaml").write_text('"protector:site_failover": "role:admin"\n')
+    policy = Policy()
     assert policy.allowed("protector:site_failover", who("admin"))
     assert not policy.allowed("protector:site_failover", who("dr_site_admin"))

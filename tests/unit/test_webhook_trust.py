@@ -6,14 +6,16 @@ Keystone and Mistral."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from types import SimpleNamespace
 
 import yaml
 
 from site_recovery import workbooks
 from site_recovery.core.clouds import Clouds
 from site_recovery.core.model import Project
-from site_recovery.webhook import commands
+from site_recovery.webhook import commands, projects
 from site_recovery.webhook.launcher import Root
 from site_recovery.webhook.services import services
 from tests.unit.test_webhook_operations import WEB, launcher, setup_groups
@@ -253,7 +255,8 @@ def test_a_group_takes_only_its_own_projects_servers_checked_on_its_primary_site
     assert _members(clients) == {"site-a": [alices], "site-b": [alices]}
 
 
-def test_a_project_created_again_under_an_old_name_is_another_tenant(sites, tmp_path):
+def test_a_project_created_again_under_an_old_name_is_another_tenant(sites, tmp_path,
+                                                                    monkeypatch):
     """Each site records the id Keystone gives a project the first time it meets it: a
     project deleted and created again under the same name (another id) is refused on both
     sites before any view runs, named, and nothing changes; once a cloud admin has the
@@ -287,6 +290,11 @@ def test_a_project_created_again_under_an_old_name_is_another_tenant(sites, tmp_
     assert commands.main(["--config", str(path), "forget-project", "ecommerce"]) == 1
     mine = clients["site-a"].get("/v1/protection-groups", headers=newcomer)
     assert [g["name"] for g in mine.json["protection_groups"]] == ["web"]
+    # The API process trusted the old id's last match for a minute at most (as long as
+    # keystonemiddleware trusts a validated token): after that, the old id is refused.
+    assert clients["site-a"].get("/v1/protection-groups", headers=ALICE).status_code == 200
+    later = time.monotonic() + projects.CONFIRMED_FOR + 1
+    monkeypatch.setattr(projects, "time", SimpleNamespace(monotonic=lambda: later))
     assert clients["site-a"].get("/v1/protection-groups", headers=ALICE).status_code == 403
     assert clients["site-b"].get("/v1/protection-groups", headers=newcomer).status_code == 403
 
