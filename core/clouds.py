@@ -23,8 +23,8 @@ from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from openstack.config.cloud_region import CloudRegion
 
+from site_recovery.storage.base import ArrayEndpoint
 from site_recovery.storage.driver import StorageDriver
-from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
 
 from .config import ConfigError, ServiceConfig
 from .model import Project
@@ -102,12 +102,23 @@ class Clouds:
             **({"region_name": named} if named else {})))
 
     def storage(self) -> StorageDriver:
-        """This site's array through the ``purestorage`` SDK (the peer's array is the
-        peer's: this site holds no token for it)."""
+        """This site's array, over the REST version its configuration names (the peer's
+        array is the peer's: this site holds no token for it). Only that version's SDK is
+        imported: ``purestorage`` (REST 1.x) needs distutils, which Python 3.12 lacks."""
         array = self.config.array_of(self.config.site)
-        return self._once(("storage",), lambda: flasharray_driver(
-            [ArrayEndpoint.from_token_file(array.name, array.address, array.token_file,
-                                           array.ca_file if array.ca_file else True)],
-            connect_timeout=array.connect_timeout, read_timeout=array.read_timeout,
-            poll_interval=min(1.0, self.config.engine.poll_interval)))
+
+        def driver() -> StorageDriver:
+            if array.rest_version == 1:
+                from site_recovery.storage.flasharray import flasharray_driver as backend
+            else:
+                from site_recovery.storage.flasharray_rest2 import (
+                    flasharray_rest2_driver as backend,
+                )
+            return backend(
+                [ArrayEndpoint.from_token_file(array.name, array.address, array.token_file,
+                                               array.ca_file if array.ca_file else True)],
+                connect_timeout=array.connect_timeout, read_timeout=array.read_timeout,
+                poll_interval=min(1.0, self.config.engine.poll_interval))
+
+        return self._once(("storage",), driver)
 

@@ -291,6 +291,9 @@ class ArrayConfig(_Strict):
     cinder_host: str = Field(pattern=r"^[^@#\s]+@[^@#\s]+(#[^@#\s]+)?$")
     connect_timeout: float = Field(5.0, gt=0, le=60)
     read_timeout: float = Field(60.0, gt=0, le=600)
+    # 2: REST 2.x through py-pure-client (Purity 6.1 and later, Cinder's Pure driver since
+    # 2024.2); 1: REST 1.x through the purestorage SDK, for older Purity.
+    rest_version: Literal[1, 2] = 2
 
 
 class EngineConfig(_Strict):

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--coordination", choices=("database", "redis"), default="database",
                     help="where a site's engines agree which one leads (redis: the "
                     "machine's, on 127.0.0.1:6379)")
+    up.add_argument("--array-rest-version", type=int, choices=(1, 2), default=2,
+                    help="how the services reach the simulated arrays: REST 2.x "
+                    "(py-pure-client) or REST 1.x (the purestorage SDK, older Purity)")
     up.add_argument("--site", choices=SITES, action="append", help="only this site")
     down = commands.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true",
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
                          mistral_executors=getattr(args, "mistral_executors", 1),
                          engines=getattr(args, "engines", 1),
                          install=getattr(args, "install", "editable"),
-                         coordination=getattr(args, "coordination", "database")))
+                         coordination=getattr(args, "coordination", "database"),
+                         array_rest_version=getattr(args, "array_rest_version", 2)))
     try:
         if args.command == "up":
             lab.up(sites=args.site or SITES)

@@ -6,7 +6,8 @@ unmodified SDK (and anything built on it) can then run against replicating array
 hardware. The wire follows what the SDK expects: HTTPS only, a session cookie re-sent on
 every 200, JSON bodies on every method, ``[{"msg", "ctx"}]`` errors with HTTP 400, object
 names that are the rest of the path, and an array that is down drops the connection
-without answering.
+without answering. The same app also speaks the REST 2.x subset that py-pure-client uses
+(:mod:`.flasharray_sim_v2`), over the same model.
 
 Run one array: ``python -m site_recovery.lab.flasharray_sim --fabric F --array fa-a``.
 """
@@ -38,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from site_recovery.lab import flasharray_sim_v2
 from site_recovery.lab.serving import BackgroundServer
 from site_recovery.storage.fabric import ArrayDown, Fabric, FabricArray, PurityError
 
@@ -219,7 +221,7 @@ class _Sessions:
 
 # -- the app ------------------------------------------------------------------------------------
 def create_app(fabric: Fabric, array: str, *, session_ttl: float = 3600.0) -> flask.Flask:
-    """The REST 1.x app of one array of ``fabric``."""
+    """The app of one array of ``fabric``: REST 1.x here, REST 2.x from flasharray_sim_v2."""
     fa = fabric.array(array)       # no timeout: latency faults delay the answer
     sessions = _Sessions(session_ttl)
     app = flask.Flask(__name__)
@@ -234,6 +236,8 @@ def create_app(fabric: Fabric, array: str, *, session_ttl: float = 3600.0) -> fl
             return None
         if version not in API_VERSIONS:
             raise NotFound(f"REST API version {version} is not supported.")
+        if version.startswith("2."):    # sessions by header: flasharray_sim_v2
+            return None
         if flask.request.endpoint == "session" and flask.request.method == "POST":
             return None
         sid = flask.request.cookies.get("session")
@@ -249,6 +253,9 @@ def create_app(fabric: Fabric, array: str, *, session_ttl: float = 3600.0) -> fl
         if response.status_code == 200 and sid:
             response.set_cookie("session", sid, secure=True, httponly=True)
         return response
+
+    app.register_blueprint(flasharray_sim_v2.blueprint(
+        fabric, array, fa, _Sessions(session_ttl), _hang_up))
 
     @app.get("/api/api_version")
     def api_version():
@@ -394,7 +401,7 @@ class SimulatorServer(BackgroundServer):
 def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(
         prog="python -m site_recovery.lab.flasharray_sim",
-        description="Serve one simulated FlashArray (REST 1.x over HTTPS) until SIGTERM.")
+        description="Serve one simulated FlashArray (REST 1.x and 2.x over HTTPS) until SIGTERM.")
     parser.add_argument("--fabric", required=True, help="SQLite fabric file")
     parser.add_argument("--array", required=True, help="name of the array in the fabric")
     parser.add_argument("--host", default="127.0.0.1")

@@ -52,6 +52,7 @@ class LabOptions:
     # wheel, into Mistral's venv and a venv of its own for the service, as an operator
     # installs it (docs/guides/01-deploy.md)
     install: str = "editable"
+    array_rest_version: int = 2             # how the services reach the arrays (1: REST 1.x)
     ready_timeout: float = 180.0
 
 
@@ -175,8 +176,9 @@ class Lab:
                         "address": f"{HOST}:{layout.port('array')}",
                         **({"token_file": str(self._array_token(here, layout))}
                            if layout is site else {}),
-                        "ca_file": ca_file,
-                        "cinder_host": CINDER_HOST} for layout in (site, peer)],
+                        "ca_file": ca_file, "cinder_host": CINDER_HOST,
+                        "rest_version": self.options.array_rest_version}
+                       for layout in (site, peer)],
             "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency},
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
                            "rules": [{"name": f"{peer.name} down",

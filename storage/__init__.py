@@ -3,6 +3,7 @@
 errors of :mod:`.errors`.
 
 :func:`.mock.mock_driver` runs it over simulated arrays (:mod:`.fabric`, SQLite),
-:func:`.flasharray.flasharray_driver` over real FlashArrays through the ``purestorage``
-SDK.
+:func:`.flasharray_rest2.flasharray_rest2_driver` over real FlashArrays through
+``py-pure-client`` (REST 2.x), and :func:`.flasharray.flasharray_driver` through the
+``purestorage`` SDK (REST 1.x, for older Purity).
 """

@@ -2,8 +2,9 @@
 
 The DR driver (:mod:`site_recovery.storage.driver`) speaks in protection groups, recovery
 points and materialised volumes. Underneath, it needs one small set of FlashArray
-operations per array; :class:`ArrayClient` is that set. Two backends implement it: the
-SQLite fabric (:mod:`.mock`) in process, and the ``purestorage`` SDK (:mod:`.flasharray`).
+operations per array; :class:`ArrayClient` is that set. Three backends implement it: the
+SQLite fabric (:mod:`.mock`) in process, ``py-pure-client`` over REST 2.x
+(:mod:`.flasharray_rest2`), and the ``purestorage`` SDK over REST 1.x (:mod:`.flasharray`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import enum
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgument
@@ -136,6 +138,28 @@ class ArrayHealth:
 
     def connection_to(self, peer: str) -> Connection | None:
         return next((c for c in self.connections if c.peer == peer), None)
+
+
+@dataclass(frozen=True)
+class ArrayEndpoint:
+    """How to reach one array. ``name`` is the array's own Purity name."""
+
+    name: str
+    address: str                     # management address, host[:port]
+    api_token: str
+    verify_tls: bool | str | Path = False   # False, True, or a CA bundle path
+
+    @classmethod
+    def from_token_file(cls, name: str, address: str, token_file: str | Path,
+                        verify_tls: bool | str | Path = False) -> ArrayEndpoint:
+        token = Path(token_file).read_text().strip()
+        if not token:
+            raise InvalidArgument(f"API token file for array {name} is empty: {token_file}",
+                                  array=name)
+        return cls(name, address, token, verify_tls)
+
+    def __repr__(self):                # never show the token
+        return f"ArrayEndpoint(name={self.name!r}, address={self.address!r})"
 
 
 def parse_time(value: Any) -> datetime | None:

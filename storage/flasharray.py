@@ -12,38 +12,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import purestorage
 import requests
 
-from .base import ArrayClient
+from .base import ArrayClient, ArrayEndpoint
 from .driver import StorageDriver
-from .errors import ArrayOperationFailed, ArrayUnreachable, InvalidArgument, from_purity
-
-
-@dataclass(frozen=True)
-class ArrayEndpoint:
-    """How to reach one array. ``name`` is the array's own Purity name."""
-
-    name: str
-    address: str                     # management address, host[:port]
-    api_token: str
-    verify_tls: bool | str | Path = False   # False, True, or a CA bundle path
-
-    @classmethod
-    def from_token_file(cls, name: str, address: str, token_file: str | Path,
-                        verify_tls: bool | str | Path = False) -> ArrayEndpoint:
-        token = Path(token_file).read_text().strip()
-        if not token:
-            raise InvalidArgument(f"API token file for array {name} is empty: {token_file}",
-                                  array=name)
-        return cls(name, address, token, verify_tls)
-
-    def __repr__(self):                # never show the token
-        return f"ArrayEndpoint(name={self.name!r}, address={self.address!r})"
+from .errors import ArrayOperationFailed, ArrayUnreachable, from_purity
 
 
 class FlashArrayClient(ArrayClient):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ import pytest
 
 from site_recovery.lab.layout import lab_home
 from site_recovery.lab.services import venvs
+from tests.functional import interpreters
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_MISTRAL = next(r for r in venvs.REQUIREMENTS["mistral"] if r.startswith("mistral=="))
@@ -57,23 +57,6 @@ print(json.dumps({"actions": sorted(ours), "health": health.run(ActionContext())
 
 def major(requirement: str) -> int:
     return int(requirement.split("==")[1].split(".")[0])
-
-
-def python310() -> str | None:
-    """A Python 3.10 interpreter: ``$SITE_RECOVERY_PYTHON310``, ``python3.10`` on the
-    PATH, or one pyenv installed (pyenv's shim answers only while 3.10 is selected)."""
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [os.environ.get("SITE_RECOVERY_PYTHON310"), shutil.which("python3.10"),
-                  *map(str, sorted(pyenv.glob("versions/3.10.*/bin/python3.10")))]
-    for candidate in filter(None, candidates):
-        try:
-            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                                   capture_output=True, text=True, timeout=60)
-        except OSError:
-            continue
-        if probe.stdout.strip() == "(3, 10)":
-            return candidate
-    return None
 
 
 def freeze(python: Path) -> str:
@@ -110,7 +93,7 @@ def mistral_venv(request) -> Path:
     """Mistral from PyPI alone, in the lab's venv cache: built on the first run, reused by
     every session after (the release before the lab's on Python 3.10)."""
     release = request.param
-    python = sys.executable if release == LAB_MISTRAL else python310()
+    python = sys.executable if release == LAB_MISTRAL else interpreters.find("3.10")
     if python is None:
         pytest.skip(f"{release} is tested on Python 3.10 and none is here: install one, or "
                     "name it in SITE_RECOVERY_PYTHON310")

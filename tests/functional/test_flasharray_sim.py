@@ -28,18 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequ
 TIMEOUT = (2, 10)
 
 
-@pytest.fixture(scope="session")
-def cert_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("certs")
-
-
-@pytest.fixture
-def servers(fabric, cert_dir):
-    with SimulatorServer(fabric, "fa-a", cert_dir=cert_dir) as a, \
-            SimulatorServer(fabric, "fa-b", cert_dir=cert_dir) as b:
-        yield {"fa-a": a, "fa-b": b}
-
-
 @pytest.fixture
 def sdk(fabric, servers):
     """``sdk(array)``: a connected ``purestorage.FlashArray`` client."""

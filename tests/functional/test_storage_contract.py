@@ -1,8 +1,10 @@
-"""The storage driver contract, proven against both backends.
+"""The storage driver contract, proven against every backend.
 
 ``mock`` runs the DR driver over the SQLite fabric in process; ``flasharray`` runs it over
-the real ``purestorage`` SDK, HTTPS, and the lab's REST simulator serving the same fabric.
-Every test states behaviour a DR operator relies on, and both backends must show it.
+the real ``purestorage`` SDK (REST 1.x), ``flasharray_rest2`` over the real
+``py-pure-client`` SDK (REST 2.x), both over HTTPS and the lab's REST simulator serving
+the same fabric. Every test states behaviour a DR operator relies on, and every backend
+must show it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 import pytest
 
 from site_recovery.lab.flasharray_sim import SimulatorServer
-from site_recovery.storage.base import ProtectionSpec, Purpose
+from site_recovery.storage.base import ArrayEndpoint, ProtectionSpec, Purpose
 from site_recovery.storage.driver import materialised_prefix
 from site_recovery.storage.errors import (
     AlreadyExists,
@@ -25,41 +27,47 @@ from site_recovery.storage.errors import (
     ReplicationLinkDown,
     ReplicationTimeout,
 )
-from site_recovery.storage.flasharray import ArrayEndpoint, flasharray_driver
+from site_recovery.storage.flasharray import flasharray_driver
+from site_recovery.storage.flasharray_rest2 import flasharray_rest2_driver
 from tests.conftest import make_volumes
 
 DRIVER_OPTIONS = {"poll_interval": 0.02, "setup_timeout": 5.0}
+# The backends that reach the arrays over HTTPS, by fixture param.
+OVER_HTTPS = {"flasharray": flasharray_driver, "flasharray_rest2": flasharray_rest2_driver}
 
 
-@pytest.fixture(params=["mock", "flasharray"])
+def endpoint(fabric, server):
+    return ArrayEndpoint(server.array, server.address, fabric.api_token(server.array),
+                         server.cert_file)
+
+
+@pytest.fixture(params=["mock", *OVER_HTTPS])
 def driver(request, fabric, mock):
     if request.param == "mock":
         yield mock
         return
     servers = [SimulatorServer(fabric, name).start() for name in ("fa-a", "fa-b")]
     try:
-        endpoints = [ArrayEndpoint(s.array, s.address, fabric.api_token(s.array), s.cert_file)
-                     for s in servers]
-        yield flasharray_driver(endpoints, connect_timeout=2.0, read_timeout=10.0,
-                                **DRIVER_OPTIONS)
+        yield OVER_HTTPS[request.param]([endpoint(fabric, s) for s in servers],
+                                        connect_timeout=2.0, read_timeout=10.0,
+                                        **DRIVER_OPTIONS)
     finally:
         for server in servers:
             server.stop()
 
 
-@pytest.fixture(params=["mock", "flasharray"])
+@pytest.fixture(params=["mock", *OVER_HTTPS])
 def own_keys(request, fabric, mock):
-    """Each site's driver, holding only its own array's key (REST 1.x); the mock driver
-    reaches both arrays, and stands for both."""
+    """Each site's driver, holding only its own array's key; the mock driver reaches both
+    arrays, and stands for both."""
     if request.param == "mock":
         yield mock, mock
         return
     servers = [SimulatorServer(fabric, name).start() for name in ("fa-a", "fa-b")]
     try:
-        yield tuple(flasharray_driver([ArrayEndpoint(s.array, s.address,
-                                                     fabric.api_token(s.array), s.cert_file)],
-                                      connect_timeout=2.0, read_timeout=10.0,
-                                      **DRIVER_OPTIONS) for s in servers)
+        yield tuple(OVER_HTTPS[request.param]([endpoint(fabric, s)], connect_timeout=2.0,
+                                              read_timeout=10.0, **DRIVER_OPTIONS)
+                    for s in servers)
     finally:
         for server in servers:
             server.stop()
@@ -507,25 +515,25 @@ def test_a_failing_copy_names_the_array_and_a_rerun_completes_without_duplicates
 
 
 # -- timeouts --------------------------------------------------------------------------------
-def test_a_closed_port_is_unreachable_within_the_timeout(fabric):
+@pytest.mark.parametrize("backend", OVER_HTTPS)
+def test_a_closed_port_is_unreachable_within_the_timeout(fabric, backend):
     with socket.socket() as probe:          # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    driver = flasharray_driver([ArrayEndpoint("fa-a", f"127.0.0.1:{port}", "token")],
-                               connect_timeout=2.0, read_timeout=2.0)
+    driver = OVER_HTTPS[backend]([ArrayEndpoint("fa-a", f"127.0.0.1:{port}", "token")],
+                                 connect_timeout=2.0, read_timeout=2.0)
     started = time.monotonic()
     with pytest.raises(ArrayUnreachable, match="array fa-a is unreachable"):
         driver.client("fa-a").get_array()
     assert time.monotonic() - started < 2.0 + 1.0
 
 
-def test_a_silent_array_is_unreachable_within_the_read_timeout(fabric):
+@pytest.mark.parametrize("backend", OVER_HTTPS)
+def test_a_silent_array_is_unreachable_within_the_read_timeout(fabric, backend):
     server = SimulatorServer(fabric, "fa-a").start()
     try:
-        driver = flasharray_driver(
-            [ArrayEndpoint("fa-a", server.address, fabric.api_token("fa-a"),
-                           server.cert_file)],
-            connect_timeout=1.0, read_timeout=1.0)
+        driver = OVER_HTTPS[backend]([endpoint(fabric, server)],
+                                     connect_timeout=1.0, read_timeout=1.0)
         driver.client("fa-a").get_array()
         fabric.add_latency("fa-a", 5.0)
         started = time.monotonic()
@@ -534,6 +542,32 @@ def test_a_silent_array_is_unreachable_within_the_read_timeout(fabric):
         assert time.monotonic() - started < 1.0 + 1.0
     finally:
         fabric.clear_faults()
+        server.stop()
+
+
+@pytest.mark.parametrize("backend", OVER_HTTPS)
+def test_an_expired_session_is_renewed_without_the_caller_noticing(fabric, backend):
+    """An engine idle longer than the array's session lifetime goes on working."""
+    server = SimulatorServer(fabric, "fa-a", session_ttl=0.5).start()
+    try:
+        client = OVER_HTTPS[backend]([endpoint(fabric, server)]).client("fa-a")
+        assert client.get_array()["array_name"] == "fa-a"
+        time.sleep(1.0)
+        assert client.list_array_connections()[0]["array_name"] == "fa-b"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("backend", OVER_HTTPS)
+def test_a_wrong_api_token_is_refused_and_never_shown(fabric, backend):
+    server = SimulatorServer(fabric, "fa-a").start()
+    try:
+        wrong = ArrayEndpoint("fa-a", server.address, "not-the-token-4f1c", server.cert_file)
+        client = OVER_HTTPS[backend]([wrong]).client("fa-a")
+        with pytest.raises(ArrayOperationFailed, match="array fa-a refused") as caught:
+            client.get_array()
+        assert "not-the-token-4f1c" not in f"{caught.value} {client!r}"
+    finally:
         server.stop()
 
 

@@ -46,8 +46,9 @@ def guides() -> list[Path]:
 @pytest.fixture(scope="module")
 def lab():
     # The product as the deploy guide installs it: its wheel in Mistral's venv and a venv
-    # of its own for the service and the CLI, without the lab.
-    yield from fresh_lab(PORT_BASE, "guides", install="wheel")
+    # of its own for the service and the CLI, without the lab. Its arrays speak REST 1.x,
+    # as older Purity does (the scenarios run on REST 2.x, the default).
+    yield from fresh_lab(PORT_BASE, "guides", install="wheel", array_rest_version=1)
 
 
 @pytest.fixture(scope="module")

@@ -269,3 +269,29 @@ def test_the_keystone_section_keeps_its_own_account_form(tmp_path):
 def test_the_keystone_section_names_one_account(tmp_path, section, message):
     assert re.search(message, refused(
         tmp_path, {"site-a": password_entry("http://127.0.0.1:15000/v3")}, keystone=section))
+
+
+@pytest.mark.parametrize(("rest_version", "client", "module"), [
+    (None, "FlashArrayRest2Client", "site_recovery.storage.flasharray_rest2"),
+    (2, "FlashArrayRest2Client", "site_recovery.storage.flasharray_rest2"),
+    (1, "FlashArrayClient", "site_recovery.storage.flasharray")])
+def test_the_arrays_rest_version_chooses_the_sdk_rest_2_by_default(tmp_path, rest_version,
+                                                                   client, module):
+    token = tmp_path / "fa-a.token"
+    token.write_text("array-token\n")
+    array = {"name": "fa-a", "site": "site-a", "address": "fa-a.example.com",
+             "token_file": str(token), "cinder_host": "cinder@pure#pure",
+             **({"rest_version": rest_version} if rest_version else {})}
+    config = parse(minimal(tmp_path, arrays=[array, {
+        "name": "fa-b", "site": "site-b", "address": "fa-b.example.com",
+        "cinder_host": "cinder@pure#pure"}]))
+    chosen = Clouds(config).storage().client("fa-a")       # connects on first use only
+    assert (type(chosen).__name__, type(chosen).__module__) == (client, module)
+    assert "array-token" not in repr(chosen)
+
+
+def test_an_unknown_rest_version_is_refused_naming_the_field(tmp_path):
+    array = {"name": "fa-a", "site": "site-a", "address": "a", "token_file": "/t",
+             "cinder_host": "cinder@pure#pure", "rest_version": 3}
+    with pytest.raises(ConfigError, match="rest_version"):
+        parse(minimal(tmp_path, arrays=[array]))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from site_recovery.storage.base import Purpose, RecoveryPoint
+from site_recovery.storage.base import ArrayEndpoint, Purpose, RecoveryPoint
 from site_recovery.storage.driver import materialised_name, materialised_prefix
 from site_recovery.storage.errors import (
     AlreadyExists,
@@ -16,7 +16,6 @@ from site_recovery.storage.errors import (
     PendingEradication,
     from_purity,
 )
-from site_recovery.storage.flasharray import ArrayEndpoint
 
 PURITY_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
