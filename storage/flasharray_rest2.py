@@ -33,6 +33,9 @@ from .errors import ArrayOperationFailed, ArrayUnreachable, InvalidArgument, Not
 # The SDK renews an expired session (a 401) only while a retry is left; more retries
 # would only make a failing array slower to report.
 SDK_RETRIES = 1
+# The oldest REST 2.x with every call this backend makes (Cinder's Pure driver needs it
+# too); an array offering less is reached over REST 1.x.
+MINIMUM_REST = (2, 4)
 
 
 # -- REST 2.x objects in REST 1.x shapes ---------------------------------------------------
@@ -173,7 +176,20 @@ class FlashArrayRest2Client(ArrayClient):
                     ) from None
                 except ValueError as exc:    # no REST version in common, or no JSON answer
                     raise ArrayOperationFailed(self.name, None, self._redact(exc)) from None
+                self._refuse_old_rest(self._client.get_rest_version())
             return self._client
+
+    def _refuse_old_rest(self, version: str):
+        """The SDK agreed on the newest version both sides know; below ``MINIMUM_REST``
+        some calls of this backend do not exist (the client is dropped: no half-usable
+        connection stays)."""
+        major, _, minor = version.partition(".")
+        if major.isdigit() and minor.isdigit() and (int(major), int(minor)) < MINIMUM_REST:
+            self._client = None
+            raise ArrayOperationFailed(
+                self.name, None, f"the array offers REST {version} at most; the REST 2.x "
+                f"backend needs {'.'.join(map(str, MINIMUM_REST))} or later: set this "
+                "array's rest_version to 1 (Purity older than 6.1)")
 
     def _call(self, operation: str, *, obj: str | None = None, **params) -> list:
         """One SDK call: its items, or the typed error of its failure (``obj`` names the

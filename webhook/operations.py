@@ -94,7 +94,9 @@ def _shown(started: Started | str, status: int = 200):
     with services().sessions() as session:
         op = session.get(Operation, op_id, options=WITH_RESULTS)
         if op is None:                     # refused once recorded, taken back meanwhile
-            raise NotFound(f"operation {op_id!r} not found")
+            raise Conflict(f"operation {op_id} was refused and taken back (the peer site "
+                           "holds its group); nothing was started: try again once that "
+                           "has ended", operation_id=op_id)
         view = operation_view(op)
     return {"operation": view}, (202 if isinstance(started, Started) and started.new
                                  else status)

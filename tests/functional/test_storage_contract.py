@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from site_recovery.lab import flasharray_sim
 from site_recovery.lab.flasharray_sim import SimulatorServer
 from site_recovery.storage.base import ArrayEndpoint, ProtectionSpec, Purpose
 from site_recovery.storage.driver import materialised_prefix
@@ -580,3 +581,23 @@ def test_mock_latency_beyond_the_timeout_is_unreachable_too(fabric):
     with pytest.raises(ArrayUnreachable, match=r"no answer within 0.5 s"):
         driver.client("fa-a").list_volumes()
     assert time.monotonic() - started < 0.5 + 1.0
+
+
+def test_an_array_offering_rest_older_than_2_4_is_refused_naming_rest_version_1(
+        fabric, monkeypatch):
+    """Purity before 6.1 offers REST 2.0-2.3 at most, without calls the REST 2.x backend
+    makes: it says which setting reaches that array, and REST 1.x does."""
+    monkeypatch.setattr(flasharray_sim, "API_VERSIONS",
+                        [v for v in flasharray_sim.API_VERSIONS if v != "2.4"])
+    server = SimulatorServer(fabric, "fa-a").start()
+    try:
+        rest2 = flasharray_rest2_driver([endpoint(fabric, server)], connect_timeout=2.0,
+                                        read_timeout=5.0)
+        with pytest.raises(ArrayOperationFailed, match=r"offers REST 2\.3 at most.*"
+                                                       r"rest_version to 1"):
+            rest2.client("fa-a").get_array()
+        rest1 = flasharray_driver([endpoint(fabric, server)], connect_timeout=2.0,
+                                  read_timeout=5.0)
+        assert rest1.client("fa-a").get_array()["array_name"] == "fa-a"
+    finally:
+        server.stop()

@@ -621,3 +621,17 @@ def test_a_retry_of_a_failed_protect_protects_the_failed_group_again_on_the_prim
     elsewhere = primary.post(f"/v1/operations/{again['id']}/retry", headers=ALICE)
     assert elsewhere.status_code == 409 and "run elsewhere" in elsewhere.json["error"][
         "message"]
+
+
+def test_a_key_repeated_while_its_operation_is_taken_back_is_told_to_try_again(sites):
+    """The first request recorded the operation and is asking the peer, which holds the
+    group; the same key comes again, and the operation is withdrawn meanwhile."""
+    dr = setup_groups(sites)
+    lifecycle = services(dr.application).operations
+    lifecycle.existing = lambda *args: "withdrawn-operation-id"
+    again = dr.post("/v1/protection-groups/web/test-failover", headers={
+        **ALICE, "Idempotency-Key": "drill-web-1"})
+    assert again.status_code == 409, again.json
+    assert "taken back" in again.json["error"]["message"]
+    assert "try again" in again.json["error"]["message"]
+    assert dr.get("/v1/operations", headers=ALICE).json["operations"] == []
