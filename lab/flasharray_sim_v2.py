@@ -13,7 +13,8 @@ with HTTP 400 (the client retries or raises on other codes instead of answering)
 
 Not modelled, so refused with "Not supported by the simulator.": recovering destroyed
 protection groups, pods and their snapshots, renaming pgroups and pods, demoting pods,
-cloning pods or pgroups, ``filter``. Destroyed pgroups, pgroup snapshots and pods are
+cloning pods or pgroups, ``filter`` other than on the name (``name='<name>'``, or
+``name='<prefix>*'``, as Purity's filters match). Destroyed pgroups, pgroup snapshots and pods are
 listed by name only: the model keeps no listing of them but its inventory.
 """
 
@@ -23,6 +24,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -37,6 +39,7 @@ from site_recovery.storage.fabric import ArrayDown, Fabric, FabricArray, PurityE
 from site_recovery.storage.fabric.records import pod_of
 
 UNSUPPORTED = "Not supported by the simulator."
+_NAME_FILTER = re.compile(r"^name='([^'*]*)(\*?)'$")
 
 log = logging.getLogger(__name__)
 
@@ -262,11 +265,22 @@ def _sort(items: list[dict]) -> list[dict]:
     return items
 
 
+def _filtered(items: list[dict]) -> list[dict]:
+    """``filter=name='<name>'`` or ``name='<prefix>*'``: the subset the client uses."""
+    text = flask.request.args.get("filter")
+    if text is None:
+        return items
+    match = _NAME_FILTER.match(text.strip())
+    if match is None:
+        raise PurityError("filter", UNSUPPORTED)
+    literal, wildcard = match.groups()
+    return [i for i in items
+            if (i["name"].startswith(literal) if wildcard else i["name"] == literal)]
+
+
 def _listing(items: list[dict]) -> flask.Response:
     """One page of ``items`` and how to ask for the next."""
-    if "filter" in flask.request.args:
-        raise PurityError("filter", UNSUPPORTED)
-    items = _sort(items)
+    items = _sort(_filtered(items))
     start, limit = _start(), _count("limit")
     end = len(items) if limit is None else min(start + limit, len(items))
     more = end < len(items)

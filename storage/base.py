@@ -2,19 +2,20 @@
 
 The DR driver (:mod:`site_recovery.storage.driver`) speaks in protection groups, recovery
 points and materialised volumes. Underneath, it needs one small set of FlashArray
-operations per array; :class:`ArrayClient` is that set. Three backends implement it: the
-SQLite fabric (:mod:`.mock`) in process, ``py-pure-client`` over REST 2.x
-(:mod:`.flasharray_rest2`), and the ``purestorage`` SDK over REST 1.x (:mod:`.flasharray`).
+operations per array, named for what the driver does with them; :class:`ArrayClient` is
+that set, with typed results. Three backends implement it: ``py-pure-client`` over REST
+2.x (:mod:`.flasharray_rest2`), and over REST 1.x's vocabulary (:mod:`.rest1`) the
+``purestorage`` SDK (:mod:`.flasharray`) and the SQLite fabric in process (:mod:`.mock`).
 """
 
 from __future__ import annotations
 
+import abc
 import enum
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from .errors import InvalidArgument
 
@@ -162,95 +163,187 @@ class ArrayEndpoint:
         return f"ArrayEndpoint(name={self.name!r}, address={self.address!r})"
 
 
-def parse_time(value: Any) -> datetime | None:
-    """Purity REST 1.x timestamps are ISO-8601 strings ending in Z."""
-    if value in (None, ""):
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+@dataclass(frozen=True)
+class Volume:
+    """A volume or volume snapshot, as the driver needs it."""
+
+    name: str
+    serial: str
+    size: int                  # bytes
+    destroyed: bool = False    # waiting out the array's eradication window
 
 
-class ArrayClient:
-    """The FlashArray operations the DR driver uses, on one array.
+@dataclass(frozen=True)
+class PgroupState:
+    """A protection group's members and targets (target array -> replica allowed)."""
 
-    Method names and arguments follow the ``purestorage`` SDK (REST 1.x). Results are the
-    array's JSON objects. Failures are :mod:`.errors` types: a backend translates its own
-    transport and Purity errors in :meth:`_call`.
+    name: str
+    volumes: tuple[str, ...]
+    targets: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class PgroupSnapshot:
+    """A protection-group snapshot and, where it was replicated, its transfer."""
+
+    name: str
+    created: datetime
+    completed: datetime | None = None
+    progress: float | None = None     # None: no transfer known (a local snapshot)
+
+
+@dataclass(frozen=True)
+class PodArray:
+    """One array of a pod: ``online`` while it serves the pod; when it stopped, the
+    moment its copy froze."""
+
+    name: str
+    status: str
+    frozen_at: datetime | None = None
+
+
+class ArrayClient(abc.ABC):
+    """The FlashArray operations the DR driver uses, on one array, in its own terms.
+
+    Each backend speaks its REST version underneath: :mod:`.rest1` (the ``purestorage``
+    SDK and the in-process fabric) and :mod:`.flasharray_rest2` (``py-pure-client``).
+    Failures are :mod:`.errors` types naming the array and the object: a missing object
+    :class:`~.errors.NotFound`, a name taken :class:`~.errors.AlreadyExists` (a destroyed
+    one :class:`~.errors.PendingEradication`), a dead array
+    :class:`~.errors.ArrayUnreachable`.
     """
 
     name: str
 
-    def _call(self, operation: str, *args, **kwargs) -> Any:
-        raise NotImplementedError
-
     # -- array ---------------------------------------------------------------------------
-    def get_array(self) -> dict:
-        return self._call("get")
+    @abc.abstractmethod
+    def version(self) -> str | None:
+        """The array's Purity version (it answers: it is reachable)."""
 
-    def list_array_connections(self) -> list[dict]:
-        return self._call("list_array_connections")
+    @abc.abstractmethod
+    def connections(self) -> list[Connection]:
+        """Its replication connections, one per peer array."""
 
     # -- volumes -------------------------------------------------------------------------
-    def list_volumes(self, **flags) -> list[dict]:
-        return self._call("list_volumes", **flags)
+    @abc.abstractmethod
+    def volume(self, name: str) -> Volume:
+        """A live volume (a destroyed one is :class:`~.errors.NotFound`)."""
 
-    def get_volume(self, name: str) -> dict:
-        return self._call("get_volume", name)
+    @abc.abstractmethod
+    def volumes(self, *, destroyed: bool = False) -> list[Volume]:
+        """Every live volume; with ``destroyed``, those waiting for eradication too."""
 
-    def create_volume(self, name: str, size: int) -> dict:
-        return self._call("create_volume", name, size)
+    @abc.abstractmethod
+    def copy_volume(self, source: str, dest: str, overwrite: bool = False) -> Volume:
+        """A new volume ``dest`` (or ``dest`` overwritten) with ``source``'s data."""
 
-    def copy_volume(self, source: str, dest: str, overwrite: bool = False) -> dict:
-        return self._call("copy_volume", source, dest, overwrite=overwrite)
+    @abc.abstractmethod
+    def move_volume(self, name: str, pod: str):
+        """Into ``pod``, or to the array's root for ``""``."""
 
-    def move_volume(self, name: str, container: str) -> dict:
-        return self._call("move_volume", name, container)
+    @abc.abstractmethod
+    def destroy_volume(self, name: str):
+        """Destroyed: eradicated when the array's eradication window ends."""
 
-    def destroy_volume(self, name: str) -> dict:
-        return self._call("destroy_volume", name)
-
-    def eradicate_volume(self, name: str) -> dict:
-        return self._call("eradicate_volume", name)
-
-    def list_volume_private_connections(self, name: str) -> list[dict]:
-        return self._call("list_volume_private_connections", name)
+    @abc.abstractmethod
+    def eradicate_volume(self, name: str):
+        """Gone for good (it must be destroyed first)."""
 
     # -- protection groups ---------------------------------------------------------------
-    def create_pgroup(self, name: str) -> dict:
-        return self._call("create_pgroup", name)
+    @abc.abstractmethod
+    def create_pgroup(self, name: str):
+        """An empty protection group."""
 
-    def get_pgroup(self, name: str, **flags) -> Any:
-        return self._call("get_pgroup", name, **flags)
+    @abc.abstractmethod
+    def pgroup(self, name: str) -> PgroupState:
+        """A live protection group's members and targets."""
 
-    def set_pgroup(self, name: str, **changes) -> Any:
-        return self._call("set_pgroup", name, **changes)
+    @abc.abstractmethod
+    def set_replication(self, name: str, *, interval: int | None = None,
+                        retention: int | None = None, enabled: bool | None = None):
+        """The schedule (seconds between replications), how long every snapshot is kept
+        on both sides (seconds), and whether the schedule runs; ``None`` leaves it."""
 
-    def create_pgroup_snapshot(self, source: str, **options) -> dict:
-        return self._call("create_pgroup_snapshot", source, **options)
+    @abc.abstractmethod
+    def add_target(self, name: str, array: str):
+        """Replicate the group to ``array``."""
 
-    def destroy_pgroup(self, name: str) -> dict:
-        return self._call("destroy_pgroup", name)
+    @abc.abstractmethod
+    def remove_target(self, name: str, array: str):
+        """Stop replicating the group to ``array``."""
 
-    def eradicate_pgroup(self, name: str) -> dict:
-        return self._call("eradicate_pgroup", name)
+    @abc.abstractmethod
+    def allow_replica(self, replica: str):
+        """On the target array: accept the replica ``<source array>:<group>``."""
+
+    @abc.abstractmethod
+    def add_volumes(self, name: str, volumes: list[str]):
+        """Make ``volumes`` members (one of them a member already: AlreadyExists)."""
+
+    @abc.abstractmethod
+    def remove_volumes(self, name: str, volumes: list[str]):
+        """Take ``volumes`` out of the group; they stay on the array."""
+
+    @abc.abstractmethod
+    def destroy_pgroup(self, name: str):
+        """The group (or a replica) destroyed with its snapshots."""
+
+    @abc.abstractmethod
+    def eradicate_pgroup(self, name: str):
+        """A destroyed group gone for good."""
+
+    # -- protection-group snapshots: the recovery points -------------------------------
+    @abc.abstractmethod
+    def snapshot_pgroup(self, name: str, suffix: str, replicate_now: bool = False) -> str:
+        """A snapshot of every member at one moment, ``<group>.<suffix>``; with
+        ``replicate_now`` also sent to the targets at once. Returns its name."""
+
+    @abc.abstractmethod
+    def pgroup_snapshots(self, name: str, transfers: bool = False) -> list[PgroupSnapshot]:
+        """A group's (or replica's) live snapshots; ``transfers``: with their replication
+        progress."""
+
+    @abc.abstractmethod
+    def pgroup_snapshot(self, name: str) -> PgroupSnapshot:
+        """One live group snapshot by its name ``<group>.<suffix>``."""
+
+    @abc.abstractmethod
+    def pgroup_snapshot_volumes(self, name: str) -> list[str]:
+        """The volume snapshots a group snapshot holds, ``<snapshot>.<volume>``."""
+
+    @abc.abstractmethod
+    def destroy_pgroup_snapshot(self, name: str):
+        """Destroyed: eradicated when the array's eradication window ends."""
+
+    @abc.abstractmethod
+    def eradicate_pgroup_snapshot(self, name: str):
+        """A destroyed group snapshot gone for good."""
 
     # -- pods ----------------------------------------------------------------------------
-    def create_pod(self, name: str) -> dict:
-        return self._call("create_pod", name)
+    @abc.abstractmethod
+    def create_pod(self, name: str):
+        """An empty pod on this array alone."""
 
-    def get_pod(self, name: str) -> dict:
-        return self._call("get_pod", name)
+    @abc.abstractmethod
+    def pod_arrays(self, name: str) -> dict[str, PodArray]:
+        """A live pod's arrays by name."""
 
-    def set_pod(self, name: str, **changes) -> dict:
-        return self._call("set_pod", name, **changes)
+    @abc.abstractmethod
+    def stretch_pod(self, name: str, array: str):
+        """Stretch the pod to ``array`` (ActiveCluster: synchronous replication)."""
 
-    def add_pod(self, pod: str, array: str) -> dict:
-        return self._call("add_pod", pod, array)
+    @abc.abstractmethod
+    def unstretch_pod(self, name: str, array: str):
+        """Take ``array`` out of the pod; its copy of the pod leaves it."""
 
-    def remove_pod(self, pod: str, array: str, **options) -> dict:
-        return self._call("remove_pod", pod, array, **options)
+    @abc.abstractmethod
+    def prefer_array(self, name: str, array: str):
+        """The array that keeps the pod online if the arrays lose each other."""
 
-    def destroy_pod(self, name: str) -> dict:
-        return self._call("destroy_pod", name)
+    @abc.abstractmethod
+    def destroy_pod(self, name: str):
+        """An empty pod destroyed."""
 
-    def eradicate_pod(self, name: str) -> dict:
-        return self._call("eradicate_pod", name)
+    @abc.abstractmethod
+    def eradicate_pod(self, name: str):
+        """A destroyed pod gone for good."""

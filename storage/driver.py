@@ -20,6 +20,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from . import errors
@@ -33,7 +34,6 @@ from .base import (
     RecoveryPoint,
     ReplicationType,
     check_name,
-    parse_time,
 )
 
 
@@ -109,15 +109,11 @@ class StorageDriver:
         """Whether the array answers, and the state of its replication connections."""
         try:
             client = self.client(array)
-            info = client.get_array()
-            connections = tuple(
-                Connection(peer=c["array_name"], status=c.get("status") or
-                           ("connected" if c.get("connected") else "disconnected"),
-                           types=tuple(c["type"] if isinstance(c["type"], list) else [c["type"]]))
-                for c in client.list_array_connections())
+            version = client.version()
+            connections = tuple(client.connections())
         except errors.ArrayUnreachable as exc:
             return ArrayHealth(array=array, reachable=False, detail=exc.cause)
-        return ArrayHealth(array=array, reachable=True, version=info.get("version"),
+        return ArrayHealth(array=array, reachable=True, version=version,
                            connections=connections)
 
     def check_link(self, source: str, target: str, via: str | None = None) -> Connection:
@@ -155,10 +151,10 @@ class StorageDriver:
         self._create_or_reuse(source.create_pod, source.eradicate_pod, spec.name)
         _ignore_existing(source.create_pgroup, spec.sync_pgroup)
         members = self.add_members(spec, volumes)      # cheaper before the pod is stretched
-        if spec.target_array not in self._pod_arrays(source, spec.name):
-            _ignore_existing(source.add_pod, spec.name, spec.target_array)
+        if spec.target_array not in source.pod_arrays(spec.name):
+            _ignore_existing(source.stretch_pod, spec.name, spec.target_array)
         # The workload's array keeps the pod online if the arrays lose each other.
-        source.set_pod(spec.name, failover_preference=[spec.source_array])
+        source.prefer_array(spec.name, spec.source_array)
         return members
 
     def _create_or_reuse(self, create: Callable, eradicate: Callable, name: str):
@@ -173,11 +169,10 @@ class StorageDriver:
         reach the target once the target allows them (:meth:`accept`)."""
         source = self.client(spec.source_array)
         self._create_or_reuse(source.create_pgroup, source.eradicate_pgroup, spec.name)
-        source.set_pgroup(spec.name, all_for=spec.retention_seconds,
-                          target_all_for=spec.retention_seconds)
-        source.set_pgroup(spec.name, replicate_frequency=spec.replicate_interval)
-        _ignore_existing(source.set_pgroup, spec.name, addtargetlist=[spec.target_array])
-        source.set_pgroup(spec.name, replicate_enabled=True)
+        source.set_replication(spec.name, interval=spec.replicate_interval,
+                               retention=spec.retention_seconds)
+        _ignore_existing(source.add_target, spec.name, spec.target_array)
+        source.set_replication(spec.name, enabled=True)
 
     def accept(self, spec: ProtectionSpec):
         """The target's part of an async group: allow its replica (as Cinder's Pure driver
@@ -186,13 +181,9 @@ class StorageDriver:
             return
         target = self.client(spec.target_array)
         replica = self._replica_name(spec)
-        self._wait_for(lambda: target.get_pgroup(replica),
+        self._wait_for(lambda: target.pgroup(replica),
                        f"replica {replica} to appear on {spec.target_array}")
-        _ignore_existing(target.set_pgroup, replica, allowed=True)
-
-    @staticmethod
-    def _pod_arrays(client: ArrayClient, pod: str) -> dict[str, dict]:
-        return {a["name"]: a for a in client.get_pod(pod)["arrays"]}
+        _ignore_existing(target.allow_replica, replica)
 
     def members(self, spec: ProtectionSpec, via: str | None = None) -> list[str]:
         """The group's member volumes as the source names them, read on ``via`` (default
@@ -200,7 +191,7 @@ class StorageDriver:
         stretched pod's pgroup is on both arrays."""
         via = via or spec.source_array
         if via == spec.source_array or spec.replication_type is ReplicationType.SYNC:
-            return list(self.client(via).get_pgroup(self._pgroup(spec))["volumes"])
+            return list(self.client(via).pgroup(self._pgroup(spec)).volumes)
         newest = self.newest_recovery_point(spec)
         return [source for _, source in _snapshot_members(self.client(via), newest.name,
                                                           lambda member: member)]
@@ -214,10 +205,10 @@ class StorageDriver:
         missing = [v for v in dict.fromkeys(volumes) if v not in present]
         if missing:
             try:
-                source.set_pgroup(self._pgroup(spec), addvollist=missing)
+                source.add_volumes(self._pgroup(spec), missing)
             except errors.AlreadyExists:           # raced with another writer: add one by one
                 for volume in missing:
-                    _ignore_existing(source.set_pgroup, self._pgroup(spec), addvollist=[volume])
+                    _ignore_existing(source.add_volumes, self._pgroup(spec), [volume])
         return self.members(spec)
 
     def remove_members(self, spec: ProtectionSpec, volumes: Iterable[str]) -> list[str]:
@@ -229,7 +220,7 @@ class StorageDriver:
         present = set(self.members(spec))
         leaving = [v for v in named if v in present]
         if leaving:
-            source.set_pgroup(self._pgroup(spec), remvollist=leaving)
+            source.remove_volumes(self._pgroup(spec), leaving)
         if spec.replication_type is ReplicationType.SYNC:
             in_pod = set(self._pod_volumes(source, spec.name))
             self._each(lambda v: source.move_volume(v, ""), [v for v in named if v in in_pod])
@@ -254,7 +245,7 @@ class StorageDriver:
 
     @staticmethod
     def _pod_volumes(client: ArrayClient, pod: str) -> list[str]:
-        return [v["name"] for v in client.list_volumes() if v["name"].startswith(f"{pod}::")]
+        return [v.name for v in client.volumes() if v.name.startswith(f"{pod}::")]
 
     def unprotect(self, spec: ProtectionSpec) -> list[str]:
         """Stop the group replicating and remove it from its source array; every member
@@ -268,24 +259,24 @@ class StorageDriver:
         source = self.client(spec.source_array)
         if spec.replication_type is ReplicationType.ASYNC:
             try:
-                pgroup = source.get_pgroup(spec.name)
+                pgroup = source.pgroup(spec.name)
             except errors.NotFound:
                 return []
-            source.set_pgroup(spec.name, replicate_enabled=False)
-            if spec.target_array in {t["name"] for t in pgroup.get("targets") or []}:
-                source.set_pgroup(spec.name, remtargetlist=[spec.target_array])
-            members = list(pgroup["volumes"])
+            source.set_replication(spec.name, enabled=False)
+            if spec.target_array in pgroup.targets:
+                source.remove_target(spec.name, spec.target_array)
+            members = list(pgroup.volumes)
             if members:
-                source.set_pgroup(spec.name, remvollist=members)
+                source.remove_volumes(spec.name, members)
             with contextlib.suppress(errors.NotFound):
                 source.destroy_pgroup(spec.name)
             return members
         try:
-            arrays = self._pod_arrays(source, spec.name)
+            arrays = source.pod_arrays(spec.name)
         except errors.NotFound:
             return []
         if spec.target_array in arrays:
-            source.remove_pod(spec.name, spec.target_array)
+            source.unstretch_pod(spec.name, spec.target_array)
         members = self._pod_volumes(source, spec.name)
         if members:                        # none: a rerun, its pgroup maybe gone already
             self.remove_members(spec, members)
@@ -323,19 +314,19 @@ class StorageDriver:
         pending = [_bare(v) for v, done in zip(volumes, there, strict=True) if not done]
         if not pending:
             return placed
-        if len(self._pod_arrays(source, pod)) == 1:
+        if len(source.pod_arrays(pod)) == 1:
             self._each(lambda bare: source.move_volume(bare, pod), pending)
             return placed
         self._create_or_reuse(source.create_pod, source.eradicate_pod, helper)
         in_helper = self._each(lambda bare: self._exists(source, f"{helper}::{bare}"), pending)
         at_root = [b for b, done in zip(pending, in_helper, strict=True) if not done]
-        if at_root and spec.target_array in self._pod_arrays(source, helper):
-            source.remove_pod(helper, spec.target_array)
+        if at_root and spec.target_array in source.pod_arrays(helper):
+            source.unstretch_pod(helper, spec.target_array)
         self._each(lambda bare: source.move_volume(bare, helper), at_root)
-        if spec.target_array not in self._pod_arrays(source, helper):
-            source.add_pod(helper, spec.target_array)
+        if spec.target_array not in source.pod_arrays(helper):
+            source.stretch_pod(helper, spec.target_array)
         self._each(lambda bare: source.move_volume(f"{helper}::{bare}", pod), pending)
-        source.remove_pod(helper, spec.target_array)
+        source.unstretch_pod(helper, spec.target_array)
         source.destroy_pod(helper)
         source.eradicate_pod(helper)
         return placed
@@ -343,7 +334,7 @@ class StorageDriver:
     @staticmethod
     def _exists(client: ArrayClient, volume: str) -> bool:
         try:
-            client.get_volume(volume)
+            client.volume(volume)
         except errors.NotFound:
             return False
         return True
@@ -375,19 +366,18 @@ class StorageDriver:
             point = self._sync_point(spec, via)
             return [point] if point else []
         try:
-            if from_source:
-                snapshots = [{**s, "name": f"{spec.source_array}:{s['name']}"} for s in
-                             via.get_pgroup(spec.name, snap=True, transfer=True)
-                             if s.get("progress") is not None]
+            if from_source:       # the source names its snapshots as its own; only sent ones
+                snapshots = [replace(s, name=f"{spec.source_array}:{s.name}") for s in
+                             via.pgroup_snapshots(spec.name, transfers=True)
+                             if s.progress is not None]
             else:
-                snapshots = via.get_pgroup(self._replica_name(spec), snap=True,
-                                           transfer=True)
+                snapshots = via.pgroup_snapshots(self._replica_name(spec), transfers=True)
         except errors.NotFound:
             return []
-        points = [(parse_time(s["created"]), index, RecoveryPoint(
-            name=s["name"], group=spec.name, array=spec.target_array,
-            created=parse_time(s["created"]), completed=parse_time(s.get("completed")),
-            progress=float(s.get("progress") or 0.0))) for index, s in enumerate(snapshots)]
+        points = [(s.created, index, RecoveryPoint(
+            name=s.name, group=spec.name, array=spec.target_array, created=s.created,
+            completed=s.completed, progress=s.progress or 0.0))
+            for index, s in enumerate(snapshots)]
         return [p for _, _, p in sorted(points, key=lambda t: (t[0], t[1]), reverse=True)]
 
     def _sync_point(self, spec: ProtectionSpec, via: ArrayClient) -> RecoveryPoint | None:
@@ -395,14 +385,14 @@ class StorageDriver:
         that side is online, the moment it froze otherwise (either array of the pod says
         so)."""
         try:
-            arrays = self._pod_arrays(via, spec.name)
+            arrays = via.pod_arrays(spec.name)
         except errors.NotFound:
             return None
         mine = arrays.get(spec.target_array)
         if mine is None:
             return None
         now = self._clock()
-        at = now if mine["status"] == "online" else (parse_time(mine.get("frozen_at")) or now)
+        at = now if mine.status == "online" else (mine.frozen_at or now)
         return RecoveryPoint(name=spec.sync_pgroup, group=spec.name, array=spec.target_array,
                              created=at, completed=at, progress=1.0)
 
@@ -445,8 +435,8 @@ class StorageDriver:
         sync pod is asked on the target otherwise)."""
         if spec.replication_type is ReplicationType.SYNC:
             via = spec.source_array if from_source else spec.target_array
-            arrays = self._pod_arrays(self.client(via), spec.name)
-            states = {name: a["status"] for name, a in arrays.items()}
+            arrays = self.client(via).pod_arrays(spec.name)
+            states = {name: a.status for name, a in arrays.items()}
             if any(state != "online" for state in states.values()) or len(states) < 2:
                 raise errors.ReplicationLinkDown(spec.source_array, spec.target_array,
                                           f"pod {spec.name} is not in sync: {states}")
@@ -454,8 +444,8 @@ class StorageDriver:
         self.check_link(spec.source_array, spec.target_array)
         source = self.client(spec.source_array)
         suffix = "sr-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]   # ms: unique
-        local = source.create_pgroup_snapshot(spec.name, suffix=suffix, replicate_now=True)
-        wanted = f"{spec.source_array}:{local['name']}"
+        local = source.snapshot_pgroup(spec.name, suffix, replicate_now=True)
+        wanted = f"{spec.source_array}:{local}"
         deadline = time.monotonic() + timeout
         while True:
             point = next((p for p in self.recovery_points(spec, from_source)
@@ -516,9 +506,9 @@ class StorageDriver:
             return
         snapshot = f"{spec.sync_pgroup}.{suffix}"
         try:
-            target.get_pgroup(snapshot)
+            target.pgroup_snapshot(snapshot)
         except errors.NotFound:
-            target.create_pgroup_snapshot(spec.sync_pgroup, suffix=suffix)
+            target.snapshot_pgroup(spec.sync_pgroup, suffix)
         yield _snapshot_members(target, snapshot, lambda member: f"{spec.name}::{member}")
         _discard_pgroup_snapshot(target, snapshot)
 
@@ -537,8 +527,8 @@ class StorageDriver:
                 # Made by an earlier, interrupted run, maybe from another (older) point: it
                 # now holds this one's, so every volume of the group comes from one moment.
                 result = client.copy_volume(snapshot, dest, overwrite=True)
-            return MaterialisedVolume(source=source, name=result["name"],
-                                      serial=result["serial"], size=int(result["size"]))
+            return MaterialisedVolume(source=source, name=result.name, serial=result.serial,
+                                      size=result.size)
 
         return self._each(copy, jobs)
 
@@ -567,16 +557,16 @@ class StorageDriver:
         target = self.client(spec.target_array)
         prefix = materialised_prefix(purpose, spec.name)
         serials = set(serials)
-        doomed = [v for v in target.list_volumes(pending=True)
-                  if (v["name"].startswith(prefix) or v["serial"] in serials)
-                  and (eradicate or v.get("time_remaining") is None)]
+        doomed = [v for v in target.volumes(destroyed=True)
+                  if (v.name.startswith(prefix) or v.serial in serials)
+                  and (eradicate or not v.destroyed)]
 
         def remove(volume):
-            if volume.get("time_remaining") is None:
-                target.destroy_volume(volume["name"])
+            if not volume.destroyed:
+                target.destroy_volume(volume.name)
             if eradicate:
-                target.eradicate_volume(volume["name"])
-            return volume["name"]
+                target.eradicate_volume(volume.name)
+            return volume.name
 
         removed = self._each(remove, doomed)
         if spec.replication_type is ReplicationType.SYNC:
@@ -600,8 +590,12 @@ def _snapshot_members(client: ArrayClient, pgsnap: str,
                       source_of: Callable[[str], str]) -> list[tuple[str, str]]:
     """The (volume snapshot, source volume) pairs of one pgroup snapshot."""
     prefix = f"{pgsnap}."
-    members = [(s["name"], source_of(s["name"][len(prefix):]))
-               for s in client.list_volumes(snap=True) if s["name"].startswith(prefix)]
+    try:
+        names = client.pgroup_snapshot_volumes(pgsnap)
+    except errors.NotFound:
+        names = []
+    members = [(name, source_of(name[len(prefix):])) for name in names
+               if name.startswith(prefix)]
     if not members:
         raise errors.NoRecoveryPoint(client.name, pgsnap, "it holds no volumes")
     return members
@@ -609,6 +603,6 @@ def _snapshot_members(client: ArrayClient, pgsnap: str,
 
 def _discard_pgroup_snapshot(client: ArrayClient, name: str):
     """Destroy and eradicate a pgroup snapshot, if it is there."""
-    for step in (client.destroy_pgroup, client.eradicate_pgroup):
+    for step in (client.destroy_pgroup_snapshot, client.eradicate_pgroup_snapshot):
         with contextlib.suppress(errors.NotFound):
             step(name)

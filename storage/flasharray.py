@@ -18,12 +18,13 @@ from typing import Any
 import purestorage
 import requests
 
-from .base import ArrayClient, ArrayEndpoint
+from .base import ArrayEndpoint
 from .driver import StorageDriver
 from .errors import ArrayOperationFailed, ArrayUnreachable, from_purity
+from .rest1 import Rest1Client
 
 
-class FlashArrayClient(ArrayClient):
+class FlashArrayClient(Rest1Client):
     """One FlashArray through the ``purestorage`` SDK."""
 
     def __init__(self, endpoint: ArrayEndpoint, *, connect_timeout: float = 5.0,

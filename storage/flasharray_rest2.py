@@ -1,9 +1,9 @@
 """The FlashArray backend over REST 2.x: the DR driver through ``py-pure-client``.
 
-Newer Purity releases grow REST 2.x only, so this backend offers the same
-:class:`~.base.ArrayClient` operations as :mod:`.flasharray` over
-``pypureclient.flasharray``, and turns every answer back into the REST 1.x shape the
-driver reads (references become names, milliseconds become seconds and ISO-8601 times).
+Newer Purity releases grow REST 2.x only, so this backend offers the
+:class:`~.base.ArrayClient` operations over ``pypureclient.flasharray``: each is one
+REST 2.x call or a few, its answer the driver's typed values (references become names,
+milliseconds seconds and times).
 
 The SDK logs in in its constructor, so each array's client connects lazily, on first use,
 and the SDK negotiates the newest REST version both sides know. Every request carries
@@ -24,11 +24,36 @@ from typing import Any
 from pypureclient import flasharray
 from pypureclient.configuration import Configuration
 from pypureclient.exceptions import PureError
+
+# The models by name at import: the SDK's first lookup of one loads its newest
+# client module (0.7 s), which would otherwise land in the first DR step's time.
+from pypureclient.flasharray import (
+    ErrorResponse,
+    PodPatch,
+    PodPost,
+    ProtectionGroup,
+    ProtectionGroupSnapshotPatch,
+    ProtectionGroupSnapshotPost,
+    Reference,
+    ReplicationSchedule,
+    RetentionPolicy,
+    TargetProtectionGroupPostPatch,
+    VolumePatch,
+    VolumePost,
+)
 from urllib3 import exceptions as transport
 
-from .base import ArrayClient, ArrayEndpoint
+from .base import (
+    ArrayClient,
+    ArrayEndpoint,
+    Connection,
+    PgroupSnapshot,
+    PgroupState,
+    PodArray,
+    Volume,
+)
 from .driver import StorageDriver
-from .errors import ArrayOperationFailed, ArrayUnreachable, InvalidArgument, NotFound, from_purity
+from .errors import ArrayOperationFailed, ArrayUnreachable, NotFound, from_purity
 
 # The SDK renews an expired session (a 401) only while a retry is left; more retries
 # would only make a failing array slower to report.
@@ -38,13 +63,12 @@ SDK_RETRIES = 1
 MINIMUM_REST = (2, 4)
 
 
-# -- REST 2.x objects in REST 1.x shapes ---------------------------------------------------
-def iso_time(milliseconds: int | None) -> str | None:
-    """A REST 2.x time (ms since the epoch) as REST 1.x writes one (ISO-8601, ``Z``)."""
+# -- REST 2.x objects as the driver's values -------------------------------------------------
+def moment(milliseconds: int | None) -> datetime | None:
+    """A REST 2.x time (milliseconds since the epoch)."""
     if milliseconds is None:
         return None
-    moment = datetime.fromtimestamp(milliseconds / 1000, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(milliseconds / 1000, timezone.utc)
 
 
 def _field(item: Any, name: str) -> Any:
@@ -53,88 +77,55 @@ def _field(item: Any, name: str) -> Any:
 
 
 def _ref_name(item: Any, name: str) -> str | None:
-    """The name of a reference field: REST 1.x names what REST 2.x references."""
+    """The name of a reference field."""
     return _field(_field(item, name), "name")
 
 
-def _remaining_seconds(item: Any) -> int | None:
-    """REST 1.x's ``time_remaining``: seconds until eradication, ``None`` unless destroyed."""
-    if not _field(item, "destroyed"):
-        return None
-    return int((_field(item, "time_remaining") or 0) // 1000)
+def volume_of(volume: Any) -> Volume:
+    """A volume or volume snapshot."""
+    return Volume(name=volume.name, serial=_field(volume, "serial"),
+                  size=int(_field(volume, "provisioned") or 0),
+                  destroyed=bool(_field(volume, "destroyed")))
 
 
-def volume_view(volume: Any) -> dict:
-    """A volume or volume snapshot as REST 1.x lists it."""
-    return {"name": volume.name, "serial": _field(volume, "serial"),
-            "size": _field(volume, "provisioned"), "created": iso_time(_field(volume, "created")),
-            "source": _ref_name(volume, "source"), "time_remaining": _remaining_seconds(volume)}
+def snapshot_of(snapshot: Any, transfer: Any = None) -> PgroupSnapshot:
+    """A pgroup snapshot, with its transfer when one is given."""
+    progress = _field(transfer, "progress")
+    return PgroupSnapshot(name=snapshot.name, created=moment(_field(snapshot, "created")),
+                          completed=moment(_field(transfer, "completed")),
+                          progress=None if progress is None else float(progress))
 
 
-def pgroup_snapshot_view(snapshot: Any, transfer: Any = None) -> dict:
-    """A pgroup snapshot as REST 1.x lists it, with its transfer when one is given."""
-    view = {"name": snapshot.name, "source": _ref_name(snapshot, "source"),
-            "created": iso_time(_field(snapshot, "created"))}
-    if transfer is not None:
-        view.update(started=iso_time(_field(transfer, "started")),
-                    completed=iso_time(_field(transfer, "completed")),
-                    progress=_field(transfer, "progress"),
-                    data_transferred=_field(transfer, "data_transferred"),
-                    physical_bytes_written=_field(transfer, "physical_bytes_written"))
-    return view
+def pod_arrays_of(pod: Any) -> dict[str, PodArray]:
+    """A pod's arrays by name."""
+    return {a.name: PodArray(name=a.name, status=_field(a, "status"),
+                             frozen_at=moment(_field(a, "frozen_at")))
+            for a in _field(pod, "arrays") or []}
 
 
-def pod_view(pod: Any) -> dict:
-    """A pod as REST 1.x shows it: its arrays by name, frozen_at as an ISO time."""
-    arrays = [{"name": a.name, "array_id": _field(a, "id"), "status": _field(a, "status"),
-               "mediator_status": _field(a, "mediator_status"),
-               "frozen_at": iso_time(_field(a, "frozen_at"))} for a in _field(pod, "arrays") or []]
-    return {"name": pod.name, "source": _ref_name(pod, "source"), "arrays": arrays,
-            "failover_preference": [r.name for r in _field(pod, "failover_preferences") or []],
-            "promotion_status": _field(pod, "promotion_status")}
+def connection_of(connection: Any) -> Connection:
+    """An array connection: REST 2.x lists one per peer, with one type."""
+    kind = _field(connection, "type")
+    return Connection(peer=connection.name, status=_field(connection, "status"),
+                      types=(kind,) if kind else ())
 
 
-def connection_view(connection: Any) -> dict:
-    """An array connection as REST >= 1.17 lists it (one row per peer)."""
-    return {"array_name": connection.name, "id": _field(connection, "id"),
-            "status": _field(connection, "status"), "type": _field(connection, "type"),
-            "version": _field(connection, "version"),
-            "management_address": _field(connection, "management_address")}
-
-
-def _check_options(operation: str, given: Iterable[str], known: set[str]):
-    """Refuse a REST 1.x option this backend does not translate, rather than ignore it."""
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise InvalidArgument(f"{operation}: option(s) {', '.join(unknown)} not supported by "
-                              "the REST 2.x backend")
-
-
-_PGROUP_SETTINGS = {"replicate_enabled", "replicate_frequency", "all_for", "target_all_for"}
-_PGROUP_LISTS = {"addvollist": "post_protection_groups_volumes",
-                 "remvollist": "delete_protection_groups_volumes",
-                 "addtargetlist": "post_protection_groups_targets",
-                 "remtargetlist": "delete_protection_groups_targets"}
-
-
-def pgroup_settings(changes: dict[str, Any]) -> Any:
-    """The ``ProtectionGroup`` patch for REST 1.x's schedule and retention settings
-    (seconds; REST 2.x schedules count milliseconds), or ``None`` if none is asked."""
+def replication_patch(interval: int | None, retention: int | None,
+                      enabled: bool | None) -> Any:
+    """One ``ProtectionGroup`` patch for the schedule, its switch and the retention on
+    both sides (REST 2.x schedules count milliseconds), or ``None`` if nothing changes."""
     schedule = {}
-    if "replicate_enabled" in changes:
-        schedule["enabled"] = bool(changes["replicate_enabled"])
-    if "replicate_frequency" in changes:
-        schedule["frequency"] = int(changes["replicate_frequency"]) * 1000
+    if enabled is not None:
+        schedule["enabled"] = bool(enabled)
+    if interval is not None:
+        schedule["frequency"] = int(interval) * 1000
     fields = {}
     if schedule:
-        fields["replication_schedule"] = flasharray.ReplicationSchedule(**schedule)
-    if "all_for" in changes:
-        fields["source_retention"] = flasharray.RetentionPolicy(
-            all_for_sec=int(changes["all_for"]))
-    if "target_all_for" in changes:
-        fields["target_retention"] = flasharray.RetentionPolicy(
-            all_for_sec=int(changes["target_all_for"]))
-    return flasharray.ProtectionGroup(**fields) if fields else None
+        fields["replication_schedule"] = ReplicationSchedule(**schedule)
+    if retention is not None:
+        fields["source_retention"] = RetentionPolicy(all_for_sec=int(retention))
+        fields["target_retention"] = RetentionPolicy(all_for_sec=int(retention))
+    return ProtectionGroup(**fields) if fields else None
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -201,7 +192,7 @@ class FlashArrayRest2Client(ArrayClient):
             raise ArrayUnreachable(self.name, self._describe(exc)) from None
         except PureError as exc:
             raise self._sdk_failure(exc, obj) from None
-        if isinstance(response, flasharray.ErrorResponse) or _field(response, "errors"):
+        if isinstance(response, ErrorResponse) or _field(response, "errors"):
             raise self._refusal(response, obj)
         return items
 
@@ -260,168 +251,140 @@ class FlashArrayRest2Client(ArrayClient):
         return line.replace(token, "<api token>") if token else line
 
     # -- array ---------------------------------------------------------------------------
-    def get_array(self) -> dict:
-        array = self._one("get_arrays", self.name)
-        return {"array_name": array.name, "id": _field(array, "id"),
-                "version": _field(array, "version")}
+    def version(self) -> str | None:
+        return _field(self._one("get_arrays", self.name), "version")
 
-    def list_array_connections(self) -> list[dict]:
-        return [connection_view(c) for c in self._call("get_array_connections")]
+    def connections(self) -> list[Connection]:
+        return [connection_of(c) for c in self._call("get_array_connections")]
 
     # -- volumes -------------------------------------------------------------------------
-    def list_volumes(self, **flags) -> list[dict]:
-        """Live volumes; ``snap``: volume snapshots instead; ``pending``: destroyed too."""
-        _check_options("list_volumes", flags, {"snap", "pending"})
-        operation = "get_volume_snapshots" if flags.get("snap") else "get_volumes"
-        live_only = {} if flags.get("pending") else {"destroyed": False}
-        return [volume_view(v) for v in self._call(operation, **live_only)]
+    def volume(self, name: str) -> Volume:
+        return volume_of(self._live_one("get_volumes", name, "Volume", names=[name]))
 
-    def get_volume(self, name: str) -> dict:
-        return volume_view(self._live_one("get_volumes", name, "Volume", names=[name]))
+    def volumes(self, *, destroyed: bool = False) -> list[Volume]:
+        live_only = {} if destroyed else {"destroyed": False}
+        return [volume_of(v) for v in self._call("get_volumes", **live_only)]
 
-    def create_volume(self, name: str, size: int) -> dict:
-        return volume_view(self._one("post_volumes", name, names=[name],
-                                     volume=flasharray.VolumePost(provisioned=int(size))))
-
-    def copy_volume(self, source: str, dest: str, overwrite: bool = False) -> dict:
-        return volume_view(self._one(
+    def copy_volume(self, source: str, dest: str, overwrite: bool = False) -> Volume:
+        return volume_of(self._one(
             "post_volumes", dest, names=[dest], overwrite=overwrite,
-            volume=flasharray.VolumePost(source=flasharray.Reference(name=source))))
+            volume=VolumePost(source=Reference(name=source))))
 
-    def move_volume(self, name: str, container: str) -> dict:
-        """Into the pod ``container``, or to the array's root for ``""``."""
-        moved = self._one("patch_volumes", name, names=[name],
-                          volume=flasharray.VolumePatch(pod=flasharray.Reference(name=container)))
-        return {"name": moved.name}
+    def move_volume(self, name: str, pod: str):
+        self._call("patch_volumes", obj=name, names=[name],
+                   volume=VolumePatch(pod=Reference(name=pod)))
 
-    def destroy_volume(self, name: str) -> dict:
-        return volume_view(self._one("patch_volumes", name, names=[name],
-                                     volume=flasharray.VolumePatch(destroyed=True)))
+    def destroy_volume(self, name: str):
+        self._call("patch_volumes", obj=name, names=[name],
+                   volume=VolumePatch(destroyed=True))
 
-    def eradicate_volume(self, name: str) -> dict:
+    def eradicate_volume(self, name: str):
         self._call("delete_volumes", obj=name, names=[name])
-        return {"name": name}
-
-    def list_volume_private_connections(self, name: str) -> list[dict]:
-        """Host connections, not those through a host group (REST 1.x's "private")."""
-        return [{"name": name, "host": _ref_name(c, "host"), "lun": _field(c, "lun")}
-                for c in self._call("get_connections", obj=name, volume_names=[name])
-                if _field(c, "host_group") is None]
 
     # -- protection groups ---------------------------------------------------------------
-    def create_pgroup(self, name: str) -> dict:
-        return {"name": self._one("post_protection_groups", name, names=[name]).name}
+    def create_pgroup(self, name: str):
+        self._call("post_protection_groups", obj=name, names=[name])
 
-    def get_pgroup(self, name: str, **flags) -> Any:
-        """A pgroup (members, targets), a pgroup snapshot (a name with '.'), or with
-        ``snap`` the pgroup's snapshots, with ``transfer`` their replication progress."""
-        _check_options("get_pgroup", flags, {"snap", "transfer"})
-        if flags.get("snap"):
-            return self._pgroup_snapshots(name, bool(flags.get("transfer")))
-        if "." in name:                  # pgroup names hold no '.'; snapshot names do
-            return pgroup_snapshot_view(self._live_one(
-                "get_protection_group_snapshots", name, "Protection group snapshot",
-                names=[name]))
-        group = self._live_one("get_protection_groups", name, "Protection group", names=[name])
-        volumes = [_ref_name(m, "member") for m in self._call(
-            "get_protection_groups_volumes", obj=name, group_names=[name])]
-        targets = [{"name": _ref_name(t, "member"), "allowed": bool(_field(t, "allowed"))}
-                   for t in self._call("get_protection_groups_targets", obj=name,
-                                       group_names=[name])]
-        return {"name": group.name, "source": _ref_name(group, "source"), "volumes": volumes,
-                "targets": targets or None}
+    def pgroup(self, name: str) -> PgroupState:
+        """The group, its members and its targets: three listings in REST 2.x."""
+        self._live_one("get_protection_groups", name, "Protection group", names=[name])
+        volumes = tuple(_ref_name(m, "member") for m in self._call(
+            "get_protection_groups_volumes", obj=name, group_names=[name]))
+        targets = {_ref_name(t, "member"): bool(_field(t, "allowed")) for t in self._call(
+            "get_protection_groups_targets", obj=name, group_names=[name])}
+        return PgroupState(name=name, volumes=volumes, targets=targets)
 
-    def _pgroup_snapshots(self, name: str, transfer: bool) -> list[dict]:
+    def set_replication(self, name: str, *, interval: int | None = None,
+                        retention: int | None = None, enabled: bool | None = None):
+        patch = replication_patch(interval, retention, enabled)
+        if patch is not None:
+            self._call("patch_protection_groups", obj=name, names=[name],
+                       protection_group=patch)
+
+    def add_target(self, name: str, array: str):
+        self._call("post_protection_groups_targets", obj=name, group_names=[name],
+                   member_names=[array])
+
+    def remove_target(self, name: str, array: str):
+        self._call("delete_protection_groups_targets", obj=name, group_names=[name],
+                   member_names=[array])
+
+    def allow_replica(self, replica: str):
+        self._call("patch_protection_groups_targets", obj=replica, group_names=[replica],
+                   target=TargetProtectionGroupPostPatch(allowed=True))
+
+    def add_volumes(self, name: str, volumes: list[str]):
+        self._call("post_protection_groups_volumes", obj=name, group_names=[name],
+                   member_names=list(volumes))
+
+    def remove_volumes(self, name: str, volumes: list[str]):
+        self._call("delete_protection_groups_volumes", obj=name, group_names=[name],
+                   member_names=list(volumes))
+
+    def destroy_pgroup(self, name: str):
+        self._call("patch_protection_groups", obj=name, names=[name],
+                   protection_group=ProtectionGroup(destroyed=True))
+
+    def eradicate_pgroup(self, name: str):
+        self._call("delete_protection_groups", obj=name, names=[name])
+
+    # -- protection-group snapshots ------------------------------------------------------
+    def snapshot_pgroup(self, name: str, suffix: str, replicate_now: bool = False) -> str:
+        return self._one(
+            "post_protection_group_snapshots", name, source_names=[name],
+            protection_group_snapshot=ProtectionGroupSnapshotPost(suffix=suffix),
+            replicate_now=replicate_now or None).name
+
+    def pgroup_snapshots(self, name: str, transfers: bool = False) -> list[PgroupSnapshot]:
         """REST 2.x keeps the creation time and the transfer apart: two listings."""
         snapshots = self._call("get_protection_group_snapshots", obj=name,
                                source_names=[name], destroyed=False)
-        if not transfer:
-            return [pgroup_snapshot_view(s) for s in snapshots]
-        transfers = {t.name: t for t in self._call(
+        if not transfers:
+            return [snapshot_of(s) for s in snapshots]
+        progress = {t.name: t for t in self._call(
             "get_protection_group_snapshots_transfer", obj=name, source_names=[name],
             destroyed=False)}
-        return [pgroup_snapshot_view(s, transfers.get(s.name)) for s in snapshots]
+        return [snapshot_of(s, progress.get(s.name)) for s in snapshots]
 
-    def set_pgroup(self, name: str, **changes) -> dict:
-        """REST 1.x's one ``set_pgroup`` is several REST 2.x calls: membership lists,
-        the replica's ``allowed`` (on the target array), schedule and retention."""
-        _check_options("set_pgroup", changes, {*_PGROUP_LISTS, "allowed", *_PGROUP_SETTINGS})
-        if "allowed" in changes:
-            self._call("patch_protection_groups_targets", obj=name, group_names=[name],
-                       target=flasharray.TargetProtectionGroupPostPatch(
-                           allowed=bool(changes["allowed"])))
-        for option, operation in _PGROUP_LISTS.items():
-            if changes.get(option):
-                self._call(operation, obj=name, group_names=[name],
-                           member_names=list(changes[option]))
-        settings = pgroup_settings(changes)
-        if settings is not None:
-            self._call("patch_protection_groups", obj=name, names=[name],
-                       protection_group=settings)
-        return {"name": name}
+    def pgroup_snapshot(self, name: str) -> PgroupSnapshot:
+        return snapshot_of(self._live_one("get_protection_group_snapshots", name,
+                                          "Protection group snapshot", names=[name]))
 
-    def create_pgroup_snapshot(self, source: str, **options) -> dict:
-        _check_options("create_pgroup_snapshot", options,
-                       {"suffix", "replicate_now", "replicate", "apply_retention"})
-        suffix = options.get("suffix")
-        snapshot = self._one(
-            "post_protection_group_snapshots", source, source_names=[source],
-            protection_group_snapshot=flasharray.ProtectionGroupSnapshotPost(
-                suffix=None if suffix is None else str(suffix)),
-            replicate_now=options.get("replicate_now"), replicate=options.get("replicate"),
-            apply_retention=options.get("apply_retention"))
-        return pgroup_snapshot_view(snapshot)
+    def pgroup_snapshot_volumes(self, name: str) -> list[str]:
+        """Its volume snapshots are named ``<snapshot>.<volume>``: one filtered listing."""
+        return [v.name for v in self._call("get_volume_snapshots", obj=name,
+                                           filter=f"name='{name}.*'", destroyed=False)]
 
-    def destroy_pgroup(self, name: str) -> dict:
-        """A pgroup, or a pgroup snapshot (a name with '.')."""
-        if "." in name:
-            self._call("patch_protection_group_snapshots", obj=name, names=[name],
-                       protection_group_snapshot=flasharray.ProtectionGroupSnapshotPatch(
-                           destroyed=True))
-        else:
-            self._call("patch_protection_groups", obj=name, names=[name],
-                       protection_group=flasharray.ProtectionGroup(destroyed=True))
-        return {"name": name}
+    def destroy_pgroup_snapshot(self, name: str):
+        self._call("patch_protection_group_snapshots", obj=name, names=[name],
+                   protection_group_snapshot=ProtectionGroupSnapshotPatch(
+                       destroyed=True))
 
-    def eradicate_pgroup(self, name: str) -> dict:
-        operation = ("delete_protection_group_snapshots" if "." in name
-                     else "delete_protection_groups")
-        self._call(operation, obj=name, names=[name])
-        return {"name": name}
+    def eradicate_pgroup_snapshot(self, name: str):
+        self._call("delete_protection_group_snapshots", obj=name, names=[name])
 
     # -- pods ----------------------------------------------------------------------------
-    def create_pod(self, name: str) -> dict:
-        return pod_view(self._one("post_pods", name, names=[name], pod=flasharray.PodPost()))
+    def create_pod(self, name: str):
+        self._call("post_pods", obj=name, names=[name], pod=PodPost())
 
-    def get_pod(self, name: str) -> dict:
-        return pod_view(self._live_one("get_pods", name, "Pod", names=[name]))
+    def pod_arrays(self, name: str) -> dict[str, PodArray]:
+        return pod_arrays_of(self._live_one("get_pods", name, "Pod", names=[name]))
 
-    def set_pod(self, name: str, **changes) -> dict:
-        _check_options("set_pod", changes, {"failover_preference"})
-        preference = changes.get("failover_preference")
-        patch = flasharray.PodPatch(failover_preferences=None if preference is None else [
-            flasharray.Reference(name=array) for array in preference])
-        return pod_view(self._one("patch_pods", name, names=[name], pod=patch))
+    def stretch_pod(self, name: str, array: str):
+        self._call("post_pods_arrays", obj=name, group_names=[name], member_names=[array])
 
-    def add_pod(self, pod: str, array: str) -> dict:
-        """Stretch the pod to ``array``."""
-        self._call("post_pods_arrays", obj=pod, group_names=[pod], member_names=[array])
-        return {"name": pod}
+    def unstretch_pod(self, name: str, array: str):
+        self._call("delete_pods_arrays", obj=name, group_names=[name], member_names=[array])
 
-    def remove_pod(self, pod: str, array: str, **options) -> dict:
-        """Unstretch the pod from ``array`` (``with_unknown``: though it cannot be reached)."""
-        _check_options("remove_pod", options, {"with_unknown"})
-        self._call("delete_pods_arrays", obj=pod, group_names=[pod], member_names=[array],
-                   with_unknown=options.get("with_unknown"))
-        return {"name": pod}
+    def prefer_array(self, name: str, array: str):
+        self._call("patch_pods", obj=name, names=[name], pod=PodPatch(
+            failover_preferences=[Reference(name=array)]))
 
-    def destroy_pod(self, name: str) -> dict:
-        pod = self._one("patch_pods", name, names=[name], pod=flasharray.PodPatch(destroyed=True))
-        return {"name": name, "time_remaining": _remaining_seconds(pod)}
+    def destroy_pod(self, name: str):
+        self._call("patch_pods", obj=name, names=[name], pod=PodPatch(destroyed=True))
 
-    def eradicate_pod(self, name: str) -> dict:
+    def eradicate_pod(self, name: str):
         self._call("delete_pods", obj=name, names=[name])
-        return {"name": name}
 
 
 def flasharray_rest2_driver(endpoints: Iterable[ArrayEndpoint], *,

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ArrayClient
 from .driver import StorageDriver
 from .errors import ArrayUnreachable, InvalidArgument, from_purity
 from .fabric import ArrayDown, Fabric, PurityError
+from .rest1 import Rest1Client
 
 
-class MockArrayClient(ArrayClient):
+class MockArrayClient(Rest1Client):
     """One simulated array, called in process."""
 
     def __init__(self, fabric: Fabric, array: str, timeout: float = 30.0):

@@ -303,6 +303,16 @@ def test_limit_and_continuation_tokens_page_through_every_volume(client):
         "continuation_token"
 
 
+def test_a_name_filter_lists_only_matching_objects_and_other_filters_are_refused(client):
+    array = client("fa-a")
+    ok(array.post_volumes(names=["db-1", "db-2", "web-1"], volume=VolumePost(provisioned=GIB)))
+    assert names(array.get_volumes(filter="name='db-*'")) == ["db-1", "db-2"]
+    assert names(array.get_volumes(filter="name='web-1'")) == ["web-1"]
+    assert names(array.get_volumes(filter="name='nothing*'")) == []
+    assert error(array.get_volumes(filter="provisioned>1")) == (
+        "filter", "Not supported by the simulator.")
+
+
 def test_errors_are_error_responses_naming_the_object(client):
     array = client("fa-a")
     assert error(array.get_volumes(names=["missing"])) == ("missing", "Volume does not exist.")

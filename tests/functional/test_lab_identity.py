@@ -2,7 +2,8 @@
 peer with the peer account's application credential, and its service's own account is a
 clouds.yaml entry (``keystone.cloud``) that validates callers' tokens.
 
-A lab of its own on ports from 44000 (site-b: 45000), unseeded, purged afterwards.
+A lab of its own on ports from 11000 (site-b: 12000), below the kernel's ephemeral range
+(32768 up), where a client socket may hold a port the lab wants; unseeded, purged afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from site_recovery.webhook.launcher import Launcher, service_session
 from site_recovery.webhook.peerlink import PeerLink
 from tests.conftest import fresh_lab
 
-PORT_BASE = 44000
+PORT_BASE = 11000
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -28,6 +28,7 @@ from site_recovery.storage.errors import (
     ReplicationLinkDown,
     ReplicationTimeout,
 )
+from site_recovery.storage.fabric.records import PURITY_VERSION
 from site_recovery.storage.flasharray import flasharray_driver
 from site_recovery.storage.flasharray_rest2 import flasharray_rest2_driver
 from tests.conftest import make_volumes
@@ -481,11 +482,11 @@ def test_a_transfer_that_does_not_finish_in_time_raises_a_timeout(driver, fabric
 def test_array_errors_are_typed_and_name_array_and_object(driver, fabric):
     client = driver.client("fa-a")
     with pytest.raises(NotFound, match=r"fa-a.*missing-vol.*does not exist") as caught:
-        client.get_volume("missing-vol")
+        client.volume("missing-vol")
     assert (caught.value.array, caught.value.obj) == ("fa-a", "missing-vol")
-    client.create_volume("twice", 1 << 30)
+    client.create_pgroup("twice")
     with pytest.raises(AlreadyExists, match="already exists"):
-        client.create_volume("twice", 1 << 30)
+        client.create_pgroup("twice")
 
 
 def test_bad_input_is_refused_before_anything_changes(driver, fabric):
@@ -525,7 +526,7 @@ def test_a_closed_port_is_unreachable_within_the_timeout(fabric, backend):
                                  connect_timeout=2.0, read_timeout=2.0)
     started = time.monotonic()
     with pytest.raises(ArrayUnreachable, match="array fa-a is unreachable"):
-        driver.client("fa-a").get_array()
+        driver.client("fa-a").version()
     assert time.monotonic() - started < 2.0 + 1.0
 
 
@@ -535,11 +536,11 @@ def test_a_silent_array_is_unreachable_within_the_read_timeout(fabric, backend):
     try:
         driver = OVER_HTTPS[backend]([endpoint(fabric, server)],
                                      connect_timeout=1.0, read_timeout=1.0)
-        driver.client("fa-a").get_array()
+        driver.client("fa-a").version()
         fabric.add_latency("fa-a", 5.0)
         started = time.monotonic()
         with pytest.raises(ArrayUnreachable, match="fa-a"):
-            driver.client("fa-a").list_volumes()
+            driver.client("fa-a").volumes()
         assert time.monotonic() - started < 1.0 + 1.0
     finally:
         fabric.clear_faults()
@@ -552,9 +553,9 @@ def test_an_expired_session_is_renewed_without_the_caller_noticing(fabric, backe
     server = SimulatorServer(fabric, "fa-a", session_ttl=0.5).start()
     try:
         client = OVER_HTTPS[backend]([endpoint(fabric, server)]).client("fa-a")
-        assert client.get_array()["array_name"] == "fa-a"
+        assert client.version() == PURITY_VERSION
         time.sleep(1.0)
-        assert client.list_array_connections()[0]["array_name"] == "fa-b"
+        assert [c.peer for c in client.connections()] == ["fa-b"]
     finally:
         server.stop()
 
@@ -566,7 +567,7 @@ def test_a_wrong_api_token_is_refused_and_never_shown(fabric, backend):
         wrong = ArrayEndpoint("fa-a", server.address, "not-the-token-4f1c", server.cert_file)
         client = OVER_HTTPS[backend]([wrong]).client("fa-a")
         with pytest.raises(ArrayOperationFailed, match="array fa-a refused") as caught:
-            client.get_array()
+            client.version()
         assert "not-the-token-4f1c" not in f"{caught.value} {client!r}"
     finally:
         server.stop()
@@ -579,7 +580,7 @@ def test_mock_latency_beyond_the_timeout_is_unreachable_too(fabric):
     fabric.add_latency("fa-a", 5.0, operation="list_volumes")
     started = time.monotonic()
     with pytest.raises(ArrayUnreachable, match=r"no answer within 0.5 s"):
-        driver.client("fa-a").list_volumes()
+        driver.client("fa-a").volumes()
     assert time.monotonic() - started < 0.5 + 1.0
 
 
@@ -595,9 +596,9 @@ def test_an_array_offering_rest_older_than_2_4_is_refused_naming_rest_version_1(
                                         read_timeout=5.0)
         with pytest.raises(ArrayOperationFailed, match=r"offers REST 2\.3 at most.*"
                                                        r"rest_version to 1"):
-            rest2.client("fa-a").get_array()
+            rest2.client("fa-a").version()
         rest1 = flasharray_driver([endpoint(fabric, server)], connect_timeout=2.0,
                                   read_timeout=5.0)
-        assert rest1.client("fa-a").get_array()["array_name"] == "fa-a"
+        assert rest1.client("fa-a").version() == PURITY_VERSION
     finally:
         server.stop()
