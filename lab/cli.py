@@ -1,6 +1,7 @@
 """``site-recovery-lab``: the two-site lab, up in one command.
 
     site-recovery-lab up            start both sites (venvs are made on the first run)
+    site-recovery-lab up --no-horizon   the same without Horizon
     site-recovery-lab status [-f json]
     site-recovery-lab env           write clouds.yaml; prints the export line
     site-recovery-lab seed          build the e-commerce tenant on site-a
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--array-rest-version", type=int, choices=(1, 2), default=2,
                     help="how the services reach the simulated arrays: REST 2.x "
                     "(py-pure-client) or REST 1.x (the purestorage SDK, older Purity)")
+    up.add_argument("--no-horizon", dest="horizon", action="store_false",
+                    help="leave Horizon out (a venv of its own, about 150 MB per site)")
     up.add_argument("--site", choices=SITES, action="append", help="only this site")
     down = commands.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true",
@@ -97,6 +100,8 @@ def _print_status(report: dict):
     for name, site in report["sites"].items():
         print(f"{name}  keystone {site['keystone_url']}  array {site['array']['name']} "
               f"https://{site['array']['management_address']}")
+        if site["horizon_url"]:
+            print(f"  horizon {site['horizon_url']}")
         if not site["services"]:
             print("  (not running)")
         for service, entry in site["services"].items():
@@ -113,11 +118,15 @@ def main(argv=None) -> int:
                          engines=getattr(args, "engines", 1),
                          install=getattr(args, "install", "editable"),
                          coordination=getattr(args, "coordination", "database"),
-                         array_rest_version=getattr(args, "array_rest_version", 2)))
+                         array_rest_version=getattr(args, "array_rest_version", 2),
+                         horizon=getattr(args, "horizon", True)))
     try:
         if args.command == "up":
             lab.up(sites=args.site or SITES)
             print(f"lab up; clouds.yaml: export OS_CLIENT_CONFIG_FILE={lab.clouds_yaml()}")
+            for name, site in lab.status()["sites"].items():
+                if site["horizon_url"]:
+                    print(f"{name} Horizon: {site['horizon_url']}")
         elif args.command == "down":
             lab.purge() if args.purge else lab.down()
         elif args.command == "status":

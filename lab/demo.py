@@ -151,6 +151,10 @@ def main(argv=None):
     try:
         print("\n== The lab: two sites (the first run builds the service venvs) ".ljust(92, "="))
         lab.up(progress=lambda line: print(f"  {line}", flush=True))
+        for name, site in lab.status()["sites"].items():
+            if site["horizon_url"]:
+                print(f"  {name} Horizon: {site['horizon_url']} (alice / alice-pass, "
+                      "domain Default; with --keep it stays up)", flush=True)
         seed(lab, progress=lambda line: print(f"  {line}", flush=True))
         tell(Story(lab))
     finally:

@@ -21,7 +21,7 @@ SITES = ("site-a", "site-b")
 # service (as production should; its clients are given the lab's CA).
 TLS_SERVICES = frozenset({"webhook"})
 PORTS = {"keystone": 0, "cloud": 1, "heat": 4, "heat_cfn": 5, "mistral": 9, "webhook": 10,
-         "array": 43}
+         "array": 43, "horizon": 80}
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class LabOptions:
     # installs it (docs/guides/01-deploy.md)
     install: str = "editable"
     array_rest_version: int = 2             # how the services reach the arrays (1: REST 1.x)
+    horizon: bool = True                    # real Horizon per site, with the dashboard plugin
     ready_timeout: float = 180.0
 
 
@@ -252,10 +253,15 @@ class Lab:
                                f"failed: {(result.stdout + result.stderr).strip()[-2000:]}")
         return result.stdout.strip()
 
+    def _horizon(self, site: SiteLayout) -> list[ServiceSpec]:
+        from .services import horizon
+        return [horizon.prepare(site, self.ca_file(), wheel=self._wheel)]
+
     def plan(self) -> list[tuple[str, Callable[[SiteLayout], list[ServiceSpec]]]]:
         return [("keystone", lambda site: [keystone.prepare(site)]), ("array", self._array),
                 ("cloud", self._cloud), ("heat", self._heat), ("mistral", self._mistral),
-                ("webhook", self._webhook)]
+                ("webhook", self._webhook),
+                *([("horizon", self._horizon)] if self.options.horizon else [])]
 
     # -- commands ------------------------------------------------------------------------
     def up(self, sites=SITES, progress=print) -> dict:
@@ -342,6 +348,7 @@ class Lab:
             report["sites"][name] = {
                 "keystone_url": site.keystone_url, "mistral_url": site.url("mistral", "/v2"),
                 "protector_url": site.url("webhook", "/v1"),
+                "horizon_url": site.url("horizon", "/") if "horizon" in services else None,
                 "services": services,
                 "array": {"name": site.array_name, "management_address":
                           f"{HOST}:{site.port('array')}",

@@ -47,15 +47,17 @@ def make_volumes(fabric: Fabric, array: str, names, size=GIB) -> list[str]:
     return list(names)
 
 
-def fresh_lab(port_base: int, name: str, *, seeded: bool = True, **options):
+def fresh_lab(port_base: int, name: str, *, seeded: bool = True, horizon: bool = False,
+              **options):
     """A two-site lab of its own on ``port_base`` (seeded with the e-commerce tenant unless
     told not to; ``options``: more of :class:`LabOptions`), purged afterwards: the body of
-    the lab-backed fixtures."""
+    the lab-backed fixtures. Horizon only for a test that asks for it: it costs a venv of
+    its own (60 to 110 s to build) and about 150 MB per site, and no other test uses it."""
     from site_recovery.lab.seed import seed
     from site_recovery.lab.supervisor import Lab, LabOptions
 
     lab = Lab(LabOptions(port_base=port_base, run_name=f"{name}-{uuid.uuid4().hex[:8]}",
-                         **options))
+                         horizon=horizon, **options))
     try:
         lab.up(progress=lambda line: None)
         if seeded:

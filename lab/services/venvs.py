@@ -4,7 +4,8 @@ Keystone, Heat and Mistral pin conflicting libraries, so each gets its own venv,
 first use and reused after (keyed by what is installed in it). Mistral's venv also holds
 this project, editable, so its ``mistral.actions`` entry points load our actions: its base
 install only (what the executor loads), constrained to what Mistral's venv already holds,
-as an operator installs it (docs/guides/01-deploy.md).
+as an operator installs it (docs/guides/01-deploy.md). Horizon's venv holds it the same
+way, so Horizon imports the dashboard plugin.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pathlib import Path
 REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "keystone": ("keystone==30.0.0", "gunicorn==27.0.1"),
     "heat": ("openstack-heat==27.0.1", "psycopg2-binary==2.9.13"),
+    # Django pinned too: Horizon asks only for >=4.2, and 6.x is not one it was released for.
+    # WhiteNoise serves its static files, as a web server in front would.
+    "horizon": ("horizon==27.0.0", "Django==5.2.20", "gunicorn==27.0.1", "whitenoise==6.12.0"),
     "mistral": ("mistral==23.0.0", "python-mistralclient==6.3.0", "psycopg2-binary==2.9.13",
                 "PyMySQL==1.1.2"),
     # The openstack CLI, and the legacy clients real Heat uses (tests drive them directly).
@@ -101,7 +105,7 @@ def cached(venvs: Path, name: str, requirements: Sequence[str], *,
 
 
 # What the product's wheel is built of: its rooms and its packaging.
-PRODUCT_SOURCES = ("actions", "cli", "core", "heat_templates", "storage", "webhook",
+PRODUCT_SOURCES = ("actions", "cli", "core", "dashboard", "heat_templates", "storage", "webhook",
                    "workbooks", "setup.cfg", "pyproject.toml", "README.md")
 
 

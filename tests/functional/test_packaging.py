@@ -21,7 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = {"workbooks": "*.yaml", "heat_templates": "*.j2"}
-ROOMS = ["actions", "cli", "core", "heat_templates", "storage", "webhook", "workbooks"]
+ROOMS = ["actions", "cli", "core", "dashboard", "heat_templates", "storage", "webhook",
+         "workbooks"]
 
 
 @pytest.fixture(scope="module")

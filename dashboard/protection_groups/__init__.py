@@ -1,0 +1,1 @@
+"""The project's protection groups, as the protection service lists them."""

@@ -1,0 +1,332 @@
+"""The panel's tables and their actions.
+
+The service decides what a user may do; the tables only hide what would be refused: a
+change needs a writing role (webhook/policy.py: ``member`` or ``admin``; a ``reader``
+reads), a protect runs on the group's primary site, a drill, failover or failback on its
+secondary site (docs/api.md, Operations).
+"""
+
+from django import shortcuts
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+from horizon import messages, tables
+
+from site_recovery.dashboard import api
+
+WRITE_ROLES = {"member", "admin"}
+UNFINISHED = {"pending", "running"}
+RETRYABLE = {"failed", "partially_failed"}
+INDEX_URL = "horizon:project:protection_groups:index"
+OPERATION_URL = "horizon:project:protection_groups:operation"
+
+
+def may_change(request) -> bool:
+    return bool(WRITE_ROLES & {role["name"].lower() for role in request.user.roles})
+
+
+def local_site(request) -> str | None:
+    """This Horizon's site, asked of the service once per request; None if it does not
+    say (then every action shows and the service decides)."""
+    if not hasattr(request, "_site_recovery_local"):
+        try:
+            sites = api.list_sites(request)
+        except api.ProtectorError:
+            sites = []
+        request._site_recovery_local = next(
+            (site["name"] for site in sites if site["role"] == "local"), None)
+    return request._site_recovery_local
+
+
+def runs_here(request, group, where: str) -> bool:
+    """A change by a writer, on the group's ``where`` site (or anywhere, unknown)."""
+    here = local_site(request)
+    return may_change(request) and (
+        group is None or here is None or group[where] == here)
+
+
+def operation_url(operation: dict) -> str:
+    return reverse(OPERATION_URL, args=(operation["id"],))
+
+
+class ServiceRowsMixin:
+    """The rows are the service's JSON objects, not API wrapper classes."""
+
+    def get_object_id(self, datum):
+        return datum["id"]
+
+    def get_object_display(self, datum):
+        return datum.get("name") or datum["id"]
+
+
+# -- protection groups -----------------------------------------------------------------------
+class CreateGroup(tables.LinkAction):
+    name = "create"
+    verbose_name = _("Create Protection Group")
+    url = "horizon:project:protection_groups:create"
+    classes = ("ajax-modal",)
+    icon = "plus"
+
+    def allowed(self, request, datum=None):
+        return may_change(request)
+
+
+class EditGroup(tables.LinkAction):
+    name = "edit"
+    verbose_name = _("Edit")
+    url = "horizon:project:protection_groups:update"
+    classes = ("ajax-modal",)
+    icon = "pencil"
+
+    def allowed(self, request, group=None):
+        return may_change(request)
+
+
+class GroupOperationAction(tables.Action):
+    """Starts one of the service's group operations, then shows its progress."""
+
+    operation = ""
+    where = "secondary_site"
+
+    def allowed(self, request, group=None):
+        return runs_here(request, group, self.where)
+
+    def single(self, data_table, request, object_id):
+        try:
+            started = api.run_group_operation(request, object_id, self.operation)
+        except api.ProtectorError as exc:
+            messages.error(request, _("Unable to %(action)s: %(reason)s")
+                           % {"action": self.verbose_name.lower(), "reason": exc})
+            return shortcuts.redirect(request.get_full_path())
+        return shortcuts.redirect(operation_url(started))
+
+
+class Protect(GroupOperationAction):
+    name = "protect"
+    verbose_name = _("Protect")
+    operation = "protect"
+    where = "primary_site"
+
+
+class TestCleanup(GroupOperationAction):
+    name = "test_cleanup"
+    verbose_name = _("Cleanup Test")
+    operation = "test-cleanup"
+
+
+class Failback(GroupOperationAction):
+    name = "failback"
+    verbose_name = _("Failback")
+    operation = "failback"
+
+
+class GroupFormAction(tables.LinkAction):
+    """A DR action that asks something first (a network, a confirmation)."""
+
+    classes = ("ajax-modal",)
+    where = "secondary_site"
+
+    def allowed(self, request, group=None):
+        return runs_here(request, group, self.where)
+
+
+class TestFailover(GroupFormAction):
+    name = "test_failover"
+    verbose_name = _("Test Failover")
+    url = "horizon:project:protection_groups:test_failover"
+
+
+class PlannedFailover(GroupFormAction):
+    name = "planned_failover"
+    verbose_name = _("Planned Failover")
+
+    def get_link_url(self, group=None):
+        return reverse("horizon:project:protection_groups:failover",
+                       args=(group["id"], "planned"))
+
+
+class UnplannedFailover(GroupFormAction):
+    name = "unplanned_failover"
+    verbose_name = _("Unplanned Failover")
+
+    def get_link_url(self, group=None):
+        return reverse("horizon:project:protection_groups:failover",
+                       args=(group["id"], "unplanned"))
+
+
+class ServiceDeleteAction(tables.DeleteAction):
+    """Deletes through the service; its refusal is shown in its words."""
+
+    def delete(self, request, obj_id):
+        try:
+            self.remove(request, obj_id)
+        except api.ProtectorError as exc:
+            messages.error(request, str(exc))
+            raise
+
+    def allowed(self, request, datum=None):
+        return may_change(request)
+
+
+class DeleteGroup(ServiceDeleteAction):
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy("Delete Protection Group", "Delete Protection Groups", count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy("Deleted Protection Group", "Deleted Protection Groups", count)
+
+    def remove(self, request, group_id):
+        api.delete_group(request, group_id)
+
+
+class ProtectionGroupsTable(ServiceRowsMixin, tables.DataTable):
+    name = tables.Column("name", verbose_name=_("Name"),
+                         link="horizon:project:protection_groups:detail")
+    replication_type = tables.Column("replication_type", verbose_name=_("Replication"))
+    primary_site = tables.Column("primary_site", verbose_name=_("Primary Site"))
+    secondary_site = tables.Column("secondary_site", verbose_name=_("Secondary Site"))
+    status = tables.Column("status", verbose_name=_("Status"))
+    member_count = tables.Column("member_count", verbose_name=_("Members"))
+
+    class Meta:
+        name = "protection_groups"
+        verbose_name = _("Protection Groups")
+        table_actions = (CreateGroup, DeleteGroup)
+        row_actions = (EditGroup, Protect, TestFailover, TestCleanup, PlannedFailover,
+                       UnplannedFailover, Failback, DeleteGroup)
+
+
+# -- members and mappings (the detail page's tabs) --------------------------------------------
+class GroupTabLinkAction(tables.LinkAction):
+    """A table action of a detail tab: its URL names the group the page shows."""
+
+    classes = ("ajax-modal",)
+    icon = "plus"
+
+    def allowed(self, request, datum=None):
+        return may_change(request)
+
+    def get_link_url(self, datum=None):
+        return reverse(self.url, args=(self.table.kwargs["group_id"],))
+
+
+class AddMember(GroupTabLinkAction):
+    name = "add_member"
+    verbose_name = _("Add Member")
+    url = "horizon:project:protection_groups:add_member"
+
+
+class RemoveMember(ServiceDeleteAction):
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy("Remove Member", "Remove Members", count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy("Removed Member", "Removed Members", count)
+
+    def remove(self, request, server_id):
+        api.remove_member(request, self.table.kwargs["group_id"], server_id)
+
+
+class MembersTable(tables.DataTable):
+    server_name = tables.Column("server_name", verbose_name=_("Server"))
+    server_id = tables.Column("server_id", verbose_name=_("Server ID"))
+    position = tables.Column("position", verbose_name=_("Boot Order"))
+    captured_at = tables.Column("captured_at", verbose_name=_("Captured"))
+
+    class Meta:
+        name = "members"
+        verbose_name = _("Members")
+        table_actions = (AddMember, RemoveMember)
+        row_actions = (RemoveMember,)
+
+    def get_object_id(self, member):
+        return member["server_id"]
+
+    def get_object_display(self, member):
+        return member.get("server_name") or member["server_id"]
+
+
+class AddMapping(GroupTabLinkAction):
+    name = "add_mapping"
+    verbose_name = _("Add Mapping")
+    url = "horizon:project:protection_groups:add_mapping"
+
+
+class DeleteMapping(ServiceDeleteAction):
+    @staticmethod
+    def action_present(count):
+        return ngettext_lazy("Delete Mapping", "Delete Mappings", count)
+
+    @staticmethod
+    def action_past(count):
+        return ngettext_lazy("Deleted Mapping", "Deleted Mappings", count)
+
+    def remove(self, request, mapping_id):
+        api.delete_mapping(request, mapping_id)
+
+
+def _scope(mapping):
+    return _("this group") if mapping.get("protection_group_id") else _("whole project")
+
+
+class MappingsTable(ServiceRowsMixin, tables.DataTable):
+    kind = tables.Column("kind", verbose_name=_("Kind"))
+    source = tables.Column("source", verbose_name=_("Source"))
+    target = tables.Column("target", verbose_name=_("Target"))
+    scope = tables.Column(_scope, verbose_name=_("Applies To"))
+
+    class Meta:
+        name = "mappings"
+        verbose_name = _("Resource Mappings")
+        table_actions = (AddMapping, DeleteMapping)
+        row_actions = (DeleteMapping,)
+
+    def get_object_display(self, mapping):
+        return f"{mapping['kind']} {mapping['source']}"
+
+
+# -- operations --------------------------------------------------------------------------------
+def _progress(operation):
+    return f"{operation.get('progress') or 0}%"
+
+
+class OperationsTable(ServiceRowsMixin, tables.DataTable):
+    operation_type = tables.Column("operation_type", verbose_name=_("Operation"),
+                                   link=lambda operation: operation_url(operation))
+    site = tables.Column("site", verbose_name=_("Site"))
+    status = tables.Column("status", verbose_name=_("Status"))
+    progress = tables.Column(_progress, verbose_name=_("Progress"))
+    error = tables.Column("error", verbose_name=_("Error"))
+    created_at = tables.Column("created_at", verbose_name=_("Requested"))
+
+    class Meta:
+        name = "operations"
+        verbose_name = _("Operations")
+
+
+def _timings(result):
+    return ", ".join(f"{phase} {seconds:.1f}s"
+                     for phase, seconds in (result.get("timings") or {}).items())
+
+
+class ResultsTable(tables.DataTable):
+    """One row per protection group the operation acts on: its step and its errors."""
+
+    protection_group = tables.Column("protection_group", verbose_name=_("Protection Group"))
+    status = tables.Column("status", verbose_name=_("Status"))
+    step = tables.Column("step", verbose_name=_("Step"))
+    reason = tables.Column("reason", verbose_name=_("Error"))
+    recovery_point = tables.Column("recovery_point", verbose_name=_("Recovery Point"))
+    rpo_achieved = tables.Column("rpo_achieved_seconds", verbose_name=_("RPO Achieved (s)"))
+    timings = tables.Column(_timings, verbose_name=_("Timings"))
+
+    class Meta:
+        name = "results"
+        verbose_name = _("Results")
+
+    def get_object_id(self, result):
+        return result["protection_group_id"]

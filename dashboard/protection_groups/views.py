@@ -1,0 +1,181 @@
+"""The panel's pages: what the service refuses appears as an error message in its words."""
+
+from django import shortcuts
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext_lazy as _
+from django.views import generic
+from horizon import exceptions, forms, messages, tables, tabs
+
+from site_recovery.dashboard import api
+from site_recovery.dashboard.protection_groups import forms as group_forms
+from site_recovery.dashboard.protection_groups import tables as group_tables
+from site_recovery.dashboard.protection_groups.tabs import GroupTabs
+
+INDEX_URL = group_tables.INDEX_URL
+DETAIL_URL = "horizon:project:protection_groups:detail"
+FORM_TEMPLATE = "site_recovery/protection_groups/form.html"
+# An unfinished operation's page reloads itself this often (seconds).
+POLL_SECONDS = 2
+
+
+def _group_or_index(request, group_id: str) -> dict:
+    try:
+        return api.get_group(request, group_id)
+    except api.ProtectorError as exc:
+        messages.error(request, _("Unable to show protection group: %s") % exc)
+        raise exceptions.Http302(reverse(INDEX_URL)) from None
+
+
+class IndexView(tables.DataTableView):
+    table_class = group_tables.ProtectionGroupsTable
+    template_name = "horizon/common/_data_table_view.html"
+    page_title = _("Protection Groups")
+
+    def get_data(self):
+        try:
+            return api.list_groups(self.request)
+        except api.ProtectorError as exc:
+            messages.error(self.request, _("Unable to list protection groups: %s") % exc)
+            return []
+
+
+class DetailView(tabs.TabbedTableView):
+    tab_group_class = GroupTabs
+    template_name = "horizon/common/_detail.html"
+
+    def get_tabs(self, request, **kwargs):
+        self.group = _group_or_index(request, kwargs["group_id"])
+        return self.tab_group_class(request, group=self.group, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        table = group_tables.ProtectionGroupsTable(self.request)
+        context.update(page_title=self.group["name"], url=reverse(INDEX_URL),
+                       actions=table.render_row_actions(self.group))
+        return context
+
+
+class GroupFormView(forms.ModalFormView):
+    """A modal form about one group; the group's page afterwards."""
+
+    template_name = FORM_TEMPLATE
+
+    def get_initial(self):
+        return {"group_id": self.kwargs["group_id"]}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["submit_url"] = self.request.get_full_path()
+        return context
+
+    def get_success_url(self):
+        return reverse(DETAIL_URL, args=(self.kwargs["group_id"],))
+
+
+class OperationFormView(GroupFormView):
+    """A form that starts an operation: its progress page afterwards."""
+
+    def get_success_url_from_handled(self, operation):
+        return group_tables.operation_url(operation)
+
+
+class CreateView(forms.ModalFormView):
+    form_class = group_forms.CreateGroupForm
+    template_name = FORM_TEMPLATE
+    modal_header = page_title = _("Create Protection Group")
+    submit_label = _("Create")
+    submit_url = reverse_lazy("horizon:project:protection_groups:create")
+    success_url = reverse_lazy(INDEX_URL)
+
+
+class UpdateView(GroupFormView):
+    form_class = group_forms.UpdateGroupForm
+    modal_header = page_title = _("Edit Protection Group")
+    submit_label = _("Save")
+
+    def get_initial(self):
+        group = _group_or_index(self.request, self.kwargs["group_id"])
+        return {"group_id": group["id"], **{field: group.get(field) for field in (
+            "version", "name", "volume_type", "description", "rpo_target_seconds")}}
+
+
+class AddMemberView(GroupFormView):
+    form_class = group_forms.AddMemberForm
+    modal_header = page_title = _("Add Member")
+    submit_label = _("Add")
+
+    def get_initial(self):
+        try:
+            members = api.list_members(self.request, self.kwargs["group_id"])
+        except api.ProtectorError as exc:
+            messages.error(self.request, _("Unable to list members: %s") % exc)
+            members = []
+        return {**super().get_initial(),
+                "member_ids": [member["server_id"] for member in members]}
+
+
+class AddMappingView(GroupFormView):
+    form_class = group_forms.AddMappingForm
+    modal_header = page_title = _("Add Resource Mapping")
+    submit_label = _("Add")
+
+
+class TestFailoverView(OperationFormView):
+    form_class = group_forms.TestFailoverForm
+    modal_header = page_title = _("Test Failover")
+    submit_label = _("Start Test Failover")
+
+
+class FailoverView(OperationFormView):
+    form_class = group_forms.FailoverForm
+    submit_label = _("Fail Over")
+
+    def get_initial(self):
+        return {**super().get_initial(), "failover_type": self.kwargs["failover_type"]}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["modal_header"] = context["page_title"] = (
+            _("Unplanned Failover") if self.kwargs["failover_type"] == "unplanned"
+            else _("Planned Failover"))
+        return context
+
+
+class OperationView(tables.DataTableView):
+    """An operation's progress and per-group results; reloads itself until it ends."""
+
+    table_class = group_tables.ResultsTable
+    template_name = "site_recovery/protection_groups/operation.html"
+
+    def get_data(self):
+        try:
+            self.operation = api.get_operation(self.request, self.kwargs["operation_id"])
+        except api.ProtectorError as exc:
+            messages.error(self.request, _("Unable to show the operation: %s") % exc)
+            raise exceptions.Http302(reverse(INDEX_URL)) from None
+        return self.operation.get("results") or []
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        operation = self.operation
+        context.update(
+            operation=operation, page_title=_("%(type)s: %(status)s") % {
+                "type": operation["operation_type"], "status": operation["status"]},
+            poll_seconds=POLL_SECONDS if operation["status"] in group_tables.UNFINISHED
+            else None,
+            retryable=operation["status"] in group_tables.RETRYABLE
+            and group_tables.may_change(self.request))
+        return context
+
+
+class RetryView(generic.View):
+    """POST only: a new operation for the groups that failed, then its progress."""
+
+    def post(self, request, operation_id):
+        try:
+            retried = api.retry_operation(request, operation_id)
+        except api.ProtectorError as exc:
+            messages.error(request, _("Unable to retry: %s") % exc)
+            return shortcuts.redirect(
+                reverse("horizon:project:protection_groups:operation", args=(operation_id,)))
+        return shortcuts.redirect(group_tables.operation_url(retried))

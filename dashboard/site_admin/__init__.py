@@ -1,0 +1,1 @@
+"""Both sites' status and the failover of a whole site, for DR administrators."""

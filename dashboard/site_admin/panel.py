@@ -1,0 +1,11 @@
+"""The panel, shown to ``dr_site_admin`` only: a site failover is theirs alone, and the
+service refuses it to anyone else, so nobody else should be offered it."""
+
+import horizon
+from django.utils.translation import gettext_lazy as _
+
+
+class SiteRecovery(horizon.Panel):
+    name = _("Site Recovery")
+    slug = "site_recovery"
+    permissions = ("openstack.services.protector", "openstack.roles.dr_site_admin")
