@@ -112,7 +112,8 @@ def main(argv=None):
                         default="postgresql" if answers(POSTGRES_PORT) else "sqlite",
                         help="the services' database (default: PostgreSQL if it answers)")
     args = parser.parse_args(argv)
-    lab = Lab(LabOptions(port_base=args.port_base, run_name=f"bench-{uuid.uuid4().hex[:6]}",
+    lab = Lab(LabOptions(port_base=args.port_base, horizon=False,
+                         run_name=f"bench-{uuid.uuid4().hex[:6]}",
                          protector_database=args.database))
     figures: dict = {"bench": "webhook", "clients": CLIENTS, "targets_ms": TARGETS_MS,
                      "service": f"gunicorn, 2 workers x 16 threads, {args.database}; "

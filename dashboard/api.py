@@ -15,9 +15,13 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from horizon import exceptions
 from openstack_dashboard.api import base
 
 SERVICE_TYPE = "protector"
+# An operation's statuses (docs/api.md): still moving; ended with groups to retry.
+UNFINISHED = frozenset({"pending", "running"})
+RETRYABLE = frozenset({"failed", "partially_failed"})
 API_PREFIX = "/v1"
 DEFAULT_TIMEOUT = 30.0
 
@@ -35,7 +39,11 @@ def _verify() -> bool | str:
 
 def _api_url(request) -> str:
     """The catalog may name the service's root or its ``/v1``: both work."""
-    endpoint = base.url_for(request, SERVICE_TYPE).rstrip("/")
+    try:
+        endpoint = base.url_for(request, SERVICE_TYPE).rstrip("/")
+    except exceptions.ServiceCatalogException:
+        raise ProtectorError(f"no {SERVICE_TYPE} endpoint in region "
+                             f"{request.user.services_region} of the catalog") from None
     return endpoint if endpoint.endswith(API_PREFIX) else endpoint + API_PREFIX
 
 
@@ -54,17 +62,31 @@ def _refusal(reply: requests.Response) -> ProtectorError:
 
 def _call(request, method: str, path: str, **kwargs):
     url = _api_url(request) + path
+    timeout = getattr(settings, "SITE_RECOVERY_TIMEOUT", DEFAULT_TIMEOUT)
     try:
         reply = requests.request(
-            method, url, headers={"X-Auth-Token": request.user.token.id},
-            timeout=getattr(settings, "SITE_RECOVERY_TIMEOUT", DEFAULT_TIMEOUT),
+            method, url, headers={"X-Auth-Token": request.user.token.id}, timeout=timeout,
             verify=_verify(), **kwargs)
+    except requests.ReadTimeout:
+        if method == "GET":
+            raise ProtectorError(f"the protection service at {url} did not answer within "
+                                 f"{timeout:g} s") from None
+        raise ProtectorError(f"the protection service at {url} did not answer within "
+                             f"{timeout:g} s: the change may have been made; see its "
+                             "Operations before trying again") from None
     except requests.RequestException as exc:
+        cause = " ".join(str(exc).split())[:200]
         raise ProtectorError(f"cannot reach the protection service at {url}: "
-                             f"{type(exc).__name__}") from None
+                             f"{type(exc).__name__}: {cause}") from None
     if reply.status_code >= 400:
         raise _refusal(reply)
-    return reply.json() if reply.content else None
+    if not reply.content:
+        return None
+    try:
+        return reply.json()
+    except ValueError:                  # a proxy's page in front of the service
+        raise ProtectorError(f"the answer from {url} is not the protection service's: "
+                             f"{' '.join(reply.text.split())[:200]}") from None
 
 
 def _group_path(group: str, tail: str = "") -> str:

@@ -299,9 +299,8 @@ class ArrayClient(abc.ABC):
         ``replicate_now`` also sent to the targets at once. Returns its name."""
 
     @abc.abstractmethod
-    def pgroup_snapshots(self, name: str, transfers: bool = False) -> list[PgroupSnapshot]:
-        """A group's (or replica's) live snapshots; ``transfers``: with their replication
-        progress."""
+    def pgroup_snapshots(self, name: str) -> list[PgroupSnapshot]:
+        """A group's (or replica's) live snapshots with their replication progress."""
 
     @abc.abstractmethod
     def pgroup_snapshot(self, name: str) -> PgroupSnapshot:

@@ -368,10 +368,10 @@ class StorageDriver:
         try:
             if from_source:       # the source names its snapshots as its own; only sent ones
                 snapshots = [replace(s, name=f"{spec.source_array}:{s.name}") for s in
-                             via.pgroup_snapshots(spec.name, transfers=True)
+                             via.pgroup_snapshots(spec.name)
                              if s.progress is not None]
             else:
-                snapshots = via.pgroup_snapshots(self._replica_name(spec), transfers=True)
+                snapshots = via.pgroup_snapshots(self._replica_name(spec))
         except errors.NotFound:
             return []
         points = [(s.created, index, RecoveryPoint(
@@ -508,7 +508,11 @@ class StorageDriver:
         try:
             target.pgroup_snapshot(snapshot)
         except errors.NotFound:
-            target.snapshot_pgroup(spec.sync_pgroup, suffix)
+            try:
+                target.snapshot_pgroup(spec.sync_pgroup, suffix)
+            except errors.PendingEradication:     # a run stopped between its two discards
+                target.eradicate_pgroup_snapshot(snapshot)
+                target.snapshot_pgroup(spec.sync_pgroup, suffix)
         yield _snapshot_members(target, snapshot, lambda member: f"{spec.name}::{member}")
         _discard_pgroup_snapshot(target, snapshot)
 
@@ -602,7 +606,9 @@ def _snapshot_members(client: ArrayClient, pgsnap: str,
 
 
 def _discard_pgroup_snapshot(client: ArrayClient, name: str):
-    """Destroy and eradicate a pgroup snapshot, if it is there."""
-    for step in (client.destroy_pgroup_snapshot, client.eradicate_pgroup_snapshot):
-        with contextlib.suppress(errors.NotFound):
-            step(name)
+    """Destroy and eradicate a pgroup snapshot, if it is there (destroyed already: an
+    interrupted discard)."""
+    with contextlib.suppress(errors.NotFound, errors.PendingEradication):
+        client.destroy_pgroup_snapshot(name)
+    with contextlib.suppress(errors.NotFound):
+        client.eradicate_pgroup_snapshot(name)

@@ -335,12 +335,10 @@ class FlashArrayRest2Client(ArrayClient):
             protection_group_snapshot=ProtectionGroupSnapshotPost(suffix=suffix),
             replicate_now=replicate_now or None).name
 
-    def pgroup_snapshots(self, name: str, transfers: bool = False) -> list[PgroupSnapshot]:
+    def pgroup_snapshots(self, name: str) -> list[PgroupSnapshot]:
         """REST 2.x keeps the creation time and the transfer apart: two listings."""
         snapshots = self._call("get_protection_group_snapshots", obj=name,
                                source_names=[name], destroyed=False)
-        if not transfers:
-            return [snapshot_of(s) for s in snapshots]
         progress = {t.name: t for t in self._call(
             "get_protection_group_snapshots_transfer", obj=name, source_names=[name],
             destroyed=False)}

@@ -9,6 +9,7 @@ for pgroups, ISO-8601 times.
 
 from __future__ import annotations
 
+import abc
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,9 +38,10 @@ def _snapshot(view: dict) -> PgroupSnapshot:
 class Rest1Client(ArrayClient):
     """:class:`~.base.ArrayClient` over REST 1.x operations."""
 
+    @abc.abstractmethod
     def _call(self, operation: str, *args, **kwargs) -> Any:
-        """One REST 1.x operation (the ``purestorage`` SDK's method name)."""
-        raise NotImplementedError
+        """One REST 1.x operation (the ``purestorage`` SDK's method name), its failures
+        typed."""
 
     # -- array ---------------------------------------------------------------------------
     def version(self) -> str | None:
@@ -118,9 +120,8 @@ class Rest1Client(ArrayClient):
         options = {"replicate_now": True} if replicate_now else {}
         return self._call("create_pgroup_snapshot", name, suffix=suffix, **options)["name"]
 
-    def pgroup_snapshots(self, name: str, transfers: bool = False) -> list[PgroupSnapshot]:
-        options = {"transfer": True} if transfers else {}
-        return [_snapshot(s) for s in self._call("get_pgroup", name, snap=True, **options)]
+    def pgroup_snapshots(self, name: str) -> list[PgroupSnapshot]:
+        return [_snapshot(s) for s in self._call("get_pgroup", name, snap=True, transfer=True)]
 
     def pgroup_snapshot(self, name: str) -> PgroupSnapshot:
         return _snapshot(self._call("get_pgroup", name))     # a name with '.': a snapshot

@@ -2,7 +2,7 @@
 changes nothing (the form stays open)."""
 
 from django.utils.translation import gettext_lazy as _
-from horizon import forms, messages
+from horizon import exceptions, forms, messages
 from openstack_dashboard.api import neutron, nova
 
 from site_recovery.dashboard import api
@@ -101,7 +101,11 @@ class AddMemberForm(ServiceForm):
 
     def __init__(self, request, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        servers, _more = nova.server_list(request)
+        try:
+            servers, _more = nova.server_list(request)
+        except Exception:
+            exceptions.handle(request, _("Unable to list the project's servers."))
+            servers = []
         members = set(kwargs.get("initial", {}).get("member_ids", ()))
         self.servers = {server.id: server.name for server in servers if server.id not in members}
         self.fields["server"].choices = sorted(self.servers.items(), key=lambda item: item[1])
@@ -148,9 +152,16 @@ class TestFailoverForm(ServiceForm):
 
     def __init__(self, request, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        networks = neutron.network_list_for_tenant(request, request.user.project_id)
+        try:
+            networks = neutron.network_list_for_tenant(request, request.user.project_id)
+        except Exception:
+            exceptions.handle(request, _("Unable to list this site's networks."))
+            networks = []
+        # The project's own: a shared or external network reaches beyond the drill.
         self.fields["network"].choices = sorted(
-            ((network.id, network.name or network.id) for network in networks),
+            ((network.id, network.name or network.id) for network in networks
+             if not getattr(network, "shared", False)
+             and not getattr(network, "router__external", False)),
             key=lambda item: item[1])
 
     def call(self, request, data):

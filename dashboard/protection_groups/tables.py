@@ -13,10 +13,9 @@ from django.utils.translation import ngettext_lazy
 from horizon import messages, tables
 
 from site_recovery.dashboard import api
+from site_recovery.dashboard.rows import ServiceRows
 
 WRITE_ROLES = {"member", "admin"}
-UNFINISHED = {"pending", "running"}
-RETRYABLE = {"failed", "partially_failed"}
 INDEX_URL = "horizon:project:protection_groups:index"
 OPERATION_URL = "horizon:project:protection_groups:operation"
 
@@ -47,16 +46,6 @@ def runs_here(request, group, where: str) -> bool:
 
 def operation_url(operation: dict) -> str:
     return reverse(OPERATION_URL, args=(operation["id"],))
-
-
-class ServiceRowsMixin:
-    """The rows are the service's JSON objects, not API wrapper classes."""
-
-    def get_object_id(self, datum):
-        return datum["id"]
-
-    def get_object_display(self, datum):
-        return datum.get("name") or datum["id"]
 
 
 # -- protection groups -----------------------------------------------------------------------
@@ -181,7 +170,7 @@ class DeleteGroup(ServiceDeleteAction):
         api.delete_group(request, group_id)
 
 
-class ProtectionGroupsTable(ServiceRowsMixin, tables.DataTable):
+class ProtectionGroupsTable(ServiceRows, tables.DataTable):
     name = tables.Column("name", verbose_name=_("Name"),
                          link="horizon:project:protection_groups:detail")
     replication_type = tables.Column("replication_type", verbose_name=_("Replication"))
@@ -273,7 +262,7 @@ def _scope(mapping):
     return _("this group") if mapping.get("protection_group_id") else _("whole project")
 
 
-class MappingsTable(ServiceRowsMixin, tables.DataTable):
+class MappingsTable(ServiceRows, tables.DataTable):
     kind = tables.Column("kind", verbose_name=_("Kind"))
     source = tables.Column("source", verbose_name=_("Source"))
     target = tables.Column("target", verbose_name=_("Target"))
@@ -294,7 +283,8 @@ def _progress(operation):
     return f"{operation.get('progress') or 0}%"
 
 
-class OperationsTable(ServiceRowsMixin, tables.DataTable):
+class OperationsTable(ServiceRows, tables.DataTable):
+    display_key = "id"                         # an operation has no name
     operation_type = tables.Column("operation_type", verbose_name=_("Operation"),
                                    link=lambda operation: operation_url(operation))
     site = tables.Column("site", verbose_name=_("Site"))

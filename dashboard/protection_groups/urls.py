@@ -1,3 +1,5 @@
+"""The Protection Groups panel's pages: groups, their members and mappings, operations."""
+
 from django.urls import re_path
 
 from site_recovery.dashboard.protection_groups import views

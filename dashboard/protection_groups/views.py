@@ -161,9 +161,9 @@ class OperationView(tables.DataTableView):
         context.update(
             operation=operation, page_title=_("%(type)s: %(status)s") % {
                 "type": operation["operation_type"], "status": operation["status"]},
-            poll_seconds=POLL_SECONDS if operation["status"] in group_tables.UNFINISHED
+            poll_seconds=POLL_SECONDS if operation["status"] in api.UNFINISHED
             else None,
-            retryable=operation["status"] in group_tables.RETRYABLE
+            retryable=operation["status"] in api.RETRYABLE
             and group_tables.may_change(self.request))
         return context
 

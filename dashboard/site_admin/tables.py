@@ -4,20 +4,9 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from horizon import tables
 
+from site_recovery.dashboard.rows import ServiceRows
+
 OPERATION_URL = "horizon:admin:site_recovery:operation"
-
-
-class ServiceRowsMixin:
-    """The rows are the service's JSON objects, not API wrapper classes."""
-
-    id_key = "id"
-    display_key = "name"
-
-    def get_object_id(self, datum):
-        return datum[self.id_key]
-
-    def get_object_display(self, datum):
-        return datum[self.display_key]
 
 
 class SiteFailover(tables.LinkAction):
@@ -35,7 +24,7 @@ class SiteFailover(tables.LinkAction):
         return reverse("horizon:admin:site_recovery:failover", args=[datum["name"]])
 
 
-class SitesTable(ServiceRowsMixin, tables.DataTable):
+class SitesTable(ServiceRows, tables.DataTable):
     name = tables.Column("name", verbose_name=_("Site"))
     role = tables.Column("role", verbose_name=_("Role"))
     state = tables.Column("state", verbose_name=_("State"))
@@ -51,7 +40,7 @@ class SitesTable(ServiceRowsMixin, tables.DataTable):
         row_actions = (SiteFailover,)
 
 
-class SiteOperationsTable(ServiceRowsMixin, tables.DataTable):
+class SiteOperationsTable(ServiceRows, tables.DataTable):
     id = tables.Column("id", verbose_name=_("Operation"), link=OPERATION_URL)
     site = tables.Column("site", verbose_name=_("Failed Site"))
     failover_type = tables.Column("failover_type", verbose_name=_("Type"))
@@ -68,7 +57,7 @@ class SiteOperationsTable(ServiceRowsMixin, tables.DataTable):
         verbose_name = _("Site Operations")
 
 
-class GroupResultsTable(ServiceRowsMixin, tables.DataTable):
+class GroupResultsTable(ServiceRows, tables.DataTable):
     protection_group = tables.Column("protection_group", verbose_name=_("Protection Group"))
     status = tables.Column("status", verbose_name=_("Status"))
     step = tables.Column("step", verbose_name=_("Step"))

@@ -1,3 +1,5 @@
+"""The Site Recovery panel's pages: the sites, a site failover, its operation."""
+
 from django.urls import re_path
 
 from site_recovery.dashboard.site_admin import views

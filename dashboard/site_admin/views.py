@@ -17,8 +17,6 @@ from site_recovery.dashboard.site_admin.tables import (
 )
 
 INDEX_URL = "horizon:admin:site_recovery:index"
-RETRYABLE = ("failed", "partially_failed")
-UNFINISHED = ("pending", "running")
 
 
 class IndexView(tables.MultiTableView):
@@ -84,8 +82,8 @@ class OperationView(tables.DataTableView):
         context = super().get_context_data(**kwargs)
         operation = self.operation
         context.update(operation=operation, page_title=_("Site Failover %s") % operation["id"],
-                       running=operation["status"] in UNFINISHED,
-                       retryable=operation["status"] in RETRYABLE)
+                       running=operation["status"] in api.UNFINISHED,
+                       retryable=operation["status"] in api.RETRYABLE)
         return context
 
 

@@ -359,6 +359,21 @@ def test_sync_failover_copies_the_pod_content_and_leaves_the_pod_alone(driver, f
     assert len(after["fa-b"]["volumes"]) == len(before["fa-b"]["volumes"]) + 2
 
 
+def test_a_sync_recovery_stopped_mid_discard_leaves_nothing_in_the_way(driver, fabric):
+    """A run that destroyed its temporary pod snapshot but died before eradicating it:
+    the next run takes the name back and recovers, and leaves no snapshot behind."""
+    make_volumes(fabric, "fa-a", ["db-1"])
+    spec = sync_spec()
+    driver.protect(spec, ["db-1"])
+    before = everything(fabric)
+    target = driver.client("fa-b")
+    target.snapshot_pgroup(spec.sync_pgroup, "sr-drill")
+    target.destroy_pgroup_snapshot(f"{spec.sync_pgroup}.sr-drill")
+    copies = driver.materialise(spec, driver.newest_recovery_point(spec), Purpose.DRILL)
+    assert [m.source for m in copies] == ["db::db-1"]
+    assert everything(fabric)["fa-b"]["pgroup_snapshots"] == before["fa-b"]["pgroup_snapshots"]
+
+
 def test_sync_recovery_after_the_link_fails_uses_the_frozen_content(driver, fabric):
     make_volumes(fabric, "fa-a", ["db-1"])
     spec = sync_spec()

@@ -109,10 +109,13 @@ def test_panel_lists_the_groups_the_service_reports_for_the_project(lab, groups,
 def test_another_domains_project_of_the_same_name_sees_none(lab, groups):
     """mallory's project is also called ecommerce, in the partners domain: another
     tenant, signed in through the login form's domain field."""
+    reported = service(lab, "mallory", "GET", "/protection-groups").json()["protection_groups"]
+    assert not {group["id"] for group in reported} & set(groups)
     session, base = signed_in(lab, "mallory")
     page = session.get(f"{base}{PANEL}", timeout=TIMEOUT)
-    assert page.status_code == 200
-    assert not listed(page.text) & set(groups)
+    assert page.status_code == 200 and "Protection Groups" in page.text
+    assert not error_messages(page.text)
+    assert listed(page.text) == {group["id"] for group in reported}
 
 
 def test_detail_shows_the_group(lab, groups):

@@ -148,6 +148,14 @@ def test_without_dr_site_admin_there_is_no_site_recovery_panel(lab, browser, use
     browser.get(f"{base}{PANEL}")
     assert not browser.find_elements(By.ID, "sites")
     assert "Site Failover" not in browser.page_source
+    assert ("You are not authorized to access this page" in browser.page_source
+            or "You do not have the required privileges" in browser.page_source), (
+        browser.current_url)
+    before = site_operations(lab)
+    refused = service(lab, user, "POST", "/sites/site-b/failover",
+                      json={"failover_type": "planned"})
+    assert refused.status_code == 403, refused.text
+    assert site_operations(lab) == before
 
 
 def test_a_wrong_confirmation_starts_nothing(lab, browser, site_b_groups):
