@@ -231,7 +231,8 @@ def main(argv=None):
         "revision": revision(), "runs": {}}
     quiet = {"progress": lambda line: None}
     root = Path(tempfile.mkdtemp(prefix="sr-bench-capture-"))
-    lab = Lab(LabOptions(port_base=args.port_base, horizon=False, home=lab_home_of_its_own(root),
+    lab = Lab(LabOptions(port_base=args.port_base, horizon=False,
+                         replication_check_interval=60.0, home=lab_home_of_its_own(root),
                          run_name="bench-capture"))
     began = time.perf_counter()
     try:

@@ -76,7 +76,8 @@ def seconds(start: str | None, end: str | None) -> float | None:
 
 def run(args, latency: bool) -> dict:
     mode = "latency" if latency else "zero"
-    lab = Lab(LabOptions(port_base=args.port_base, horizon=False, run_name=f"bench-failover-{mode}",
+    lab = Lab(LabOptions(port_base=args.port_base, horizon=False,
+                         replication_check_interval=60.0, run_name=f"bench-failover-{mode}",
                          concurrency=args.concurrency))
     quiet = {"progress": lambda line: None}
     lab.purge(**quiet)

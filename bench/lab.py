@@ -54,13 +54,15 @@ def main(argv=None):
     figures: dict = {"bench": "lab"}
     if not args.skip_cold:
         with tempfile.TemporaryDirectory() as home:
-            cold = Lab(LabOptions(port_base=args.port_base, horizon=False, home=Path(home),
+            cold = Lab(LabOptions(port_base=args.port_base, horizon=False,
+                                  replication_check_interval=60.0, home=Path(home),
                                   run_name="cold"))
             try:
                 figures["cold_up_s"] = timed(lambda: cold.up(**quiet))
             finally:
                 cold.purge(**quiet)
-    warm = Lab(LabOptions(port_base=args.port_base, horizon=False, run_name=f"bench-{os.getpid()}"))
+    warm = Lab(LabOptions(port_base=args.port_base, horizon=False,
+                          replication_check_interval=60.0, run_name=f"bench-{os.getpid()}"))
     try:
         figures["warm_up_s"] = timed(lambda: warm.up(**quiet))
         figures["seed_s"] = timed(lambda: seed(warm, **quiet))

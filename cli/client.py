@@ -152,6 +152,15 @@ class Client:
                       params={**_all_projects(all_projects),
                               **({"force": "true"} if force else {})})
 
+    def get_readiness(self, group: str, *, all_projects: bool = False) -> dict | None:
+        """The group's last readiness check, on its DR site (None before the first)."""
+        return self._request("GET", f"/protection-groups/{_segment(group)}/readiness",
+                             params=_all_projects(all_projects))["readiness"]
+
+    def check_readiness(self, group: str, *, all_projects: bool = False) -> dict:
+        return self._request("POST", f"/protection-groups/{_segment(group)}/readiness",
+                             params=_all_projects(all_projects))["readiness"]
+
     def list_members(self, group: str, *, all_projects: bool = False) -> list[dict]:
         return self._request("GET", f"/protection-groups/{_segment(group)}/members",
                              params=_all_projects(all_projects))["members"]

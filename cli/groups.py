@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cliff import columns
 from osc_lib import exceptions
 from osc_lib.command import command
 
@@ -12,7 +13,8 @@ from .operations import GroupOperationCommand, add_wait
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
-          "member_count", "created_at", "updated_at", "conflict", "fence")
+          "member_count", "created_at", "updated_at", "conflict", "fence",
+          "last_recovery_point", "ready")
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
 
 
@@ -60,8 +62,16 @@ class ListGroups(common.ProtectorCommand, command.Lister):
         return common.listing(groups, common.with_project(
             [("ID", "id"), ("Name", "name"), ("Replication Type", "replication_type"),
              ("Primary Site", "primary_site"), ("Secondary Site", "secondary_site"),
-             ("Status", "status"), ("Members", "member_count")],
-            parsed_args.all_projects, at=2))
+             ("Status", "status"), ("Members", "member_count"), ("Ready", "ready")],
+            parsed_args.all_projects, at=2), formatters={"ready": ReadyColumn})
+
+
+class ReadyColumn(columns.FormattableColumn):
+    """A group's last readiness verdict, known on its DR site once checked: ``ready``,
+    ``NOT READY`` or ``-`` for people; true, false or null for ``-f json``."""
+
+    def human_readable(self):
+        return {True: "ready", False: "NOT READY"}.get(self._value, "-")
 
 
 class ShowGroup(common.ProtectorCommand, command.ShowOne):
@@ -73,6 +83,31 @@ class ShowGroup(common.ProtectorCommand, command.ShowOne):
     def take_action(self, parsed_args):
         return common.show(self.client.get_group(parsed_args.group,
                                                  all_projects=parsed_args.all_projects), FIELDS)
+
+
+class GroupReadiness(common.ProtectorCommand, command.Lister):
+    """Show whether a protection group would recover now, each check with what to do
+    (ask the group's DR site: its secondary)."""
+
+    def arguments(self, parser):
+        common.add_group(parser)
+        parser.add_argument("--refresh", action="store_true",
+                            help="Check now rather than show the engine's last check")
+
+    def take_action(self, parsed_args):
+        ask = self.client.check_readiness if parsed_args.refresh else \
+            self.client.get_readiness
+        found = ask(parsed_args.group, all_projects=parsed_args.all_projects)
+        if found is None:
+            raise exceptions.CommandError(
+                f"protection group {parsed_args.group} has not been checked yet; "
+                "--refresh checks it now")
+        self.app.stderr.write(f"{'ready' if found['ready'] else 'NOT READY'} "
+                              f"(checked {found['checked_at']})\n")
+        return common.listing(
+            [{**f, "result": "ok" if f["ok"] else f["severity"]} for f in found["findings"]],
+            (("Check", "check"), ("Result", "result"), ("Detail", "detail"),
+             ("What to do", "remedy")))
 
 
 class SetGroup(common.ProtectorCommand, command.Command):

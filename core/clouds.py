@@ -93,6 +93,15 @@ class Clouds:
         """The keystoneauth session of :meth:`connect`'s connection."""
         return self._region(site, project).get_session()
 
+    def endpoint(self, site: str, service_type: str) -> dict[str, str]:
+        """keystoneauth's endpoint filter for ``service_type``: the interface and region
+        the entry names for it, as openstacksdk's own clients take them."""
+        region = self._region(site, None)
+        named = region.get_region_name(service_type)
+        return {"service_type": service_type,
+                "interface": region.get_interface(service_type) or "public",
+                **({"region_name": named} if named else {})}
+
     def heat(self, site: str, project: Project):
         """python-heatclient for ``project`` on ``site``."""
         region = self._region(site, project)

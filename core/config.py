@@ -305,6 +305,12 @@ class EngineConfig(_Strict):
     replicate_timeout: float = Field(900.0, gt=0)         # a planned failover's last copy
     poll_interval: float = Field(1.0, gt=0, le=60)
     concurrency: int = Field(10, ge=1, le=100)            # groups one operation runs at once
+    # How often the engine asks this site's array for the newest recovery point of each
+    # group replicating here, to judge it against the group's RPO target.
+    replication_check_interval: float = Field(60.0, ge=1, le=3600)
+    # How often the engine checks that each group replicating here would recover
+    # (webhook/readiness.py: mappings, addresses, flavors, the stack, replication, drill).
+    readiness_interval: float = Field(900.0, ge=10, le=86400)
     # When the groups this site runs are captured again (a Mistral cron trigger; cron
     # syntax, UTC), so the DR site can rebuild what runs now.
     capture_schedule: str = Field("*/30 * * * *", pattern=r"^\S+( \S+){4}$")

@@ -45,7 +45,7 @@ from .model import (
 )
 from .peer import PeerService, PeerStepFailed, PeerUnreachable
 from .plan import GroupPlan, PlanError, array_volume_name, cinder_id_of, spec_document
-from .service import Protector
+from .service import SERVICE_TYPE, Protector
 
 TAG_GROUP = "site_recovery_group"
 TAG_PURPOSE = "site_recovery_purpose"
@@ -81,7 +81,8 @@ class Engine:
     @classmethod
     def from_config(cls, config: ServiceConfig) -> Engine:
         clouds = Clouds(config)
-        service = Protector(clouds.session(config.site), timeout=config.engine.api_timeout)
+        service = Protector(clouds.session(config.site), timeout=config.engine.api_timeout,
+                            endpoint=clouds.endpoint(config.site, SERVICE_TYPE))
         clouds.project_ids = service.project_id       # scope to the ids this site recorded
         return cls(config, clouds, service, peer=PeerService(config))
 
@@ -664,8 +665,7 @@ def build_stack(engine: Engine, group_id: str, purpose: str,
     dr = engine.clouds.connect(group.secondary, group.project)
     volumes = {source: v.id for source, v in imported_volumes(dr, group.id, purpose).items()}
     mappings = _mappings(engine, group, dr, network_mapping)
-    subnets = [stacks.Subnet(s.id, s.network_id, s.cidr) for network in
-               set(mappings.network.values()) for s in dr.network.subnets(network_id=network)]
+    subnets = dr_subnets(dr, mappings)
     try:
         template = stacks.render(group.name, purpose, group.servers, volumes=volumes,
                                  mappings=mappings, subnets=subnets,
@@ -706,15 +706,28 @@ def preflight(engine: Engine, group_id: str, network_mapping: dict[str, str] | N
 
 def _mappings(engine: Engine, group: GroupPlan, dr, network_mapping: dict[str, str] | None
               ) -> stacks.Mappings:
-    """The group's mappings with their targets looked up on the DR site in the tenant's
-    project (``dr``): never as admin, which would see every project's."""
-    raw = group.mappings(engine.service.mappings(group.project), network_mapping)
+    return resolved_mappings(group, engine.service.mappings(group.project), dr,
+                             network_mapping)
+
+
+def resolved_mappings(group: GroupPlan, documents: list, dr,
+                      network_mapping: dict[str, str] | None = None) -> stacks.Mappings:
+    """The group's mappings (of ``documents``, its project's) with their targets looked up
+    on the DR site in the tenant's project (``dr``): never as admin, which would see every
+    project's."""
+    raw = group.mappings(documents, network_mapping)
     zones = functools.cache(lambda: _zones(dr))             # asked once, if a server has one
     return raw.resolve(group.servers, group.security_groups,
                        lambda ref: _find_id(dr.network.find_network, ref),
                        lambda ref: _find_id(dr.network.find_security_group, ref),
                        lambda name: name if name in zones() else None,
                        where=f"{group.secondary} for project {group.project}")
+
+
+def dr_subnets(dr, mappings: stacks.Mappings) -> list[stacks.Subnet]:
+    """The subnets of the DR networks the group's ports are mapped to."""
+    return [stacks.Subnet(s.id, s.network_id, s.cidr) for network in
+            set(mappings.network.values()) for s in dr.network.subnets(network_id=network)]
 
 
 def _zones(conn) -> set[str]:

@@ -24,7 +24,7 @@ from .model import (
     Project,
 )
 
-ENDPOINT = {"service_type": "protector", "interface": "public"}
+SERVICE_TYPE = "protector"
 AS_IT_IS = object()           # set_state: a field not to change
 
 
@@ -50,15 +50,19 @@ class NotAuthorized(ServiceError):
 
 
 class Protector:
-    def __init__(self, session, timeout: float = 30.0):
+    def __init__(self, session, timeout: float = 30.0, endpoint: dict | None = None):
+        """``endpoint``: keystoneauth's filter for the service's catalog entry (default:
+        its public one)."""
         self.session, self.timeout = session, timeout
+        self.endpoint = endpoint or {"service_type": SERVICE_TYPE, "interface": "public"}
 
     @retry(retry=retry_if_exception_type(ks_exceptions.ConnectFailure), reraise=True,
            stop=stop_after_attempt(4), wait=wait_exponential(multiplier=0.5, max=5))
     def _call(self, method: str, path: str, body: dict | None = None,
               allowed: tuple[int, ...] = ()) -> dict | None:
         try:
-            reply = self.session.request(path, method, json=body, endpoint_filter=ENDPOINT,
+            reply = self.session.request(path, method, json=body,
+                                         endpoint_filter=self.endpoint,
                                          timeout=self.timeout, raise_exc=False)
         except ks_exceptions.ConnectFailure:
             raise

@@ -60,20 +60,23 @@ def _refusal(reply: requests.Response) -> ProtectorError:
     return ProtectorError(f"{message} (HTTP {f'{reply.status_code} {reason}'.strip()})")
 
 
-def _call(request, method: str, path: str, **kwargs):
+def _call(request, method: str, path: str, headers: dict | None = None, **kwargs):
     url = _api_url(request) + path
     timeout = getattr(settings, "SITE_RECOVERY_TIMEOUT", DEFAULT_TIMEOUT)
     try:
         reply = requests.request(
-            method, url, headers={"X-Auth-Token": request.user.token.id}, timeout=timeout,
-            verify=_verify(), **kwargs)
+            method, url, headers={"X-Auth-Token": request.user.token.id, **(headers or {})},
+            timeout=timeout, verify=_verify(), **kwargs)
     except requests.ReadTimeout:
+        late = f"the protection service at {url} did not answer within {timeout:g} s"
         if method == "GET":
-            raise ProtectorError(f"the protection service at {url} did not answer within "
-                                 f"{timeout:g} s") from None
-        raise ProtectorError(f"the protection service at {url} did not answer within "
-                             f"{timeout:g} s: the change may have been made; see its "
-                             "Operations before trying again") from None
+            raise ProtectorError(late) from None
+        if "Idempotency-Key" in (headers or {}):
+            raise ProtectorError(f"{late}: the operation may have started; see the Operations, "
+                                 "or send the same form again, which shows it rather than "
+                                 "starting another") from None
+        raise ProtectorError(f"{late}: the change may have been made; see its Operations "
+                             "before trying again") from None
     except requests.RequestException as exc:
         cause = " ".join(str(exc).split())[:200]
         raise ProtectorError(f"cannot reach the protection service at {url}: "
@@ -93,17 +96,26 @@ def _group_path(group: str, tail: str = "") -> str:
     return f"/protection-groups/{quote(group, safe='')}{tail}"
 
 
+def _start(request, path: str, idempotency_key: str | None, **kwargs) -> dict:
+    """A POST that starts an operation; the operation it started. The service answers a
+    key it has seen with the operation that key started (docs/api.md, *Operations*), so a
+    form submitted twice starts one operation."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    return _call(request, "POST", path, headers=headers, **kwargs)["operation"]
+
+
 # -- sites -----------------------------------------------------------------------------------
 def list_sites(request) -> list[dict]:
     """This site and its peer: role, state (reachable, unreachable...), since when."""
     return _call(request, "GET", "/sites")["sites"]
 
 
-def site_failover(request, site: str, failover_type: str, force: bool = False) -> dict:
+def site_failover(request, site: str, failover_type: str, force: bool, *,
+                  idempotency_key: str) -> dict:
     """Every protected group whose primary is ``site``, recovered here (dr_site_admin)."""
     body = {"failover_type": failover_type, **({"force": True} if force else {})}
-    return _call(request, "POST", f"/sites/{quote(site, safe='')}/failover",
-                 json=body)["operation"]
+    return _start(request, f"/sites/{quote(site, safe='')}/failover", idempotency_key,
+                  json=body)
 
 
 # -- protection groups -----------------------------------------------------------------------
@@ -170,19 +182,22 @@ def delete_mapping(request, mapping: str):
 
 
 # -- operations ------------------------------------------------------------------------------
-def run_group_operation(request, group: str, operation: str, **body) -> dict:
+def run_group_operation(request, group: str, operation: str, *, idempotency_key: str,
+                        **body) -> dict:
     """``operation``: protect, unprotect, test-failover, test-cleanup, failover,
     failback or reprotect; ``body`` as the API takes it (``network_mapping``,
     ``failover_type``, ``force``...). The operation the service started."""
-    reply = _call(request, "POST", _group_path(group, f"/{operation}"), json=body or None)
-    return reply["operation"]
+    return _start(request, _group_path(group, f"/{operation}"), idempotency_key,
+                  json=body or None)
 
 
 def list_operations(request, group: str | None = None, status: str | None = None,
-                    all_projects: bool = False) -> list[dict]:
-    """``all_projects``: every project's, for an admin (a site failover spans projects)."""
+                    all_projects: bool = False, scope: str | None = None) -> list[dict]:
+    """``all_projects``: every project's, for an admin (a site failover spans projects);
+    ``scope``: ``site`` for site failovers only."""
     params = {key: value for key, value in (("protection_group", group), ("status", status),
-                                            ("all_projects", all_projects and "true"))
+                                            ("all_projects", all_projects and "true"),
+                                            ("scope", scope))
               if value}
     return _call(request, "GET", "/operations", params=params)["operations"]
 
@@ -195,14 +210,17 @@ def get_operation(request, operation: str, all_projects: bool = False) -> dict:
                  params=params)["operation"]
 
 
-def retry_operation(request, operation: str, all_projects: bool = False) -> dict:
+def retry_operation(request, operation: str, all_projects: bool, *,
+                    idempotency_key: str | None) -> dict:
     """A new operation for the groups that failed (``all_projects``: every project's
     groups, as a site failover's retry needs; else the user's project's only)."""
     params = {"all_projects": "true"} if all_projects else {}
-    return _call(request, "POST", f"/operations/{quote(operation, safe='')}/retry",
-                 params=params)["operation"]
+    return _start(request, f"/operations/{quote(operation, safe='')}/retry", idempotency_key,
+                  params=params)
 
 
 # -- audit -----------------------------------------------------------------------------------
-def list_audit(request, limit: int = 100) -> list[dict]:
-    return _call(request, "GET", "/audit-log", params={"limit": limit})["entries"]
+def list_audit(request, limit: int = 100, target: str | None = None) -> list[dict]:
+    """The newest entries of the caller's project; ``target``: only those about it."""
+    return _call(request, "GET", "/audit-log", params={
+        "limit": limit, **({"target": target} if target else {})})["entries"]

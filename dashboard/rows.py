@@ -3,7 +3,8 @@
 
 class ServiceRows:
     """A table mixin: rows are the service's objects, not API wrapper classes;
-    ``id_key`` and ``display_key`` name the fields that identify and show a row."""
+    ``id_key`` and ``display_key`` name the fields that identify and show a row (one
+    without a display shows its id)."""
 
     id_key = "id"
     display_key = "name"
@@ -12,4 +13,4 @@ class ServiceRows:
         return datum[self.id_key]
 
     def get_object_display(self, datum):
-        return datum[self.display_key]
+        return datum.get(self.display_key) or datum[self.id_key]

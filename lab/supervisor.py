@@ -54,6 +54,9 @@ class LabOptions:
     install: str = "editable"
     array_rest_version: int = 2             # how the services reach the arrays (1: REST 1.x)
     horizon: bool = True                    # real Horizon per site, with the dashboard plugin
+    # How often the engines read each group's replication lag off the arrays: often, for
+    # tests to see a lag cross its target; the benchmarks take production's 60 s.
+    replication_check_interval: float = 5.0
     ready_timeout: float = 180.0
 
 
@@ -180,7 +183,8 @@ class Lab:
                         "ca_file": ca_file, "cinder_host": CINDER_HOST,
                         "rest_version": self.options.array_rest_version}
                        for layout in (site, peer)],
-            "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency},
+            "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency,
+                       "replication_check_interval": self.options.replication_check_interval},
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
                            "rules": [{"name": f"{peer.name} down",
                                       "match": {"alertname": "SiteDown", "site": peer.name},

@@ -37,6 +37,7 @@ from . import (
     openapi,
     operations,
     prober,
+    readiness,
     sites,
     versions,
 )
@@ -137,7 +138,8 @@ def build_services(config: ServiceConfig, *, engine: Engine | None = None,
                         str(config.peer.url), config.peer.probe_timeout, config.peer.name,
                         config.peer_verify)[0], peer=peer),
                     tenants or TenantClouds(config), clouds, projects,
-                    references or References(clouds, config.site))
+                    references or References(clouds, config.site),
+                    readiness.Readiness(sessions, config, clouds))
 
 
 def _request_context():

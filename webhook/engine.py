@@ -10,7 +10,10 @@ The duties, every ``peer.probe_interval`` seconds: probe the peer, and catch up 
 when it answers again (then fence the original VMs of the groups that failed over to it
 meanwhile); every ``FOLLOW_INTERVAL``: settle the starts that went unanswered, end the
 operations whose workflow will report no more, fence what still waits for it, and log
-each operation that ended since the last look, under the request id that started it.
+each operation that ended since the last look, under the request id that started it;
+every ``engine.replication_check_interval``: ask this site's array how old each group's
+newest recovery point is (:mod:`.replication`); every ``engine.readiness_interval``: check
+that each group replicating here would recover (:mod:`.readiness`).
 Each duty is safe to run twice (conditional updates, idempotency keys), so a leader that
 lost its lock without knowing does no harm before it notices.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from site_recovery.core.config import ServiceConfig
 
 from . import logs, prober
 from .models import Operation, Site
+from .replication import ReplicationWatch
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -130,6 +135,10 @@ class Engine:
         self._caught_up = False
         self._leading = False
         self._ended_since = datetime.now(timezone.utc)
+        self.replication = ReplicationWatch(site.sessions, site.config, site.clouds.storage)
+        self.readiness = site.readiness
+        self._due: dict[str, float] = {}                 # sweep: when it is due again
+        self._sweeps: dict[str, threading.Thread] = {}
 
     def run(self):
         """Run the duties until :meth:`stop`."""
@@ -165,10 +174,25 @@ class Engine:
                        self.operations.fence_returned,
                        self.log_ended]
         for duty in duties:
-            try:
-                duty()
-            except Exception:              # the engine must outlive a bad round
-                log.exception("engine duty failed")
+            _guarded(duty)
+        engine = self.config.engine
+        for name, sweep, every in (
+                ("replication", self.replication.check_once,
+                 engine.replication_check_interval),
+                ("readiness", self.readiness.check_all, engine.readiness_interval)):
+            self._sweep(name, sweep, every)
+
+    def _sweep(self, name: str, sweep, every: float):
+        """Start the periodic sweep ``name`` (every group: one array read, or a dozen cloud
+        calls, each) on a thread of its own when it is due and not still running, so
+        probing and following never wait for it."""
+        running, due = self._sweeps.get(name), self._due.get(name, 0.0)
+        if time.monotonic() < due or (running is not None and running.is_alive()):
+            return
+        self._due[name] = time.monotonic() + every
+        self._sweeps[name] = threading.Thread(target=_guarded, args=(sweep,),
+                                              name=f"engine-{name}", daemon=True)
+        self._sweeps[name].start()
 
     def catch_up_once_reachable(self):
         """Whenever the peer answers again (and once after this engine takes the lead),
@@ -203,3 +227,10 @@ class Engine:
 
     def stop(self):
         self._stopped.set()
+
+
+def _guarded(duty):
+    try:
+        duty()
+    except Exception:                      # the engine must outlive a bad round
+        log.exception("engine duty failed")

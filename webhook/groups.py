@@ -8,19 +8,28 @@ Views stay thin: they check the caller's role, find the object in the caller's p
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from site_recovery.core.model import GroupStatus, MappingKind, OperationKind, Project
 
-from . import schemas, tenancy
+from . import readiness, schemas, tenancy
 from .errors import APIError, Conflict, NotFound, Unavailable
 from .identity import Caller, caller
 from .lifecycle import Start
-from .models import Divergence, Member, ProtectionGroup, ResourceMapping, owned_by
+from .models import (
+    Divergence,
+    Member,
+    OperationResult,
+    ProtectionGroup,
+    ReadinessRecord,
+    ResourceMapping,
+    owned_by,
+)
 from .params import body, bounded_int, flag
 from .peerlink import PeerUnreachable
 from .registry import Change, ChangeAction, DocumentKind
@@ -30,21 +39,58 @@ bp = Blueprint("groups", __name__, url_prefix="/v1")
 GROUP, MAPPING = DocumentKind.PROTECTION_GROUP, DocumentKind.RESOURCE_MAPPING
 
 
-def group_view(group: ProtectionGroup, member_count: int | None = None) -> dict:
+@dataclass(frozen=True)
+class Listed:
+    """What a listing reads of each group in its one query, not one query per group."""
+
+    member_count: int
+    newest_point: OperationResult | None
+    ready: bool | None                  # its last readiness check's verdict, on its DR site
+
+
+def group_view(group: ProtectionGroup, listed: Listed | None = None) -> dict:
     """A group as people see it; ``conflict`` while its two sites' copies diverged."""
-    diverged = group.divergence
+    if listed is None:
+        session = object_session(group)
+        listed = Listed(len(group.members), _newest_point(session, group.id),
+                        session.scalar(select(ReadinessRecord.ready).where(
+                            ReadinessRecord.group_id == group.id)))
+    diverged, point = group.divergence, listed.newest_point
     return {"id": group.id, "name": group.name, "description": group.description,
             "project_name": group.project_name, "project_domain": group.project_domain,
             "replication_type": group.replication_type,
             "primary_site": group.primary_site, "secondary_site": group.secondary_site,
             "volume_type": group.volume_type, "rpo_target_seconds": group.rpo_target_seconds,
             "status": "conflict" if diverged else group.status, "version": group.version,
-            "member_count": len(group.members) if member_count is None else member_count,
+            "member_count": listed.member_count,
             "created_at": group.created_at.isoformat(),
             "updated_at": group.updated_at.isoformat(),
             "conflict": diverged and divergence_view(diverged),
             # While it runs on its DR site: its original VMs kept down, where and why.
-            "fence": group.fence}
+            "fence": group.fence,
+            "last_recovery_point": point and recovery_point_view(point),
+            "ready": listed.ready}
+
+
+def recovery_point_view(result: OperationResult) -> dict:
+    """The recovery point an operation's result names, timestamped by the array."""
+    return {"name": result.recovery_point, "created_at": result.details.get("point_created"),
+            "rpo_achieved_seconds": result.rpo_achieved_seconds,
+            "operation_id": result.operation_id}
+
+
+def _newest_points():
+    """Each group's newest result naming a recovery point: this site's operations record
+    them (a drill's or a failover's, on the group's DR site), as metrics.py reads them."""
+    return (select(OperationResult.group_id, func.max(OperationResult.id).label("id"))
+            .where(OperationResult.recovery_point.is_not(None))
+            .group_by(OperationResult.group_id).subquery())
+
+
+def _newest_point(session: Session, group_id: str) -> OperationResult | None:
+    return session.scalar(select(OperationResult).where(
+        OperationResult.group_id == group_id, OperationResult.recovery_point.is_not(None))
+        .order_by(OperationResult.id.desc()).limit(1))
 
 
 def divergence_view(found: Divergence) -> dict:
@@ -131,15 +177,21 @@ def list_groups():
     who, everyone = _require("protector:read")
     counts = (select(Member.group_id, func.count().label("n")).group_by(Member.group_id)
               .subquery())
-    query = (select(ProtectionGroup, func.coalesce(counts.c.n, 0))
+    newest = _newest_points()
+    query = (select(ProtectionGroup, func.coalesce(counts.c.n, 0), OperationResult,
+                    ReadinessRecord.ready)
              .outerjoin(counts, counts.c.group_id == ProtectionGroup.id)
+             .outerjoin(newest, newest.c.group_id == ProtectionGroup.id)
+             .outerjoin(OperationResult, OperationResult.id == newest.c.id)
+             .outerjoin(ReadinessRecord, ReadinessRecord.group_id == ProtectionGroup.id)
              .order_by(ProtectionGroup.project_domain, ProtectionGroup.project_name,
                        ProtectionGroup.name))
     if not everyone:
         query = query.where(owned_by(ProtectionGroup, who.project))
     with services().sessions() as session:
         rows = session.execute(query).all()
-    return {"protection_groups": [group_view(g, n) for g, n in rows]}
+        return {"protection_groups": [group_view(group, Listed(count, point, ready))
+                                      for group, count, point, ready in rows]}
 
 
 @bp.post("/protection-groups")
@@ -390,3 +442,43 @@ def resolve_mapping(mapping_id: str):
 def delete_mapping(mapping_id: str):
     _change(_require("protector:write"), MAPPING, mapping_id, ChangeAction.DELETE)
     return "", 204
+
+
+# -- readiness (webhook/readiness.py) -----------------------------------------------------
+
+def readiness_view(record: ReadinessRecord) -> dict:
+    return {"ready": record.ready, "checked_at": record.checked_at.isoformat(),
+            "findings": record.findings}
+
+
+def _group_here(ref: str) -> tuple[str, str, str]:
+    """The group ``ref`` the caller may read, as (id, name, status), on its DR site only:
+    elsewhere a 409 names the site that checks it."""
+    who, everyone = _require("protector:read")
+    here = services().config.site
+    with services().sessions() as session:
+        group = find_group(session, ref, who, everyone)
+        if group.secondary_site != here:
+            raise Conflict(f"protection group {group.name} recovers on "
+                           f"{group.secondary_site}: its readiness is checked there",
+                           site=group.secondary_site)
+        return group.id, group.name, group.status
+
+
+@bp.get("/protection-groups/<ref>/readiness")
+def show_readiness(ref: str):
+    """The group's last readiness check (null before the first)."""
+    group_id, _, _ = _group_here(ref)
+    with services().sessions() as session:
+        record = session.get(ReadinessRecord, group_id)
+        return {"readiness": record and readiness_view(record)}
+
+
+@bp.post("/protection-groups/<ref>/readiness")
+def check_readiness(ref: str):
+    """Check the group now (its cloud-side checks ask the DR site's cloud)."""
+    group_id, name, status = _group_here(ref)
+    if status not in readiness.WATCHED:
+        raise Conflict(f"protection group {name} is {status}: readiness is checked while it "
+                       "replicates to this site; protect it first")
+    return {"readiness": readiness_view(services().readiness.check(group_id))}

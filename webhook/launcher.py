@@ -74,8 +74,13 @@ class Launcher:
         return self._url or self._session.get_endpoint(service_type="workflowv2")
 
     def _mistral(self):
+        """mistralclient verifies an https Mistral against the system's CAs unless given
+        the entry's own bundle (``cacert``), which the session holds."""
         if self._client is None:
-            self._client = mistral_client.client(mistral_url=self.url, session=self._session)
+            bundle = self._session.session.verify
+            self._client = mistral_client.client(
+                mistral_url=self.url, session=self._session,
+                **({"cacert": bundle} if isinstance(bundle, str) else {}))
         return self._client
 
     def install(self, capture_schedule: str, capture_input: dict,

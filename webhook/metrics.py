@@ -38,7 +38,15 @@ from sqlalchemy.orm import Session
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import UNFINISHED, GroupStatus, OperationKind, Status
 
-from .models import Divergence, Operation, OperationResult, ProtectionGroup, Site
+from .models import (
+    Divergence,
+    Operation,
+    OperationResult,
+    ProtectionGroup,
+    ReadinessRecord,
+    ReplicationState,
+    Site,
+)
 from .services import services
 
 log = logging.getLogger(__name__)
@@ -169,6 +177,7 @@ def _group_figures(session: Session, here: str, now: datetime
             target.add_metric(labels[group.id], group.rpo_target_seconds)
     yield from (status, target)
     yield from _recovery_point_figures(session, labels, now)
+    yield from _replication_figures(session, labels)
     yield from _drill_figures(session, [g for g in groups if g.secondary_site == here],
                               labels, now)
 
@@ -199,6 +208,37 @@ def _recovery_point_figures(session: Session, labels: dict[str, list[str]], now:
         if rpo_achieved is not None:
             lag.add_metric(labels[group_id], rpo_achieved)
     yield from (age, lag)
+
+
+def _replication_figures(session: Session, labels: dict[str, list[str]]
+                         ) -> Iterator[GaugeMetricFamily]:
+    """What the DR site's array said at the engine's last check (its replication watch,
+    every ``engine.replication_check_interval``): the lag, and whether it is over the
+    group's RPO target; and whether the group's last readiness check found it ready."""
+    lag = GaugeMetricFamily(
+        "protector_group_replication_lag_seconds", "Age of the newest recovery point the "
+        "DR site's array held at the engine's last check: the writes a failover then would "
+        "have lost (DR site only)", labels=GROUP)
+    violated = GaugeMetricFamily(
+        "protector_group_rpo_violated", "1 while the replication lag is over the group's "
+        "RPO target, 0 within it (DR site only; absent without a target or a reading)",
+        labels=GROUP)
+    for state in session.scalars(select(ReplicationState)):
+        if state.group_id not in labels:
+            continue
+        if state.lag_seconds is not None:
+            lag.add_metric(labels[state.group_id], state.lag_seconds)
+        if state.violated is not None:
+            violated.add_metric(labels[state.group_id], 1 if state.violated else 0)
+    yield from (lag, violated)
+    ready = GaugeMetricFamily(
+        "protector_group_ready", "1 when the group's last readiness check found it would "
+        "recover, 0 when a check failed (DR site only, once checked)", labels=GROUP)
+    for group_id, is_ready in session.execute(select(ReadinessRecord.group_id,
+                                                     ReadinessRecord.ready)):
+        if group_id in labels:
+            ready.add_metric(labels[group_id], 1 if is_ready else 0)
+    yield ready
 
 
 def _drill_figures(session: Session, drilled_here: list, labels: dict[str, list[str]],

@@ -277,6 +277,34 @@ class AuditEntry(Base):
     details: Mapped[dict] = mapped_column(default=dict)
 
 
+class ReplicationState(Base):
+    """What the DR site's array last said of a group's replication (core.rpo): kept on
+    the DR site only, where the array's key is; refreshed by the engine."""
+
+    __tablename__ = "replication_states"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("protection_groups.id", ondelete="CASCADE"), primary_key=True)
+    checked_at: Mapped[datetime]
+    recovery_point_at: Mapped[datetime | None]
+    lag_seconds: Mapped[float | None] = mapped_column(Float)
+    violated: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReadinessRecord(Base):
+    """The last readiness check of a group on its DR site (core.readiness): whether it
+    would recover, and each check's finding. Kept on the DR site only."""
+
+    __tablename__ = "readiness"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("protection_groups.id", ondelete="CASCADE"), primary_key=True)
+    checked_at: Mapped[datetime]
+    ready: Mapped[bool] = mapped_column(Boolean)
+    findings: Mapped[list] = mapped_column()
+
+
 class Divergence(Base):
     """Two copies of one object that the sites wrote apart (a partition): both kept, the
     object refused every change until it is resolved, by the takeover rule or by people

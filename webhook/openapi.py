@@ -56,6 +56,10 @@ ROUTES: dict[str, tuple] = {
     "groups.resolve_group": ("protection groups", "Keep one of a diverged group's two "
                              "copies, on both sites", schemas.Resolution, [ALL_PROJECTS],
                              200),
+    "groups.show_readiness": ("protection groups", "The group's last readiness check, "
+                                 "on its DR site", None, [ALL_PROJECTS], 200),
+    "groups.check_readiness": ("protection groups", "Check now whether the group would "
+                                  "recover, on its DR site", None, [ALL_PROJECTS], 200),
     "groups.list_members": ("protection groups", "A group's VMs", None, [ALL_PROJECTS], 200),
     "groups.add_member": ("protection groups", "Add a VM to a group; to a protected one "
                           "once its volumes are found to replicate the group's way, and "
@@ -102,7 +106,11 @@ ROUTES: dict[str, tuple] = {
                                    [ALL_PROJECTS, _query("status", {"type": "string"},
                                                          "only operations in this status"),
                                     _query("protection_group", {"type": "string"},
-                                           "only operations on this group")], 200),
+                                           "only operations on this group"),
+                                    _query("scope", {"type": "string", "enum": [
+                                        "protection_group", "site"]},
+                                           "only a group's operations, or site failovers")],
+                                   200),
     "operations.show_operation": ("operations", "One operation with its groups' results "
                                   "(each with its step, timings and details)",
                                   None, [ALL_PROJECTS], 200),
@@ -115,7 +123,10 @@ ROUTES: dict[str, tuple] = {
                            [ALL_PROJECTS, _query("limit", {"type": "integer", "minimum": 1,
                                                            "maximum": 1000}, "at most"),
                             _query("marker", {"type": "integer", "minimum": 0},
-                                   "entries older than this id")], 200),
+                                   "entries older than this id"),
+                            _query("target", {"type": "string"},
+                                   "only entries about this group, site or operation")],
+                           200),
     "alerts.alertmanager": ("monitoring", "Alertmanager webhook (version 4)",
                             AlertmanagerPayload, [], 200),
     "internal.list_groups": ("internal", "Every group, for the coordinator to catch up",

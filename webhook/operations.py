@@ -54,6 +54,7 @@ OPTIONS = {OperationKind.PROTECT: schemas.NoOptions,
 KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 PEER_STEP = OperationKind.PEER_STEP
 WITH_RESULTS = [joinedload(Operation.results)]     # an operation's view: one query
+SCOPES = ("protection_group", "site")              # what ?scope= lists
 
 
 def result_view(result: OperationResult) -> dict:
@@ -224,6 +225,12 @@ def list_operations():
                                          name=Operation.requested_project)))
     if request.args.get("status"):
         query = query.where(Operation.status == request.args["status"])
+    scope = request.args.get("scope")
+    if scope is not None:
+        if scope not in SCOPES:
+            raise APIError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}",
+                           field="scope")
+        query = query.where(Operation.scope == scope)
     with services().sessions() as session:
         if request.args.get("protection_group"):
             group = find_group(session, request.args["protection_group"], who, everyone)

@@ -46,6 +46,8 @@ READ_ROUTES = (
     "GET /v1/sites", "GET /v1/sites/{name}",
     "GET /v1/protection-groups", "GET /v1/protection-groups/{group}",
     "GET /v1/protection-groups/{group}/members",
+    "GET /v1/protection-groups/{group}/readiness",
+    "POST /v1/protection-groups/{group}/readiness",
     "GET /v1/resource-mappings", "GET /v1/resource-mappings/{id}",
     "GET /v1/operations", "GET /v1/operations/{id}",
     "GET /v1/audit-log")

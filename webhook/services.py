@@ -19,6 +19,7 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from .lifecycle import Lifecycle
     from .policy import Policy
     from .projects import ProjectIds
+    from .readiness import Readiness
     from .registry import Registry
     from .tenancy import References, TenantClouds
 
@@ -38,6 +39,7 @@ class Services:
     clouds: Clouds                         # this site's cloud, as the DR account
     projects: ProjectIds                   # the project ids this site recorded
     references: References                 # this site's cloud, as a tenant's project sees it
+    readiness: Readiness                   # whether the groups recovering here would
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

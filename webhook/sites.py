@@ -5,7 +5,7 @@ project (an admin with ``all_projects`` sees every entry), newest first, paged b
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 from sqlalchemy import select
 
 from .errors import NotFound
@@ -66,6 +66,8 @@ def list_audit_entries():
         query = query.where(owned_by(AuditEntry, who.project))
     if marker is not None:
         query = query.where(AuditEntry.id < marker)
+    if request.args.get("target"):           # one group's, site's or operation's entries
+        query = query.where(AuditEntry.target == request.args["target"])
     with services().sessions() as session:
         entries = session.scalars(query).all()
     return {"entries": [entry_view(e) for e in entries]}

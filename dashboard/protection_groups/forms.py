@@ -6,6 +6,7 @@ from horizon import exceptions, forms, messages
 from openstack_dashboard.api import neutron, nova
 
 from site_recovery.dashboard import api
+from site_recovery.dashboard.operations import StartsOperation
 
 REPLICATION_TYPES = (("async", _("Asynchronous (array snapshots)")),
                      ("sync", _("Synchronous (ActiveCluster pod)")))
@@ -138,12 +139,34 @@ class AddMappingForm(ServiceForm):
         return mapping
 
 
-class TestFailoverForm(ServiceForm):
+class GroupOperationForm(StartsOperation, ServiceForm):
+    """Starts one of the service's operations on the group (its progress page follows)."""
+
+    group_id = forms.CharField(widget=forms.HiddenInput())
+
+    def start(self, request, data, operation: str, **body) -> dict:
+        return api.run_group_operation(request, data["group_id"], operation,
+                                       idempotency_key=data["idempotency_key"], **body)
+
+
+class ConfirmOperationForm(GroupOperationForm):
+    """An operation that asks nothing: the modal says what it does, and starts it."""
+
+    operation = forms.ChoiceField(widget=forms.HiddenInput(), choices=(
+        ("protect", _("Protect")), ("test-cleanup", _("Cleanup Test")),
+        ("failback", _("Failback"))))
+
+    failure = _("Unable to start the operation")
+
+    def call(self, request, data):
+        return self.start(request, data, data["operation"])
+
+
+class TestFailoverForm(GroupOperationForm):
     """A drill sends every network the group's mappings name to one isolated network of
     this (the DR) site, as ``openstack dr test failover --network-mapping`` does per
     network: production's addresses must route nowhere."""
 
-    group_id = forms.CharField(widget=forms.HiddenInput())
     network = forms.ChoiceField(label=_("Isolated Network"),
                                 help_text=_("A network of this site the test servers attach "
                                             "to instead of their mapped networks"))
@@ -167,16 +190,14 @@ class TestFailoverForm(ServiceForm):
     def call(self, request, data):
         sources = {mapping["source"] for mapping in api.list_mappings(request, data["group_id"])
                    if mapping["kind"] == "network"}
-        return api.run_group_operation(
-            request, data["group_id"], "test-failover",
-            network_mapping={source: data["network"] for source in sources})
+        return self.start(request, data, "test-failover",
+                          network_mapping={source: data["network"] for source in sources})
 
 
-class FailoverForm(ServiceForm):
+class FailoverForm(GroupOperationForm):
     """Planned (the peer stops the VMs and replicates once more) or unplanned (the newest
     recovery point; while the peer answers only with ``force``, which fences it first)."""
 
-    group_id = forms.CharField(widget=forms.HiddenInput())
     failover_type = forms.CharField(widget=forms.HiddenInput())
     force = forms.BooleanField(
         label=_("Force: fail over even though the primary site answers (its servers are "
@@ -190,6 +211,5 @@ class FailoverForm(ServiceForm):
             del self.fields["force"]
 
     def call(self, request, data):
-        return api.run_group_operation(request, data["group_id"], "failover",
-                                       failover_type=data["failover_type"],
-                                       force=data.get("force", False))
+        return self.start(request, data, "failover", failover_type=data["failover_type"],
+                          force=data.get("force", False))

@@ -6,13 +6,15 @@ reads), a protect runs on the group's primary site, a drill, failover or failbac
 secondary site (docs/api.md, Operations).
 """
 
-from django import shortcuts
+from datetime import UTC, datetime
+
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from horizon import messages, tables
 
 from site_recovery.dashboard import api
+from site_recovery.dashboard.operations import duration
 from site_recovery.dashboard.rows import ServiceRows
 
 WRITE_ROLES = {"member", "admin"}
@@ -71,52 +73,44 @@ class EditGroup(tables.LinkAction):
         return may_change(request)
 
 
-class GroupOperationAction(tables.Action):
-    """Starts one of the service's group operations, then shows its progress."""
-
-    operation = ""
-    where = "secondary_site"
-
-    def allowed(self, request, group=None):
-        return runs_here(request, group, self.where)
-
-    def single(self, data_table, request, object_id):
-        try:
-            started = api.run_group_operation(request, object_id, self.operation)
-        except api.ProtectorError as exc:
-            messages.error(request, _("Unable to %(action)s: %(reason)s")
-                           % {"action": self.verbose_name.lower(), "reason": exc})
-            return shortcuts.redirect(request.get_full_path())
-        return shortcuts.redirect(operation_url(started))
-
-
-class Protect(GroupOperationAction):
-    name = "protect"
-    verbose_name = _("Protect")
-    operation = "protect"
-    where = "primary_site"
-
-
-class TestCleanup(GroupOperationAction):
-    name = "test_cleanup"
-    verbose_name = _("Cleanup Test")
-    operation = "test-cleanup"
-
-
-class Failback(GroupOperationAction):
-    name = "failback"
-    verbose_name = _("Failback")
-    operation = "failback"
-
-
 class GroupFormAction(tables.LinkAction):
-    """A DR action that asks something first (a network, a confirmation)."""
+    """A DR action: a modal form that says what will happen and asks what it needs; its
+    submission starts one operation, however often it is sent."""
 
     classes = ("ajax-modal",)
     where = "secondary_site"
 
     def allowed(self, request, group=None):
         return runs_here(request, group, self.where)
+
+
+class ConfirmedOperation(GroupFormAction):
+    """An operation that asks nothing but a confirmation."""
+
+    operation = ""
+
+    def get_link_url(self, group=None):
+        return reverse("horizon:project:protection_groups:confirm",
+                       args=(group["id"], self.operation))
+
+
+class Protect(ConfirmedOperation):
+    name = "protect"
+    verbose_name = _("Protect")
+    operation = "protect"
+    where = "primary_site"
+
+
+class TestCleanup(ConfirmedOperation):
+    name = "test_cleanup"
+    verbose_name = _("Cleanup Test")
+    operation = "test-cleanup"
+
+
+class Failback(ConfirmedOperation):
+    name = "failback"
+    verbose_name = _("Failback")
+    operation = "failback"
 
 
 class TestFailover(GroupFormAction):
@@ -170,6 +164,33 @@ class DeleteGroup(ServiceDeleteAction):
         api.delete_group(request, group_id)
 
 
+def _recovery_point_age(group):
+    """How old the newest recovery point a drill or failover used on this site is (the
+    service records them where those run: the group's DR site)."""
+    created = (group.get("last_recovery_point") or {}).get("created_at")
+    try:
+        when = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return duration((datetime.now(UTC) - when).total_seconds())
+
+
+def _rpo_achieved(group):
+    """The data that recovery point lacked, against the group's target when it has one."""
+    achieved = (group.get("last_recovery_point") or {}).get("rpo_achieved_seconds")
+    target = group.get("rpo_target_seconds")
+    if achieved is None:
+        return None
+    if target is None:
+        return duration(achieved)
+    figures = {"achieved": duration(achieved), "target": duration(target)}
+    if achieved <= target:
+        return _("%(achieved)s (target %(target)s)") % figures
+    return _("%(achieved)s (over the %(target)s target)") % figures
+
+
 class ProtectionGroupsTable(ServiceRows, tables.DataTable):
     name = tables.Column("name", verbose_name=_("Name"),
                          link="horizon:project:protection_groups:detail")
@@ -178,6 +199,10 @@ class ProtectionGroupsTable(ServiceRows, tables.DataTable):
     secondary_site = tables.Column("secondary_site", verbose_name=_("Secondary Site"))
     status = tables.Column("status", verbose_name=_("Status"))
     member_count = tables.Column("member_count", verbose_name=_("Members"))
+    recovery_point_age = tables.Column(_recovery_point_age, classes=("recovery_point_age",),
+                                       verbose_name=_("Last Recovery Point Age"))
+    rpo_achieved = tables.Column(_rpo_achieved, classes=("rpo_achieved",),
+                                 verbose_name=_("RPO Achieved"))
 
     class Meta:
         name = "protection_groups"
@@ -220,23 +245,20 @@ class RemoveMember(ServiceDeleteAction):
         api.remove_member(request, self.table.kwargs["group_id"], server_id)
 
 
-class MembersTable(tables.DataTable):
+class MembersTable(ServiceRows, tables.DataTable):
     server_name = tables.Column("server_name", verbose_name=_("Server"))
     server_id = tables.Column("server_id", verbose_name=_("Server ID"))
     position = tables.Column("position", verbose_name=_("Boot Order"))
     captured_at = tables.Column("captured_at", verbose_name=_("Captured"))
+
+    id_key = "server_id"
+    display_key = "server_name"
 
     class Meta:
         name = "members"
         verbose_name = _("Members")
         table_actions = (AddMember, RemoveMember)
         row_actions = (RemoveMember,)
-
-    def get_object_id(self, member):
-        return member["server_id"]
-
-    def get_object_display(self, member):
-        return member.get("server_name") or member["server_id"]
 
 
 class AddMapping(GroupTabLinkAction):
@@ -296,27 +318,3 @@ class OperationsTable(ServiceRows, tables.DataTable):
     class Meta:
         name = "operations"
         verbose_name = _("Operations")
-
-
-def _timings(result):
-    return ", ".join(f"{phase} {seconds:.1f}s"
-                     for phase, seconds in (result.get("timings") or {}).items())
-
-
-class ResultsTable(tables.DataTable):
-    """One row per protection group the operation acts on: its step and its errors."""
-
-    protection_group = tables.Column("protection_group", verbose_name=_("Protection Group"))
-    status = tables.Column("status", verbose_name=_("Status"))
-    step = tables.Column("step", verbose_name=_("Step"))
-    reason = tables.Column("reason", verbose_name=_("Error"))
-    recovery_point = tables.Column("recovery_point", verbose_name=_("Recovery Point"))
-    rpo_achieved = tables.Column("rpo_achieved_seconds", verbose_name=_("RPO Achieved (s)"))
-    timings = tables.Column(_timings, verbose_name=_("Timings"))
-
-    class Meta:
-        name = "results"
-        verbose_name = _("Results")
-
-    def get_object_id(self, result):
-        return result["protection_group_id"]

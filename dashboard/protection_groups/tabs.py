@@ -79,11 +79,8 @@ class AuditTab(tabs.Tab):
     template_name = "site_recovery/protection_groups/_audit.html"
 
     def get_context_data(self, request):
-        group = self.tab_group.kwargs["group"]
-        entries = _listed(request, _("audit entries"), api.list_audit, AUDIT_LIMIT)
-        return {"entries": [entry for entry in entries
-                            if group["id"] in str(entry.get("target"))
-                            or entry.get("target") == group["name"]]}
+        return {"entries": _listed(request, _("audit entries"), api.list_audit, AUDIT_LIMIT,
+                                   self.tab_group.kwargs["group"]["id"])}
 
 
 class GroupTabs(tabs.TabGroup):

@@ -1,12 +1,10 @@
 """The panel's pages: what the service refuses appears as an error message in its words."""
 
-from django import shortcuts
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext_lazy as _
-from django.views import generic
 from horizon import exceptions, forms, messages, tables, tabs
 
-from site_recovery.dashboard import api
+from site_recovery.dashboard import api, operations
 from site_recovery.dashboard.protection_groups import forms as group_forms
 from site_recovery.dashboard.protection_groups import tables as group_tables
 from site_recovery.dashboard.protection_groups.tabs import GroupTabs
@@ -14,8 +12,22 @@ from site_recovery.dashboard.protection_groups.tabs import GroupTabs
 INDEX_URL = group_tables.INDEX_URL
 DETAIL_URL = "horizon:project:protection_groups:detail"
 FORM_TEMPLATE = "site_recovery/protection_groups/form.html"
-# An unfinished operation's page reloads itself this often (seconds).
-POLL_SECONDS = 2
+# The operations that ask nothing: their modal's title, button and what it tells.
+CONFIRMATIONS = {
+    "protect": (_("Protect"), _("Protect"), _(
+        "The volumes of %(name)s's servers start replicating from %(primary_site)s to "
+        "%(secondary_site)s, and the servers are recorded as they are, so that they can "
+        "be recovered there. The servers keep running.")),
+    "test-cleanup": (_("Cleanup Test"), _("Clean Up"), _(
+        "Everything the test failover of %(name)s built on %(secondary_site)s is deleted: "
+        "its test servers, their stack and the volume copies. Production and its "
+        "replication are not touched.")),
+    "failback": (_("Failback"), _("Fail Back"), _(
+        "%(name)s comes home to %(secondary_site)s: the servers running on "
+        "%(primary_site)s stop, their data is written back over the original servers' "
+        "volumes, the original servers start again with the same addresses, and the "
+        "copies on %(primary_site)s are deleted.")),
+}
 
 
 def _group_or_index(request, group_id: str) -> dict:
@@ -126,6 +138,23 @@ class TestFailoverView(OperationFormView):
     submit_label = _("Start Test Failover")
 
 
+class ConfirmOperationView(OperationFormView):
+    """Protect, Cleanup Test or Failback, once the user read what it does."""
+
+    form_class = group_forms.ConfirmOperationForm
+
+    def get_initial(self):
+        return {**super().get_initial(), "operation": self.kwargs["operation"]}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        title, submit, explanation = CONFIRMATIONS[self.kwargs["operation"]]
+        group = _group_or_index(self.request, self.kwargs["group_id"])
+        context.update(modal_header=title, page_title=title, submit_label=submit,
+                       explanation=explanation % group)
+        return context
+
+
 class FailoverView(OperationFormView):
     form_class = group_forms.FailoverForm
     submit_label = _("Fail Over")
@@ -141,41 +170,13 @@ class FailoverView(OperationFormView):
         return context
 
 
-class OperationView(tables.DataTableView):
-    """An operation's progress and per-group results; reloads itself until it ends."""
+class OperationView(operations.OperationView):
+    index_url = INDEX_URL
+    retry_url = "horizon:project:protection_groups:retry"
 
-    table_class = group_tables.ResultsTable
-    template_name = "site_recovery/protection_groups/operation.html"
-
-    def get_data(self):
-        try:
-            self.operation = api.get_operation(self.request, self.kwargs["operation_id"])
-        except api.ProtectorError as exc:
-            messages.error(self.request, _("Unable to show the operation: %s") % exc)
-            raise exceptions.Http302(reverse(INDEX_URL)) from None
-        return self.operation.get("results") or []
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        operation = self.operation
-        context.update(
-            operation=operation, page_title=_("%(type)s: %(status)s") % {
-                "type": operation["operation_type"], "status": operation["status"]},
-            poll_seconds=POLL_SECONDS if operation["status"] in api.UNFINISHED
-            else None,
-            retryable=operation["status"] in api.RETRYABLE
-            and group_tables.may_change(self.request))
-        return context
+    def may_retry(self) -> bool:
+        return group_tables.may_change(self.request)
 
 
-class RetryView(generic.View):
-    """POST only: a new operation for the groups that failed, then its progress."""
-
-    def post(self, request, operation_id):
-        try:
-            retried = api.retry_operation(request, operation_id)
-        except api.ProtectorError as exc:
-            messages.error(request, _("Unable to retry: %s") % exc)
-            return shortcuts.redirect(
-                reverse("horizon:project:protection_groups:operation", args=(operation_id,)))
-        return shortcuts.redirect(group_tables.operation_url(retried))
+class RetryView(operations.RetryView):
+    operation_url = group_tables.OPERATION_URL

@@ -5,9 +5,10 @@ from django.utils.translation import gettext_lazy as _
 from horizon import forms, messages
 
 from site_recovery.dashboard import api
+from site_recovery.dashboard.operations import StartsOperation
 
 
-class SiteFailoverForm(forms.SelfHandlingForm):
+class SiteFailoverForm(StartsOperation):
     site = forms.CharField(widget=forms.HiddenInput())
     failover_type = forms.ChoiceField(
         label=_("Failover Type"),
@@ -38,7 +39,8 @@ class SiteFailoverForm(forms.SelfHandlingForm):
         unplanned = data["failover_type"] == "unplanned"
         try:
             operation = api.site_failover(request, data["site"], data["failover_type"],
-                                          force=unplanned and data["force"])
+                                          unplanned and data["force"],
+                                          idempotency_key=data["idempotency_key"])
         except api.ProtectorError as exc:
             messages.error(request, _("Site failover of %(site)s refused: %(why)s")
                            % {"site": data["site"], "why": exc})

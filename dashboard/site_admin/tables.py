@@ -1,4 +1,5 @@
-"""The panel's tables over the service's JSON: sites, site operations, per-group results."""
+"""The panel's tables over the service's JSON: sites and site operations (an
+operation's per-group results are both panels' ``operations.ResultsTable``)."""
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -55,19 +56,3 @@ class SiteOperationsTable(ServiceRows, tables.DataTable):
     class Meta:
         name = "site_operations"
         verbose_name = _("Site Operations")
-
-
-class GroupResultsTable(ServiceRows, tables.DataTable):
-    protection_group = tables.Column("protection_group", verbose_name=_("Protection Group"))
-    status = tables.Column("status", verbose_name=_("Status"))
-    step = tables.Column("step", verbose_name=_("Step"))
-    reason = tables.Column("reason", verbose_name=_("Reason"))
-    rpo_achieved_seconds = tables.Column("rpo_achieved_seconds",
-                                         verbose_name=_("RPO Achieved (s)"))
-
-    id_key = "protection_group_id"
-    display_key = "protection_group"
-
-    class Meta:
-        name = "results"
-        verbose_name = _("Protection Groups")

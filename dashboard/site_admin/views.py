@@ -1,17 +1,14 @@
 """The panel's pages, thin over the service: what it refuses appears as an error message
 in its words. Lists and reads ask for every project, as a site failover spans them."""
 
-from django import http
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from django.views import generic
-from horizon import exceptions, forms, messages, tables
+from horizon import forms, messages, tables
 
-from site_recovery.dashboard import api
+from site_recovery.dashboard import api, operations
 from site_recovery.dashboard.site_admin.forms import SiteFailoverForm
 from site_recovery.dashboard.site_admin.tables import (
     OPERATION_URL,
-    GroupResultsTable,
     SiteOperationsTable,
     SitesTable,
 )
@@ -33,11 +30,10 @@ class IndexView(tables.MultiTableView):
 
     def get_site_operations_data(self):
         try:
-            operations = api.list_operations(self.request, all_projects=True)
+            return api.list_operations(self.request, all_projects=True, scope="site")
         except api.ProtectorError as exc:
             messages.error(self.request, _("Unable to list site operations: %s") % exc)
             return []
-        return [operation for operation in operations if operation["scope"] == "site"]
 
 
 class SiteFailoverView(forms.ModalFormView):
@@ -62,39 +58,14 @@ class SiteFailoverView(forms.ModalFormView):
         return reverse(OPERATION_URL, args=[operation["id"]])
 
 
-class OperationView(tables.DataTableView):
-    """One site operation and its groups' results; the page reloads itself while the
-    operation runs."""
+class OperationView(operations.OperationView):
+    """A site operation, of every project's groups."""
 
-    table_class = GroupResultsTable
-    template_name = "site_recovery/site_admin/operation.html"
-
-    def get_data(self):
-        try:
-            self.operation = api.get_operation(self.request, self.kwargs["operation_id"],
-                                               all_projects=True)
-        except api.ProtectorError as exc:
-            messages.error(self.request, _("Unable to show the operation: %s") % exc)
-            raise exceptions.Http302(reverse(INDEX_URL)) from None
-        return self.operation["results"]
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        operation = self.operation
-        context.update(operation=operation, page_title=_("Site Failover %s") % operation["id"],
-                       running=operation["status"] in api.UNFINISHED,
-                       retryable=operation["status"] in api.RETRYABLE)
-        return context
+    all_projects = True
+    index_url = INDEX_URL
+    retry_url = "horizon:admin:site_recovery:retry"
 
 
-class RetryView(generic.View):
-    """The failed groups of a site operation, again: a new operation, shown at once."""
-
-    def post(self, request, operation_id):
-        try:
-            retried = api.retry_operation(request, operation_id, all_projects=True)
-        except api.ProtectorError as exc:
-            messages.error(request, _("Unable to retry the failed groups: %s") % exc)
-            return http.HttpResponseRedirect(reverse(OPERATION_URL, args=[operation_id]))
-        messages.info(request, _("Retrying the failed groups: operation %s") % retried["id"])
-        return http.HttpResponseRedirect(reverse(OPERATION_URL, args=[retried["id"]]))
+class RetryView(operations.RetryView):
+    all_projects = True
+    operation_url = OPERATION_URL

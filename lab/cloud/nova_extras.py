@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 
 import flask
 from cryptography.hazmat.primitives import serialization
@@ -425,6 +426,11 @@ QUOTAS = {"instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100, "metadat
           "server_groups": 10, "server_group_members": 10}
 
 
+def _quotas(project_id: str) -> dict[str, int]:
+    """The project's quota set: the defaults, with what an admin set (``PUT``)."""
+    return {**QUOTAS, **json.loads(_store().setting(f"quota:{project_id}", "{}"))}
+
+
 def _usage(project_id: str) -> dict:
     store = _store()
     instances, cores, ram = store.totals("server", project_id, "$.flavor.vcpus", "$.flavor.ram")
@@ -434,13 +440,13 @@ def _usage(project_id: str) -> dict:
 
 @bp.get("/limits")
 def limits():
-    used = _usage(caller().project_id)
+    used, quotas = _usage(caller().project_id), _quotas(caller().project_id)
     return {"limits": {"rate": [], "absolute": {
-        "maxTotalInstances": QUOTAS["instances"], "maxTotalCores": QUOTAS["cores"],
-        "maxTotalRAMSize": QUOTAS["ram"], "maxTotalKeypairs": QUOTAS["key_pairs"],
-        "maxServerMeta": QUOTAS["metadata_items"], "maxImageMeta": 128,
-        "maxServerGroups": QUOTAS["server_groups"],
-        "maxServerGroupMembers": QUOTAS["server_group_members"],
+        "maxTotalInstances": quotas["instances"], "maxTotalCores": quotas["cores"],
+        "maxTotalRAMSize": quotas["ram"], "maxTotalKeypairs": quotas["key_pairs"],
+        "maxServerMeta": quotas["metadata_items"], "maxImageMeta": 128,
+        "maxServerGroups": quotas["server_groups"],
+        "maxServerGroupMembers": quotas["server_group_members"],
         "totalInstancesUsed": used["instances"], "totalCoresUsed": used["cores"],
         "totalRAMUsed": used["ram"], "totalServerGroupsUsed": used["server_groups"]}}}
 
@@ -450,8 +456,27 @@ def limits():
 def quota_set(project_id):
     if project_id != caller().project_id:
         require_admin()
+    quotas = _quotas(project_id)
     if not flask.request.path.endswith("/detail"):
-        return {"quota_set": {"id": project_id, **QUOTAS}}
+        return {"quota_set": {"id": project_id, **quotas}}
     used = _usage(project_id)
     return {"quota_set": {"id": project_id, **{
-        k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in QUOTAS.items()}}}
+        k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in quotas.items()}}}
+
+
+@bp.put("/os-quota-sets/<project_id>")
+def update_quota_set(project_id):
+    """An admin sets some of a project's quotas (the others keep theirs)."""
+    require_admin()
+    asked = body("quota_set")
+    unknown = sorted(set(asked) - set(QUOTAS) - {"force"})
+    if unknown or not all(isinstance(asked[k], int) and asked[k] >= -1 for k in asked
+                          if k != "force"):
+        raise ApiError(400, f"Invalid input for quota_set: {', '.join(unknown) or 'a value'}"
+                       " is not a known quota or not an integer >= -1.")
+    store = _store()
+    with store.transaction():
+        store.put_setting(f"quota:{project_id}", json.dumps(
+            {**json.loads(store.setting(f"quota:{project_id}", "{}")),
+             **{k: v for k, v in asked.items() if k != "force"}}))
+    return {"quota_set": _quotas(project_id)}

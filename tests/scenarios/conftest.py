@@ -142,13 +142,15 @@ def site_a_running(lab):
 
 
 def protected_group(lab, api, cli, *, name: str, prefix: str, servers: dict[str, str],
-                    user: str = "bob", within: float = 600.0) -> dict:
+                    user: str = "bob", within: float = 600.0, **settings) -> dict:
     """An async group of ``servers`` (made by ``lab.fleet.seed_fleet`` with ``prefix``),
     mapped to the DR site's ``dr-<prefix>-net`` and ``dr.small``, protected by the tenant
-    through site-a's protection service (``openstack protector protection-group protect``)."""
+    through site-a's protection service (``openstack protector protection-group protect``);
+    ``settings``: more of the group's fields (``rpo_target_seconds``)."""
     group = api("site-a", "POST", "/protection-groups", user=user, expect=201, json={
         "name": name, "replication_type": "async", "primary_site": "site-a",
-        "secondary_site": "site-b", "volume_type": "replicated-ssd"})["protection_group"]
+        "secondary_site": "site-b", "volume_type": "replicated-ssd", **settings})[
+        "protection_group"]
     for server, server_id in servers.items():
         api("site-a", "POST", f"/protection-groups/{name}/members", user=user,
             expect=201, json={"server_id": server_id, "server_name": server})

@@ -20,7 +20,8 @@ GROUP = {"id": "pg-1", "name": "prod-ecommerce-db", "description": "", "project_
          "ecommerce", "replication_type": "sync", "primary_site": "site-a",
          "secondary_site": "site-b", "volume_type": "replicated-ssd",
          "rpo_target_seconds": None, "status": "active", "version": 1, "member_count": 0,
-         "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-01T00:00:00"}
+         "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-01T00:00:00",
+         "last_recovery_point": None, "ready": None}
 SITE_FAILOVER = {**OPERATION, "id": "op-9", "operation_type": "site_failover",
                  "scope": "site", "protection_group": None, "site": "cluster1",
                  "total_protection_groups": 5, "failover_type": "unplanned", "force": True,
@@ -63,6 +64,7 @@ def test_every_command_of_the_concept_document_is_registered():
             "protector protection-group create", "protector protection-group list",
             "protector protection-group show", "protector protection-group set",
             "protector protection-group delete", "protector protection-group protect",
+            "protector protection-group readiness",
             "protector member add",
             "protector member list", "protector member remove", "protector mapping create",
             "protector mapping list", "protector mapping show", "protector mapping set",
@@ -175,6 +177,29 @@ RUNNING = {**OPERATION, "status": "running", "total_protection_groups": 5,
                 "rpo_achieved_seconds": None}]}
 
 
+READINESS = {"ready": False, "checked_at": "2026-12-07T12:00:00+00:00", "findings": [
+    {"check": "mappings", "ok": True, "detail": "1 networks, 0 security groups found on "
+     "site-b", "remedy": None, "severity": "error"},
+    {"check": "addresses", "ok": False, "detail": "no subnet of the mapped DR network holds "
+     "web-1 10.0.0.11", "remedy": "add an ip_rule mapping", "severity": "error"},
+    {"check": "drill", "ok": False, "detail": "never drilled", "remedy": "run a drill",
+     "severity": "warning"}]}
+
+
+def test_readiness_shows_each_check_and_refresh_checks_now(client, service):
+    service.reply("GET", "/v1/protection-groups/web/readiness", body={"readiness": None})
+    with pytest.raises(exceptions.CommandError, match="not been checked yet; --refresh"):
+        run(client, "protector", "protection-group", "readiness", "web")
+    service.reply("POST", "/v1/protection-groups/web/readiness",
+                  body={"readiness": READINESS})
+    shown = run(client, "protector", "protection-group", "readiness", "web", "--refresh",
+                "-f", "json")
+    assert [(row["Check"], row["Result"]) for row in json.loads(shown.out)] == [
+        ("mappings", "ok"), ("addresses", "error"), ("drill", "warning")]
+    assert shown.err.startswith("NOT READY (checked 2026-12-07T12:00:00+00:00)")
+    assert [r["method"] for r in service.requests] == ["GET", "POST"]
+
+
 def test_an_operation_for_people(client, service):
     service.reply("GET", "/v1/operations/op-1", body={"operation": RUNNING})
     shown = table(run(client, "dr", "operation", "show", "op-1").out)
@@ -235,6 +260,17 @@ def test_group_list_shows_projects_when_it_spans_them(client, service):
     assert "Project" not in mine[0]
     assert everyone[0]["Project"] == "ecommerce"
     assert everyone[0]["Members"] == 0
+    assert mine[0]["Ready"] is None                 # not checked here
+
+
+def test_group_list_says_which_groups_would_not_recover(client, service):
+    service.reply("GET", "/v1/protection-groups", body={"protection_groups": [
+        {**GROUP, "ready": True}, {**GROUP, "id": "pg-2", "ready": False}]})
+    listed = json.loads(run(client, "protector", "protection-group", "list", "-f",
+                            "json").out)
+    assert [row["Ready"] for row in listed] == [True, False]
+    shown = run(client, "protector", "protection-group", "list", "-c", "Ready").out
+    assert [line.strip("| ") for line in shown.splitlines()[3:5]] == ["ready", "NOT READY"]
 
 
 def test_group_set_sends_only_what_changes(client, service):

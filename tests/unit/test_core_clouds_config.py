@@ -18,6 +18,7 @@ from site_recovery.core.clouds import Clouds
 from site_recovery.core.config import ConfigError, parse
 from site_recovery.core.model import Project
 from site_recovery.core.peer import peer_session
+from site_recovery.core.recovery import Engine
 from site_recovery.webhook.identity import middleware_conf
 from site_recovery.webhook.launcher import Launcher, service_session
 from site_recovery.webhook.tenancy import TenantClouds
@@ -26,7 +27,7 @@ from tests.unit.test_core_config import minimal
 APP_SECRET = "app-credential-secret-never-shown"
 PASSWORD = "password-never-shown"
 SERVICES = {"compute": "nova", "orchestration": "heat", "workflowv2": "mistral",
-            "identity": "keystone"}
+            "identity": "keystone", "protector": "site-recovery"}
 
 
 class Keystone:
@@ -202,12 +203,25 @@ def test_every_client_takes_the_entrys_region_interface_and_ca(tmp_path, keyston
         "RegionTwo", "internal", "orchestration")
     assert Launcher(service_session(config, timeout=5)).url == keystone.endpoint(
         "RegionTwo", "internal", "workflowv2")
+    workflows = Engine.from_config(config).service       # what the actions call
+    assert workflows.session.get_endpoint(**workflows.endpoint) == keystone.endpoint(
+        "RegionTwo", "internal", "protector")
     assert TenantClouds(config).where == {
         service_type: {"region_name": "RegionTwo", "interface": "internal"}
         for service_type in ("compute", "identity")}
     assert clouds.session("site-a").verify == "/etc/pki/site-a-ca.pem"
     assert peer_session(config, timeout=5).verify == "/etc/pki/site-b-ca.pem"
     assert config.peer_verify == "/etc/pki/site-b-ca.pem"
+
+
+def test_an_https_mistral_is_verified_with_the_entrys_ca_bundle(tmp_path, keystone):
+    bundle = tmp_path / "site-a-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    config = configure(tmp_path, {"site-a": password_entry(
+        keystone.url + "/v3", cacert=str(bundle)), "site-b": app_credential_entry(
+        keystone.url + "/v3")}, keystone={"cloud": "site-a"})
+    launcher = Launcher(service_session(config, timeout=5), "https://mistral.site-a:8989/v2")
+    assert launcher._mistral().executions.http_client.ssl_options["verify"] == str(bundle)
 
 
 def test_a_tenant_project_in_another_domain_is_signed_in_to_by_domain_and_name(

@@ -105,7 +105,13 @@ def scrape(client) -> str:
 
 def protected_web(clients) -> str:
     """Group web (RPO target 5 minutes) replicating from site-a to site-b; its id."""
-    created = clients["site-a"].post("/v1/protection-groups", json=WEB, headers=ALICE)
+    return protected_group(clients, WEB)
+
+
+def protected_group(clients, fields: dict) -> str:
+    """A group of alice's project with ``fields``, replicating (as its protect records it);
+    its id."""
+    created = clients["site-a"].post("/v1/protection-groups", json=fields, headers=ALICE)
     assert created.status_code == 201, created.json
     group_id = created.json["protection_group"]["id"]
     assert clients["site-a"].put(f"/v1/internal/protection-groups/{group_id}/state",
@@ -230,6 +236,7 @@ def test_the_example_alert_rules_parse_and_use_only_figures_the_service_serves(s
              for rule in group["rules"]]
     assert {rule["alert"] for rule in rules} >= {
         "SiteRecoveryPeerUnreachable", "SiteRecoveryRPOTargetMissed",
+        "SiteRecoveryReplicationBehindTarget", "SiteRecoveryGroupNotReady",
         "SiteRecoveryDrillFailed", "SiteRecoveryDrillOverdue",
         "SiteRecoveryCopiesDiverged"}
     for rule in rules:

@@ -176,6 +176,31 @@ def test_a_site_failover_fans_out_to_every_group_of_the_failed_site(sites):
     assert dr.get(f"/v1/operations/{op['id']}", headers=BOB).status_code == 404
 
 
+def test_operations_and_audit_entries_are_listed_by_scope_and_by_target(sites):
+    dr = setup_groups(sites, WEB, DB)
+    protected(sites, "web", "db")
+    drill = dr.post("/v1/protection-groups/web/test-failover", headers=ALICE).json[
+        "operation"]
+    peer_is(dr, False)
+    site_op = dr.post("/v1/sites/site-a/failover", json={
+        "failover_type": "unplanned", "force": True}, headers=DR_ADMIN).json["operation"]
+
+    def listed(query: str) -> list[str]:
+        reply = dr.get(f"/v1/operations?all_projects=true&{query}", headers=DR_ADMIN)
+        assert reply.status_code == 200, reply.json
+        return [op["id"] for op in reply.json["operations"]]
+
+    assert listed("scope=site") == [site_op["id"]]
+    assert listed("scope=protection_group") == [drill["id"]]
+    wrong = dr.get("/v1/operations?scope=everything", headers=DR_ADMIN)
+    assert wrong.status_code == 400 and "scope must be one of protection_group, site" in \
+        wrong.json["error"]["message"]
+    entries = dr.get(f"/v1/audit-log?target={drill['id']}", headers=ALICE).json["entries"]
+    assert entries and {e["target"] for e in entries} == {drill["id"]}
+    everything = dr.get("/v1/audit-log", headers=ALICE).json["entries"]
+    assert len(everything) > len(entries)
+
+
 def test_a_site_failover_takes_protected_groups_only_and_says_why_it_skipped_the_rest(
         sites):
     dr = setup_groups(sites, WEB, DB)

@@ -8,6 +8,8 @@ The package's lab (conftest.py); the tests run in order and build on each other.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from selenium.common.exceptions import (
     NoSuchElementException,
@@ -77,6 +79,28 @@ def watch_operation(browser) -> str:
                     OPERATION_TIMEOUT)
 
 
+def modal_explanation(browser) -> str:
+    """What a confirmation's modal says will happen."""
+    return wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".modal #explanation")
+                    .text)
+
+
+def modal_submission(browser) -> tuple[str, dict[str, str]]:
+    """The open modal form's action and fields, as a browser would send them again."""
+    return browser.execute_script(
+        "const form = document.querySelector('.modal form');"
+        "return [form.action, Object.fromEntries(new FormData(form))];")
+
+
+def resubmitted(browser, action: str, fields: dict[str, str]) -> str:
+    """The form sent again in the signed-in browser (a double click, a reload that
+    resends); the URL its answer ends on."""
+    return browser.execute_async_script(
+        "const [action, fields, done] = arguments;"
+        "fetch(action, {method: 'POST', body: new URLSearchParams(fields)})"
+        ".then(reply => done(reply.url), error => done(String(error)));", action, fields)
+
+
 def group_record(lab, site: str = "site-a") -> dict:
     return service(lab, "alice", "GET", f"/protection-groups/{GROUP}",
                    site=site).json()["protection_group"]
@@ -132,8 +156,17 @@ def test_alice_protects_the_group_and_sees_it_protected(lab, browser, alice_a):
     base = sign_in(browser, lab, "alice", "site-a")
     browser.get(f"{base}{PANEL}{group_id}/")
     click(browser, f"protection_groups__row_{group_id}__action_protect")
+    assert "replicating from site-a to site-b" in modal_explanation(browser)
+    action, fields = modal_submission(browser)
+    assert fields["idempotency_key"], fields
+    fill_modal(browser)
     assert watch_operation(browser) == "completed", browser.find_element(By.ID, "results").text
     assert "protect" in browser.title
+    # The same form sent again answers with the operation it started: no second protect.
+    assert resubmitted(browser, action, fields) == browser.current_url
+    operations = service(lab, "alice", "GET", "/operations",
+                         params={"protection_group": group_id}).json()["operations"]
+    assert [op["operation_type"] for op in operations].count("protect") == 1, operations
 
     browser.get(f"{base}{PANEL}")
     row = browser.find_element(By.ID, f"protection_groups__row__{group_id}")
@@ -173,8 +206,19 @@ def test_alice_drills_on_site_b_watches_it_and_cleans_up(lab, browser):
             test_net.id}
     assert alice_b.orchestration.find_stack(f"test-{GROUP}").status == "CREATE_COMPLETE"
 
+    # The groups table on the DR site, where the drill ran, shows the recovery point it
+    # used: how old it is, and the data it lacked (the group has no RPO target).
+    assert group_record(lab, "site-b")["last_recovery_point"]["created_at"]
     browser.get(f"{base}{PANEL}")
+    row = wait_for(browser, lambda b: b.find_element(By.ID,
+                                                     f"protection_groups__row__{group_id}"))
+    for column in ("recovery_point_age", "rpo_achieved"):
+        shown = row.find_element(By.CSS_SELECTOR, f"td.{column}").text
+        assert re.fullmatch(r"\d+ (s|min|h|d)", shown), (column, shown)
+
     click(browser, f"protection_groups__row_{group_id}__action_test_cleanup")
+    assert "test servers" in modal_explanation(browser)
+    fill_modal(browser)
     assert watch_operation(browser) == "completed", browser.find_element(By.ID, "results").text
     assert not [server for server in alice_b.compute.servers()
                 if server.name.startswith("test-")]

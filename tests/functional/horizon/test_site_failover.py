@@ -110,7 +110,8 @@ def wait_for_text(browser, element_id: str, expected: tuple[str, ...]) -> str:
 
 
 def result_rows(browser) -> dict[str, list[str]]:
-    """The results table: each group's cells (group, status, step, reason, RPO)."""
+    """The results table: each group's cells (group, status, step, reason, then its
+    recovery point, RPO achieved and timings)."""
     rows = browser.find_elements(By.CSS_SELECTOR, "table#results tbody tr[data-display]")
     return {row.get_attribute("data-display"): [cell.text for cell in
                                                 row.find_elements(By.TAG_NAME, "td")]
