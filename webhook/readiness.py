@@ -26,6 +26,7 @@ from site_recovery.core.plan import GroupPlan, PlanError
 from site_recovery.core.readiness import Finding, Severity
 
 from . import db
+from .errors import NotFound
 from .models import (
     Operation,
     OperationResult,
@@ -51,6 +52,8 @@ class Readiness:
         now = datetime.now(timezone.utc)
         with self.sessions() as session:
             group = session.get(ProtectionGroup, group_id)
+            if group is None:
+                raise NotFound(f"protection group {group_id!r} not found (deleted meanwhile)")
             plan = GroupPlan(group_document(group))
             documents = [mapping_document(m) for m in session.scalars(
                 select(ResourceMapping).where(owned_by(ResourceMapping, group.project),

@@ -263,6 +263,11 @@ def matrix_rows(group_id: str) -> list[tuple[str, str, str, dict | None, dict]]:
          dict(anonymous=401, alice=403, rita=403, bob=403, admin=403, **{"dr-admin": 202})),
         ("site-a", "GET", "/audit-log", None,
          dict(anonymous=401, alice=200, rita=200, bob=200, admin=200, **{"dr-admin": 200})),
+        # Readiness, on the group's DR site: its project checks and reads it, nobody else.
+        ("site-b", "POST", f"{group}/readiness", None,
+         dict(anonymous=401, alice=200, rita=200, bob=404, admin=404, **{"dr-admin": 404})),
+        ("site-b", "GET", f"{group}/readiness", None,
+         dict(anonymous=401, alice=200, rita=200, bob=404, admin=404, **{"dr-admin": 404})),
         # The DR service's own doors: the workflows' and the peer's only. A made-up
         # execution is no workflow of the service's, whoever reports it.
         ("site-b", "POST", "/internal/executions/none/progress", {"status": "running"},

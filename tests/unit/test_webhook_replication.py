@@ -135,7 +135,10 @@ def test_readiness_is_checked_on_the_dr_site_kept_and_shown_to_the_groups_projec
     (line,) = [line for line in dr.get("/metrics").get_data(as_text=True).splitlines()
                if line.startswith(f'protector_group_ready{{group_id="{web}"')]
     assert line.endswith(" 0.0")                               # not ready
-    assert dr.get("/v1/protection-groups/web/readiness", headers=BOB).status_code == 404
+    for method in (dr.get, dr.post):          # another project's group: not found
+        assert method("/v1/protection-groups/web/readiness", headers=BOB).status_code == 404
+    assert dr.get("/v1/protection-groups/web/readiness", headers=ALICE).json[
+        "readiness"]["checked_at"] == shown["checked_at"]          # bob checked nothing
 
 
 def test_readiness_is_refused_off_the_dr_site_and_for_a_group_not_replicating(sites):
