@@ -43,6 +43,15 @@ def array_group_name(group_id: str) -> str:
     return f"sr-{group_id}"
 
 
+def protection_spec(config: ServiceConfig, group_id: str, replication_type: str,
+                    primary: str, secondary: str, rpo_target: int | None) -> ProtectionSpec:
+    """A group on the arrays, replicating from its primary site to its secondary as often
+    as its RPO target asks (hourly without one)."""
+    return ProtectionSpec(array_group_name(group_id), replication_type,
+                          config.array_of(primary).name, config.array_of(secondary).name,
+                          replicate_interval=rpo_target or 3600)
+
+
 def array_volume_name(volume_id: str) -> str:
     """Cinder's Pure driver names a volume's array volume after its id."""
     return f"volume-{volume_id}-cinder"
@@ -116,11 +125,8 @@ class GroupPlan:
         return [v for server in self.servers for v in server.volumes]
 
     def protection(self, config: ServiceConfig) -> ProtectionSpec:
-        """The group on the arrays, replicating from its primary site to its secondary."""
-        return ProtectionSpec(array_group_name(self.id), self.replication_type,
-                              config.array_of(self.primary).name,
-                              config.array_of(self.secondary).name,
-                              replicate_interval=self.document.rpo_target_seconds or 3600)
+        return protection_spec(config, self.id, self.replication_type, self.primary,
+                               self.secondary, self.document.rpo_target_seconds)
 
     def array_source(self, spec: ProtectionSpec, volume_id: str) -> str:
         """A member volume as a recovery point names its source."""

@@ -28,6 +28,7 @@ from .models import (
     ProtectionGroup,
     ReadinessRecord,
     ResourceMapping,
+    newest_recovery_points,
     owned_by,
 )
 from .params import body, bounded_int, flag
@@ -77,14 +78,6 @@ def recovery_point_view(result: OperationResult) -> dict:
     return {"name": result.recovery_point, "created_at": result.details.get("point_created"),
             "rpo_achieved_seconds": result.rpo_achieved_seconds,
             "operation_id": result.operation_id}
-
-
-def _newest_points():
-    """Each group's newest result naming a recovery point: this site's operations record
-    them (a drill's or a failover's, on the group's DR site), as metrics.py reads them."""
-    return (select(OperationResult.group_id, func.max(OperationResult.id).label("id"))
-            .where(OperationResult.recovery_point.is_not(None))
-            .group_by(OperationResult.group_id).subquery())
 
 
 def _newest_point(session: Session, group_id: str) -> OperationResult | None:
@@ -177,7 +170,7 @@ def list_groups():
     who, everyone = _require("protector:read")
     counts = (select(Member.group_id, func.count().label("n")).group_by(Member.group_id)
               .subquery())
-    newest = _newest_points()
+    newest = newest_recovery_points()
     query = (select(ProtectionGroup, func.coalesce(counts.c.n, 0), OperationResult,
                     ReadinessRecord.ready)
              .outerjoin(counts, counts.c.group_id == ProtectionGroup.id)

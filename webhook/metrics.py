@@ -46,6 +46,8 @@ from .models import (
     ReadinessRecord,
     ReplicationState,
     Site,
+    last_drills,
+    newest_recovery_points,
 )
 from .services import services
 
@@ -178,6 +180,7 @@ def _group_figures(session: Session, here: str, now: datetime
     yield from (status, target)
     yield from _recovery_point_figures(session, labels, now)
     yield from _replication_figures(session, labels)
+    yield from _readiness_figures(session, labels)
     yield from _drill_figures(session, [g for g in groups if g.secondary_site == here],
                               labels, now)
 
@@ -187,9 +190,7 @@ def _recovery_point_figures(session: Session, labels: dict[str, list[str]], now:
     """From the newest recovery point an operation of each group recorded (a drill's or a
     failover's, as the array timestamped it): the database holds no other, as the arrays
     are not asked between operations."""
-    newest = (select(func.max(OperationResult.id))
-              .where(OperationResult.recovery_point.is_not(None))
-              .group_by(OperationResult.group_id))
+    newest = select(newest_recovery_points().c.id)
     age = GaugeMetricFamily(
         "protector_group_recovery_point_age_seconds", "Age of the newest recovery point "
         "an operation of the group recorded (its drill's or failover's)", labels=GROUP)
@@ -214,7 +215,7 @@ def _replication_figures(session: Session, labels: dict[str, list[str]]
                          ) -> Iterator[GaugeMetricFamily]:
     """What the DR site's array said at the engine's last check (its replication watch,
     every ``engine.replication_check_interval``): the lag, and whether it is over the
-    group's RPO target; and whether the group's last readiness check found it ready."""
+    group's RPO target."""
     lag = GaugeMetricFamily(
         "protector_group_replication_lag_seconds", "Age of the newest recovery point the "
         "DR site's array held at the engine's last check: the writes a failover then would "
@@ -231,6 +232,10 @@ def _replication_figures(session: Session, labels: dict[str, list[str]]
         if state.violated is not None:
             violated.add_metric(labels[state.group_id], 1 if state.violated else 0)
     yield from (lag, violated)
+
+
+def _readiness_figures(session: Session, labels: dict[str, list[str]]
+                       ) -> Iterator[GaugeMetricFamily]:
     ready = GaugeMetricFamily(
         "protector_group_ready", "1 when the group's last readiness check found it would "
         "recover, 0 when a check failed (DR site only, once checked)", labels=GROUP)
@@ -246,10 +251,7 @@ def _drill_figures(session: Session, drilled_here: list, labels: dict[str, list[
     """For the groups whose drills run on this site (their secondary): how the last one
     ended and how long ago. A group never drilled counts from its creation, so a drill
     policy (every N days) holds for new groups too."""
-    last = (select(func.max(OperationResult.id)).join(Operation)
-            .where(Operation.type == OperationKind.TEST_FAILOVER,
-                   OperationResult.status.in_([Status.COMPLETED, Status.FAILED]))
-            .group_by(OperationResult.group_id))
+    last = select(last_drills().c.id)
     drills = {group_id: (status, finished_at) for group_id, status, finished_at in
               session.execute(select(OperationResult.group_id, OperationResult.status,
                                      OperationResult.finished_at)

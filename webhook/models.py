@@ -24,10 +24,18 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     and_,
+    func,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from site_recovery.core.model import DEFAULT_DOMAIN, GroupStatus, Project, Status
+from site_recovery.core.model import (
+    DEFAULT_DOMAIN,
+    GroupStatus,
+    OperationKind,
+    Project,
+    Status,
+)
 
 
 def utcnow() -> datetime:
@@ -275,6 +283,24 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))            # accepted | refused | recorded
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(default=dict)
+
+
+def newest_recovery_points():
+    """Each group's newest result naming a recovery point (a drill's or a failover's, on
+    the group's DR site): a subquery of ``group_id`` and the result's ``id``."""
+    return (select(OperationResult.group_id, func.max(OperationResult.id).label("id"))
+            .where(OperationResult.recovery_point.is_not(None))
+            .group_by(OperationResult.group_id).subquery())
+
+
+def last_drills():
+    """Each group's last drill that ended (completed or failed): a subquery of
+    ``group_id`` and the result's ``id``."""
+    return (select(OperationResult.group_id, func.max(OperationResult.id).label("id"))
+            .join(Operation).where(Operation.type == OperationKind.TEST_FAILOVER,
+                                   OperationResult.status.in_([Status.COMPLETED,
+                                                               Status.FAILED]))
+            .group_by(OperationResult.group_id).subquery())
 
 
 class ReplicationState(Base):

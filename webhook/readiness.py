@@ -21,19 +21,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from site_recovery.core import readiness
 from site_recovery.core.clouds import Clouds
 from site_recovery.core.config import ServiceConfig
-from site_recovery.core.model import OperationKind, Status
+from site_recovery.core.model import Status
 from site_recovery.core.plan import GroupPlan, PlanError
 from site_recovery.core.readiness import Finding, Severity
 
 from . import db
 from .errors import NotFound
 from .models import (
-    Operation,
     OperationResult,
     ProtectionGroup,
     ReadinessRecord,
     ReplicationState,
     ResourceMapping,
+    last_drills,
     owned_by,
 )
 from .registry import group_document, mapping_document
@@ -122,13 +122,12 @@ def _replication(state: ReplicationState | None, target: int | None) -> Finding:
 
 
 def _drill(session: Session, group_id: str, now: datetime) -> Finding:
+    drills = last_drills()
     last = session.execute(
         select(OperationResult.status, OperationResult.finished_at, OperationResult.step,
-               Operation.id).join(Operation)
-        .where(OperationResult.group_id == group_id,
-               Operation.type == OperationKind.TEST_FAILOVER,
-               OperationResult.status.in_([Status.COMPLETED, Status.FAILED]))
-        .order_by(OperationResult.id.desc()).limit(1)).first()
+               OperationResult.operation_id)
+        .join(drills, drills.c.id == OperationResult.id)
+        .where(drills.c.group_id == group_id)).first()
     run = "run a drill: openstack dr test failover <group>, then its cleanup"
     if last is None:
         return Finding("drill", False, "never drilled", run, Severity.WARNING)

@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from site_recovery.core.config import ConfigError, ServiceConfig
 from site_recovery.core.model import GroupStatus, Project
-from site_recovery.core.plan import array_group_name
+from site_recovery.core.plan import protection_spec
 from site_recovery.core.rpo import ReplicationState as Assessed
 from site_recovery.core.rpo import assess
 from site_recovery.storage import errors
-from site_recovery.storage.base import ProtectionSpec
 from site_recovery.storage.driver import StorageDriver
 
 from . import audit, db
@@ -69,9 +68,9 @@ class ReplicationWatch:
     def _check(self, driver: StorageDriver, group) -> Assessed:
         now = self._clock()
         try:
-            spec = ProtectionSpec(array_group_name(group.id), group.replication_type,
-                                  self.config.array_of(group.primary_site).name,
-                                  self.config.array_of(self.config.site).name)
+            spec = protection_spec(self.config, group.id, group.replication_type,
+                                   group.primary_site, self.config.site,
+                                   group.rpo_target_seconds)
             newest = driver.newest_recovery_point(spec).created
         except errors.NoRecoveryPoint:
             newest = None

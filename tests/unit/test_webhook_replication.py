@@ -15,6 +15,8 @@ from site_recovery.storage.base import ProtectionSpec
 from site_recovery.webhook.models import ProtectionGroup, ReplicationState
 from site_recovery.webhook.replication import ReplicationWatch
 from site_recovery.webhook.services import services
+from tests.unit.test_webhook_group_recovery_point import SITES, drill
+from tests.unit.test_webhook_metrics import protected_group
 from tests.unit.test_webhook_operations import DB, WEB, protected, setup_groups
 from tests.unit.webhook_sites import ALICE, BOB, RITA
 
@@ -153,3 +155,23 @@ def test_readiness_is_refused_off_the_dr_site_and_for_a_group_not_replicating(si
         "error"]["message"]
     assert clients["site-b"].get("/v1/protection-groups/web/readiness",
                                  headers=ALICE).json == {"readiness": None}
+
+
+def test_readiness_names_the_last_drill_that_ended_completed_or_failed(sites):
+    clients, _ = sites
+    dr = clients["site-b"]
+    web = protected_group(clients, {"name": "web", **SITES})
+    db = protected_group(clients, {"name": "db", **SITES})
+    failed = drill(dr, "web", web, status="failed", step="create_stack",
+                   reason="quota exceeded")
+    passed = drill(dr, "db", db, status="completed")
+
+    def found(name: str) -> dict:
+        reply = dr.post(f"/v1/protection-groups/{name}/readiness", headers=ALICE)
+        assert reply.status_code == 200, reply.json
+        return {f["check"]: f for f in reply.json["readiness"]["findings"]}["drill"]
+
+    assert (found("web")["detail"], found("web")["severity"]) == (
+        f"the last drill ({failed}) failed at create_stack", "warning")
+    assert found("db")["ok"] and found("db")["detail"] == (
+        f"the last drill ({passed}) completed 0 min ago")
