@@ -228,6 +228,14 @@ class Client:
         path = f"/protection-groups/{_segment(group)}/{operation.replace('_', '-')}"
         return self._start(path, body or None, idempotency_key, all_projects)
 
+    def plan_operation(self, operation: OperationKind, group: str, *,
+                       all_projects: bool = False, **options) -> dict:
+        """What ``operation`` on one group would do, from the service's dry run: nothing
+        is started or recorded."""
+        path = f"/protection-groups/{_segment(group)}/{operation.replace('_', '-')}"
+        return self._request("POST", path, body={**_given(**options), "dry_run": True},
+                             params=_all_projects(all_projects))["plan"]
+
     protect = partialmethod(start_operation, OperationKind.PROTECT)
     test_failover = partialmethod(start_operation, OperationKind.TEST_FAILOVER)
     test_cleanup = partialmethod(start_operation, OperationKind.TEST_CLEANUP)
@@ -241,6 +249,11 @@ class Client:
                       idempotency_key: str | None = None) -> dict:
         return self._start(f"/sites/{_segment(site)}/failover",
                            {"failover_type": failover_type, "force": force}, idempotency_key)
+
+    def plan_site_failover(self, site: str, failover_type: str, *,
+                           force: bool = False) -> dict:
+        return self._request("POST", f"/sites/{_segment(site)}/failover", body={
+            "failover_type": failover_type, "force": force, "dry_run": True})["plan"]
 
     def retry_operation(self, operation_id: str, *, all_projects: bool = False,
                         idempotency_key: str | None = None) -> dict:

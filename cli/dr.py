@@ -5,7 +5,7 @@ from __future__ import annotations
 from site_recovery.core.model import FailoverType, OperationKind
 
 from . import common
-from .operations import GroupOperationCommand, OperationCommand
+from .operations import GroupOperationCommand, OperationCommand, add_dry_run
 
 FAILOVER_TYPES = tuple(t.value for t in FailoverType)
 
@@ -40,6 +40,7 @@ class TestFailover(GroupOperationCommand):
         parser.add_argument("--recovery-point", metavar="<recovery-point>",
                             help="Recovery point to recover (default: the newest one fully "
                                  "replicated)")
+        add_dry_run(parser)
 
     def options(self, parsed_args):
         return {"network_mapping": parsed_args.network_mapping,
@@ -61,6 +62,7 @@ class Failover(GroupOperationCommand):
         super().arguments(parser)
         add_failover_type(parser)
         common.add_network_mapping(parser)
+        add_dry_run(parser)
 
     def options(self, parsed_args):
         return {"failover_type": parsed_args.failover_type, "force": parsed_args.force,
@@ -87,8 +89,13 @@ class SiteFailover(OperationCommand):
         super().arguments(parser)
         parser.add_argument("site", metavar="<site>", help="The site that failed")
         add_failover_type(parser)
+        add_dry_run(parser)
 
     def start(self, client, parsed_args):
         return client.site_failover(parsed_args.site, parsed_args.failover_type,
                                     force=parsed_args.force,
                                     idempotency_key=parsed_args.idempotency_key)
+
+    def preview(self, client, parsed_args):
+        return client.plan_site_failover(parsed_args.site, parsed_args.failover_type,
+                                         force=parsed_args.force)

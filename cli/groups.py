@@ -12,10 +12,17 @@ from . import common, progress
 from .operations import GroupOperationCommand, add_wait
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
-          "secondary_site", "volume_type", "rpo_target_seconds", "status", "version",
-          "member_count", "created_at", "updated_at", "conflict", "fence",
-          "last_recovery_point", "ready")
+          "secondary_site", "volume_type", "rpo_target_seconds", "rto_target_seconds",
+          "status", "version", "member_count", "created_at", "updated_at", "conflict",
+          "fence", "last_recovery_point", "ready", "rto_estimate_seconds")
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
+
+
+def add_rto_target(parser) -> None:
+    parser.add_argument("--rto-target", metavar="<seconds>", type=int,
+                        help="Longest acceptable recovery, in seconds from the request to "
+                             "the VMs running; a recovery over it says so, and readiness "
+                             "compares the last drill with it")
 
 
 class CreateGroup(common.ProtectorCommand, command.ShowOne):
@@ -38,6 +45,7 @@ class CreateGroup(common.ProtectorCommand, command.ShowOne):
         parser.add_argument("--description", metavar="<description>")
         parser.add_argument("--rpo-target", metavar="<seconds>", type=int,
                             help="Largest acceptable data loss, in seconds")
+        add_rto_target(parser)
 
     def take_action(self, parsed_args):
         fields = {"name": parsed_args.name, "replication_type": parsed_args.replication_type,
@@ -48,6 +56,8 @@ class CreateGroup(common.ProtectorCommand, command.ShowOne):
             fields["description"] = parsed_args.description
         if parsed_args.rpo_target is not None:
             fields["rpo_target_seconds"] = parsed_args.rpo_target
+        if parsed_args.rto_target is not None:
+            fields["rto_target_seconds"] = parsed_args.rto_target
         return common.show(self.client.create_group(**fields), FIELDS)
 
 
@@ -119,6 +129,7 @@ class SetGroup(common.ProtectorCommand, command.Command):
         parser.add_argument("--description", metavar="<description>")
         parser.add_argument("--volume-type", metavar="<volume-type>")
         parser.add_argument("--rpo-target", metavar="<seconds>", type=int)
+        add_rto_target(parser)
         parser.add_argument("--expected-version", metavar="<version>", type=int,
                             help="Refuse the change if the group has changed since this "
                                  "version (see 'show')")
@@ -127,10 +138,12 @@ class SetGroup(common.ProtectorCommand, command.Command):
         fields = {key: value for key, value in (
             ("name", parsed_args.name), ("description", parsed_args.description),
             ("volume_type", parsed_args.volume_type),
-            ("rpo_target_seconds", parsed_args.rpo_target)) if value is not None}
+            ("rpo_target_seconds", parsed_args.rpo_target),
+            ("rto_target_seconds", parsed_args.rto_target)) if value is not None}
         if not fields:
             raise exceptions.CommandError(
-                "nothing to change: give --name, --description, --volume-type or --rpo-target")
+                "nothing to change: give --name, --description, --volume-type, --rpo-target "
+                "or --rto-target")
         if parsed_args.expected_version is not None:
             fields["version"] = parsed_args.expected_version
         self.client.update_group(parsed_args.group, all_projects=parsed_args.all_projects,

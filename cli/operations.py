@@ -11,6 +11,7 @@ from osc_lib.command import command
 from site_recovery.core.model import OperationKind, Status
 
 from . import common, progress
+from . import plan as plans
 
 FIELDS = (
     "operation_type", "status", "total_protection_groups", "completed_count", "failed_count",
@@ -147,7 +148,11 @@ class ListOperations(common.ProtectorCommand, command.Lister):
 
 
 class OperationCommand(Outcome, common.ProtectorCommand, command.ShowOne):
-    """Starts an operation, optionally follows it, and exits non-zero if it failed."""
+    """Starts an operation, optionally follows it, and exits non-zero if it failed; with
+    ``--dry-run`` (where :func:`add_dry_run` offers it), shows its plan instead and exits
+    non-zero if the plan names a problem."""
+
+    plan: dict | None = None
 
     def arguments(self, parser):
         add_wait(parser)
@@ -160,8 +165,38 @@ class OperationCommand(Outcome, common.ProtectorCommand, command.ShowOne):
     def start(self, client, parsed_args) -> dict:
         """Ask the service to start the operation; returns it as accepted."""
 
+    def preview(self, client, parsed_args) -> dict:
+        """Ask the service for the operation's plan (commands with ``--dry-run``)."""
+        raise NotImplementedError
+
     def take_action(self, parsed_args):
+        if getattr(parsed_args, "dry_run", False):
+            self.plan = self.preview(self.client, parsed_args)
+            return plans.show_plan(self.plan)
         return self.shown(self.start(self.client, parsed_args), parsed_args)
+
+    def produce_output(self, parsed_args, column_names, data):
+        if self.plan is not None:
+            return command.ShowOne.produce_output(self, parsed_args, column_names, data)
+        return super().produce_output(parsed_args, column_names, data)
+
+    def run(self, parsed_args):
+        if not getattr(parsed_args, "dry_run", False):
+            return super().run(parsed_args)
+        command.ShowOne.run(self, parsed_args)
+        found = plans.problems(self.plan)
+        if found:
+            self.app.stderr.write(f"The plan names {found} problem(s) that would stop the "
+                                  "recovery; nothing was started\n")
+        return 1 if found else 0
+
+
+def add_dry_run(parser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="Show the plan (recovery point, volumes to copy, servers and their addresses, "
+             "boot order, stack resources, problems) and start nothing; exit non-zero if "
+             "it names a problem")
 
 
 class GroupOperationCommand(OperationCommand):
@@ -182,6 +217,11 @@ class GroupOperationCommand(OperationCommand):
         return client.start_operation(
             self.operation, parsed_args.group, all_projects=parsed_args.all_projects,
             idempotency_key=parsed_args.idempotency_key, **self.options(parsed_args))
+
+    def preview(self, client, parsed_args):
+        return client.plan_operation(self.operation, parsed_args.group,
+                                     all_projects=parsed_args.all_projects,
+                                     **self.options(parsed_args))
 
 
 class RetryOperation(OperationCommand):

@@ -82,6 +82,11 @@ class OperationKind(StrEnum):
         return self in (OperationKind.TEST_FAILOVER, OperationKind.TEST_CLEANUP)
 
     @property
+    def recovers(self) -> bool:
+        """Brings a group's workload up on a site, drilled or for real: its RTO counts."""
+        return self is OperationKind.TEST_FAILOVER or self.moves
+
+    @property
     def site_wide(self) -> bool:
         """Covers every group of a site rather than one group."""
         return self is OperationKind.SITE_FAILOVER
@@ -154,6 +159,10 @@ Ref = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
 StepName = Annotated[str, StringConstraints(max_length=STEP_MAX)]
 Reason = Annotated[str, StringConstraints(max_length=REASON_MAX)]
 RpoSeconds = Annotated[int, Field(ge=0, le=7 * 86400)]
+RtoSeconds = Annotated[int, Field(ge=1, le=7 * 86400)]
+# A result's timings: each phase's seconds and, under this key, the whole recovery's, from
+# the request to the group's end (its RTO, measured).
+TOTAL = "total"
 Version = Annotated[int, Field(ge=1)]
 # In JSON as the API shows every time: ISO 8601 with its offset (+00:00).
 Timestamp = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
@@ -305,6 +314,7 @@ class GroupDocument(_Owned):
     secondary_site: SiteName
     volume_type: Ref
     rpo_target_seconds: RpoSeconds | None
+    rto_target_seconds: RtoSeconds | None = None      # how long a recovery may take
     status: GroupStatus
     created_at: Timestamp
     updated_at: Timestamp

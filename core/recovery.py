@@ -445,18 +445,18 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
     earlier = _point_of_copies(engine, group, purpose) if purpose and not name else None
     if earlier is not None:
         with contextlib.suppress(NoRecoveryPoint):           # gone: a new point, then
-            return chosen(_named_point(storage, spec, earlier), 0.0 if replicate else None)
+            return chosen(named_point(storage, spec, earlier), 0.0 if replicate else None)
     here_is_source = spec.source_array == engine.array
     if replicate and spec.replication_type is ReplicationType.ASYNC and not here_is_source:
         # The snapshot is the source array's to take: its own site takes it.
         shipped = _on_peer(engine, group, PeerStepName.REPLICATE)
-        point, rpo = _named_point(storage, spec, shipped["recovery_point"]), 0.0
+        point, rpo = named_point(storage, spec, shipped["recovery_point"]), 0.0
     elif replicate:
         point = storage.replicate_now(spec, timeout=engine.config.engine.replicate_timeout,
                                       from_source=here_is_source)
         rpo = 0.0
     else:
-        return chosen(_named_point(storage, spec, name) if name else
+        return chosen(named_point(storage, spec, name) if name else
                       storage.newest_recovery_point(spec))
     return chosen(point, rpo)
 
@@ -473,7 +473,7 @@ def _point_of_copies(engine: Engine, group: GroupPlan, purpose: str) -> str | No
     return points.pop() if len(points) == 1 else None
 
 
-def _named_point(storage, spec, name: str) -> RecoveryPoint:
+def named_point(storage, spec, name: str) -> RecoveryPoint:
     for point in storage.recovery_points(spec):
         if point.name == name:
             if not point.fully_transferred:
@@ -516,7 +516,7 @@ def import_volumes(engine: Engine, group_id: str, purpose: str, point_name: str)
     if missing:
         spec = group.protection(engine.config)
         storage = engine.clouds.storage()
-        point = _named_point(storage, spec, point_name)
+        point = named_point(storage, spec, point_name)
         copies = storage.materialise(spec, point, Purpose(purpose),
                                      only=[group.array_source(spec, v.id) for v in missing])
         for copy in copies:
@@ -1238,7 +1238,7 @@ def restore_in_place(engine: Engine, group_id: str, point_name: str) -> dict:
         raise StepFailed(f"protection group {group.name}: volumes {gone} no longer exist on "
                          f"{group.secondary}; failback restores in place and needs them")
     storage = engine.clouds.storage()
-    point = _named_point(storage, spec, point_name)
+    point = named_point(storage, spec, point_name)
     restored = storage.restore(spec, point, {group.array_source(spec, copy):
                                              group.array_source(spec, source)
                                              for source, copy in copies.items()})

@@ -131,13 +131,14 @@ def get_group(request, group: str) -> dict:
 
 def create_group(request, **fields) -> dict:
     """``name``, ``replication_type``, ``primary_site``, ``secondary_site``,
-    ``volume_type``, optional ``description`` and ``rpo_target_seconds``."""
+    ``volume_type``, optional ``description``, ``rpo_target_seconds`` and
+    ``rto_target_seconds``."""
     return _call(request, "POST", "/protection-groups", json=fields)["protection_group"]
 
 
 def update_group(request, group: str, **fields) -> dict:
-    """Any of ``name``, ``description``, ``volume_type``, ``rpo_target_seconds``
-    (``version``: the version the change was made against)."""
+    """Any of ``name``, ``description``, ``volume_type``, ``rpo_target_seconds``,
+    ``rto_target_seconds`` (``version``: the version the change was made against)."""
     return _call(request, "PATCH", _group_path(group), json=fields)["protection_group"]
 
 

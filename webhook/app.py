@@ -36,6 +36,7 @@ from . import (
     metrics,
     openapi,
     operations,
+    preview,
     prober,
     readiness,
     sites,
@@ -139,7 +140,8 @@ def build_services(config: ServiceConfig, *, engine: Engine | None = None,
                         config.peer_verify)[0], peer=peer),
                     tenants or TenantClouds(config), clouds, projects,
                     references or References(clouds, config.site),
-                    readiness.Readiness(sessions, config, clouds))
+                    readiness.Readiness(sessions, config, clouds),
+                    preview.Previews(sessions, config, clouds.storage, clouds.connect))
 
 
 def _request_context():

@@ -13,9 +13,16 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, aliased, object_session
 
-from site_recovery.core.model import GroupStatus, MappingKind, OperationKind, Project
+from site_recovery.core.model import (
+    TOTAL,
+    GroupStatus,
+    MappingKind,
+    OperationKind,
+    Project,
+    Status,
+)
 
 from . import readiness, schemas, tenancy
 from .errors import APIError, Conflict, NotFound, Unavailable
@@ -28,6 +35,7 @@ from .models import (
     ProtectionGroup,
     ReadinessRecord,
     ResourceMapping,
+    last_drills,
     newest_recovery_points,
     owned_by,
 )
@@ -47,21 +55,29 @@ class Listed:
     member_count: int
     newest_point: OperationResult | None
     ready: bool | None                  # its last readiness check's verdict, on its DR site
+    drill: OperationResult | None       # its last completed drill, on its DR site
 
 
 def group_view(group: ProtectionGroup, listed: Listed | None = None) -> dict:
     """A group as people see it; ``conflict`` while its two sites' copies diverged."""
     if listed is None:
         session = object_session(group)
+        drilled = last_drills((Status.COMPLETED,))
         listed = Listed(len(group.members), _newest_point(session, group.id),
                         session.scalar(select(ReadinessRecord.ready).where(
-                            ReadinessRecord.group_id == group.id)))
+                            ReadinessRecord.group_id == group.id)),
+                        session.scalar(select(OperationResult).join(
+                            drilled, drilled.c.id == OperationResult.id).where(
+                            drilled.c.group_id == group.id)))
     diverged, point = group.divergence, listed.newest_point
     return {"id": group.id, "name": group.name, "description": group.description,
             "project_name": group.project_name, "project_domain": group.project_domain,
             "replication_type": group.replication_type,
             "primary_site": group.primary_site, "secondary_site": group.secondary_site,
             "volume_type": group.volume_type, "rpo_target_seconds": group.rpo_target_seconds,
+            "rto_target_seconds": group.rto_target_seconds,
+            # What its last completed drill took, from request to end: its RTO, estimated.
+            "rto_estimate_seconds": listed.drill and listed.drill.timings.get(TOTAL),
             "status": "conflict" if diverged else group.status, "version": group.version,
             "member_count": listed.member_count,
             "created_at": group.created_at.isoformat(),
@@ -170,12 +186,15 @@ def list_groups():
     who, everyone = _require("protector:read")
     counts = (select(Member.group_id, func.count().label("n")).group_by(Member.group_id)
               .subquery())
-    newest = newest_recovery_points()
+    newest, drilled = newest_recovery_points(), last_drills((Status.COMPLETED,))
+    drill = aliased(OperationResult)
     query = (select(ProtectionGroup, func.coalesce(counts.c.n, 0), OperationResult,
-                    ReadinessRecord.ready)
+                    ReadinessRecord.ready, drill)
              .outerjoin(counts, counts.c.group_id == ProtectionGroup.id)
              .outerjoin(newest, newest.c.group_id == ProtectionGroup.id)
              .outerjoin(OperationResult, OperationResult.id == newest.c.id)
+             .outerjoin(drilled, drilled.c.group_id == ProtectionGroup.id)
+             .outerjoin(drill, drill.id == drilled.c.id)
              .outerjoin(ReadinessRecord, ReadinessRecord.group_id == ProtectionGroup.id)
              .order_by(ProtectionGroup.project_domain, ProtectionGroup.project_name,
                        ProtectionGroup.name))
@@ -183,8 +202,8 @@ def list_groups():
         query = query.where(owned_by(ProtectionGroup, who.project))
     with services().sessions() as session:
         rows = session.execute(query).all()
-        return {"protection_groups": [group_view(group, Listed(count, point, ready))
-                                      for group, count, point, ready in rows]}
+        return {"protection_groups": [group_view(group, Listed(*listed))
+                                      for group, *listed in rows]}
 
 
 @bp.post("/protection-groups")

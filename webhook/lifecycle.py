@@ -39,8 +39,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from site_recovery import workbooks
 from site_recovery.core import operations as rules
+from site_recovery.core import rto
 from site_recovery.core.config import ServiceConfig
 from site_recovery.core.model import (
+    TOTAL,
     UNFINISHED,
     ExecutionReport,
     FenceState,
@@ -116,6 +118,48 @@ def _holding(kind: OperationKind, group_ids: list[str], leaving_out: tuple = (),
         OperationResult.group_id.in_(group_ids))
 
 
+def _left_out(groups, busy: dict[str, str], where: dict[str, str], diverged: set[str]
+              ) -> dict[str, str]:
+    """The groups a site failover goes on without, by name, and why: those not protected,
+    those an unfinished operation holds (``busy``: group id -> operation id; ``where``:
+    " on peer site ..." for the peer's), and those whose sites' copies diverged."""
+    skipped = {g.name: f"not protected (status {g.status}): it has no replica to recover"
+               for g in groups if g.status != GroupStatus.PROTECTED}
+    skipped |= {g.name: f"operation {busy[g.id]} is under way{where.get(g.id, '')}"
+                for g in groups if g.id in busy}
+    skipped |= {g.name: "its two sites' copies diverged: keep one first"
+                for g in groups if g.id in diverged}
+    return skipped
+
+
+def _timed(session: Session, op: Operation, result: OperationResult, now: datetime):
+    """A recovery's group has ended: its wall time from the request (``total``, its RTO
+    measured); once completed, how that compares with the group's RTO target if it has
+    one, in its details, and an audit entry of its project when over it."""
+    total = round((now - op.created_at).total_seconds(), 3)
+    result.timings = {**result.timings, TOTAL: total}
+    group = session.get(ProtectionGroup, result.group_id)
+    target = group.rto_target_seconds if group else None
+    if result.status != Status.COMPLETED or target is None:
+        return
+    said = rto.verdict(total, target)
+    result.details = {**result.details, "rto": said}
+    if rto.exceeded(total, target):
+        log.warning("protection group %s %s (operation %s)", result.group_name, said, op.id)
+        audit.record_in(session, SERVICE_ACTOR, "operation.rto_exceeded", group.id,
+                        "recorded", f"protection group {result.group_name} {said}",
+                        project=group.project,
+                        details={"operation_id": op.id, "seconds": total,
+                                 "rto_target_seconds": target})
+
+
+def none_left(skipped: dict[str, str]) -> Conflict:
+    """A site failover that would go on without every group: refused, each named."""
+    return Conflict("no group of this site failover can fail over; nothing was started: "
+                    + "; ".join(f"{name}: {why}" for name, why in skipped.items()),
+                    skipped=skipped)
+
+
 class Lifecycle:
     def __init__(self, sessions: sessionmaker[Session], config: ServiceConfig,
                  launcher: Launcher, peer_answers: Callable[[], bool],
@@ -164,20 +208,12 @@ class Lifecycle:
         if earlier is not None:
             return Started(earlier, new=False)
         peer = self.config.peer.name
-        reachable = self._peer_answers() if start.kind.moves else self._peer_verdict()
-        try:
-            rules.precheck(rules.Request(start.kind, start.params.get("failover_type"),
-                                         start.force, start.automatic), peer, reachable)
-        except rules.Refused as exc:
-            audit.record(self.sessions, start.actor, f"operation.{start.kind}",
-                         start.site or start.groups[0].id, "refused", str(exc),
-                         project=start.project)
-            raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
+        reachable = self.allowed(start)
         ids = [g.id for g in start.groups]
         if start.kind.moves and "peer_last_seen" not in start.params and not rules.Request(
                 start.kind, start.params.get("failover_type")).planned:     # a retry keeps it
             start = replace(start, params={**start.params,
-                                           "peer_last_seen": self._peer_last_seen(reachable)})
+                                           "peer_last_seen": self.peer_last_seen(reachable)})
         # A site failover goes on without the groups the peer holds, so it asks first; a
         # group's operation asks once it is recorded (below), one round trip to the peer.
         try:
@@ -223,7 +259,24 @@ class Lifecycle:
             future.result(timeout=self.config.mistral.start_wait)
         return Started(op_id, new=True)
 
-    def _peer_last_seen(self, reachable: bool | None) -> str | None:
+    def allowed(self, start: Start, *, audited: bool = True) -> bool | None:
+        """Whether the peer's state allows ``start`` (:func:`core.operations.precheck`):
+        the peer's reachability, as the operation records it; a Conflict naming why not,
+        audited unless a dry run asks."""
+        peer = self.config.peer.name
+        reachable = self._peer_answers() if start.kind.moves else self._peer_verdict()
+        try:
+            rules.precheck(rules.Request(start.kind, start.params.get("failover_type"),
+                                         start.force, start.automatic), peer, reachable)
+        except rules.Refused as exc:
+            if audited:
+                audit.record(self.sessions, start.actor, f"operation.{start.kind}",
+                             start.site or start.groups[0].id, "refused", str(exc),
+                             project=start.project)
+            raise Conflict(str(exc), peer=peer, peer_reachable=reachable) from None
+        return reachable
+
+    def peer_last_seen(self, reachable: bool | None) -> str | None:
         """Where an unplanned move's data loss ends: the last moment this site saw the
         peer answer well, while it is gone (None while it answers: the old primary is
         fenced first, so the loss ends when the recovery point is chosen)."""
@@ -263,6 +316,16 @@ class Lifecycle:
         return {group_id: {"operation_id": op_id, "operation_type": op_type}
                 for group_id, op_id, op_type in rows}
 
+    def left_out(self, start: Start) -> dict[str, str]:
+        """The groups a site failover would go on without, as this site knows them now
+        (its dry run's answer; the start asks the peer too)."""
+        ids = [g.id for g in start.groups]
+        with self.sessions() as session:
+            busy = dict(session.execute(_holding(start.kind, ids)).all())
+            diverged = set(session.scalars(select(Divergence.open_for).where(
+                Divergence.open_for.in_(ids))))
+        return _left_out(start.groups, busy, {}, diverged)
+
     def _record(self, start: Start, reachable: bool | None,
                 on_peer: dict[str, dict] | None = None) -> tuple[str, list, dict]:
         """The operation and its groups' results (its id, its groups, its parameters);
@@ -294,19 +357,10 @@ class Lifecycle:
                                "for it to end", operation_id=op_id)
             params = dict(start.params)
             if start.kind.site_wide:
-                skipped = {g.name: f"not protected (status {g.status}): it has no replica "
-                                   "to recover" for g in groups
-                           if g.status != GroupStatus.PROTECTED}
-                skipped |= {g.name: f"operation {busy[g.id]} is under way{where[g.id]}"
-                            for g in groups if g.id in busy}
-                skipped |= {g.name: "its two sites' copies diverged: keep one first"
-                            for g in groups if g.id in diverged}
+                skipped = _left_out(groups, busy, where, diverged)
                 groups = [g for g in groups if g.name not in skipped]
                 if not groups:
-                    raise Conflict("no group of this site failover can fail over; nothing "
-                                   "was started: " + "; ".join(
-                                       f"{name}: {why}" for name, why in skipped.items()),
-                                   skipped=skipped)
+                    raise none_left(skipped)
                 if skipped:
                     params["skipped"] = skipped
             owner, asker = start.project, start.requested_project
@@ -558,14 +612,15 @@ class Lifecycle:
             if report.protection_group_id is None:
                 self._operation_report(op, report, now)
             else:
-                self._group_report(op, report, now)
+                self._group_report(session, op, report, now)
             op.recovery_point = op.recovery_point or report.recovery_point
             if report.rpo_achieved_seconds is not None:
                 op.rpo_achieved_seconds = max(op.rpo_achieved_seconds or 0,
                                               report.rpo_achieved_seconds)
 
     @staticmethod
-    def _group_report(op: Operation, report: ProgressReport, now: datetime):
+    def _group_report(session: Session, op: Operation, report: ProgressReport,
+                      now: datetime):
         result = next((r for r in op.results if r.group_id == report.protection_group_id),
                       None)
         if result is None:
@@ -582,6 +637,8 @@ class Lifecycle:
         result.started_at = result.started_at or now
         if Status(report.status).finished:
             result.finished_at = now
+            if OperationKind(op.type).recovers:
+                _timed(session, op, result, now)
         _roll_up(op, now)
 
     @staticmethod

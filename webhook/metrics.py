@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from site_recovery.core.config import ServiceConfig
-from site_recovery.core.model import UNFINISHED, GroupStatus, OperationKind, Status
+from site_recovery.core.model import TOTAL, UNFINISHED, GroupStatus, OperationKind, Status
 
 from .models import (
     Divergence,
@@ -159,7 +159,8 @@ def _group_figures(session: Session, here: str, now: datetime
     groups = session.execute(select(
         ProtectionGroup.id, ProtectionGroup.primary_site,
         ProtectionGroup.secondary_site, ProtectionGroup.status,
-        ProtectionGroup.rpo_target_seconds, ProtectionGroup.created_at,
+        ProtectionGroup.rpo_target_seconds, ProtectionGroup.rto_target_seconds,
+        ProtectionGroup.created_at,
         Divergence.id.label("divergence")).outerjoin(
         Divergence, Divergence.open_for == ProtectionGroup.id)).all()
     labels = {g.id: [g.id, g.primary_site, g.secondary_site] for g in groups}
@@ -171,13 +172,18 @@ def _group_figures(session: Session, here: str, now: datetime
     target = GaugeMetricFamily(
         "protector_group_rpo_target_seconds", "The most data, in seconds of writes, the "
         "group's owners accept to lose", labels=GROUP)
+    rto_target = GaugeMetricFamily(
+        "protector_group_rto_target_seconds", "The longest the group's owners accept its "
+        "recovery to take, from request to running", labels=GROUP)
     for group in groups:
         shown = "conflict" if group.divergence is not None else group.status
         for name in GROUP_STATUSES:
             status.add_metric([*labels[group.id], name], 1 if name == shown else 0)
         if group.rpo_target_seconds is not None:
             target.add_metric(labels[group.id], group.rpo_target_seconds)
-    yield from (status, target)
+        if group.rto_target_seconds is not None:
+            rto_target.add_metric(labels[group.id], group.rto_target_seconds)
+    yield from (status, target, rto_target)
     yield from _recovery_point_figures(session, labels, now)
     yield from _replication_figures(session, labels)
     yield from _readiness_figures(session, labels)
@@ -252,23 +258,29 @@ def _drill_figures(session: Session, drilled_here: list, labels: dict[str, list[
     ended and how long ago. A group never drilled counts from its creation, so a drill
     policy (every N days) holds for new groups too."""
     last = select(last_drills().c.id)
-    drills = {group_id: (status, finished_at) for group_id, status, finished_at in
-              session.execute(select(OperationResult.group_id, OperationResult.status,
-                                     OperationResult.finished_at)
-                              .where(OperationResult.id.in_(last)))}
+    drills = {group_id: (status, finished_at, timings) for group_id, status, finished_at,
+              timings in session.execute(select(
+                  OperationResult.group_id, OperationResult.status,
+                  OperationResult.finished_at, OperationResult.timings)
+                  .where(OperationResult.id.in_(last)))}
     success = GaugeMetricFamily(
         "protector_group_last_drill_success", "1 if the group's last drill (test "
         "failover) completed, 0 if it failed", labels=GROUP)
     age = GaugeMetricFamily(
         "protector_group_last_drill_age_seconds", "Seconds since the group's last drill "
         "ended, or since the group was created if it was never drilled", labels=GROUP)
+    took = GaugeMetricFamily(
+        "protector_group_last_drill_rto_seconds", "How long the group's last drill took "
+        "from request to running, if it completed: its RTO, estimated", labels=GROUP)
     for group in drilled_here:
-        status, finished_at = drills.get(group.id, (None, None))
+        status, finished_at, timings = drills.get(group.id, (None, None, {}))
         if status is not None:
             success.add_metric(labels[group.id], 1 if status == Status.COMPLETED else 0)
+        if status == Status.COMPLETED and timings.get(TOTAL) is not None:
+            took.add_metric(labels[group.id], timings[TOTAL])
         age.add_metric(labels[group.id],
                        (now - (finished_at or group.created_at)).total_seconds())
-    yield from (success, age)
+    yield from (success, age, took)
 
 
 def _peer_figures(session: Session, now: datetime) -> Iterator[GaugeMetricFamily]:

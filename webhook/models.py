@@ -118,6 +118,7 @@ class ProtectionGroup(Base):
     secondary_site: Mapped[str] = mapped_column(String(64))
     volume_type: Mapped[str] = mapped_column(String(255))
     rpo_target_seconds: Mapped[int | None] = mapped_column(Integer)
+    rto_target_seconds: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default=GroupStatus.UNPROTECTED)
     version: Mapped[int] = mapped_column(Integer, default=1)
     clock: Mapped[dict] = mapped_column(default=dict)           # see core/lineage.py
@@ -293,13 +294,12 @@ def newest_recovery_points():
             .group_by(OperationResult.group_id).subquery())
 
 
-def last_drills():
-    """Each group's last drill that ended (completed or failed): a subquery of
-    ``group_id`` and the result's ``id``."""
+def last_drills(ended=(Status.COMPLETED, Status.FAILED)):
+    """Each group's last drill that ended as one of ``ended`` (completed or failed): a
+    subquery of ``group_id`` and the result's ``id``."""
     return (select(OperationResult.group_id, func.max(OperationResult.id).label("id"))
             .join(Operation).where(Operation.type == OperationKind.TEST_FAILOVER,
-                                   OperationResult.status.in_([Status.COMPLETED,
-                                                               Status.FAILED]))
+                                   OperationResult.status.in_(ended))
             .group_by(OperationResult.group_id).subquery())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -28,7 +29,7 @@ from . import schemas
 from .errors import APIError, Conflict, NotFound
 from .groups import find_group
 from .identity import Caller, caller
-from .lifecycle import Start, Started
+from .lifecycle import Start, Started, none_left
 from .models import Operation, OperationResult, ProtectionGroup, owned_by
 from .params import body
 from .policy import InternalCaller
@@ -130,9 +131,9 @@ def _group_operation(ref: str, kind: OperationKind):
     site.policy.require(RULE[kind], who)
     everyone = site.policy.all_projects(who)
     params = body(OPTIONS[kind]).model_dump()
-    force = params.pop("force", False)
+    force, dry_run = params.pop("force", False), params.pop("dry_run", False)
     key, asked = _idempotency_key(who), _key_request()
-    earlier = site.operations.existing(key, kind, asked)
+    earlier = None if dry_run else site.operations.existing(key, kind, asked)
     if earlier is not None:
         return _shown(earlier)
     with site.sessions() as session:
@@ -148,9 +149,22 @@ def _group_operation(ref: str, kind: OperationKind):
         rules.check_group(kind, group.name, GroupStatus(group.status))
     except rules.Refused as exc:
         raise Conflict(str(exc)) from None
-    return _shown(site.operations.start(Start(
-        kind, [group], who.actor, who.project, params=params, force=force, key=key,
-        key_request=asked)))
+    start = Start(kind, [group], who.actor, who.project, params=params, force=force,
+                  key=key, key_request=asked)
+    return _planned(start) if dry_run else _shown(site.operations.start(start))
+
+
+def _planned(start: Start, skipped: dict[str, str] | None = None):
+    """A dry run's answer: the plan of ``start`` once the peer's state allows it, with
+    nothing recorded (:mod:`.preview`)."""
+    site = services()
+    reachable = site.operations.allowed(start, audited=False)
+    planned = rules.Request(start.kind, start.params.get("failover_type")).planned
+    lost_at = site.operations.peer_last_seen(reachable) \
+        if start.kind.moves and not planned else None
+    return {"plan": site.previews.plan(start.kind, [g.id for g in start.groups],
+                                       start.params, lost_at=lost_at, site=start.site,
+                                       skipped=skipped)}
 
 
 # POST /v1/protection-groups/<ref>/<operation>: protect and unprotect (on the group's primary
@@ -169,7 +183,7 @@ def site_failover(name: str):
     who = caller()
     site.policy.require(RULE[kind], who)
     params = body(schemas.SiteFailover).model_dump()
-    force = params.pop("force")
+    force, dry_run = params.pop("force"), params.pop("dry_run")
     key, asked = _idempotency_key(who), _key_request()
     config = site.config
     if name not in config.sites:
@@ -177,7 +191,7 @@ def site_failover(name: str):
     if name == config.site:
         raise Conflict(f"site {name} is this site: fail it over from its peer "
                        f"{config.peer.name}, which takes its workloads", site=config.peer.name)
-    earlier = site.operations.existing(key, kind, asked)
+    earlier = None if dry_run else site.operations.existing(key, kind, asked)
     if earlier is not None:
         return _shown(earlier)
     with site.sessions() as session:
@@ -188,9 +202,15 @@ def site_failover(name: str):
     if not groups:
         raise Conflict(f"site {name} is the primary of no protection group: nothing to fail "
                        "over")
-    return _shown(site.operations.start(Start(
-        kind, groups, who.actor, who.project, params=params, force=force, site=name,
-        key=key, key_request=asked)))
+    start = Start(kind, groups, who.actor, who.project, params=params, force=force,
+                  site=name, key=key, key_request=asked)
+    if not dry_run:
+        return _shown(site.operations.start(start))
+    skipped = site.operations.left_out(start)
+    remaining = [g for g in groups if g.name not in skipped]
+    if not remaining:
+        raise none_left(skipped)
+    return _planned(replace(start, groups=remaining), skipped)
 
 
 # -- following -------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ from datetime import datetime, timedelta, timezone
 
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from site_recovery.core import readiness
+from site_recovery.core import readiness, rto
 from site_recovery.core.clouds import Clouds
 from site_recovery.core.config import ServiceConfig
-from site_recovery.core.model import Status
+from site_recovery.core.model import TOTAL, Status
 from site_recovery.core.plan import GroupPlan, PlanError
 from site_recovery.core.readiness import Finding, Severity
 
@@ -32,11 +32,9 @@ from .models import (
     ProtectionGroup,
     ReadinessRecord,
     ReplicationState,
-    ResourceMapping,
     last_drills,
-    owned_by,
 )
-from .registry import group_document, mapping_document
+from .registry import group_document, mappings_for
 from .replication import WATCHED
 
 log = logging.getLogger(__name__)
@@ -55,14 +53,12 @@ class Readiness:
             if group is None:
                 raise NotFound(f"protection group {group_id!r} not found (deleted meanwhile)")
             plan = GroupPlan(group_document(group))
-            documents = [mapping_document(m) for m in session.scalars(
-                select(ResourceMapping).where(owned_by(ResourceMapping, group.project),
-                                              or_(ResourceMapping.group_id.is_(None),
-                                                  ResourceMapping.group_id == group.id)))]
+            documents = mappings_for(session, group)
             findings = [*self._cloud(plan, documents),
                         _replication(session.get(ReplicationState, group_id),
                                      group.rpo_target_seconds),
-                        _drill(session, group_id, now)]
+                        _drill(session, group_id, now),
+                        *_rto(session, group_id, group.rto_target_seconds)]
         with db.transaction(self.sessions) as session:
             record = session.get(ReadinessRecord, group_id, with_for_update=True) or \
                 ReadinessRecord(group_id=group_id)
@@ -141,6 +137,29 @@ def _drill(session: Session, group_id: str, now: datetime) -> Finding:
                        run, Severity.WARNING)
     return Finding("drill", True, f"the last drill ({op_id}) completed "
                    f"{_ago(age)} ago")
+
+
+def _rto(session: Session, group_id: str, target: int | None) -> list[Finding]:
+    """With an RTO target: whether the last completed drill recovered within it (a
+    warning: a slow recovery is still a recovery)."""
+    if target is None:
+        return []
+    drills = last_drills((Status.COMPLETED,))
+    last = session.execute(select(OperationResult.timings, OperationResult.operation_id)
+                           .join(drills, drills.c.id == OperationResult.id)
+                           .where(drills.c.group_id == group_id)).first()
+    measured = last and last.timings.get(TOTAL)
+    if measured is None:
+        return [Finding("rto", False, f"no completed drill has measured the recovery "
+                        f"against its {target} s RTO target",
+                        "run a drill: openstack dr test failover <group>", Severity.WARNING)]
+    said = rto.verdict(measured, target, done="the last drill recovered")
+    if rto.exceeded(measured, target):
+        return [Finding("rto", False, said, "find its slowest phase (openstack dr "
+                        f"operation show {last.operation_id}), then split the group, raise "
+                        "the target, or speed that phase up; the next drill measures again",
+                        Severity.WARNING)]
+    return [Finding("rto", True, said)]
 
 
 def _ago(age: timedelta) -> str:

@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,6 +101,14 @@ def group_document(group: ProtectionGroup) -> GroupDocument:
 
 def mapping_document(mapping: ResourceMapping) -> MappingDocument:
     return MappingDocument.model_validate(mapping, from_attributes=True)
+
+
+def mappings_for(session: Session, group: ProtectionGroup) -> list[MappingDocument]:
+    """The mappings that may apply to ``group``: its project's, and its own."""
+    return [mapping_document(m) for m in session.scalars(
+        select(ResourceMapping).where(owned_by(ResourceMapping, group.project),
+                                      or_(ResourceMapping.group_id.is_(None),
+                                          ResourceMapping.group_id == group.id)))]
 
 
 def _columns(document: BaseModel, *, leave: set[str]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from site_recovery.core.model import (
     Ref,
     ReplicationType,
     RpoSeconds,
+    RtoSeconds,
     SiteName,
     Text,
     Version,
@@ -56,6 +57,7 @@ class GroupCreate(Body):
     secondary_site: SiteName
     volume_type: Ref
     rpo_target_seconds: RpoSeconds | None = None
+    rto_target_seconds: RtoSeconds | None = None
 
 
 class GroupChanges(Body):
@@ -63,6 +65,7 @@ class GroupChanges(Body):
     description: Text | None = None
     volume_type: Ref | None = None
     rpo_target_seconds: RpoSeconds | None = None
+    rto_target_seconds: RtoSeconds | None = None
 
 
 class GroupUpdate(GroupChanges):
@@ -71,8 +74,8 @@ class GroupUpdate(GroupChanges):
     @model_validator(mode="after")
     def _something(self):
         if not self.changes():
-            raise ValueError("nothing to change: give name, description, volume_type or "
-                             "rpo_target_seconds")
+            raise ValueError("nothing to change: give name, description, volume_type, "
+                             "rpo_target_seconds or rto_target_seconds")
         nulls = [f for f in ("name", "description", "volume_type")
                  if f in self.model_fields_set and getattr(self, f) is None]
         if nulls:
@@ -110,6 +113,7 @@ class TestFailover(Body):
     network_mapping: NetworkMapping = Field(default_factory=dict,
                                             max_length=NETWORK_MAPPINGS_MAX)
     recovery_point: Ref | None = None
+    dry_run: bool = Field(False, description="answer with the plan (200) and start nothing")
 
 
 class NoOptions(Body):
@@ -119,6 +123,7 @@ class NoOptions(Body):
 class SiteFailover(Body):
     failover_type: FailoverTypeText
     force: bool = False
+    dry_run: bool = Field(False, description="answer with the plan (200) and start nothing")
 
 
 class Failover(SiteFailover):

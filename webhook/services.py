@@ -18,6 +18,7 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from .launcher import Launcher
     from .lifecycle import Lifecycle
     from .policy import Policy
+    from .preview import Previews
     from .projects import ProjectIds
     from .readiness import Readiness
     from .registry import Registry
@@ -39,7 +40,8 @@ class Services:
     clouds: Clouds                         # this site's cloud, as the DR account
     projects: ProjectIds                   # the project ids this site recorded
     references: References                 # this site's cloud, as a tenant's project sees it
-    readiness: Readiness                   # whether the groups recovering here would
+    readiness: Readiness                   # whether the groups recovering here would recover now
+    previews: Previews                     # dry runs: what an operation would do
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

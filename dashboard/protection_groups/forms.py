@@ -49,6 +49,9 @@ class CreateGroupForm(ServiceForm):
                                   widget=forms.Textarea(attrs={"rows": 3}))
     rpo_target_seconds = forms.IntegerField(label=_("RPO Target (seconds)"), required=False,
                                             min_value=0)
+    rto_target_seconds = forms.IntegerField(
+        label=_("RTO Target (seconds)"), required=False, min_value=1,
+        help_text=_("Longest acceptable recovery, from the request to the servers running"))
 
     failure = _("Unable to create the protection group")
 
@@ -80,6 +83,9 @@ class UpdateGroupForm(ServiceForm):
                                   widget=forms.Textarea(attrs={"rows": 3}))
     rpo_target_seconds = forms.IntegerField(label=_("RPO Target (seconds)"), required=False,
                                             min_value=0)
+    rto_target_seconds = forms.IntegerField(
+        label=_("RTO Target (seconds)"), required=False, min_value=1,
+        help_text=_("Longest acceptable recovery, from the request to the servers running"))
 
     failure = _("Unable to update the protection group")
 

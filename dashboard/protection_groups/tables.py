@@ -191,6 +191,11 @@ def _rpo_achieved(group):
     return _("%(achieved)s (over the %(target)s target)") % figures
 
 
+def _ready(group):
+    """Its DR site's last readiness verdict (the other site has none)."""
+    return {True: _("Ready"), False: _("Not ready")}.get(group.get("ready"))
+
+
 class ProtectionGroupsTable(ServiceRows, tables.DataTable):
     name = tables.Column("name", verbose_name=_("Name"),
                          link="horizon:project:protection_groups:detail")
@@ -203,6 +208,8 @@ class ProtectionGroupsTable(ServiceRows, tables.DataTable):
                                        verbose_name=_("Last Recovery Point Age"))
     rpo_achieved = tables.Column(_rpo_achieved, classes=("rpo_achieved",),
                                  verbose_name=_("RPO Achieved"))
+    ready = tables.Column(_ready, classes=("ready",), verbose_name=_("Readiness"),
+                          empty_value="-")
 
     class Meta:
         name = "protection_groups"

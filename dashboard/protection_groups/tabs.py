@@ -34,6 +34,11 @@ class OverviewTab(tabs.Tab):
             (_("Secondary Site"), group["secondary_site"]),
             (_("Volume Type"), group["volume_type"]),
             (_("RPO Target (s)"), group.get("rpo_target_seconds")),
+            (_("RTO Target (s)"), group.get("rto_target_seconds")),
+            (_("RTO Estimate (s, last drill)"), group.get("rto_estimate_seconds")),
+            # Known on its DR site, once checked (openstack protector protection-group
+            # readiness <group> names each finding).
+            (_("Ready to Recover"), {True: _("Yes"), False: _("No")}.get(group.get("ready"))),
             (_("Status"), group["status"]), (_("Members"), group["member_count"]),
             (_("Version"), group["version"]), (_("Updated"), group["updated_at"])]}
 

@@ -108,7 +108,8 @@ class UpdateView(GroupFormView):
     def get_initial(self):
         group = _group_or_index(self.request, self.kwargs["group_id"])
         return {"group_id": group["id"], **{field: group.get(field) for field in (
-            "version", "name", "volume_type", "description", "rpo_target_seconds")}}
+            "version", "name", "volume_type", "description", "rpo_target_seconds",
+            "rto_target_seconds")}}
 
 
 class AddMemberView(GroupFormView):

@@ -671,3 +671,56 @@ def test_retry_follows_the_new_operation(client, service, fast_polls):
                  "--idempotency-key", "retry-op-0")
     assert service.requests[0]["headers"]["Idempotency-Key"] == "retry-op-0"
     assert (result.code, result.out) == (0, "Status: completed\n")        # a drill's retry
+
+
+PLAN = {"dry_run": True, "operation_type": "test_failover", "failover_type": None,
+        "site": None, "recovered_on": "site-b", "ready": True, "skipped": {},
+        "protection_groups": [{
+            "protection_group": "web", "protection_group_id": "pg-1",
+            "recovery_point": {"name": "fa-a:sr-pg-1.7", "created_at": "2026-12-07T11:59:00",
+                               "age_seconds": 60.0, "rpo_seconds": 60.0},
+            "stack": {"name": "test-web", "resources": [
+                {"name": "port_0_0", "type": "OS::Neutron::Port", "depends_on": []},
+                {"name": "server_0", "type": "OS::Nova::Server", "depends_on": []}]},
+            "volumes": [{"server": "web-1", "volume_id": "vol-1", "name": "web-1-boot",
+                         "copy_name": "test-web-1-boot", "boot": True, "device": None}],
+            "servers": [{"name": "test-web-1", "source_id": "srv-1", "flavor": "m1.small",
+                         "boot_order": 2, "availability_zone": None, "key_name": None,
+                         "ports": [{"source_network": "prod-net", "source_ip": "10.0.0.11",
+                                    "network": "n-1", "network_name": "dr-test-net",
+                                    "ip_address": "10.0.0.11", "address": "kept"}]}],
+            "boot_order": [{"boot_order": 2, "servers": ["test-web-1"]}], "problems": []}]}
+
+
+def test_a_dry_run_shows_the_plan_and_starts_nothing(client, service):
+    service.reply("POST", "/v1/protection-groups/web/test-failover", body={"plan": PLAN})
+    shown = run(client, "dr", "test", "failover", "web", "--dry-run",
+                "--network-mapping", "prod-net=dr-test-net")
+    assert service.requests[0]["json"] == {"network_mapping": {"prod-net": "dr-test-net"},
+                                           "dry_run": True}
+    assert "Idempotency-Key" not in service.requests[0]["headers"]
+    assert shown.code == 0
+    assert table(shown.out)["protection_groups"].splitlines() == [     # cells stripped
+        "web: stack test-web",
+        "recovery point: fa-a:sr-pg-1.7, taken 2026-12-07T11:59:00 (60 s old); data lost: "
+        "60 s",
+        "volumes to copy: 1", "test-web-1-boot <- vol-1 (web-1, boot)",
+        "boot order: 2: test-web-1",
+        "server test-web-1 (m1.small): dr-test-net 10.0.0.11 kept",
+        "stack resources: 2 (OS::Neutron::Port x1, OS::Nova::Server x1)"]
+
+
+def test_a_plan_with_a_problem_exits_non_zero_and_json_gets_the_whole_plan(client, service):
+    group = {**PLAN["protection_groups"][0], "problems": ["no usable recovery point"],
+             "recovery_point": None}
+    plan = {**PLAN, "operation_type": "site_failover", "ready": False, "site": "cluster1",
+            "protection_groups": [group], "skipped": {"db": "not protected"}}
+    service.reply("POST", "/v1/sites/cluster1/failover", body={"plan": plan})
+    shown = run(client, "dr", "site", "failover", "cluster1", "--failover-type", "unplanned",
+                "--force", "--dry-run", "-f", "json")
+    assert service.requests[0]["json"] == {"failover_type": "unplanned", "force": True,
+                                           "dry_run": True}
+    assert shown.code == 1 and "names 1 problem(s)" in shown.err
+    printed = json.loads(shown.out)
+    assert printed["protection_groups"] == [group]
+    assert printed["skipped"] == {"db": "not protected"}

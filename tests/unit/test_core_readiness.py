@@ -19,6 +19,8 @@ class DrSite:
         self.network = SimpleNamespace(
             find_network=lambda ref, ignore_missing=True: self._named(ref),
             find_security_group=lambda ref, ignore_missing=True: None,
+            get_network=lambda network_id: SimpleNamespace(
+                id=network_id, name=network_id.removeprefix("id-")),
             subnets=lambda network_id: [SimpleNamespace(
                 id=f"subnet-of-{network_id}", network_id=network_id,
                 cidr=self.networks[network_id.removeprefix("id-")])])

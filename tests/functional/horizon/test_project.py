@@ -207,14 +207,19 @@ def test_alice_drills_on_site_b_watches_it_and_cleans_up(lab, browser):
     assert alice_b.orchestration.find_stack(f"test-{GROUP}").status == "CREATE_COMPLETE"
 
     # The groups table on the DR site, where the drill ran, shows the recovery point it
-    # used: how old it is, and the data it lacked (the group has no RPO target).
+    # used: how old it is, and the data it lacked (the group has no RPO target); and the
+    # verdict of the group's readiness check there.
     assert group_record(lab, "site-b")["last_recovery_point"]["created_at"]
+    checked = service(lab, "alice", "POST", f"/protection-groups/{GROUP}/readiness",
+                      site="site-b").json()["readiness"]
     browser.get(f"{base}{PANEL}")
     row = wait_for(browser, lambda b: b.find_element(By.ID,
                                                      f"protection_groups__row__{group_id}"))
     for column in ("recovery_point_age", "rpo_achieved"):
         shown = row.find_element(By.CSS_SELECTOR, f"td.{column}").text
         assert re.fullmatch(r"\d+ (s|min|h|d)", shown), (column, shown)
+    assert row.find_element(By.CSS_SELECTOR, "td.ready").text == (
+        "Ready" if checked["ready"] else "Not ready"), checked
 
     click(browser, f"protection_groups__row_{group_id}__action_test_cleanup")
     assert "test servers" in modal_explanation(browser)
