@@ -174,6 +174,13 @@ class Client:
                              body={"server_id": server_id, **_given(server_name=server_name)},
                              params=_all_projects(all_projects))
 
+    def set_member(self, group: str, server_id: str, *, all_projects: bool = False,
+                   **fields) -> dict:
+        """``boot_tier`` and ``gate`` as given (None: unset); the member."""
+        return self._request(
+            "PATCH", f"/protection-groups/{_segment(group)}/members/{_segment(server_id)}",
+            body=fields, params=_all_projects(all_projects))["member"]
+
     def remove_member(self, group: str, server_id: str, *, all_projects: bool = False) -> dict:
         """``{}``; for a protected group ``operation``, the protect that takes the member's
         volumes out of replication (None, and ``protect`` saying why, when it could not

@@ -13,9 +13,10 @@ from .operations import GroupOperationCommand, add_wait
 
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "rto_target_seconds",
-          "status", "version", "member_count", "created_at", "updated_at", "conflict",
+          "priority", "status", "version", "member_count", "created_at", "updated_at", "conflict",
           "fence", "last_recovery_point", "ready", "rto_estimate_seconds")
-MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at")
+MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at", "boot_tier",
+                 "gate")
 
 
 def add_rto_target(parser) -> None:
@@ -23,6 +24,12 @@ def add_rto_target(parser) -> None:
                         help="Longest acceptable recovery, in seconds from the request to "
                              "the VMs running; a recovery over it says so, and readiness "
                              "compares the last drill with it")
+
+
+def add_priority(parser) -> None:
+    parser.add_argument("--priority", metavar="<priority>", type=int,
+                        help="0 to 1000 (default 0): in a site failover, groups of a higher "
+                             "priority start first")
 
 
 class CreateGroup(common.ProtectorCommand, command.ShowOne):
@@ -46,6 +53,7 @@ class CreateGroup(common.ProtectorCommand, command.ShowOne):
         parser.add_argument("--rpo-target", metavar="<seconds>", type=int,
                             help="Largest acceptable data loss, in seconds")
         add_rto_target(parser)
+        add_priority(parser)
 
     def take_action(self, parsed_args):
         fields = {"name": parsed_args.name, "replication_type": parsed_args.replication_type,
@@ -58,6 +66,8 @@ class CreateGroup(common.ProtectorCommand, command.ShowOne):
             fields["rpo_target_seconds"] = parsed_args.rpo_target
         if parsed_args.rto_target is not None:
             fields["rto_target_seconds"] = parsed_args.rto_target
+        if parsed_args.priority is not None:
+            fields["priority"] = parsed_args.priority
         return common.show(self.client.create_group(**fields), FIELDS)
 
 
@@ -130,6 +140,7 @@ class SetGroup(common.ProtectorCommand, command.Command):
         parser.add_argument("--volume-type", metavar="<volume-type>")
         parser.add_argument("--rpo-target", metavar="<seconds>", type=int)
         add_rto_target(parser)
+        add_priority(parser)
         parser.add_argument("--expected-version", metavar="<version>", type=int,
                             help="Refuse the change if the group has changed since this "
                                  "version (see 'show')")
@@ -139,11 +150,12 @@ class SetGroup(common.ProtectorCommand, command.Command):
             ("name", parsed_args.name), ("description", parsed_args.description),
             ("volume_type", parsed_args.volume_type),
             ("rpo_target_seconds", parsed_args.rpo_target),
-            ("rto_target_seconds", parsed_args.rto_target)) if value is not None}
+            ("rto_target_seconds", parsed_args.rto_target),
+            ("priority", parsed_args.priority)) if value is not None}
         if not fields:
             raise exceptions.CommandError(
-                "nothing to change: give --name, --description, --volume-type, --rpo-target "
-                "or --rto-target")
+                "nothing to change: give --name, --description, --volume-type, --rpo-target, "
+                "--rto-target or --priority")
         if parsed_args.expected_version is not None:
             fields["version"] = parsed_args.expected_version
         self.client.update_group(parsed_args.group, all_projects=parsed_args.all_projects,
@@ -263,7 +275,60 @@ class ListMembers(common.ProtectorCommand, command.Lister):
                                            all_projects=parsed_args.all_projects)
         return common.listing(members, (
             ("Position", "position"), ("Server ID", "server_id"),
-            ("Server Name", "server_name"), ("Captured At", "captured_at")))
+            ("Server Name", "server_name"), ("Captured At", "captured_at"),
+            ("Boot Tier", "boot_tier"), ("Gate", "gate")), {"gate": GateColumn})
+
+
+class GateColumn(columns.FormattableColumn):
+    """``console shows 'ready' (300 s)`` for people; the gate itself for ``-f json``."""
+
+    def human_readable(self):
+        if not self._value:
+            return ""
+        return f"console shows {self._value['console_marker']!r} " \
+            f"({self._value.get('timeout_seconds', 300)} s)"
+
+
+class SetMember(common.ProtectorCommand, command.ShowOne):
+    """Set how a member boots in its group's recoveries: its boot tier (lower first) and
+    the gate it must pass before the next tier starts (its console log showing a
+    marker), on both sites."""
+
+    def arguments(self, parser):
+        common.add_group(parser)
+        parser.add_argument("server_id", metavar="<server-id>", help="Server ID")
+        tier = parser.add_mutually_exclusive_group()
+        tier.add_argument("--boot-tier", metavar="<tier>", type=int,
+                          help="Boot tier, 0 to 99: every server of a tier boots before "
+                               "any of the next")
+        tier.add_argument("--no-boot-tier", action="store_true",
+                          help="Let the server's 'tier' metadata decide (db, app, web, "
+                               "then the rest)")
+        gate = parser.add_mutually_exclusive_group()
+        gate.add_argument("--gate-console-marker", metavar="<text>",
+                          help="Text the recovered server's console log must show before "
+                               "the next tier starts")
+        gate.add_argument("--no-gate", action="store_true", help="Remove the gate")
+        parser.add_argument("--gate-timeout", metavar="<seconds>", type=int, default=300,
+                            help="How long the gate waits for the marker (default 300); "
+                                 "then the recovery fails, naming the server")
+
+    def take_action(self, parsed_args):
+        fields = {}
+        if parsed_args.boot_tier is not None or parsed_args.no_boot_tier:
+            fields["boot_tier"] = parsed_args.boot_tier
+        if parsed_args.gate_console_marker is not None:
+            fields["gate"] = {"console_marker": parsed_args.gate_console_marker,
+                              "timeout_seconds": parsed_args.gate_timeout}
+        elif parsed_args.no_gate:
+            fields["gate"] = None
+        if not fields:
+            raise exceptions.CommandError(
+                "nothing to change: give --boot-tier, --no-boot-tier, --gate-console-marker "
+                "or --no-gate")
+        member = self.client.set_member(parsed_args.group, parsed_args.server_id,
+                                        all_projects=parsed_args.all_projects, **fields)
+        return common.show(member, MEMBER_FIELDS, {"gate": GateColumn})
 
 
 class RemoveMember(MemberChange, command.Command):

@@ -50,7 +50,9 @@ def group_lines(group: dict) -> list[str]:
     lines += [f"    {v['copy_name']} <- {v['volume_id']} ({v['server']}"
               f"{', boot' if v['boot'] else ''})" for v in group.get("volumes", [])]
     lines.append("  boot order: " + " | ".join(
-        f"{tier['boot_order']}: {', '.join(tier['servers'])}"
+        f"{tier['boot_order']}: {', '.join(tier['servers'])}" + "".join(
+            f" ({server} must show {gate['console_marker']!r})"
+            for server, gate in (tier.get("gates") or {}).items())
         for tier in group.get("boot_order", [])))
     lines += [f"  server {s['name']} ({s['flavor']}): "
               + "; ".join(port_text(p) for p in s["ports"]) for s in group.get("servers", [])]

@@ -160,6 +160,8 @@ StepName = Annotated[str, StringConstraints(max_length=STEP_MAX)]
 Reason = Annotated[str, StringConstraints(max_length=REASON_MAX)]
 RpoSeconds = Annotated[int, Field(ge=0, le=7 * 86400)]
 RtoSeconds = Annotated[int, Field(ge=1, le=7 * 86400)]
+BootTier = Annotated[int, Field(ge=0, le=99)]
+Priority = Annotated[int, Field(ge=0, le=1000)]
 # A result's timings: each phase's seconds and, under this key, the whole recovery's, from
 # the request to the group's end (its RTO, measured).
 TOTAL = "total"
@@ -246,6 +248,15 @@ class CapturedServer(_Document):
 
 # -- the documents both sites hold -----------------------------------------------------------
 
+class Gate(_Document):
+    """What a recovered server must show before the next boot tier starts: beyond ACTIVE,
+    ``console_marker`` in its console log (Nova's, read through the API: the recovered
+    guest's own word that its service is up), within ``timeout_seconds``."""
+
+    console_marker: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+
+
 class MemberDocument(_Document):
     id: Ref
     server_id: Ref                    # on the group's primary site
@@ -255,6 +266,10 @@ class MemberDocument(_Document):
     # service stores and syncs it, the recovery plan reads it. None until captured.
     spec: dict | None
     captured_at: Timestamp | None
+    # Set by the tenant: the member's boot tier (lower first; None: its ``tier`` metadata
+    # decides, db, app, web, then the rest) and what it must pass before the next tier.
+    boot_tier: BootTier | None = None
+    gate: Gate | None = None
 
 
 DEFAULT_DOMAIN = "Default"
@@ -315,6 +330,7 @@ class GroupDocument(_Owned):
     volume_type: Ref
     rpo_target_seconds: RpoSeconds | None
     rto_target_seconds: RtoSeconds | None = None      # how long a recovery may take
+    priority: Priority = 0            # in a site failover, higher groups start first
     status: GroupStatus
     created_at: Timestamp
     updated_at: Timestamp

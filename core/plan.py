@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from operator import attrgetter
 
@@ -21,6 +21,7 @@ from site_recovery.storage.base import ProtectionSpec, ReplicationType
 from .config import ServiceConfig
 from .model import (
     CapturedServer,
+    Gate,
     GroupDocument,
     MappingDocument,
     MappingKind,
@@ -102,7 +103,14 @@ class GroupPlan:
         if missing:
             raise PlanError(f"protection group {self.name}: members {missing} have not been "
                             "captured; run capture on the primary site first")
-        return [spec.server for spec in self._captured]
+        tiers = {m.server_id: m.boot_tier for m in members if m.boot_tier is not None}
+        return [replace(spec.server, boot_order=tiers[spec.server.id])
+                if spec.server.id in tiers else spec.server for spec in self._captured]
+
+    @property
+    def gates(self) -> dict[str, Gate]:
+        """What each gated member must show before the next tier boots, by server id."""
+        return {m.server_id: m.gate for m in self.document.members if m.gate}
 
     @cached_property
     def security_groups(self) -> dict[str, SecurityGroup]:

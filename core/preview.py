@@ -87,9 +87,13 @@ def recovery_plan(group: GroupPlan, documents: list, dr, purpose: Purpose,
                         **({"array_volume": group.array_source(spec, volume.id)}
                            if spec else {})}
                        for server in servers for volume in server.volumes]
-    tiers = sorted({s.boot_order for s in servers})
-    plan["boot_order"] = [{"boot_order": tier, "servers": [
-        f"{prefix}{s.name}" for s in servers if s.boot_order == tier]} for tier in tiers]
+    tiers, gates = sorted({s.boot_order for s in servers}), group.gates
+    plan["boot_order"] = [{
+        "boot_order": tier,
+        "servers": [f"{prefix}{s.name}" for s in servers if s.boot_order == tier],
+        # what each must show before the next tier starts
+        "gates": {f"{prefix}{s.name}": gates[s.id].model_dump() for s in servers
+                  if s.boot_order == tier and s.id in gates}} for tier in tiers]
     try:
         mappings = resolved_mappings(group, documents, dr, network_mapping)
         subnets = dr_subnets(dr, mappings)

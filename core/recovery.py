@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+import yaml
 from heatclient import exc as heat_exc
 from openstack import exceptions as sdk_exceptions
 
@@ -666,26 +667,79 @@ def build_stack(engine: Engine, group_id: str, purpose: str,
     volumes = {source: v.id for source, v in imported_volumes(dr, group.id, purpose).items()}
     mappings = _mappings(engine, group, dr, network_mapping)
     subnets = dr_subnets(dr, mappings)
-    try:
-        template = stacks.render(group.name, purpose, group.servers, volumes=volumes,
-                                 mappings=mappings, subnets=subnets,
-                                 security_groups=group.security_groups)
-    except stacks.RenderError as exc:
-        raise PlanError(str(exc)) from None
     heat = engine.clouds.heat(group.secondary, group.project)
     name = stacks.stack_name(purpose, group.name)
+    gates, built = group.gates, -1
+    ends = stacks.stages(group.servers, gates)
+    for boot_until in ends:
+        try:
+            template = stacks.render(group.name, purpose, group.servers, volumes=volumes,
+                                     mappings=mappings, subnets=subnets,
+                                     security_groups=group.security_groups,
+                                     boot_until=boot_until)
+        except stacks.RenderError as exc:
+            raise PlanError(str(exc)) from None
+        if _build(engine, heat, name, template, group):
+            _pass_gates(engine, group, dr, heat, name, purpose,
+                        [s for s in group.servers if built < s.boot_order <= boot_until
+                         and s.id in gates])
+        built = boot_until
+    stack = heat.stacks.get(name)
+    servers = next((o["output_value"] for o in (stack.outputs or [])
+                    if o["output_key"] == "servers"), [])
+    return {"stack_id": stack.id, "stack_name": name, "servers": len(servers),
+            "availability_zones": _zones_found(group, mappings),
+            **({"gates_passed": len(gates)} if gates else {})}
+
+
+def _build(engine: Engine, heat, name: str, template: str, group: GroupPlan) -> bool:
+    """The stack holding ``template``'s resources, made or grown (a failed one retried),
+    once complete; False when it already holds more (a later stage, built by an earlier
+    run whose gates passed then)."""
+    wanted = set(yaml.safe_load(template)["resources"])
     stack = _find_stack(heat, name)
     if stack is None:
         heat.stacks.create(stack_name=name, template=template,
                            tags=f"site-recovery,{group.id}",
                            timeout_mins=max(1, int(engine.config.engine.stack_timeout // 60)))
-    elif stack.stack_status.endswith("FAILED"):
-        heat.stacks.update(stack.id, template=template, existing=False)   # retry what failed
-    stack = _wait_stack(engine, heat, name, group.name)
-    servers = next((o["output_value"] for o in (stack.outputs or [])
-                    if o["output_key"] == "servers"), [])
-    return {"stack_id": stack.id, "stack_name": name, "servers": len(servers),
-            "availability_zones": _zones_found(group, mappings)}
+    else:
+        held = set(heat.stacks.template(stack.id).get("resources", {}))
+        if held - wanted:
+            return False
+        if wanted - held or stack.stack_status.endswith("FAILED"):
+            heat.stacks.update(stack.id, template=template, existing=False)
+    _wait_stack(engine, heat, name, group.name)
+    return True
+
+
+def _pass_gates(engine: Engine, group: GroupPlan, dr, heat, name: str, purpose: str,
+                gated: list):
+    """Each of ``gated`` (captured servers of the stage just built) shows its gate's
+    marker in its recovered server's console log within the gate's time; else StepFailed
+    naming it, and the tiers after it are never started."""
+    resources = stacks.server_resources(group.servers)
+    for server in gated:
+        gate = group.gates[server.id]
+        recovered = heat.resources.get(name, resources[server.id]).physical_resource_id
+
+        def shown(recovered=recovered, marker=gate.console_marker) -> bool:
+            try:
+                log = dr.compute.get_server_console_output(recovered).get("output") or ""
+            except sdk_exceptions.ConflictException:         # not booted yet
+                return False
+            return marker in log
+
+        try:
+            engine.wait(f"{server.name}'s console to show {gate.console_marker!r}", shown,
+                        gate.timeout_seconds)
+        except StepFailed:
+            later = sorted(f"{stacks.COPY_PREFIX[purpose]}{s.name}" for s in group.servers
+                           if s.boot_order > server.boot_order)
+            raise StepFailed(
+                f"protection group {group.name}: server {stacks.COPY_PREFIX[purpose]}"
+                f"{server.name} did not pass its gate: {gate.console_marker!r} not in its "
+                f"console log within {gate.timeout_seconds} s"
+                + (f"; not started: {', '.join(later)}" if later else "")) from None
 
 
 def preflight(engine: Engine, group_id: str, network_mapping: dict[str, str] | None = None

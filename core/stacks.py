@@ -10,7 +10,8 @@ here, in plain Python a unit test reaches; the Jinja2 template only lays them ou
 - a port keeps its fixed IP when a DR subnet of its network contains it, is re-addressed
   through the group's IP rules (same host part in the target CIDR) otherwise, and is left
   to Neutron when neither applies;
-- servers boot in tiers: each waits for every server of the previous boot order;
+- servers boot in tiers: each waits for every server of the previous boot order; a tier
+  after a gated server's is added by a later stage, once the gate has passed (:func:`stages`);
 - boot volumes and data volumes are the DR copies (``volumes``: source id -> DR id);
 - a server's key pair is recreated from its captured public key, owned by the DR account
   that builds the stack, so its name carries the stack's id to be unique among every
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -91,10 +92,24 @@ def address(fixed: FixedIp, subnets: list[Subnet], ip_rules: Mapping[str, str]) 
     return None
 
 
+def stages(servers: list[Server], gated: Iterable[str]) -> list[int]:
+    """The boot tiers the stack is built up to, one stage after another: a stage ends
+    with each tier holding a gated server (``gated``: their ids), whose gate is checked
+    before the next stage adds the tiers after it; one stage when nothing is gated."""
+    gated = set(gated)
+    tiers = sorted({s.boot_order for s in servers})
+    ends = [tier for tier in tiers[:-1]
+            if any(s.id in gated for s in servers if s.boot_order == tier)]
+    return [*ends, tiers[-1]] if tiers else []
+
+
 def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[str, str],
            mappings: Mappings, subnets: list[Subnet],
-           security_groups: Mapping[str, SecurityGroup]) -> str:
-    """The HOT template (YAML) that rebuilds ``servers`` on the DR site."""
+           security_groups: Mapping[str, SecurityGroup], boot_until: int | None = None) -> str:
+    """The HOT template (YAML) that rebuilds ``servers`` on the DR site; ``boot_until``:
+    only the servers of the boot tiers up to it (a stage of :func:`stages`), every other
+    resource as for all of them, so each stage's template adds to the one before and
+    never renames what it made."""
     if purpose not in PURPOSES:
         raise RenderError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
     if not servers:
@@ -104,7 +119,7 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
                      for source, sg in recreated.items()}, **mappings.security_group}
     key_pairs = _key_pairs(servers, stack_name(purpose, group))
     server_groups = _server_groups(servers, purpose)
-    ordered = sorted(servers, key=lambda s: (s.boot_order, s.name))
+    ordered = _ordered(servers)
     plans = [_server_plan(index, server, volumes, mappings, subnets, sg_targets, purpose)
              | _placement(server, key_pairs, server_groups, mappings)
              for index, server in enumerate(ordered)]
@@ -114,10 +129,23 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
         if tier:                        # wait for every server of the tier before
             plan["depends_on"] = [p["resource"] for p, s in zip(plans, ordered, strict=True)
                                   if s.boot_order == tiers[tier - 1]]
+    if boot_until is not None:
+        plans = [plan for plan, server in zip(plans, ordered, strict=True)
+                 if server.boot_order <= boot_until]
     return _environment().get_template(TEMPLATE).render(
         group=group, purpose=purpose, servers=plans,
         security_groups=list(recreated.values()), key_pairs=list(key_pairs.values()),
         server_groups=list(server_groups.values()))
+
+
+def _ordered(servers: list[Server]) -> list[Server]:
+    """The order servers take in the template: boot order, then name."""
+    return sorted(servers, key=lambda s: (s.boot_order, s.name))
+
+
+def server_resources(servers: list[Server]) -> dict[str, str]:
+    """Each captured server's resource in the template, by its source id."""
+    return {server.id: f"server_{index}" for index, server in enumerate(_ordered(servers))}
 
 
 def _key_pairs(servers: list[Server], stack: str) -> dict[tuple[str, str], dict]:

@@ -75,7 +75,7 @@ def group_view(group: ProtectionGroup, listed: Listed | None = None) -> dict:
             "replication_type": group.replication_type,
             "primary_site": group.primary_site, "secondary_site": group.secondary_site,
             "volume_type": group.volume_type, "rpo_target_seconds": group.rpo_target_seconds,
-            "rto_target_seconds": group.rto_target_seconds,
+            "rto_target_seconds": group.rto_target_seconds, "priority": group.priority,
             # What its last completed drill took, from request to end: its RTO, estimated.
             "rto_estimate_seconds": listed.drill and listed.drill.timings.get(TOTAL),
             "status": "conflict" if diverged else group.status, "version": group.version,
@@ -117,7 +117,8 @@ def divergence_view(found: Divergence) -> dict:
 def member_view(member: Member) -> dict:
     return {"id": member.id, "server_id": member.server_id, "server_name": member.server_name,
             "position": member.position,
-            "captured_at": member.captured_at.isoformat() if member.captured_at else None}
+            "captured_at": member.captured_at.isoformat() if member.captured_at else None,
+            "boot_tier": member.boot_tier, "gate": member.gate}
 
 
 def mapping_view(mapping: ResourceMapping) -> dict:
@@ -317,6 +318,22 @@ def remove_member(ref: str, server_id: str):
     if not protected:
         return "", 204
     return _follow_replication(group.id, access[0]), 202
+
+
+@bp.patch("/protection-groups/<ref>/members/<server_id>")
+def set_member(ref: str, server_id: str):
+    """A member's boot tier and health gate, on both sites: how its next recovery boots
+    it (a running recovery keeps what it read when it started)."""
+    access = _require("protector:write")
+    settings = body(schemas.MemberSettings).model_dump(mode="json", exclude_unset=True)
+    try:
+        server_id = str(uuid.UUID(server_id))       # as add_member stored it
+    except ValueError:
+        raise NotFound(f"server {server_id!r} is not a member: not a server id") from None
+    doc = _change(access, GROUP, ref, ChangeAction.SET_MEMBER,
+                  values={"server_id": server_id, **settings})
+    member = next(m for m in doc.members if m.server_id == server_id)
+    return {"member": _shown(Member, member.id, member_view)}
 
 
 def _refuse_while_busy(group: ProtectionGroup):

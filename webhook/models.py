@@ -119,6 +119,7 @@ class ProtectionGroup(Base):
     volume_type: Mapped[str] = mapped_column(String(255))
     rpo_target_seconds: Mapped[int | None] = mapped_column(Integer)
     rto_target_seconds: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(32), default=GroupStatus.UNPROTECTED)
     version: Mapped[int] = mapped_column(Integer, default=1)
     clock: Mapped[dict] = mapped_column(default=dict)           # see core/lineage.py
@@ -154,6 +155,8 @@ class Member(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     spec: Mapped[dict | None] = mapped_column()                  # the captured VM
     captured_at: Mapped[datetime | None]
+    boot_tier: Mapped[int | None] = mapped_column(Integer)
+    gate: Mapped[dict | None] = mapped_column()
 
     group: Mapped[ProtectionGroup] = relationship(back_populates="members")
 

@@ -69,6 +69,9 @@ ROUTES: dict[str, tuple] = {
                              "protected one, a protect starts that takes its volumes out "
                              "of replication (202, with the operation)", None,
                              [ALL_PROJECTS], 204),
+    "groups.set_member": ("protection groups", "Set a member's boot tier and health gate "
+                          "for its group's recoveries, on both sites",
+                          schemas.MemberSettings, [ALL_PROJECTS], 200),
     "groups.list_mappings": ("resource mappings", "Resource mappings", None,
                              [ALL_PROJECTS, _query("protection_group", {"type": "string"},
                                                    "a group's mappings and its project's")],

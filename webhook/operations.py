@@ -197,8 +197,8 @@ def site_failover(name: str):
     with site.sessions() as session:
         groups = session.scalars(select(ProtectionGroup).where(
             ProtectionGroup.primary_site == name).order_by(
-            ProtectionGroup.project_domain, ProtectionGroup.project_name,
-            ProtectionGroup.name)).all()
+            ProtectionGroup.priority.desc(), ProtectionGroup.project_domain,
+            ProtectionGroup.project_name, ProtectionGroup.name)).all()
     if not groups:
         raise Conflict(f"site {name} is the primary of no protection group: nothing to fail "
                        "over")

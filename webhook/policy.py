@@ -56,6 +56,7 @@ WRITE_ROUTES = (
     "DELETE /v1/protection-groups/{group}",
     "POST /v1/protection-groups/{group}/members",
     "DELETE /v1/protection-groups/{group}/members/{server_id}",
+    "PATCH /v1/protection-groups/{group}/members/{server_id}",
     "POST /v1/protection-groups/{group}/protect",
     "POST /v1/protection-groups/{group}/unprotect",
     "POST /v1/resource-mappings", "PATCH /v1/resource-mappings/{id}",

@@ -89,6 +89,7 @@ class ChangeAction(StrEnum):
     ADD_MEMBER = "add_member"
     REMOVE_MEMBER = "remove_member"
     CAPTURE = "capture"
+    SET_MEMBER = "set_member"          # a member's boot tier and gate
     SET_STATE = "set_state"
     RESOLVE = "resolve"               # keep one of two diverged copies
 
@@ -431,6 +432,8 @@ class Change:
             changes["members"] = _with_member(current.members, self.values)
         elif self.action is ChangeAction.REMOVE_MEMBER:
             changes["members"] = _without_member(current, self.values["server_id"])
+        elif self.action is ChangeAction.SET_MEMBER:
+            changes["members"] = _member_set(current, self.values)
         elif self.action is ChangeAction.CAPTURE:
             changes["members"] = _with_specs(current, self.values.get("specs", {}),
                                              self.values.get("unchanged", []))
@@ -491,6 +494,17 @@ def _without_member(current: GroupDocument, server_id: str) -> list[MemberDocume
         raise NotFound(f"server {server_id} is not a member of protection group "
                        f"{current.name}")
     return [m for m in current.members if m.server_id != server_id]
+
+
+def _member_set(current: GroupDocument, values: dict) -> list[dict]:
+    """The members with one's boot tier and gate as given (the others as they were)."""
+    server_id = values["server_id"]
+    if not any(m.server_id == server_id for m in current.members):
+        raise NotFound(f"server {server_id} is not a member of protection group "
+                       f"{current.name}")
+    given = {k: v for k, v in values.items() if k in ("boot_tier", "gate")}
+    return [{**m.model_dump(), **given} if m.server_id == server_id else m.model_dump()
+            for m in current.members]
 
 
 def _with_specs(current: GroupDocument, specs: dict[str, dict], unchanged: list[str]

@@ -14,15 +14,18 @@ from site_recovery.core.model import (
     DEFAULT_DOMAIN,
     MEMBERS_MAX,
     NETWORK_MAPPINGS_MAX,
+    BootTier,
     Clock,
     FailoverType,
     Fence,
+    Gate,
     GroupDocument,
     GroupStatus,
     MappingDocument,
     MappingKind,
     Name,
     OperationKind,
+    Priority,
     Ref,
     ReplicationType,
     RpoSeconds,
@@ -58,6 +61,7 @@ class GroupCreate(Body):
     volume_type: Ref
     rpo_target_seconds: RpoSeconds | None = None
     rto_target_seconds: RtoSeconds | None = None
+    priority: Priority = 0
 
 
 class GroupChanges(Body):
@@ -66,6 +70,7 @@ class GroupChanges(Body):
     volume_type: Ref | None = None
     rpo_target_seconds: RpoSeconds | None = None
     rto_target_seconds: RtoSeconds | None = None
+    priority: Priority | None = None
 
 
 class GroupUpdate(GroupChanges):
@@ -75,8 +80,8 @@ class GroupUpdate(GroupChanges):
     def _something(self):
         if not self.changes():
             raise ValueError("nothing to change: give name, description, volume_type, "
-                             "rpo_target_seconds or rto_target_seconds")
-        nulls = [f for f in ("name", "description", "volume_type")
+                             "rpo_target_seconds, rto_target_seconds or priority")
+        nulls = [f for f in ("name", "description", "volume_type", "priority")
                  if f in self.model_fields_set and getattr(self, f) is None]
         if nulls:
             raise ValueError(f"{', '.join(nulls)} cannot be null")
@@ -89,6 +94,24 @@ class GroupUpdate(GroupChanges):
 class MemberAdd(Body):
     server_id: Uuid
     server_name: Text = ""
+
+
+class MemberSettings(Body):
+    """A member's boot tier and gate (null: its ``tier`` metadata decides; no gate). Only
+    what is given changes."""
+
+    boot_tier: BootTier | None = None
+    gate: Gate | None = None
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: give boot_tier, gate or both")
+        return self
+
+
+class MemberChange(MemberSettings):
+    server_id: Ref
 
 
 class MappingCreate(Body):
@@ -249,6 +272,7 @@ CHANGE_VALUES = {
     (DocumentKind.PROTECTION_GROUP, ChangeAction.DELETE): GroupDeletion,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.ADD_MEMBER): MemberAdd,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.REMOVE_MEMBER): MemberRemoval,
+    (DocumentKind.PROTECTION_GROUP, ChangeAction.SET_MEMBER): MemberChange,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.CAPTURE): Capture,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.SET_STATE): GroupState,
     (DocumentKind.PROTECTION_GROUP, ChangeAction.RESOLVE): Resolution,

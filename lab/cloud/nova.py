@@ -573,10 +573,36 @@ _ACTIONS = {"os-stop": _stop, "os-start": _start, "reboot": _reboot,
 _LOCKED_REFUSES = ("os-stop", "os-start", "reboot", "delete")
 
 
+# The simulated guest's boot log. What the guest's own services print comes after it: the
+# lines of the server's ``lab_console`` metadata (a lab convention standing in for the
+# guest OS: a recovered server keeps its metadata, so it prints what its original did).
+BOOT_LOG = ("[    0.000000] Linux version 6.1.0 (site-recovery-lab guest)",
+            "[    1.204518] EXT4-fs (vda1): mounted filesystem with ordered data mode",
+            "[    3.918812] cloud-init[412]: Cloud-init v. 23.1 finished")
+CONSOLE_KEY = "lab_console"
+
+
+def _console_output(doc: Doc, args) -> dict:
+    """Nova's ``os-getConsoleOutput``: the last ``length`` lines (all: null); 409 while
+    the server has not booted."""
+    length = (args or {}).get("length") if isinstance(args, dict) else None
+    if length is not None and (not isinstance(length, int) or length < -1):
+        raise ApiError(400, "Invalid input for field/attribute length.")
+    if not doc["launched_at"] or doc["vm_state"] not in ("active", "stopped"):
+        raise ApiError(409, f"Instance {doc['id']} is not ready yet.")
+    lines = [*BOOT_LOG, *str(doc["metadata"].get(CONSOLE_KEY, "")).splitlines(),
+             f"{doc['name']} login:"]
+    if length is not None and length >= 0:
+        lines = lines[len(lines) - length:] if length else []
+    return {"output": "\n".join(lines) + "\n"}
+
+
 @bp.post("/servers/<server_id>/action")
 def server_action(server_id):
     data = body()
     action = next(iter(data), None) if isinstance(data, dict) else None
+    if action == "os-getConsoleOutput":
+        return _console_output(find_server(_store(), server_id), data[action])
     if action not in _ACTIONS:
         raise ApiError(400, f"There is no such action: {action}")
     store = _store()

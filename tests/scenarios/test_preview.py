@@ -56,8 +56,8 @@ def test_dry_runs_change_nothing_anywhere(lab, payments, api, cli, clouds):
     assert drill["ready"] and failover["ready"], (drill, failover)
     (group,) = failover["protection_groups"]
     assert group["problems"] == []
-    assert group["boot_order"] == [{"boot_order": 0, "servers": ["plan-1"]},
-                                   {"boot_order": 1, "servers": ["plan-2"]}]
+    assert group["boot_order"] == [{"boot_order": 0, "servers": ["plan-1"], "gates": {}},
+                                   {"boot_order": 1, "servers": ["plan-2"], "gates": {}}]
     assert {(p["source_ip"], p["ip_address"], p["address"]) for s in group["servers"]
             for p in s["ports"]} == {("10.29.0.11", "10.29.0.11", "kept"),
                                      ("10.29.0.12", "10.29.0.12", "kept")}

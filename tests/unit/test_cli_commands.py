@@ -724,3 +724,20 @@ def test_a_plan_with_a_problem_exits_non_zero_and_json_gets_the_whole_plan(clien
     printed = json.loads(shown.out)
     assert printed["protection_groups"] == [group]
     assert printed["skipped"] == {"db": "not protected"}
+
+
+def test_member_set_sends_the_tier_and_gate_and_shows_the_member(client, service):
+    member = {"id": "m-1", "server_id": "srv-1", "server_name": "db-1", "position": 0,
+              "captured_at": None, "boot_tier": 0,
+              "gate": {"console_marker": "ready", "timeout_seconds": 60}}
+    service.reply("PATCH", "/v1/protection-groups/db/members/srv-1", body={"member": member})
+    shown = run(client, "protector", "member", "set", "db", "srv-1", "--boot-tier", "0",
+                "--gate-console-marker", "ready", "--gate-timeout", "60")
+    assert service.requests[0]["json"] == {
+        "boot_tier": 0, "gate": {"console_marker": "ready", "timeout_seconds": 60}}
+    assert table(shown.out)["gate"] == "console shows 'ready' (60 s)"
+    service.reply("PATCH", "/v1/protection-groups/db/members/srv-1", body={"member": member})
+    run(client, "protector", "member", "set", "db", "srv-1", "--no-boot-tier", "--no-gate")
+    assert service.requests[1]["json"] == {"boot_tier": None, "gate": None}
+    with pytest.raises(exceptions.CommandError, match="nothing to change"):
+        run(client, "protector", "member", "set", "db", "srv-1")

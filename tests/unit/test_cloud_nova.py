@@ -200,6 +200,25 @@ def test_stop_and_start(alice, admin, image):
     assert show(alice, server_id)["status"] == "ACTIVE"
 
 
+def test_the_console_log_shows_the_boot_and_what_the_guest_prints(app, alice, admin, image):
+    server_id = boot(alice, imageRef=image["id"], networks="none",
+                     metadata={"lab_console": "postgres: ready to accept connections"})
+    action = f"{NOVA}/servers/{server_id}/action"
+    status, body = alice.post(action, {"os-getConsoleOutput": {}})
+    assert status == 409 and "not ready yet" in str(body)           # still building
+    advance(admin)
+    status, body = alice.post(action, {"os-getConsoleOutput": {"length": None}})
+    assert status == 200
+    lines = body["output"].splitlines()
+    assert lines[0].startswith("[    0.000000] Linux")
+    assert lines[-2:] == ["postgres: ready to accept connections", "vm login:"]
+    assert alice.post(action, {"os-getConsoleOutput": {"length": 1}})[1] == {
+        "output": "vm login:\n"}
+    assert alice.post(action, {"os-getConsoleOutput": {"length": "x"}})[0] == 400
+    assert Client(app, "analytics", headers=LATEST).post(
+        action, {"os-getConsoleOutput": {}})[0] == 404               # another project's
+
+
 def test_interfaces_attach_and_detach(alice, admin, network, image):
     server_id = boot(alice, imageRef=image["id"], networks="none")
     advance(admin)

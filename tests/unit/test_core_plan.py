@@ -42,6 +42,16 @@ def test_a_captured_member_reads_back_as_the_server_capture_saw():
     assert [v.id for v in plan.volumes] == ["vol-1"]
 
 
+def test_a_tenants_boot_tier_overrides_the_tier_metadata_and_gates_are_read_by_server():
+    plan = GroupPlan(document([{"server_id": "srv-1", "server_name": "web-1",
+                                "spec": spec_document(WEB_1, {"sg-1": WEB_SG}),
+                                "boot_tier": 0, "gate": {"console_marker": "nginx started"}}]))
+    (server,) = plan.servers
+    assert (WEB_1.boot_order, server.boot_order) == (2, 0)
+    assert plan.gates["srv-1"].console_marker == "nginx started"
+    assert plan.gates["srv-1"].timeout_seconds == 300
+
+
 def test_a_member_never_captured_is_named_before_anything_is_built():
     plan = GroupPlan(document([{"server_id": "srv-2", "server_name": "web-2", "spec": None}]))
     with pytest.raises(PlanError, match=r"members \['web-2'\] have not been captured"):

@@ -40,8 +40,8 @@ def test_the_plan_names_each_copy_each_address_the_boot_order_and_the_stack():
     assert [(v["server"], v["copy_name"], v["boot"]) for v in plan["volumes"]] == [
         ("db-1", "db-1-boot", True), ("db-1", "db-1-data", False),
         ("web-1", "web-1-boot", True)]
-    assert plan["boot_order"] == [{"boot_order": 1, "servers": ["db-1"]},
-                                  {"boot_order": 2, "servers": ["web-1"]}]
+    assert plan["boot_order"] == [{"boot_order": 1, "servers": ["db-1"], "gates": {}},
+                                  {"boot_order": 2, "servers": ["web-1"], "gates": {}}]
     db, web = plan["servers"]
     assert [(p["network_name"], p["source_ip"], p["ip_address"], p["address"])
             for p in db["ports"]] == [("dr-net", "10.0.0.21", "10.0.0.21", "kept"),

@@ -12,7 +12,9 @@ from site_recovery.core.stacks import (
     Subnet,
     address,
     render,
+    server_resources,
     stack_name,
+    stages,
 )
 
 WEB_SG = SecurityGroup("sg-web", "web-sg", (
@@ -245,3 +247,27 @@ def test_a_server_group_comes_back_with_its_policy_holding_the_members_that_shar
     drill = rendered([server("web-1", server_group=spread)])
     (copy,) = of_type(drill, "OS::Nova::ServerGroup").values()
     assert copy["properties"]["name"] == "test-web-spread"
+
+
+def test_a_gated_tier_ends_a_stage_and_each_stage_adds_to_the_last_without_renaming():
+    db = server("db-1", sgs=("sg-app",), order=0, data=True)
+    app = server("app-1", order=1, key_name="ops", public_key="ssh-ed25519 AAAA ops")
+    web = server("web-1", ip="10.0.0.12", order=2)
+    servers = [web, app, db]
+    assert stages(servers, []) == [2]                      # nothing gated: one stack create
+    assert stages(servers, [db.id]) == [0, 2]
+    assert stages(servers, [db.id, web.id]) == [0, 2]      # the last tier's gate ends it
+    assert stages(servers, [app.id]) == [1, 2]
+    assert server_resources(servers) == {db.id: "server_0", app.id: "server_1",
+                                         web.id: "server_2"}
+
+    first = rendered(servers, "failover", boot_until=0)["resources"]
+    whole = rendered(servers, "failover", boot_until=2)["resources"]
+    assert sorted(n for n, r in first.items() if r["type"] == "OS::Nova::Server") == [
+        "server_0"]
+    assert "volume_0_1" in first and "port_1_0" not in first
+    # Security groups and key pairs are there from the first stage, as they will stay.
+    assert {"key_0", "sg_0", "sg_1"} <= set(first)
+    assert {n: r for n, r in whole.items() if n in first} == first
+    assert sorted(set(whole) - set(first)) == ["port_1_0", "port_2_0", "server_1",
+                                               "server_2"]
