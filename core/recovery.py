@@ -826,8 +826,9 @@ def _find_stack(heat, name: str, outputs: bool = False):
 
 
 def _wait_stack(engine: Engine, heat, name: str, group: str):
-    """The stack once complete, with its outputs. Polled without them: resolving the
-    outputs asks Nova for every server's addresses, a cost Heat pays on each poll."""
+    """Until the stack is complete. Polled without its outputs: resolving them asks Nova
+    for every server's addresses, a cost Heat pays on each poll (the caller reads them
+    once, at the end)."""
     def done() -> bool:
         stack = heat.stacks.get(name, resolve_outputs=False)
         if stack.stack_status.endswith("FAILED"):
@@ -836,7 +837,6 @@ def _wait_stack(engine: Engine, heat, name: str, group: str):
         return stack.stack_status in STACK_DONE
 
     engine.wait(f"stack {name}", done, engine.config.engine.stack_timeout)
-    return heat.stacks.get(name)
 
 
 # -- after a drill (DR site) -----------------------------------------------------------------

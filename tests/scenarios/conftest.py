@@ -166,6 +166,16 @@ def protected_group(lab, api, cli, *, name: str, prefix: str, servers: dict[str,
     return group
 
 
+def removed(api, name: str, user: str = "bob"):
+    """Group ``name`` unprotected and deleted, as a story's end: later stories fail a
+    whole site over, and count the groups they move or skip."""
+    started = api("site-a", "POST", f"/protection-groups/{name}/unprotect", user=user,
+                  expect=202, json={})
+    assert api.wait_operation("site-a", started["operation"]["id"], user=user)[
+        "status"] == "completed"
+    api("site-a", "DELETE", f"/protection-groups/{name}", user=user, expect=204)
+
+
 def wait_execution(cli, cloud: str, execution_id: str, within: float = 600.0) -> dict:
     deadline = time.monotonic() + within
     while True:

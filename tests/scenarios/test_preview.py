@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from site_recovery.lab.fleet import seed_fleet
-from tests.scenarios.conftest import protected_group, site_a_running
+from tests.scenarios.conftest import protected_group, removed, site_a_running
 from tests.scenarios.test_dr_story import inventory
 
 GROUP = "payments-plan"
@@ -20,14 +20,15 @@ FAILOVER = ("dr", "failover", GROUP, "--failover-type", "unplanned", "--force")
 def payments(lab, api, cli, clouds):
     """Two VMs of bob's on site-a (10.29.0.11-12), each with a data volume, plan-1 a
     database (it boots first), protected async (hourly: no newer point arrives while the
-    module runs), with an RTO target no recovery meets (1 s)."""
+    module runs), with an RTO target no recovery meets (1 s); removed afterwards."""
     site_a_running(lab)
     servers = seed_fleet(lab, user="bob", prefix="plan", count=2, cidr="10.29.0.0/24",
                          data_gb=1)
     clouds("site-a", "bob").compute.set_server_metadata(servers["plan-1"], tier="db")
     group = protected_group(lab, api, cli, name=GROUP, prefix="plan", servers=servers,
                             rto_target_seconds=1)
-    return {"group": group, "servers": servers}
+    yield {"group": group, "servers": servers}
+    removed(api, GROUP)
 
 
 def everything(lab, api, clouds) -> dict:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from site_recovery.lab.fleet import seed_fleet
-from tests.scenarios.conftest import protected_group, site_a_running
+from tests.scenarios.conftest import protected_group, removed, site_a_running
 
 GROUP = "payments-rpo"
 TARGET = 20               # seconds: the array replicates the group this often
@@ -21,15 +21,13 @@ TARGET = 20               # seconds: the array replicates the group this often
 @pytest.fixture(scope="module")
 def payments(lab, api, cli):
     """One VM of bob's on site-a (10.28.0.11), protected async with a 20 s RPO target;
-    unprotected afterwards, so its array snapshots every 20 s end with the module."""
+    unprotected and deleted afterwards, so its array snapshots every 20 s end with the
+    module."""
     site_a_running(lab)
     servers = seed_fleet(lab, user="bob", prefix="rpo", count=1, cidr="10.28.0.0/24")
     yield protected_group(lab, api, cli, name=GROUP, prefix="rpo", servers=servers,
                           rpo_target_seconds=TARGET)
-    started = api("site-a", "POST", f"/protection-groups/{GROUP}/unprotect", user="bob",
-                  expect=202, json={})
-    assert api.wait_operation("site-a", started["operation"]["id"], user="bob")[
-        "status"] == "completed"
+    removed(api, GROUP)
 
 
 def readiness(cli) -> dict[str, dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from site_recovery.lab.fleet import seed_fleet
-from tests.scenarios.conftest import protected_group, site_a_running
+from tests.scenarios.conftest import protected_group, removed, site_a_running
 
 GROUP = "orders-gated"
 READY = "postgres: database system is ready to accept connections"
@@ -18,7 +18,7 @@ READY = "postgres: database system is ready to accept connections"
 def orders(lab, api, cli, clouds):
     """gate-1 (a database whose guest prints READY on boot) and gate-2 (an app server),
     bob's on site-a (10.30.0.11-12), protected async; gate-1 in boot tier 0 behind a gate
-    its console never shows, gate-2 in tier 1."""
+    its console never shows, gate-2 in tier 1; removed afterwards."""
     site_a_running(lab)
     servers = seed_fleet(lab, user="bob", prefix="gate", count=2, cidr="10.30.0.0/24")
     clouds("site-a", "bob").compute.set_server_metadata(servers["gate-1"], lab_console=READY)
@@ -28,7 +28,8 @@ def orders(lab, api, cli, clouds):
         "--gate-timeout", "5")
     cli("site-b-bob", "protector", "member", "set", GROUP, servers["gate-2"],
         "--boot-tier", "1")
-    return {"group": group, "servers": servers}
+    yield {"group": group, "servers": servers}
+    removed(api, GROUP)
 
 
 def test_the_plan_shows_the_tiers_and_the_gate(orders, api):
