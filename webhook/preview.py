@@ -21,13 +21,10 @@ from site_recovery.core import operations as rules
 from site_recovery.core import preview
 from site_recovery.core.config import ConfigError, ServiceConfig
 from site_recovery.core.model import OperationKind, Purpose
-from site_recovery.core.plan import GroupPlan
 from site_recovery.storage.driver import StorageDriver
 from site_recovery.storage.errors import StorageError
 
-from .errors import NotFound
-from .models import ProtectionGroup
-from .registry import group_document, mappings_for
+from .registry import recovery_inputs
 
 
 class Previews:
@@ -60,11 +57,7 @@ class Previews:
                kind: OperationKind, params: dict, lost: datetime | None,
                now: datetime) -> dict:
         with self.sessions() as session:
-            group = session.get(ProtectionGroup, group_id)
-            if group is None:
-                raise NotFound(f"protection group {group_id!r} not found (deleted meanwhile)")
-            plan = GroupPlan(group_document(group))
-            documents = mappings_for(session, group)
+            _, plan, documents = recovery_inputs(session, group_id)
         try:
             spec = plan.protection(self.config)
         except ConfigError as exc:

@@ -26,7 +26,6 @@ from site_recovery.core.plan import GroupPlan, PlanError
 from site_recovery.core.readiness import Finding, Severity
 
 from . import db
-from .errors import NotFound
 from .models import (
     OperationResult,
     ProtectionGroup,
@@ -34,7 +33,7 @@ from .models import (
     ReplicationState,
     last_drills,
 )
-from .registry import group_document, mappings_for
+from .registry import recovery_inputs
 from .replication import WATCHED
 
 log = logging.getLogger(__name__)
@@ -49,11 +48,7 @@ class Readiness:
         """Check one group replicating to this site now; its record, kept."""
         now = datetime.now(timezone.utc)
         with self.sessions() as session:
-            group = session.get(ProtectionGroup, group_id)
-            if group is None:
-                raise NotFound(f"protection group {group_id!r} not found (deleted meanwhile)")
-            plan = GroupPlan(group_document(group))
-            documents = mappings_for(session, group)
+            group, plan, documents = recovery_inputs(session, group_id)
             findings = [*self._cloud(plan, documents),
                         _replication(session.get(ReplicationState, group_id),
                                      group.rpo_target_seconds),

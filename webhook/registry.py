@@ -54,6 +54,7 @@ from site_recovery.core.model import (
     Project,
     StrEnum,
 )
+from site_recovery.core.plan import GroupPlan
 
 from . import audit, db
 from .errors import APIError, Conflict, Forbidden, NotFound, Unavailable
@@ -102,6 +103,16 @@ def group_document(group: ProtectionGroup) -> GroupDocument:
 
 def mapping_document(mapping: ResourceMapping) -> MappingDocument:
     return MappingDocument.model_validate(mapping, from_attributes=True)
+
+
+def recovery_inputs(session: Session, group_id: str
+                    ) -> tuple[ProtectionGroup, GroupPlan, list[MappingDocument]]:
+    """What a look at a group's recovery reads of it here: the group, its plan and the
+    mappings that may apply; NotFound once it is gone (deleted meanwhile)."""
+    group = session.get(ProtectionGroup, group_id)
+    if group is None:
+        raise NotFound(f"protection group {group_id!r} not found (deleted meanwhile)")
+    return group, GroupPlan(group_document(group)), mappings_for(session, group)
 
 
 def mappings_for(session: Session, group: ProtectionGroup) -> list[MappingDocument]:
