@@ -24,8 +24,17 @@ from site_recovery.storage.errors import NoRecoveryPoint, StorageError
 
 from .model import Purpose
 from .plan import GroupPlan, PlanError, array_volume_name
-from .recovery import dr_subnets, named_point, resolved_mappings
-from .stacks import COPY_PREFIX, Mappings, RenderError, Subnet, address, render, stack_name
+from .recovery import data_lost, dr_subnets, named_point, resolved_mappings
+from .stacks import (
+    COPY_PREFIX,
+    Mappings,
+    RenderError,
+    Subnet,
+    address,
+    ordered,
+    render,
+    stack_name,
+)
 
 
 def point_plan(storage, spec: ProtectionSpec, now: datetime, *, name: str | None = None,
@@ -56,10 +65,9 @@ def point_plan(storage, spec: ProtectionSpec, now: datetime, *, name: str | None
 
 
 def _point(point: RecoveryPoint, now: datetime, lost_at: datetime | None) -> dict:
-    rpo = max(0.0, (lost_at - point.created).total_seconds()) if lost_at else \
-        point.age_seconds(now)
     return {"name": point.name, "created_at": point.created.isoformat(),
-            "age_seconds": round(point.age_seconds(now), 3), "rpo_seconds": round(rpo, 3)}
+            "age_seconds": round(point.age_seconds(now), 3),
+            "rpo_seconds": round(data_lost(point, lost_at, now), 3)}
 
 
 def recovery_plan(group: GroupPlan, documents: list, dr, purpose: Purpose,
@@ -76,7 +84,7 @@ def recovery_plan(group: GroupPlan, documents: list, dr, purpose: Purpose,
     plan = {"stack": {"name": stack_name(purpose, group.name), "resources": []},
             "volumes": [], "servers": [], "boot_order": [], "problems": []}
     try:
-        servers = sorted(group.servers, key=lambda s: (s.boot_order, s.name))
+        servers = ordered(group.servers)
     except PlanError as exc:
         plan["problems"].append(str(exc))
         return plan

@@ -437,8 +437,7 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
 
     def chosen(point: RecoveryPoint, rpo: float | None = None) -> dict:
         if rpo is None:
-            rpo = max(0.0, (lost - point.created).total_seconds()) if lost else \
-                point.age_seconds(datetime.now(timezone.utc))
+            rpo = data_lost(point, lost, datetime.now(timezone.utc))
         return {"name": point.name, "point_created": point.created.isoformat(),
                 "rpo_seconds": round(rpo, 3),
                 **({"primary_lost_at": lost.isoformat()} if lost else {})}
@@ -460,6 +459,13 @@ def recovery_point(engine: Engine, group_id: str, *, replicate: bool = False,
         return chosen(named_point(storage, spec, name) if name else
                       storage.newest_recovery_point(spec))
     return chosen(point, rpo)
+
+
+def data_lost(point: RecoveryPoint, lost: datetime | None, now: datetime) -> float:
+    """The seconds of writes a recovery from ``point`` loses: to when the primary was lost
+    (``lost``), or, while it is not, the point's age ``now``."""
+    return max(0.0, (lost - point.created).total_seconds()) if lost else \
+        point.age_seconds(now)
 
 
 def _point_of_copies(engine: Engine, group: GroupPlan, purpose: str) -> str | None:

@@ -119,18 +119,18 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
                      for source, sg in recreated.items()}, **mappings.security_group}
     key_pairs = _key_pairs(servers, stack_name(purpose, group))
     server_groups = _server_groups(servers, purpose)
-    ordered = _ordered(servers)
+    in_order = ordered(servers)
     plans = [_server_plan(index, server, volumes, mappings, subnets, sg_targets, purpose)
              | _placement(server, key_pairs, server_groups, mappings)
-             for index, server in enumerate(ordered)]
+             for index, server in enumerate(in_order)]
     tiers = sorted({s.boot_order for s in servers})
-    for plan, server in zip(plans, ordered, strict=True):
+    for plan, server in zip(plans, in_order, strict=True):
         tier = tiers.index(server.boot_order)
         if tier:                        # wait for every server of the tier before
-            plan["depends_on"] = [p["resource"] for p, s in zip(plans, ordered, strict=True)
+            plan["depends_on"] = [p["resource"] for p, s in zip(plans, in_order, strict=True)
                                   if s.boot_order == tiers[tier - 1]]
     if boot_until is not None:
-        plans = [plan for plan, server in zip(plans, ordered, strict=True)
+        plans = [plan for plan, server in zip(plans, in_order, strict=True)
                  if server.boot_order <= boot_until]
     return _environment().get_template(TEMPLATE).render(
         group=group, purpose=purpose, servers=plans,
@@ -138,14 +138,14 @@ def render(group: str, purpose: str, servers: list[Server], *, volumes: Mapping[
         server_groups=list(server_groups.values()))
 
 
-def _ordered(servers: list[Server]) -> list[Server]:
-    """The order servers take in the template: boot order, then name."""
+def ordered(servers: list[Server]) -> list[Server]:
+    """The order servers take in the template and boot in: boot order, then name."""
     return sorted(servers, key=lambda s: (s.boot_order, s.name))
 
 
 def server_resources(servers: list[Server]) -> dict[str, str]:
     """Each captured server's resource in the template, by its source id."""
-    return {server.id: f"server_{index}" for index, server in enumerate(_ordered(servers))}
+    return {server.id: f"server_{index}" for index, server in enumerate(ordered(servers))}
 
 
 def _key_pairs(servers: list[Server], stack: str) -> dict[tuple[str, str], dict]:
