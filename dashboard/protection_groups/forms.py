@@ -28,6 +28,10 @@ class ServiceForm(forms.SelfHandlingForm):
             return False
 
 
+# Text fields the service clears with null, not with an empty string.
+CLEARED_BY_EMPTY = ("drill_schedule", "drill_network")
+
+
 def _site_choices(request):
     try:
         return [(site["name"], site["name"]) for site in api.list_sites(request)]
@@ -52,6 +56,14 @@ class CreateGroupForm(ServiceForm):
     rto_target_seconds = forms.IntegerField(
         label=_("RTO Target (seconds)"), required=False, min_value=1,
         help_text=_("Longest acceptable recovery, from the request to the servers running"))
+    drill_schedule = forms.CharField(
+        label=_("Drill Schedule"), required=False, max_length=64,
+        help_text=_("A cron pattern, UTC (0 3 * * 6: Saturdays at 03:00): the secondary site "
+                    "drills the group by itself, checks the drill and cleans it up"))
+    drill_network = forms.CharField(
+        label=_("Drill Network"), required=False, max_length=255,
+        help_text=_("A network of the secondary site that scheduled drills recover every "
+                    "mapped network onto (empty: the group's mappings)"))
 
     failure = _("Unable to create the protection group")
 
@@ -86,13 +98,22 @@ class UpdateGroupForm(ServiceForm):
     rto_target_seconds = forms.IntegerField(
         label=_("RTO Target (seconds)"), required=False, min_value=1,
         help_text=_("Longest acceptable recovery, from the request to the servers running"))
+    drill_schedule = forms.CharField(
+        label=_("Drill Schedule"), required=False, max_length=64,
+        help_text=_("A cron pattern, UTC (0 3 * * 6: Saturdays at 03:00): the secondary site "
+                    "drills the group by itself, checks the drill and cleans it up"))
+    drill_network = forms.CharField(
+        label=_("Drill Network"), required=False, max_length=255,
+        help_text=_("A network of the secondary site that scheduled drills recover every "
+                    "mapped network onto (empty: the group's mappings)"))
 
     failure = _("Unable to update the protection group")
 
     def call(self, request, data):
         """Only what changed is sent: a running group refuses a new name or volume type
         even when it is the same."""
-        changed = {field: data[field] for field in self.changed_data
+        changed = {field: None if field in CLEARED_BY_EMPTY and not data[field]
+                   else data[field] for field in self.changed_data
                    if field not in ("group_id", "version")}
         group = api.update_group(request, data["group_id"], version=data["version"], **changed)
         messages.success(request, _("Updated protection group %s.") % group["name"])
@@ -159,7 +180,8 @@ class ConfirmOperationForm(GroupOperationForm):
     """An operation that asks nothing: the modal says what it does, and starts it."""
 
     operation = forms.ChoiceField(widget=forms.HiddenInput(), choices=(
-        ("protect", _("Protect")), ("test-cleanup", _("Cleanup Test")),
+        ("protect", _("Protect")), ("unprotect", _("Unprotect")),
+        ("reprotect", _("Reprotect")), ("test-cleanup", _("Cleanup Test")),
         ("failback", _("Failback"))))
 
     failure = _("Unable to start the operation")

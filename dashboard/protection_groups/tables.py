@@ -2,8 +2,9 @@
 
 The service decides what a user may do; the tables only hide what would be refused: a
 change needs a writing role (webhook/policy.py: ``member`` or ``admin``; a ``reader``
-reads), a protect runs on the group's primary site, a drill, failover or failback on its
-secondary site (docs/api.md, Operations).
+reads); a protect, unprotect or reprotect runs on the group's primary site (where its
+servers run now), a drill, failover or failback on its secondary site (docs/api.md,
+Operations); and a group's status allows some operations only (below).
 """
 
 from datetime import UTC, datetime
@@ -18,6 +19,10 @@ from site_recovery.dashboard.operations import duration
 from site_recovery.dashboard.rows import ServiceRows
 
 WRITE_ROLES = {"member", "admin"}
+# A group running on its DR site from copies (core.model.GroupStatus.away). The service
+# refuses such a group a protect, an unprotect or a failover, and any other group a
+# failback or a reprotect (409, core.operations.check_group).
+AWAY = frozenset({"failed_over", "reprotected"})
 INDEX_URL = "horizon:project:protection_groups:index"
 OPERATION_URL = "horizon:project:protection_groups:operation"
 
@@ -75,13 +80,17 @@ class EditGroup(tables.LinkAction):
 
 class GroupFormAction(tables.LinkAction):
     """A DR action: a modal form that says what will happen and asks what it needs; its
-    submission starts one operation, however often it is sent."""
+    submission starts one operation, however often it is sent. ``where``: the site it
+    runs on; ``away``: only for a group running on its DR site (True), never for one
+    (False), or for either (None)."""
 
     classes = ("ajax-modal",)
     where = "secondary_site"
+    away: bool | None = None
 
     def allowed(self, request, group=None):
-        return runs_here(request, group, self.where)
+        return runs_here(request, group, self.where) and (
+            group is None or self.away is None or (group["status"] in AWAY) == self.away)
 
 
 class ConfirmedOperation(GroupFormAction):
@@ -99,6 +108,25 @@ class Protect(ConfirmedOperation):
     verbose_name = _("Protect")
     operation = "protect"
     where = "primary_site"
+    away = False
+
+
+class Unprotect(ConfirmedOperation):
+    name = "unprotect"
+    verbose_name = _("Unprotect")
+    operation = "unprotect"
+    where = "primary_site"
+    away = False
+
+
+class Reprotect(ConfirmedOperation):
+    """After a failover: the group's primary site is the one it now runs on."""
+
+    name = "reprotect"
+    verbose_name = _("Reprotect")
+    operation = "reprotect"
+    where = "primary_site"
+    away = True
 
 
 class TestCleanup(ConfirmedOperation):
@@ -111,6 +139,7 @@ class Failback(ConfirmedOperation):
     name = "failback"
     verbose_name = _("Failback")
     operation = "failback"
+    away = True
 
 
 class TestFailover(GroupFormAction):
@@ -122,6 +151,7 @@ class TestFailover(GroupFormAction):
 class PlannedFailover(GroupFormAction):
     name = "planned_failover"
     verbose_name = _("Planned Failover")
+    away = False
 
     def get_link_url(self, group=None):
         return reverse("horizon:project:protection_groups:failover",
@@ -131,6 +161,7 @@ class PlannedFailover(GroupFormAction):
 class UnplannedFailover(GroupFormAction):
     name = "unplanned_failover"
     verbose_name = _("Unplanned Failover")
+    away = False
 
     def get_link_url(self, group=None):
         return reverse("horizon:project:protection_groups:failover",
@@ -215,8 +246,8 @@ class ProtectionGroupsTable(ServiceRows, tables.DataTable):
         name = "protection_groups"
         verbose_name = _("Protection Groups")
         table_actions = (CreateGroup, DeleteGroup)
-        row_actions = (EditGroup, Protect, TestFailover, TestCleanup, PlannedFailover,
-                       UnplannedFailover, Failback, DeleteGroup)
+        row_actions = (EditGroup, Protect, Reprotect, TestFailover, TestCleanup,
+                       PlannedFailover, UnplannedFailover, Failback, Unprotect, DeleteGroup)
 
 
 # -- members and mappings (the detail page's tabs) --------------------------------------------

@@ -20,6 +20,6 @@ urlpatterns = [
             name="test_failover"),
     re_path(GROUP + r"failover/(?P<failover_type>planned|unplanned)/$",
             views.FailoverView.as_view(), name="failover"),
-    re_path(GROUP + r"(?P<operation>protect|test-cleanup|failback)/$",
+    re_path(GROUP + r"(?P<operation>protect|unprotect|reprotect|test-cleanup|failback)/$",
             views.ConfirmOperationView.as_view(), name="confirm"),
 ]

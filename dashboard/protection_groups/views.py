@@ -18,6 +18,17 @@ CONFIRMATIONS = {
         "The volumes of %(name)s's servers start replicating from %(primary_site)s to "
         "%(secondary_site)s, and the servers are recorded as they are, so that they can "
         "be recovered there. The servers keep running.")),
+    "unprotect": (_("Unprotect"), _("Unprotect"), _(
+        "%(name)s stops replicating: its Cinder groups and array objects on "
+        "%(primary_site)s and %(secondary_site)s are removed, its recovery points with "
+        "them (the arrays keep what they destroy for their eradication window). Its "
+        "servers and volumes are not touched; it cannot be recovered on "
+        "%(secondary_site)s until it is protected again.")),
+    "reprotect": (_("Reprotect"), _("Reprotect"), _(
+        "%(name)s has run on %(primary_site)s since its failover. Its volumes there "
+        "start replicating to %(secondary_site)s, which must answer, so that it is "
+        "protected again and its failback is a planned move home from a recovery point "
+        "already there. Its servers keep running.")),
     "test-cleanup": (_("Cleanup Test"), _("Clean Up"), _(
         "Everything the test failover of %(name)s built on %(secondary_site)s is deleted: "
         "its test servers, their stack and the volume copies. Production and its "
@@ -109,7 +120,7 @@ class UpdateView(GroupFormView):
         group = _group_or_index(self.request, self.kwargs["group_id"])
         return {"group_id": group["id"], **{field: group.get(field) for field in (
             "version", "name", "volume_type", "description", "rpo_target_seconds",
-            "rto_target_seconds")}}
+            "rto_target_seconds", "drill_schedule", "drill_network")}}
 
 
 class AddMemberView(GroupFormView):
@@ -140,7 +151,8 @@ class TestFailoverView(OperationFormView):
 
 
 class ConfirmOperationView(OperationFormView):
-    """Protect, Cleanup Test or Failback, once the user read what it does."""
+    """Protect, Unprotect, Reprotect, Cleanup Test or Failback, once the user read what it
+    does."""
 
     form_class = group_forms.ConfirmOperationForm
 

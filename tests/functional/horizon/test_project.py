@@ -1,7 +1,7 @@
 """Project → Disaster Recovery in a real headless Chromium: alice builds and protects a
 group on site-a's Horizon, drills it on site-b's (the group's secondary site, where a drill
-runs) and cleans up; rita, a reader, finds no action button. Each test then asks the
-service and the clouds, not only the page.
+runs) and cleans up; rita, a reader, finds no action button; alice unprotects it on
+site-a's. Each test then asks the service and the clouds, not only the page.
 
 The package's lab (conftest.py); the tests run in order and build on each other.
 """
@@ -260,3 +260,20 @@ def test_rita_a_reader_finds_no_action_buttons(lab, browser, site):
     refused = service(lab, "rita", "POST", f"/protection-groups/{group_id}/test-cleanup",
                       site="site-b")
     assert refused.status_code == 403, refused.text
+
+
+def test_alice_unprotects_the_group_and_neither_array_replicates_it(lab, browser):
+    """On site-a's Horizon, the group's primary site, where an unprotect runs."""
+    group_id = group_record(lab)["id"]
+    base = sign_in(browser, lab, "alice", "site-a")
+    browser.get(f"{base}{PANEL}{group_id}/")
+    click(browser, f"protection_groups__row_{group_id}__action_unprotect")
+    assert "stops replicating" in modal_explanation(browser)
+    fill_modal(browser)
+    assert watch_operation(browser) == "completed", browser.find_element(By.ID, "results").text
+
+    for site in ("site-a", "site-b"):
+        assert group_record(lab, site)["status"] == "unprotected"
+        array = lab.fabric.array(lab.sites[site].array_name)
+        assert not [pgroup["name"] for pgroup in array.list_pgroups()
+                    if array_group_name(group_id) in pgroup["name"]], site
