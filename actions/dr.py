@@ -385,3 +385,94 @@ class FinishGroup(actions.Action):
 
 def _ended(report: dict) -> dict:
     return {"status": report["status"], "failed": report["status"] == Status.FAILED}
+
+
+class ScheduledStep(actions.Action):
+    """One step of a group's scheduled drill (the workflow ``scheduled_drill``, run by the
+    group's cron trigger): the protection service does the work and answers for the run it
+    is part of only, so the group is the run's, never the caller's choice."""
+
+    name: str
+
+    def call(self, service, execution_id: str | None) -> dict:
+        raise NotImplementedError
+
+    def run(self, context):
+        try:
+            return self.call(engine().service, execution_of(context))
+        except NotAuthorized as exc:
+            return _refused(self.name, exc)
+        except Exception as exc:
+            LOG.exception("scheduled drill step %s failed", self.name)
+            return actions.Result(error=f"{self.name}: {_describe(exc)}")
+
+
+class StartScheduled(ScheduledStep):
+    """Start the run's drill (``test_failover``) or its cleanup (``test_cleanup``)."""
+
+    name = "start_scheduled"
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def call(self, service, execution_id):
+        return service.start_scheduled(execution_id, self.kind)
+
+    def test(self, context):
+        return {"operation_id": None, "skipped": "a test run starts nothing"}
+
+
+class ScheduledOperation(ScheduledStep):
+    """Whether the run's drill or cleanup ``operation_id`` ended (the workflow asks again
+    until it has, by its retry policy)."""
+
+    name = "scheduled_operation"
+
+    def __init__(self, operation_id: str):
+        super().__init__()
+        self.operation_id = operation_id
+
+    def call(self, service, execution_id):
+        return service.scheduled_operation(execution_id, self.operation_id)
+
+    def test(self, context):
+        return {"ended": True, "status": Status.COMPLETED}
+
+
+class VerifyScheduled(ScheduledStep):
+    """Keep the drill's report and check it: every server up and through its gate,
+    production still replicating, the RPO and RTO within their targets."""
+
+    name = "verify_scheduled"
+
+    def __init__(self, operation_id: str):
+        super().__init__()
+        self.operation_id = operation_id
+
+    def call(self, service, execution_id):
+        return service.verify_scheduled(execution_id, self.operation_id)
+
+    def test(self, context):
+        return {"passed": True, "problems": []}
+
+
+class FinishScheduled(ScheduledStep):
+    """How the run went, from its steps (``steps``: each task's name, state, result and
+    state_info): recorded by the service, and the workflow fails when the run did."""
+
+    name = "finish_scheduled"
+
+    def __init__(self, steps: list):
+        super().__init__()
+        self.steps = steps
+
+    def call(self, service, execution_id):
+        problems = outcome.scheduled_problems(
+            outcome.StepEnd(name, state == SUCCESS, result, state_info)
+            for name, state, result, state_info in self.steps if state in (SUCCESS, ERROR))
+        return {**service.finish_scheduled(execution_id, problems), "problems": problems,
+                "failed": bool(problems)}
+
+    def test(self, context):
+        return {"result": "passed", "problems": [], "failed": False}

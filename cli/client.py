@@ -83,7 +83,9 @@ class Client:
         return self._base_url + path
 
     def _request(self, method: str, path: str, *, body: dict | None = None,
-                 params: dict | None = None, headers: dict | None = None):
+                 params: dict | None = None, headers: dict | None = None,
+                 document: bool = False):
+        """The answer's JSON; with ``document``, its bytes (a report's HTML or PDF)."""
         url = self._url(path)
         # Only a request that cannot act twice is repeated: a read, or one with a key.
         repeatable = method == "GET" or "Idempotency-Key" in (headers or {})
@@ -97,6 +99,8 @@ class Client:
                 f"cannot reach the protection service at {url}: {exc}") from None
         if response.status_code >= 400:
             raise _error(response)
+        if document:
+            return response.content
         if not response.content:
             return None
         try:
@@ -280,6 +284,15 @@ class Client:
     def get_operation(self, operation_id: str, *, all_projects: bool = False) -> dict:
         return self._request("GET", f"/operations/{_segment(operation_id)}",
                              params=_all_projects(all_projects))["operation"]
+
+    def operation_report(self, operation_id: str, report_format: str = "json", *,
+                         all_projects: bool = False) -> dict | bytes:
+        """A recovery's report: a dict for json, the document's bytes for html and pdf."""
+        path = f"/operations/{_segment(operation_id)}/report"
+        params = {"format": report_format, **_all_projects(all_projects)}
+        if report_format == "json":
+            return self._request("GET", path, params=params)["report"]
+        return self._request("GET", path, params=params, document=True)
 
     # Audit log
 

@@ -14,7 +14,8 @@ from .operations import GroupOperationCommand, add_wait
 FIELDS = ("id", "name", "description", "project_name", "replication_type", "primary_site",
           "secondary_site", "volume_type", "rpo_target_seconds", "rto_target_seconds",
           "priority", "status", "version", "member_count", "created_at", "updated_at", "conflict",
-          "fence", "last_recovery_point", "ready", "rto_estimate_seconds")
+          "fence", "last_recovery_point", "ready", "rto_estimate_seconds", "drill_schedule",
+          "drill_network")
 MEMBER_FIELDS = ("id", "server_id", "server_name", "position", "captured_at", "boot_tier",
                  "gate")
 
@@ -30,6 +31,38 @@ def add_priority(parser) -> None:
     parser.add_argument("--priority", metavar="<priority>", type=int,
                         help="0 to 1000 (default 0): in a site failover, groups of a higher "
                              "priority start first")
+
+
+def add_drill_schedule(parser, *, clearable: bool = False) -> None:
+    parser.add_argument("--drill-schedule", metavar="<cron>",
+                        help="Drill the group by itself on this cron schedule (five fields, "
+                             "UTC, e.g. '0 3 * * 6'): its DR site runs the drill, keeps and "
+                             "checks its report, cleans up, and records how it went")
+    parser.add_argument("--drill-network", metavar="<network>",
+                        help="Network of the DR site (name or ID) that a scheduled drill "
+                             "recovers every mapped network onto (default: the mappings)")
+    if clearable:
+        parser.add_argument("--no-drill-schedule", action="store_true",
+                            help="Stop drilling the group by schedule")
+        parser.add_argument("--no-drill-network", action="store_true",
+                            help="Scheduled drills use the group's mappings again")
+
+
+def drill_fields(parsed_args) -> dict:
+    """The drill schedule options given, as the API takes them (a cleared one as null)."""
+    fields = {}
+    for field, cleared in (("drill_schedule", "no_drill_schedule"),
+                           ("drill_network", "no_drill_network")):
+        value = getattr(parsed_args, field)
+        if getattr(parsed_args, cleared, False):
+            if value is not None:
+                raise exceptions.CommandError(f"--{field.replace('_', '-')} and "
+                                              f"--{cleared.replace('_', '-')} contradict "
+                                              "each other")
+            fields[field] = None
+        elif value is not None:
+            fields[field] = value
+    return fields
 
 
 class CreateGroup(common.ProtectorCommand, command.ShowOne):
@@ -54,6 +87,7 @@ class CreateGroup(common.ProtectorCommand, command.ShowOne):
                             help="Largest acceptable data loss, in seconds")
         add_rto_target(parser)
         add_priority(parser)
+        add_drill_schedule(parser)
 
     def take_action(self, parsed_args):
         fields = {"name": parsed_args.name, "replication_type": parsed_args.replication_type,
@@ -68,6 +102,7 @@ class CreateGroup(common.ProtectorCommand, command.ShowOne):
             fields["rto_target_seconds"] = parsed_args.rto_target
         if parsed_args.priority is not None:
             fields["priority"] = parsed_args.priority
+        fields.update(drill_fields(parsed_args))
         return common.show(self.client.create_group(**fields), FIELDS)
 
 
@@ -141,6 +176,7 @@ class SetGroup(common.ProtectorCommand, command.Command):
         parser.add_argument("--rpo-target", metavar="<seconds>", type=int)
         add_rto_target(parser)
         add_priority(parser)
+        add_drill_schedule(parser, clearable=True)
         parser.add_argument("--expected-version", metavar="<version>", type=int,
                             help="Refuse the change if the group has changed since this "
                                  "version (see 'show')")
@@ -152,10 +188,12 @@ class SetGroup(common.ProtectorCommand, command.Command):
             ("rpo_target_seconds", parsed_args.rpo_target),
             ("rto_target_seconds", parsed_args.rto_target),
             ("priority", parsed_args.priority)) if value is not None}
+        fields.update(drill_fields(parsed_args))
         if not fields:
             raise exceptions.CommandError(
                 "nothing to change: give --name, --description, --volume-type, --rpo-target, "
-                "--rto-target or --priority")
+                "--rto-target, --priority, --drill-schedule or --drill-network (or their "
+                "--no- forms)")
         if parsed_args.expected_version is not None:
             fields["version"] = parsed_args.expected_version
         self.client.update_group(parsed_args.group, all_projects=parsed_args.all_projects,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import abc
+import json
 
 from cliff import columns
+from osc_lib import exceptions
 from osc_lib.cli import format_columns
 from osc_lib.command import command
 
@@ -21,6 +23,7 @@ FIELDS = (
     "results",
 )
 DEFAULT_WAIT_TIMEOUT = 3600
+REPORT_FORMATS = ("json", "html", "pdf")
 
 
 class ResultsColumn(columns.FormattableColumn):
@@ -124,6 +127,42 @@ class CancelOperation(Outcome, common.ProtectorCommand, command.ShowOne):
     def run(self, parsed_args):
         super().run(parsed_args)
         return 0
+
+
+class ReportOperation(common.ProtectorCommand, command.Command):
+    """Write a recovery's report: each group's recovery point, RPO and RTO against its
+    targets, its recovered servers' boot times, production's replication, and a chart of
+    RPO and RTO over the group's last drills (html and pdf)."""
+
+    def arguments(self, parser):
+        add_operation(parser)
+        parser.add_argument("--format", dest="report_format", default="json",
+                            choices=REPORT_FORMATS, help="json (the default), html or pdf")
+        parser.add_argument("--output", metavar="<file>",
+                            help="Write the report to this file instead of stdout")
+
+    def take_action(self, parsed_args):
+        if parsed_args.report_format == "pdf" and not parsed_args.output and \
+                self.app.stdout.isatty():
+            raise exceptions.CommandError("a PDF is not for a terminal: give --output <file> "
+                                          "or redirect stdout")
+        made = self.client.operation_report(parsed_args.operation, parsed_args.report_format,
+                                            all_projects=parsed_args.all_projects)
+        data = (json.dumps(made, indent=2) + "\n").encode() if isinstance(made, dict) \
+            else made
+        if parsed_args.output:
+            with open(parsed_args.output, "wb") as out:
+                out.write(data)
+            self.app.stderr.write(f"Report of operation {parsed_args.operation} written to "
+                                  f"{parsed_args.output}\n")
+            return
+        self.app.stdout.flush()
+        stream = getattr(self.app.stdout, "buffer", None)
+        if stream is None:
+            self.app.stdout.write(data.decode("utf-8", "replace"))
+        else:
+            stream.write(data)
+            stream.flush()
 
 
 class ListOperations(common.ProtectorCommand, command.Lister):

@@ -311,6 +311,9 @@ class EngineConfig(_Strict):
     # How often the engine checks that each group replicating here would recover
     # (webhook/readiness.py: mappings, addresses, flavors, the stack, replication, drill).
     readiness_interval: float = Field(900.0, ge=10, le=86400)
+    # How often the engine makes this site's Mistral cron triggers match the drill
+    # schedules of the groups it drills (a schedule set or changed takes effect then).
+    drill_schedule_interval: float = Field(60.0, ge=1, le=3600)
     # When the groups this site runs are captured again (a Mistral cron trigger; cron
     # syntax, UTC), so the DR site can rebuild what runs now.
     capture_schedule: str = Field("*/30 * * * *", pattern=r"^\S+( \S+){4}$")

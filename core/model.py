@@ -15,12 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 # The storage layer's words, which the rest of the product takes from here too.
 from site_recovery.storage.base import Purpose as Purpose
 from site_recovery.storage.base import ReplicationType as ReplicationType
 from site_recovery.storage.base import StrEnum as StrEnum
+
+from .schedule import cron_pattern
 
 # -- limits ----------------------------------------------------------------------------------
 
@@ -162,6 +171,7 @@ RpoSeconds = Annotated[int, Field(ge=0, le=7 * 86400)]
 RtoSeconds = Annotated[int, Field(ge=1, le=7 * 86400)]
 BootTier = Annotated[int, Field(ge=0, le=99)]
 Priority = Annotated[int, Field(ge=0, le=1000)]
+DrillSchedule = Annotated[str, StringConstraints(max_length=64), AfterValidator(cron_pattern)]
 # A result's timings: each phase's seconds and, under this key, the whole recovery's, from
 # the request to the group's end (its RTO, measured).
 TOTAL = "total"
@@ -331,6 +341,10 @@ class GroupDocument(_Owned):
     rpo_target_seconds: RpoSeconds | None
     rto_target_seconds: RtoSeconds | None = None      # how long a recovery may take
     priority: Priority = 0            # in a site failover, higher groups start first
+    # When its DR site drills it by itself (a Mistral cron trigger there), and the network
+    # of that site its scheduled drills recover every mapped network onto.
+    drill_schedule: DrillSchedule | None = None
+    drill_network: Ref | None = None
     status: GroupStatus
     created_at: Timestamp
     updated_at: Timestamp

@@ -72,3 +72,22 @@ def group_report(steps: Iterable[StepEnd]) -> dict:
         failed.state_info or "the step failed without saying why")
     return {**report, "status": Status.FAILED, "step": failed.name,
             "reason": str(reason)[:REASON_MAX]}
+
+
+def scheduled_problems(steps: Iterable[StepEnd]) -> list[str]:
+    """What went wrong in a scheduled drill's run, from its steps as they ended: the
+    problems its verification found, a cleanup that did not complete, and every step that
+    failed (with what Mistral said of it)."""
+    problems = []
+    for step in steps:
+        result = step.result if isinstance(step.result, Mapping) else {}
+        if not step.succeeded:
+            said = step.result if isinstance(step.result, str) and step.result else \
+                step.state_info or "failed without saying why"
+            problems.append(f"{step.name}: {said}"[:REASON_MAX])
+        elif step.name == "verify":
+            problems += [str(p)[:REASON_MAX] for p in result.get("problems") or []]
+        elif step.name == "wait_cleanup" and result.get("status") != Status.COMPLETED:
+            problems.append(f"the cleanup {result.get('status') or 'did not end'}: what the "
+                            "drill built may remain; run openstack dr test cleanup")
+    return problems

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import yaml
+from openstack import exceptions as sdk_exceptions
+
 from .model import Purpose, StrEnum
 from .plan import GroupPlan, PlanError
 from .recovery import dr_subnets, resolved_mappings
@@ -55,7 +58,8 @@ def assess(group: GroupPlan, documents: list, dr) -> list[Finding]:
     findings.append(_mapped(group, mappings))
     subnets = dr_subnets(dr, mappings)
     findings += [_addresses(group, mappings, subnets), _flavors(group, mappings, dr),
-                 _quota(group, mappings, dr), _template(group, mappings, subnets)]
+                 _quota(group, mappings, dr), _key_pairs(group),
+                 _template(group, mappings, subnets, dr)]
     return findings
 
 
@@ -115,18 +119,26 @@ def _flavors(group: GroupPlan, mappings: Mappings, dr) -> Finding:
 
 
 def _quota(group: GroupPlan, mappings: Mappings, dr) -> Finding:
-    """What a recovery of every member creates in the project on the DR site, against
+    """What a recovery of every member creates in the project on the DR site (servers,
+    cores, RAM, volumes, ports; key pairs for the account that builds the stack), against
     what its quotas leave free now (-1: unlimited)."""
     flavors = [dr.compute.find_flavor(mappings.flavor.get(s.flavor, s.flavor),
                                       ignore_missing=True) for s in group.servers]
     compute, storage = dr.compute.get_limits().absolute, dr.block_storage.get_limits().absolute
+    ports = (dr.network.get_quota(dr.current_project_id, details=True).ports or {})
+    keys = len({(s.key_name, s.public_key) for s in group.servers
+                if s.key_name and s.public_key})
     wanted = (("instances", len(group.servers), compute.instances, compute.instances_used),
               ("cores", sum(f.vcpus for f in flavors if f), compute.total_cores,
                compute.total_cores_used),
               ("RAM (MiB)", sum(f.ram for f in flavors if f), compute.total_ram,
                compute.total_ram_used),
               ("volumes", len(group.volumes), storage.max_total_volumes,
-               storage.total_volumes_used))
+               storage.total_volumes_used),
+              ("ports", sum(len(s.ports) for s in group.servers), ports.get("limit"),
+               ports.get("used")),
+              ("key pairs", keys, compute.keypairs,
+               len(list(dr.compute.keypairs())) if keys else 0))
     free = [(what, need, limit - (used or 0)) for what, need, limit, used in wanted
             if limit is not None and limit >= 0]
     short = [f"{what}: {need} needed, {left} free" for what, need, left in free if need > left]
@@ -134,18 +146,46 @@ def _quota(group: GroupPlan, mappings: Mappings, dr) -> Finding:
         return Finding("quota", False, f"the project's quota on {group.secondary} is short: "
                        + "; ".join(short),
                        f"ask {group.secondary}'s cloud admin to raise the project's quota")
-    return Finding("quota", True, f"{len(group.servers)} servers and {len(group.volumes)} "
-                   f"volumes fit the project's quota on {group.secondary}")
+    return Finding("quota", True, f"{len(group.servers)} servers, {len(group.volumes)} "
+                   f"volumes and {sum(len(s.ports) for s in group.servers)} ports fit the "
+                   f"project's quota on {group.secondary}")
 
 
-def _template(group: GroupPlan, mappings: Mappings, subnets: list[Subnet]) -> Finding:
-    """The recovery stack renders (the DR copies' ids are only known once made)."""
+def _key_pairs(group: GroupPlan) -> Finding:
+    """A member started with a key pair whose public key capture could not read (its
+    user deleted it since) comes back without a key: nobody may be able to log in."""
+    lost = sorted(f"{s.name} ({s.key_name})" for s in group.servers
+                  if s.key_name and not s.public_key)
+    if lost:
+        return Finding("key_pairs", False, "no public key captured for "
+                       + ", ".join(lost) + ": they would come back without a key pair",
+                       f"recreate the key pair on {group.primary} for the server's user and "
+                       "protect the group again, or make sure the image needs no key",
+                       Severity.WARNING)
+    kept = {(s.key_name, s.public_key) for s in group.servers if s.key_name}
+    return Finding("key_pairs", True, f"{len(kept)} key pairs recreated from their captured "
+                   "public keys")
+
+
+def _template(group: GroupPlan, mappings: Mappings, subnets: list[Subnet], dr) -> Finding:
+    """The recovery stack renders, and the DR site's Heat takes it: every resource type
+    there, every property one its schema has (Heat checks the structure only; the DR
+    copies' ids are only known once made)."""
     copies = {volume.id: f"copy-of-{volume.id}" for volume in group.volumes}
     try:
-        render(group.name, Purpose.FAILOVER, group.servers, volumes=copies, mappings=mappings,
-               subnets=subnets, security_groups=group.security_groups)
+        rendered = render(group.name, Purpose.FAILOVER, group.servers, volumes=copies,
+                          mappings=mappings, subnets=subnets,
+                          security_groups=group.security_groups)
     except RenderError as exc:
         return Finding("template", False, str(exc), "capture the group again on "
                        f"{group.primary}")
+    try:
+        dr.orchestration.validate_template(yaml.safe_load(rendered))
+    except sdk_exceptions.BadRequestException as exc:
+        return Finding("template", False, f"{group.secondary}'s Heat refuses the recovery "
+                       f"stack: {exc.details or exc}",
+                       f"check that {group.secondary}'s Heat offers the resource types "
+                       "Nova, Neutron and Cinder need, then capture the group again on "
+                       f"{group.primary}")
     return Finding("template", True, f"the recovery stack of {len(group.servers)} servers "
-                   "renders")
+                   f"renders and {group.secondary}'s Heat validates it")

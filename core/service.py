@@ -141,3 +141,34 @@ class Protector:
                 raise NotAuthorized(str(exc)) from None
             raise
         return reply["operation_id"] if reply else None
+
+    # -- a scheduled drill's steps (webhook/schedules.py) ----------------------------------
+
+    def _scheduled(self, method: str, execution_id: str | None, path: str,
+                   body: dict | None = None) -> dict:
+        """A scheduled drill's step, heard only from its own run (refused: NotAuthorized)."""
+        if not execution_id:
+            raise NotAuthorized("not run by a workflow: a scheduled drill's steps act only in "
+                                "its own run of scheduled_drill")
+        try:
+            return self._call(method, f"internal/scheduled-drills/{execution_id}{path}", body)
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise NotAuthorized(str(exc)) from None
+            raise
+
+    def start_scheduled(self, execution_id: str | None, kind: str) -> dict:
+        """The run's drill or cleanup: ``operation_id``, or why it was ``skipped``."""
+        return self._scheduled("POST", execution_id, "/operations", {"kind": kind})
+
+    def scheduled_operation(self, execution_id: str | None, operation_id: str) -> dict:
+        """Whether the run's operation ``ended``, and its ``status``."""
+        return self._scheduled("GET", execution_id, f"/operations/{operation_id}")
+
+    def verify_scheduled(self, execution_id: str | None, operation_id: str) -> dict:
+        """The drill's report kept and checked: ``passed`` and its ``problems``."""
+        return self._scheduled("POST", execution_id,
+                               f"/operations/{operation_id}/verification")
+
+    def finish_scheduled(self, execution_id: str | None, problems: list[str]) -> dict:
+        return self._scheduled("POST", execution_id, "/outcome", {"problems": problems})

@@ -184,7 +184,9 @@ class Lab:
                         "rest_version": self.options.array_rest_version}
                        for layout in (site, peer)],
             "engine": {"poll_interval": 0.5, "concurrency": self.options.concurrency,
-                       "replication_check_interval": self.options.replication_check_interval},
+                       "replication_check_interval": self.options.replication_check_interval,
+                       # a drill schedule set in a test reaches Mistral within seconds
+                       "drill_schedule_interval": 5.0},
             "monitoring": {"shared_secret_file": str(here / "alert.secret"),
                            "rules": [{"name": f"{peer.name} down",
                                       "match": {"alertname": "SiteDown", "site": peer.name},

@@ -39,6 +39,8 @@ from . import (
     preview,
     prober,
     readiness,
+    reports,
+    schedules,
     sites,
     versions,
 )
@@ -132,16 +134,20 @@ def build_services(config: ServiceConfig, *, engine: Engine | None = None,
     projects = ProjectIds(sessions, config.site, clouds.keystone_project_id)
     clouds.project_ids = projects.resolve
     peer = peer or PeerLink(config)
+    lifecycle = Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
+        str(config.peer.url), config.peer.probe_timeout, config.peer.name,
+        config.peer_verify)[0], peer=peer)
+    made_reports = reports.Reports(sessions, config, clouds)
     return Services(config, engine, sessions,
                     Policy(config.policy_file, config.internal, own_account=launcher.account),
-                    Registry(sessions, config, peer), launcher,
-                    Lifecycle(sessions, config, launcher, peer_answers=lambda: prober.healthy(
-                        str(config.peer.url), config.peer.probe_timeout, config.peer.name,
-                        config.peer_verify)[0], peer=peer),
+                    Registry(sessions, config, peer), launcher, lifecycle,
                     tenants or TenantClouds(config), clouds, projects,
                     references or References(clouds, config.site),
                     readiness.Readiness(sessions, config, clouds),
-                    preview.Previews(sessions, config, clouds.storage, clouds.connect))
+                    preview.Previews(sessions, config, clouds.storage, clouds.connect),
+                    made_reports,
+                    schedules.DrillSchedules(sessions, config, launcher, lifecycle,
+                                             made_reports))
 
 
 def _request_context():

@@ -9,11 +9,14 @@ engine takes the lock, and the duties, within one lock timeout of the leader's e
 The duties, every ``peer.probe_interval`` seconds: probe the peer, and catch up with it
 when it answers again (then fence the original VMs of the groups that failed over to it
 meanwhile); every ``FOLLOW_INTERVAL``: settle the starts that went unanswered, end the
-operations whose workflow will report no more, fence what still waits for it, and log
-each operation that ended since the last look, under the request id that started it;
+operations whose workflow will report no more, fence what still waits for it, log
+each operation that ended since the last look, under the request id that started it, and
+keep the report of each recovery that ended (before a drill's cleanup removes its servers);
 every ``engine.replication_check_interval``: ask this site's array how old each group's
 newest recovery point is (:mod:`.replication`); every ``engine.readiness_interval``: check
-that each group replicating here would recover (:mod:`.readiness`).
+that each group replicating here would recover (:mod:`.readiness`); every
+``engine.drill_schedule_interval``: keep a Mistral cron trigger for each group that drills
+here by its schedule (:mod:`.schedules`).
 Each duty is safe to run twice (conditional updates, idempotency keys), so a leader that
 lost its lock without knowing does no harm before it notices.
 """
@@ -137,6 +140,7 @@ class Engine:
         self._ended_since = datetime.now(timezone.utc)
         self.replication = ReplicationWatch(site.sessions, site.config, site.clouds.storage)
         self.readiness = site.readiness
+        self.reports, self.schedules = site.reports, site.schedules
         self._due: dict[str, float] = {}                 # sweep: when it is due again
         self._sweeps: dict[str, threading.Thread] = {}
 
@@ -172,14 +176,15 @@ class Engine:
             duties += [lambda: self.operations.settle_starts(LOST_START),
                        self.operations.follow_executions,
                        self.operations.fence_returned,
-                       self.log_ended]
+                       self.log_ended, self.reports.keep_ended]
         for duty in duties:
             _guarded(duty)
         engine = self.config.engine
         for name, sweep, every in (
                 ("replication", self.replication.check_once,
                  engine.replication_check_interval),
-                ("readiness", self.readiness.check_all, engine.readiness_interval)):
+                ("readiness", self.readiness.check_all, engine.readiness_interval),
+                ("drill_schedules", self.schedules.reconcile, engine.drill_schedule_interval)):
             self._sweep(name, sweep, every)
 
     def _sweep(self, name: str, sweep, every: float):

@@ -76,6 +76,7 @@ def group_view(group: ProtectionGroup, listed: Listed | None = None) -> dict:
             "primary_site": group.primary_site, "secondary_site": group.secondary_site,
             "volume_type": group.volume_type, "rpo_target_seconds": group.rpo_target_seconds,
             "rto_target_seconds": group.rto_target_seconds, "priority": group.priority,
+            "drill_schedule": group.drill_schedule, "drill_network": group.drill_network,
             # What its last completed drill took, from request to end: its RTO, estimated.
             "rto_estimate_seconds": listed.drill and listed.drill.timings.get(TOTAL),
             "status": "conflict" if diverged else group.status, "version": group.version,

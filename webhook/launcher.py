@@ -97,8 +97,8 @@ class Launcher:
             (mistral.workbooks.update if book.name in present
              else mistral.workbooks.create)(book.text)
             done.append(f"workbook {book.name} installed")
-        done.append(self._schedule(trigger, workbooks.workflow_name("capture_site"),
-                                   capture_schedule, capture_input))
+        done.append(self.schedule(trigger, workbooks.workflow_name("capture_site"),
+                                  capture_schedule, capture_input))
         for book in workbooks.pack():
             for name in sorted(present - {book.name}):
                 family, version = workbooks.family_and_version(name)
@@ -123,18 +123,32 @@ class Launcher:
                     raise
         mistral.workbooks.delete(name)
 
-    def _schedule(self, name: str, workflow: str, pattern: str, workflow_input: dict) -> str:
+    def triggers(self, prefix: str) -> dict[str, tuple[str, str, dict]]:
+        """The cron triggers named ``prefix...``: (pattern, workflow, input) by name."""
+        return {t.name: (t.pattern, t.workflow_name, _as_dict(t.workflow_input))
+                for t in self._mistral().cron_triggers.list() if t.name.startswith(prefix)}
+
+    def unschedule(self, name: str):
+        try:
+            self._mistral().cron_triggers.delete(name)
+        except mistral_base.APIException as exc:
+            if exc.error_code != 404:               # gone already
+                raise
+
+    def schedule(self, name: str, workflow: str, pattern: str, workflow_input: dict) -> str:
         """The cron trigger ``name`` running ``workflow`` on ``pattern`` (a trigger on
         another schedule, workflow or input is replaced)."""
-        mistral = self._mistral()
-        trigger = next((t for t in mistral.cron_triggers.list() if t.name == name), None)
-        wanted = (pattern, workflow, workflow_input)
-        if trigger is None or (trigger.pattern, trigger.workflow_name,
-                               _as_dict(trigger.workflow_input)) != wanted:
-            if trigger is not None:
-                mistral.cron_triggers.delete(name)
-            mistral.cron_triggers.create(name, workflow, workflow_input, pattern=pattern)
+        held = self.triggers(name).get(name)
+        if held != (pattern, workflow, workflow_input):
+            self.set_trigger(name, workflow, pattern, workflow_input, replacing=held is not None)
         return f"cron trigger {name} runs {workflow} on '{pattern}'"
+
+    def set_trigger(self, name: str, workflow: str, pattern: str, workflow_input: dict, *,
+                    replacing: bool):
+        """Mistral changes no trigger: one on another schedule is deleted and made again."""
+        if replacing:
+            self.unschedule(name)
+        self._mistral().cron_triggers.create(name, workflow, workflow_input, pattern=pattern)
 
     def start(self, workflow: str, workflow_input: dict, *, description: str,
               execution_id: str) -> Execution:

@@ -45,6 +45,7 @@ from .models import (
     ProtectionGroup,
     ReadinessRecord,
     ReplicationState,
+    ScheduledDrill,
     Site,
     last_drills,
     newest_recovery_points,
@@ -189,6 +190,7 @@ def _group_figures(session: Session, here: str, now: datetime
     yield from _readiness_figures(session, labels)
     yield from _drill_figures(session, [g for g in groups if g.secondary_site == here],
                               labels, now)
+    yield from _scheduled_drill_figures(session, labels)
 
 
 def _recovery_point_figures(session: Session, labels: dict[str, list[str]], now: datetime
@@ -281,6 +283,31 @@ def _drill_figures(session: Session, drilled_here: list, labels: dict[str, list[
         age.add_metric(labels[group.id],
                        (now - (finished_at or group.created_at)).total_seconds())
     yield from (success, age, took)
+
+
+def _scheduled_drill_figures(session: Session, labels: dict[str, list[str]]
+                             ) -> Iterator[GaugeMetricFamily]:
+    """Each scheduled group's last run that drilled (a skipped one leaves them as they
+    were): whether it passed, and when it ended."""
+    newest = (select(ScheduledDrill.group_id,
+                     func.max(ScheduledDrill.finished_at).label("finished_at"))
+              .where(ScheduledDrill.result.in_(("passed", "failed")))
+              .group_by(ScheduledDrill.group_id).subquery())
+    passed = GaugeMetricFamily(
+        "protector_group_last_scheduled_drill_passed", "1 if the group's last scheduled "
+        "drill passed (recovered, checked, cleaned up), 0 if it failed (its audit entry "
+        "drill.scheduled says why)", labels=GROUP)
+    ended = GaugeMetricFamily(
+        "protector_group_last_scheduled_drill_timestamp_seconds", "When the group's last "
+        "scheduled drill ended (Unix time)", labels=GROUP)
+    for group_id, result, finished_at in session.execute(
+            select(ScheduledDrill.group_id, ScheduledDrill.result, ScheduledDrill.finished_at)
+            .join(newest, (newest.c.group_id == ScheduledDrill.group_id)
+                  & (newest.c.finished_at == ScheduledDrill.finished_at))):
+        if group_id in labels:
+            passed.add_metric(labels[group_id], 1 if result == "passed" else 0)
+            ended.add_metric(labels[group_id], finished_at.timestamp())
+    yield from (passed, ended)
 
 
 def _peer_figures(session: Session, now: datetime) -> Iterator[GaugeMetricFamily]:

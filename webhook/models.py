@@ -120,6 +120,8 @@ class ProtectionGroup(Base):
     rpo_target_seconds: Mapped[int | None] = mapped_column(Integer)
     rto_target_seconds: Mapped[int | None] = mapped_column(Integer)
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    drill_schedule: Mapped[str | None] = mapped_column(String(64))      # cron, UTC
+    drill_network: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32), default=GroupStatus.UNPROTECTED)
     version: Mapped[int] = mapped_column(Integer, default=1)
     clock: Mapped[dict] = mapped_column(default=dict)           # see core/lineage.py
@@ -319,6 +321,36 @@ class ReplicationState(Base):
     lag_seconds: Mapped[float | None] = mapped_column(Float)
     violated: Mapped[bool | None] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class OperationReport(Base):
+    """A recovery's report (core.report), kept once it ended: a drill's is made before its
+    cleanup removes the servers whose boot times it shows."""
+
+    __tablename__ = "operation_reports"
+
+    operation_id: Mapped[str] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE"), primary_key=True)
+    made_at: Mapped[datetime]
+    document: Mapped[dict] = mapped_column()
+
+
+class ScheduledDrill(Base):
+    """One run of a group's drill schedule (its Mistral execution): the drill and the
+    cleanup it started, and how it went: passed, failed (with what was wrong) or skipped
+    (the group was busy or not drillable). Kept on the DR site, where it ran."""
+
+    __tablename__ = "scheduled_drills"
+
+    execution_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("protection_groups.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    drill_operation_id: Mapped[str | None] = mapped_column(String(36))
+    cleanup_operation_id: Mapped[str | None] = mapped_column(String(36))
+    result: Mapped[str] = mapped_column(String(16), default="running")
+    problems: Mapped[list] = mapped_column(default=list)
 
 
 class ReadinessRecord(Base):

@@ -117,6 +117,12 @@ ROUTES: dict[str, tuple] = {
     "operations.show_operation": ("operations", "One operation with its groups' results "
                                   "(each with its step, timings and details)",
                                   None, [ALL_PROJECTS], 200),
+    "operations.operation_report": (
+        "operations", "A recovery's report: each group's recovery point, RPO and RTO "
+        "against its targets, its servers' boot times, production's replication and its "
+        "last drills (as a chart in html and pdf)", None,
+        [ALL_PROJECTS, _query("format", {"type": "string", "enum": ["json", "html", "pdf"]},
+                              "json (the default), html or pdf")], 200),
     "operations.retry": ("operations", "Retry the groups that failed", None, STARTS[0],
                          202),
     "operations.cancel": ("operations", "Stop an unfinished operation: it ends failed, "
@@ -163,6 +169,15 @@ ROUTES: dict[str, tuple] = {
     "operations.start_peer_step": ("internal", "A step the peer's operation needs of this "
                                    "site's cloud, run here with this site's keys",
                                    schemas.PeerStepRequest, [], 202),
+    "operations.start_scheduled": ("internal", "A scheduled drill's run starts its drill "
+                                   "or its cleanup (or skips, saying why)",
+                                   schemas.ScheduledStart, [], 200),
+    "operations.scheduled_operation": ("internal", "Whether a scheduled drill's operation "
+                                       "ended", None, [], 200),
+    "operations.verify_scheduled": ("internal", "A scheduled drill's report kept and "
+                                    "checked", None, [], 200),
+    "operations.finish_scheduled": ("internal", "How a scheduled drill's run went, "
+                                    "recorded", schemas.ScheduledOutcome, [], 200),
     "operations.show_peer_step": ("internal", "A peer step, as the peer waits for it", None,
                                   [], 200),
     "internal.project_id": ("internal", "The id this site recorded for a project, which "

@@ -18,14 +18,14 @@ from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from site_recovery.core import operations as rules
 from site_recovery.core.model import GroupStatus, OperationKind, PeerStepName, PeerStepRequest
 
-from . import schemas
+from . import report_render, schemas
 from .errors import APIError, Conflict, NotFound
 from .groups import find_group
 from .identity import Caller, caller
@@ -265,6 +265,25 @@ def show_operation(op_id: str):
         return {"operation": operation_view(_visible(session, op_id, who, everyone))}
 
 
+@bp.get("/operations/<op_id>/report")
+def operation_report(op_id: str):
+    """What a recovery got back against its groups' targets, with their last drills:
+    ``?format=json`` (the default), ``html`` or ``pdf``."""
+    who, everyone = _reader()
+    wanted = request.args.get("format", "json")
+    if wanted not in report_render.FORMATS:
+        raise APIError(f"format must be one of {', '.join(report_render.FORMATS)}, not "
+                       f"{wanted!r}", field="format")
+    with services().sessions() as session:
+        _visible(session, op_id, who, everyone)
+    made = services().reports.of(op_id)
+    if wanted == "json":
+        return {"report": made.model_dump(mode="json")}
+    body = report_render.html(made) if wanted == "html" else report_render.pdf(made)
+    return Response(body, mimetype=report_render.FORMATS[wanted].split(";")[0], headers={
+        "Content-Disposition": f'inline; filename="report-{op_id}.{wanted}"'})
+
+
 def _acting_on(op_id: str, verb: str) -> tuple[Caller, bool]:
     """The caller, allowed to ``verb`` operation ``op_id`` (its kind's rule), and whether
     it asked for every project. A peer step is the asking site's to ``verb``."""
@@ -317,6 +336,38 @@ def report_progress(execution_id: str):
     site.policy.require_internal(caller(), InternalCaller.WORKFLOWS)
     return {"operation_id": site.operations.admit(execution_id,
                                                   body(schemas.ExecutionReport))}
+
+
+# -- a group's scheduled drill: its workflow's steps ------------------------------------------
+
+def _scheduled(execution_id: str):
+    site = services()
+    site.policy.require_internal(caller(), InternalCaller.WORKFLOWS)
+    return site.schedules
+
+
+@bp.post("/internal/scheduled-drills/<execution_id>/operations")
+def start_scheduled(execution_id: str):
+    """The run's drill or its cleanup, started (or skipped, saying why)."""
+    kind = OperationKind(body(schemas.ScheduledStart).kind)
+    return _scheduled(execution_id).start(execution_id, kind)
+
+
+@bp.get("/internal/scheduled-drills/<execution_id>/operations/<op_id>")
+def scheduled_operation(execution_id: str, op_id: str):
+    return _scheduled(execution_id).ended(execution_id, op_id)
+
+
+@bp.post("/internal/scheduled-drills/<execution_id>/operations/<op_id>/verification")
+def verify_scheduled(execution_id: str, op_id: str):
+    """The drill's report kept, and what it shows checked."""
+    return _scheduled(execution_id).verify(execution_id, op_id)
+
+
+@bp.post("/internal/scheduled-drills/<execution_id>/outcome")
+def finish_scheduled(execution_id: str):
+    return _scheduled(execution_id).finish(execution_id,
+                                           body(schemas.ScheduledOutcome).problems)
 
 
 # -- what the peer site asks of this one -----------------------------------------------------

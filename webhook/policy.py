@@ -49,7 +49,7 @@ READ_ROUTES = (
     "GET /v1/protection-groups/{group}/readiness",
     "POST /v1/protection-groups/{group}/readiness",
     "GET /v1/resource-mappings", "GET /v1/resource-mappings/{id}",
-    "GET /v1/operations", "GET /v1/operations/{id}",
+    "GET /v1/operations", "GET /v1/operations/{id}", "GET /v1/operations/{id}/report",
     "GET /v1/audit-log")
 WRITE_ROUTES = (
     "POST /v1/protection-groups", "PATCH /v1/protection-groups/{group}",
@@ -81,7 +81,11 @@ WORKFLOW_ROUTES = (
     "GET /v1/internal/protection-groups", "GET /v1/internal/protection-groups/{id}",
     "PUT /v1/internal/protection-groups/{id}/capture",
     "PUT /v1/internal/protection-groups/{id}/state",
-    "GET /v1/internal/resource-mappings", "GET /v1/internal/projects/{domain}/{name}")
+    "GET /v1/internal/resource-mappings", "GET /v1/internal/projects/{domain}/{name}",
+    "POST /v1/internal/scheduled-drills/{execution_id}/operations",
+    "GET /v1/internal/scheduled-drills/{execution_id}/operations/{id}",
+    "POST /v1/internal/scheduled-drills/{execution_id}/operations/{id}/verification",
+    "POST /v1/internal/scheduled-drills/{execution_id}/outcome")
 PEER_ROUTES = (
     "GET /v1/internal/protection-groups", "PUT /v1/internal/protection-groups/{id}",
     "DELETE /v1/internal/protection-groups/{id}",

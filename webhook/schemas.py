@@ -16,6 +16,7 @@ from site_recovery.core.model import (
     NETWORK_MAPPINGS_MAX,
     BootTier,
     Clock,
+    DrillSchedule,
     FailoverType,
     Fence,
     Gate,
@@ -26,6 +27,7 @@ from site_recovery.core.model import (
     Name,
     OperationKind,
     Priority,
+    Reason,
     Ref,
     ReplicationType,
     RpoSeconds,
@@ -62,6 +64,8 @@ class GroupCreate(Body):
     rpo_target_seconds: RpoSeconds | None = None
     rto_target_seconds: RtoSeconds | None = None
     priority: Priority = 0
+    drill_schedule: DrillSchedule | None = None
+    drill_network: Ref | None = None
 
 
 class GroupChanges(Body):
@@ -71,6 +75,8 @@ class GroupChanges(Body):
     rpo_target_seconds: RpoSeconds | None = None
     rto_target_seconds: RtoSeconds | None = None
     priority: Priority | None = None
+    drill_schedule: DrillSchedule | None = None
+    drill_network: Ref | None = None
 
 
 class GroupUpdate(GroupChanges):
@@ -80,7 +86,8 @@ class GroupUpdate(GroupChanges):
     def _something(self):
         if not self.changes():
             raise ValueError("nothing to change: give name, description, volume_type, "
-                             "rpo_target_seconds, rto_target_seconds or priority")
+                             "rpo_target_seconds, rto_target_seconds, priority, drill_schedule or "
+                             "drill_network")
         nulls = [f for f in ("name", "description", "volume_type", "priority")
                  if f in self.model_fields_set and getattr(self, f) is None]
         if nulls:
@@ -137,6 +144,18 @@ class TestFailover(Body):
                                             max_length=NETWORK_MAPPINGS_MAX)
     recovery_point: Ref | None = None
     dry_run: bool = Field(False, description="answer with the plan (200) and start nothing")
+
+
+class ScheduledStart(Body):
+    """What a scheduled drill's step starts: the drill, or its cleanup."""
+
+    kind: Literal["test_failover", "test_cleanup"]
+
+
+class ScheduledOutcome(Body):
+    """How a scheduled drill's run ended: each problem its steps found (none: passed)."""
+
+    problems: list[Reason] = Field(default_factory=list, max_length=50)
 
 
 class NoOptions(Body):

@@ -22,6 +22,8 @@ if TYPE_CHECKING:                     # the rooms that use the accessor build th
     from .projects import ProjectIds
     from .readiness import Readiness
     from .registry import Registry
+    from .reports import Reports
+    from .schedules import DrillSchedules
     from .tenancy import References, TenantClouds
 
 EXTENSION = "site_recovery"
@@ -42,6 +44,8 @@ class Services:
     references: References                 # this site's cloud, as a tenant's project sees it
     readiness: Readiness                   # whether the groups recovering here would recover now
     previews: Previews                     # dry runs: what an operation would do
+    reports: Reports                       # what each recovery got back, kept
+    schedules: DrillSchedules              # groups that drill by themselves
 
     def init_app(self, app: Flask):
         app.extensions[EXTENSION] = self

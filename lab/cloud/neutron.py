@@ -12,6 +12,7 @@ see their own resources and shared networks. Nova binds and unbinds ports throug
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 
 import flask
@@ -680,8 +681,51 @@ def delete_resource(collection, rid):
     return "", 204
 
 
+QUOTAS = {"network": 100, "subnet": 100, "port": 500, "security_group": 10,
+          "security_group_rule": 100, "router": 10, "floatingip": 50, "rbac_policy": 10,
+          "subnetpool": -1}
+
+
+def _quotas(project_id: str) -> dict[str, int]:
+    """The project's quotas: the defaults, with what an admin set (``PUT``)."""
+    return {**QUOTAS, **json.loads(_store().setting(f"neutron-quota:{project_id}", "{}"))}
+
+
+def _readable(project_id: str):
+    if project_id != caller().project_id and not caller().is_admin:
+        raise error(403, "Forbidden", "not authorized to read another project's quotas")
+
+
 @bp.get("/quotas/<project_id>")
 def quotas(project_id):
-    return {"quota": {"network": 100, "subnet": 100, "port": 500, "security_group": 10,
-                      "security_group_rule": 100, "router": 10, "floatingip": 50,
-                      "rbac_policy": 10, "subnetpool": -1}}
+    _readable(project_id)
+    return {"quota": _quotas(project_id)}
+
+
+@bp.get("/quotas/<project_id>/details")
+def quota_details(project_id):
+    """Each quota's limit with what the project uses (ports, networks, subnets and
+    security groups counted; the rest reported unused)."""
+    _readable(project_id)
+    store = _store()
+    used = {kind: store.count(kind, project_id)
+            for kind in ("network", "subnet", "port", "security_group")}
+    return {"quota": {k: {"limit": v, "used": used.get(k, 0), "reserved": 0}
+                      for k, v in _quotas(project_id).items()}}
+
+
+@bp.put("/quotas/<project_id>")
+def update_quotas(project_id):
+    """An admin sets some of a project's quotas (the others keep theirs)."""
+    if not caller().is_admin:
+        raise error(403, "Forbidden", "only an admin sets quotas")
+    asked = (flask.request.get_json(silent=True) or {}).get("quota") or {}
+    unknown = sorted(set(asked) - set(QUOTAS))
+    if unknown or not all(isinstance(v, int) and v >= -1 for v in asked.values()):
+        raise error(400, "BadRequest", f"Invalid quota: {', '.join(unknown) or 'a value'} is "
+                    "not a known quota or not an integer >= -1.")
+    store = _store()
+    with store.transaction():
+        store.put_setting(f"neutron-quota:{project_id}", json.dumps(
+            {**json.loads(store.setting(f"neutron-quota:{project_id}", "{}")), **asked}))
+    return {"quota": _quotas(project_id)}

@@ -52,8 +52,11 @@ HARMFUL = {
     "take_over": {"site": "site-b"},
     "finish_group": {"steps": []},
 }
+# A scheduled drill's steps name no group: the service reads it from the run's input.
 WITHOUT_GROUP = {"report": {"operation_id": None, "status": "failed", "reason": "fake"},
-                 "groups_running_here": {}}
+                 "groups_running_here": {}, "start_scheduled": {"kind": "test_failover"},
+                 "scheduled_operation": {"operation_id": "x"},
+                 "verify_scheduled": {"operation_id": "x"}, "finish_scheduled": {"steps": []}}
 
 
 @pytest.fixture(scope="module")

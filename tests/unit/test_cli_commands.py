@@ -60,7 +60,7 @@ def test_every_command_of_the_concept_document_is_registered():
     names = set(CommandManager("openstack.protector.v1").commands)
     assert {"dr test failover", "dr test failover cleanup", "dr failover", "dr failback",
             "dr site failover", "dr operation show", "dr operation list", "dr operation retry",
-            "dr operation cancel",
+            "dr operation cancel", "dr operation report",
             "protector protection-group create", "protector protection-group list",
             "protector protection-group show", "protector protection-group set",
             "protector protection-group delete", "protector protection-group protect",
@@ -741,3 +741,34 @@ def test_member_set_sends_the_tier_and_gate_and_shows_the_member(client, service
     assert service.requests[1]["json"] == {"boot_tier": None, "gate": None}
     with pytest.raises(exceptions.CommandError, match="nothing to change"):
         run(client, "protector", "member", "set", "db", "srv-1")
+
+
+def test_a_drill_schedule_is_set_cleared_and_never_both(client, service):
+    service.reply("PATCH", "/v1/protection-groups/db", body={"protection_group": GROUP})
+    run(client, "protector", "protection-group", "set", "db", "--drill-schedule", "0 3 * * 6",
+        "--drill-network", "drill-net")
+    run(client, "protector", "protection-group", "set", "db", "--no-drill-schedule")
+    assert [r["json"] for r in service.requests] == [
+        {"drill_schedule": "0 3 * * 6", "drill_network": "drill-net"},
+        {"drill_schedule": None}]
+    with pytest.raises(exceptions.CommandError, match="contradict"):
+        run(client, "protector", "protection-group", "set", "db", "--drill-schedule",
+            "0 3 * * 6", "--no-drill-schedule")
+    assert len(service.requests) == 2
+
+
+def test_a_report_is_written_as_asked(client, service, tmp_path):
+    report = {"operation_id": "op-1", "protection_groups": []}
+    service.reply("GET", "/v1/operations/op-1/report", body={"report": report})
+    shown = run(client, "dr", "operation", "report", "op-1")
+    assert json.loads(shown.out) == report
+    assert service.requests[-1]["query"] == {"format": "json"}
+
+    service.reply("GET", "/v1/operations/op-2/report", raw="%PDF-1.4 ...",
+                  content_type="application/pdf")
+    written = tmp_path / "op-2.pdf"
+    done = run(client, "dr", "operation", "report", "op-2", "--format", "pdf", "--output",
+               str(written), "--all-projects")
+    assert written.read_bytes() == b"%PDF-1.4 ..."
+    assert service.requests[-1]["query"] == {"format": "pdf", "all_projects": "true"}
+    assert f"written to {written}" in done.err

@@ -3,7 +3,10 @@ tenant's project, each failing check named with what to do."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
+
+from openstack import exceptions as sdk_exceptions
 
 from site_recovery.core.plan import GroupPlan, spec_document
 from site_recovery.core.readiness import Severity, assess, ready
@@ -14,9 +17,13 @@ class DrSite:
     """The DR site's cloud as the tenant's project sees it: networks by name with their
     subnets, security groups, flavors and zones."""
 
-    def __init__(self, networks: dict[str, str], flavors=("m1.small",), instances=10):
+    def __init__(self, networks: dict[str, str], flavors=("m1.small",), instances=10,
+                 ports=(500, 12), key_pairs=(100, 1)):
         self.networks = networks                 # name -> CIDR of its one subnet
+        self.current_project_id = "id-ecommerce"
         self.network = SimpleNamespace(
+            get_quota=lambda project, details=False: SimpleNamespace(
+                ports={"limit": ports[0], "used": ports[1], "reserved": 0}),
             find_network=lambda ref, ignore_missing=True: self._named(ref),
             find_security_group=lambda ref, ignore_missing=True: None,
             get_network=lambda network_id: SimpleNamespace(
@@ -31,9 +38,19 @@ class DrSite:
                                                         state={"available": True})],
             get_limits=lambda: SimpleNamespace(absolute=SimpleNamespace(
                 instances=instances, instances_used=3, total_cores=-1, total_cores_used=6,
-                total_ram=51200, total_ram_used=6144)))
+                total_ram=51200, total_ram_used=6144, keypairs=key_pairs[0])),
+            keypairs=lambda: [SimpleNamespace(name=f"key-{n}") for n in range(key_pairs[1])])
         self.block_storage = SimpleNamespace(get_limits=lambda: SimpleNamespace(
             absolute=SimpleNamespace(max_total_volumes=100, total_volumes_used=3)))
+        self.validated: list[dict] = []
+        self.heat_refuses: str | None = None
+        self.orchestration = SimpleNamespace(validate_template=self._validate)
+
+    def _validate(self, template):
+        self.validated.append(template)
+        if self.heat_refuses:
+            raise sdk_exceptions.BadRequestException(details=self.heat_refuses)
+        return SimpleNamespace(description=template.get("description"))
 
     def _named(self, ref):
         return SimpleNamespace(id=f"id-{ref}") if ref in self.networks else None
@@ -53,7 +70,8 @@ def test_a_group_whose_mappings_hold_on_the_dr_site_is_ready():
     findings = assess(plan(), [mapping("network", "prod-net", "dr-net")],
                       DrSite({"dr-net": "10.0.0.0/24"}))
     assert checks(findings) == {"captured": True, "mappings": True, "addresses": True,
-                                "flavors": True, "quota": True, "template": True}
+                                "flavors": True, "quota": True, "key_pairs": True,
+                                "template": True}
     assert ready(findings)
 
 
@@ -100,3 +118,41 @@ def test_a_dr_quota_too_small_for_the_group_is_named_and_unlimited_counts_as_roo
     assert not quota.ok and quota.detail == (
         "the project's quota on site-b is short: instances: 1 needed, 0 free")
     assert "raise the project's quota" in quota.remedy and not ready(findings)
+
+
+def test_ports_and_key_pairs_count_against_the_dr_quota():
+    keyed = dataclasses.replace(WEB_1, key_name="alice-key", public_key="ssh-ed25519 AAA")
+    group = GroupPlan(document([{"server_id": "srv-1", "server_name": "web-1",
+                                 "spec": spec_document(keyed, {"sg-1": WEB_SG})}]))
+    findings = assess(group, [mapping("network", "prod-net", "dr-net")],
+                      DrSite({"dr-net": "10.0.0.0/24"}, ports=(12, 12), key_pairs=(3, 3)))
+    (quota,) = [f for f in findings if f.check == "quota"]
+    assert not quota.ok and quota.detail == (
+        "the project's quota on site-b is short: ports: 1 needed, 0 free; key pairs: 1 "
+        "needed, 0 free")
+
+
+def test_a_key_pair_capture_could_not_read_is_a_warning():
+    unkeyed = dataclasses.replace(WEB_1, key_name="alice-key", public_key=None)
+    group = GroupPlan(document([{"server_id": "srv-1", "server_name": "web-1",
+                                 "spec": spec_document(unkeyed, {"sg-1": WEB_SG})}]))
+    findings = assess(group, [mapping("network", "prod-net", "dr-net")],
+                      DrSite({"dr-net": "10.0.0.0/24"}))
+    (keys,) = [f for f in findings if f.check == "key_pairs"]
+    assert not keys.ok and keys.severity is Severity.WARNING
+    assert "web-1 (alice-key)" in keys.detail and ready(findings)
+
+
+def test_the_dr_sites_heat_validates_the_rendered_stack_and_its_refusal_is_named():
+    dr = DrSite({"dr-net": "10.0.0.0/24"})
+    assert checks(assess(plan(), [mapping("network", "prod-net", "dr-net")], dr))["template"]
+    (sent,) = dr.validated
+    assert {r["type"] for r in sent["resources"].values()} >= {"OS::Nova::Server",
+                                                                "OS::Neutron::Port"}
+    dr.heat_refuses = 'The Resource Type (OS::Nova::Server) could not be found.'
+    findings = assess(plan(), [mapping("network", "prod-net", "dr-net")], dr)
+    (template,) = [f for f in findings if f.check == "template"]
+    assert not template.ok and template.detail == (
+        "site-b's Heat refuses the recovery stack: The Resource Type (OS::Nova::Server) "
+        "could not be found.")
+    assert not ready(findings)

@@ -69,6 +69,8 @@ class RecordingLauncher:
         self.states = {}            # execution id -> (state, state_info, updated_at)
         self.roots: dict[str, Root] = {}
         self.descriptions: dict[str, str] = {}     # execution id -> its description
+        # Mistral's cron triggers: (pattern, workflow, input) by name.
+        self.triggers_held: dict[str, tuple[str, str, dict]] = {}
 
     def start(self, workflow, workflow_input, *, description, execution_id):
         if self.gate is not None:
@@ -106,6 +108,16 @@ class RecordingLauncher:
 
     def cancel(self, execution_id):
         self.states[execution_id] = ("CANCELLED", "cancelled by the service", None)
+
+    def triggers(self, prefix):
+        return {n: t for n, t in self.triggers_held.items() if n.startswith(prefix)}
+
+    def set_trigger(self, name, workflow, pattern, workflow_input, *, replacing):
+        assert replacing == (name in self.triggers_held)
+        self.triggers_held[name] = (pattern, workflow, workflow_input)
+
+    def unschedule(self, name):
+        self.triggers_held.pop(name, None)
 
 
 class SiteNova(TenantClouds):
