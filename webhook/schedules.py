@@ -86,8 +86,8 @@ class DrillSchedules:
         if root is None or root.id != execution_id or \
                 root.project_id != self.launcher.account()[1] or \
                 root.workflow_name != workbooks.workflow_name(WORKFLOW):
-            raise Forbidden(f"execution {execution_id} is no scheduled drill of the DR "
-                            "service's: only its own scheduled_drill runs are heard here")
+            raise Forbidden(f"execution {execution_id} is not one of the DR service's "
+                            "scheduled_drill runs: only those are heard here")
         with self.sessions() as session:
             group = session.get(ProtectionGroup, str(root.input.get("group_id")))
             if group is None:

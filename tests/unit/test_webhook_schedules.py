@@ -164,9 +164,9 @@ def test_a_busy_group_skips_its_run_and_starts_nothing(sites):
 
 
 @pytest.mark.parametrize("root, why", [
-    (dict(workflow=workbooks.workflow_name("test_failover")), "no scheduled drill"),
-    (dict(project="id-ecommerce"), "no scheduled drill"),
-    (None, "no scheduled drill")])
+    (dict(workflow=workbooks.workflow_name("test_failover")), "is not one of the DR service's"),
+    (dict(project="id-ecommerce"), "is not one of the DR service's"),
+    (None, "is not one of the DR service's")])
 def test_only_the_services_own_runs_are_heard_and_nothing_starts(sites, root, why):
     dr = setup_groups(sites, SCHEDULED)
     protected(sites, "web")
