@@ -37,8 +37,8 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index("ix_scheduled_drills_group_id", "scheduled_drills")
-    op.drop_table("scheduled_drills")
+    op.drop_table("scheduled_drills")             # its index with it (MySQL keeps an
+                                                   # index its foreign key needs otherwise)
     with op.batch_alter_table("protection_groups") as table:
         table.drop_column("drill_network")
         table.drop_column("drill_schedule")
