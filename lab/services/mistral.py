@@ -7,7 +7,7 @@ executor, notifier and periodic services on the in-memory ``fake:/`` transport, 
 in the service directory. Needs nothing outside the venv and Keystone.
 
 ``rabbit``: what a deployment runs, one ``mistral-server --server X`` per service (engine,
-executor, notifier, api) over RabbitMQ at 127.0.0.1:5672 and PostgreSQL at
+executor, notifier, periodic, api) over RabbitMQ at 127.0.0.1:5672 and PostgreSQL at
 127.0.0.1:5432. Each lab site gets its own RabbitMQ vhost when ``rabbitmqctl`` may create
 one, else the default vhost with its own exchange and topics, so two sites never share a
 queue. These processes have no HTTP of their own: call :func:`wait_workers` after starting
@@ -36,7 +36,9 @@ MODES = ("allinone", "rabbit")
 RABBIT_PORT = 5672
 RABBIT_USER = ("guest", "guest")
 # The mistral-server processes of rabbit mode, in start order: the API last.
-RABBIT_SERVERS = ("engine", "executor", "notifier", "api")
+# ``periodic`` fires the cron triggers (the capture, the groups' drill schedules): with
+# them off the API, a deployment without it never runs one.
+RABBIT_SERVERS = ("engine", "executor", "notifier", "periodic", "api")
 WORKER_TOPICS = {"engine": "mistral_engine", "executor": "mistral_executor",
                  "notifier": "mistral_notifier"}
 

@@ -351,8 +351,8 @@ def test_mistral_rabbit_mode_runs_the_same_workflow_in_separate_processes(lab):
     lab.use_mistral("rabbit")
     pids = {name: lab.pid(name) for name in lab.running if name.startswith("mistral-")}
     assert sorted(pids) == ["mistral-api", "mistral-engine", "mistral-executor",
-                            "mistral-notifier"]
-    assert len(set(pids.values())) == 4
+                            "mistral-notifier", "mistral-periodic"]
+    assert len(set(pids.values())) == 5
     for name, pid in pids.items():
         # cotyledon retitles the master: "mistral-server: master process [<argv>]"
         title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
